@@ -1,0 +1,1 @@
+"""The shipped playbooks (YAML) and their JSON schema, installed as package data."""

@@ -1,0 +1,281 @@
+"""boto3 sessions and clients, the one retry policy, and the journaled call wrapper.
+
+botocore's own retries are turned off (one attempt per botocore call) so that
+tenacity's policy is the only one: otherwise a throttling storm multiplies the two
+(botocore's 3-5 attempts inside each of tenacity's) and a run that should take seconds
+takes minutes. Endpoints are never set here, so `AWS_ENDPOINT_URL` and profiles behave
+exactly as they do for the AWS CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from botocore import xform_name
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from responder.errors import AwsCallFailed
+
+T = TypeVar("T")
+
+BOTO_CONFIG = Config(
+    retries={"total_max_attempts": 1, "mode": "standard"},
+    connect_timeout=5,
+    read_timeout=30,
+    user_agent_extra="aws-key-responder",
+)
+
+RETRYABLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "SlowDown",
+        "ConcurrentModification",
+        "ConcurrentModificationException",
+        "EntityTemporarilyUnmodifiable",
+        "ServiceFailure",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+    }
+)
+# Never retried even though some arrive with 5xx-looking wrappers: retrying cannot fix them.
+FATAL_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "LimitExceeded", "ValidationError",
+     "InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken"}
+)
+SECRET_FIELDS = frozenset(
+    {"SecretAccessKey", "SessionToken", "SecretString", "SecretBinary", "Password"}
+)
+_SECRET_SHAPED = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])")
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a ClientError, else the exception's class name."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "Unknown"))
+    return type(exc).__name__
+
+
+def is_retryable(exc: BaseException, *, not_found_is_transient: bool = False) -> bool:
+    """DESIGN §5: which failures are worth another attempt."""
+    if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)):
+        return True
+    if not isinstance(exc, ClientError):
+        return False
+    code = error_code(exc)
+    if code in FATAL_CODES:
+        return False
+    if code in RETRYABLE_CODES:
+        return True
+    if not_found_is_transient and code == "NoSuchEntity":
+        return True
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return isinstance(status, int) and status >= 500
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter; tests pass a zero-wait policy."""
+
+    max_attempts: int = 8
+    initial_seconds: float = 0.25
+    max_seconds: float = 8.0
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        """Defaults, with RESPONDER_RETRY_* overrides for drills and fault tests."""
+        return cls(
+            max_attempts=int(os.environ.get("RESPONDER_RETRY_ATTEMPTS", cls.max_attempts)),
+            initial_seconds=float(
+                os.environ.get("RESPONDER_RETRY_INITIAL_SECONDS", cls.initial_seconds)
+            ),
+            max_seconds=float(os.environ.get("RESPONDER_RETRY_MAX_SECONDS", cls.max_seconds)),
+        )
+
+    def call(self, fn: Callable[[], T], *, not_found_is_transient: bool = False) -> tuple[T, int]:
+        """Run `fn` under the policy; returns its value and the number of attempts."""
+        retrying = Retrying(
+            retry=retry_if_exception(
+                lambda e: is_retryable(e, not_found_is_transient=not_found_is_transient)
+            ),
+            wait=wait_random_exponential(multiplier=self.initial_seconds, max=self.max_seconds),
+            stop=stop_after_attempt(self.max_attempts),
+            reraise=True,
+        )
+        attempts = 0
+        for attempt in retrying:
+            with attempt:
+                attempts = attempt.retry_state.attempt_number
+                value = fn()
+        return value, attempts
+
+
+SessionFactory = Callable[[], boto3.Session]
+
+
+def session_factory(
+    profile: str | None = None, region: str | None = None, role_arn: str | None = None
+) -> SessionFactory:
+    """A factory of boto3 sessions from the default chain (optionally via a role)."""
+
+    def make() -> boto3.Session:
+        base = boto3.Session(profile_name=profile, region_name=region)
+        if base.region_name is None:
+            # IAM and STS answer in us-east-1; the AWS CLI would fail here, we need not.
+            base = boto3.Session(profile_name=profile, region_name="us-east-1")
+        if not role_arn:
+            return base
+        sts = base.client("sts", config=BOTO_CONFIG)
+        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="aws-key-responder")[
+            "Credentials"
+        ]
+        return boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=base.region_name,
+        )
+
+    return make
+
+
+def caller_access_key(session: boto3.Session) -> str | None:
+    """The access key id this process signs with, read locally (no AWS call)."""
+    creds = session.get_credentials()
+    return None if creds is None else creds.access_key
+
+
+def redact(value: Any) -> Any:
+    """Copy of a request/response with secret fields removed, safe to journal or log."""
+    if isinstance(value, Mapping):
+        return {
+            k: ("<redacted>" if k in SECRET_FIELDS else redact(v))
+            for k, v in value.items()
+            if k != "ResponseMetadata"
+        }
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    if isinstance(value, str) and _SECRET_SHAPED.fullmatch(value):
+        return "<redacted>"
+    return value
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One AWS API call as planned or made: what --dry-run prints and the journal keeps."""
+
+    service: str
+    operation: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    mutating: bool = False
+
+    @property
+    def iam_action(self) -> str:
+        prefix = "states" if self.service == "stepfunctions" else self.service
+        return f"{prefix}:{self.operation}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "operation": self.operation,
+            "params": redact(dict(self.params)),
+            "mutating": self.mutating,
+        }
+
+
+class CallRecorder(Protocol):
+    """Where Api writes intent before and outcome after each call (the journal)."""
+
+    def intent(self, call: ApiCall) -> int: ...
+
+    def result(
+        self, token: int, *, ok: bool, attempts: int, result: Any = None, error: str | None = None
+    ) -> None: ...
+
+
+class Api:
+    """Clients for one session with the retry policy and write-ahead recording applied."""
+
+    def __init__(
+        self,
+        session: boto3.Session,
+        retry: RetryPolicy,
+        recorder: CallRecorder | None = None,
+    ) -> None:
+        self._session = session
+        self._retry = retry
+        self._recorder = recorder
+        self._clients: dict[tuple[str, str | None], Any] = {}
+
+    @property
+    def session(self) -> boto3.Session:
+        return self._session
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = self._session.client(
+                service,  # type: ignore[call-overload]
+                region_name=region,
+                config=BOTO_CONFIG,
+            )
+        return self._clients[key]
+
+    def call(
+        self,
+        call: ApiCall,
+        *,
+        region: str | None = None,
+        not_found_is_transient: bool = False,
+    ) -> dict[str, Any]:
+        """Make one call: journal intent, run under the retry policy, journal the outcome."""
+        method = getattr(self.client(call.service, region), xform_name(call.operation))
+        token = self._recorder.intent(call) if self._recorder else None
+        attempts_seen = 0
+
+        def attempt() -> dict[str, Any]:
+            nonlocal attempts_seen
+            attempts_seen += 1
+            return dict(method(**call.params))
+
+        try:
+            response, attempts = self._retry.call(
+                attempt, not_found_is_transient=not_found_is_transient
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if self._recorder and token is not None:
+                self._recorder.result(
+                    token, ok=False, attempts=attempts_seen, error=f"{error_code(exc)}: {exc}"
+                )
+            message = (
+                str(exc.response.get("Error", {}).get("Message", exc))
+                if isinstance(exc, ClientError)
+                else str(exc)
+            )
+            raise AwsCallFailed(call.operation, error_code(exc), message) from exc
+        if self._recorder and token is not None:
+            self._recorder.result(token, ok=True, attempts=attempts, result=redact(response))
+        response.pop("ResponseMetadata", None)
+        return response

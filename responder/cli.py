@@ -1,0 +1,316 @@
+"""`respond`: argument parsing and output only; all work happens in the runner.
+
+Exit codes (DESIGN §2): 0 completed or planned, 1 halted (resumable), 2 bad input,
+3 refused by a guardrail, 4 another runner holds the incident's lease.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from responder import __version__, machine, playbook, report
+from responder.aws import RetryPolicy, session_factory
+from responder.context import Options, RunContext, iso, responder_home
+from responder.errors import BadInput, ResponderError
+from responder.journal import Journal, open_journal
+from responder.logging import configure
+from responder.steps import REGISTRY
+
+EXAMPLES = """\
+examples:
+  respond compromised AKIAIOSFODNN7EXAMPLE --dry-run      # see the plan, change nothing
+  respond compromised AKIAIOSFODNN7EXAMPLE --yes          # contain it now
+  respond status                                          # open and recent incidents
+  respond resume inc-20261125-092338-3f9a1c               # continue a halted incident
+  respond drill                                           # rehearse against a fake account
+"""
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(f"respond: {text}\n")
+    sys.stderr.flush()
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--state", metavar="PATH", default=default,
+                        help="journal location (default $RESPONDER_HOME/responder.db)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
+                        help="debug logging on stderr")
+
+
+def _aws_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", help="AWS profile (default: the AWS CLI's chain)")
+    parser.add_argument("--region", help="AWS region (default: the AWS CLI's chain)")
+    parser.add_argument("--role-arn", help="assume this role first (cross-account)")
+
+
+def _output_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", choices=["human", "json"], default="human",
+                        help="json prints exactly one JSON object on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="respond",
+        description="Contain a leaked AWS access key through a journaled, resumable playbook.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"respond {__version__}")
+    _global_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, suppress=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    comp = sub.add_parser(
+        "compromised", parents=[common], help="contain a leaked long-term access key",
+        description="Identify the key's owner, disable the key, revoke its sessions, "
+        "collect evidence, replace it and notify.",
+        epilog="examples:\n  respond compromised AKIAIOSFODNN7EXAMPLE --dry-run\n"
+        "  respond compromised AKIAIOSFODNN7EXAMPLE --yes --output json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    comp.add_argument("access_key_id", metavar="ACCESS_KEY_ID")
+    comp.add_argument("--dry-run", action="store_true",
+                      help="run only the read-only identify step and print the plan")
+    comp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    comp.add_argument("--playbook", default="compromised-key", metavar="NAME|FILE")
+    _aws_options(comp)
+    comp.add_argument("--notify-topic", metavar="ARN", help="SNS topic for notifications")
+    comp.add_argument("--slack-webhook", metavar="URL",
+                      default=os.environ.get("RESPONDER_SLACK_WEBHOOK"),
+                      help="Slack incoming webhook (or $RESPONDER_SLACK_WEBHOOK)")
+    comp.add_argument("--no-replace", action="store_true", help="skip issuing a replacement key")
+    _output_option(comp)
+
+    find = sub.add_parser("finding", parents=[common],
+                          help="respond to a GuardDuty / Health / Security Hub finding")
+    find.add_argument("file", metavar="FILE|-")
+    _output_option(find)
+
+    res = sub.add_parser("resume", parents=[common], help="continue a halted incident",
+                         epilog="example:\n  respond resume inc-20261125-092338-3f9a1c",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    res.add_argument("incident_id", metavar="INCIDENT_ID")
+    _aws_options(res)
+    _output_option(res)
+
+    stat = sub.add_parser("status", parents=[common],
+                          help="list incidents, or show one (reads only the journal)")
+    stat.add_argument("incident_id", nargs="?", metavar="INCIDENT_ID")
+    _output_option(stat)
+
+    rep = sub.add_parser("report", parents=[common], help="print an incident's report")
+    rep.add_argument("incident_id", metavar="INCIDENT_ID")
+    rep.add_argument("--format", choices=["md", "json"], default="md")
+
+    drill = sub.add_parser("drill", parents=[common],
+                           help="rehearse the playbook against an embedded fake AWS account")
+    drill.add_argument("--scenario", default="basic")
+    _output_option(drill)
+
+    pbs = sub.add_parser("playbooks", parents=[common], help="list, show, validate, graph")
+    pb_sub = pbs.add_subparsers(dest="pb_command", required=True, metavar="ACTION")
+    pb_sub.add_parser("list", help="shipped playbooks")
+    pb_sub.add_parser("show", help="print a playbook").add_argument("name", metavar="NAME")
+    pb_sub.add_parser("validate", help="check a playbook file").add_argument("file",
+                                                                             metavar="FILE")
+    pb_sub.add_parser("graph", help="the state machine in Graphviz DOT").add_argument(
+        "name", metavar="NAME")
+    return parser
+
+
+def _context(args: argparse.Namespace, *, dry_run: bool = False) -> RunContext:
+    return RunContext(
+        session_factory=session_factory(
+            getattr(args, "profile", None), getattr(args, "region", None),
+            getattr(args, "role_arn", None),
+        ),
+        home=responder_home(),
+        dry_run=dry_run,
+        retry=RetryPolicy.from_env(),
+        options=Options(
+            replace=not getattr(args, "no_replace", False),
+            notify_topic=getattr(args, "notify_topic", None),
+            slack_webhook=getattr(args, "slack_webhook", None),
+        ),
+        lease_seconds=float(os.environ.get("RESPONDER_LEASE_SECONDS", "60")),
+    )
+
+
+def _journal(args: argparse.Namespace) -> Journal:
+    return open_journal(args.state, responder_home())
+
+
+def _print_doc(doc: dict[str, Any], output: str) -> None:
+    _out(json.dumps(doc, indent=2, default=str) if output == "json" else report.render_human(doc))
+
+
+def _plan_document(found: machine.Plan) -> dict[str, Any]:
+    steps: list[dict[str, Any]] = [{
+        "name": "identify", "action": "identify", "status": "done", "started_at": None,
+        "ended_at": None, "detail": dict(found.identify_detail), "error": None,
+    }]
+    for spec, calls in found.steps:
+        steps.append({
+            "name": spec.name, "action": spec.action, "status": "planned",
+            "started_at": None, "ended_at": None,
+            "detail": {
+                "calls": [c.as_dict() for c in calls],
+                "permissions": list(REGISTRY[spec.action].permissions),
+                "on_failure": spec.on_failure,
+            },
+            "error": None,
+        })
+    return {
+        "incident_id": found.incident.id, "status": "planned",
+        "access_key_id": found.incident.access_key_id, "user_name": found.target.user_name,
+        "account_id": found.target.account_id, "playbook": found.incident.playbook,
+        "started_at": iso(found.incident.started_at), "contained_at": None, "steps": steps,
+        "evidence": None, "replacement": None, "report": None, "error": None,
+    }
+
+
+def _finish(journal: Journal, record_id: str, output: str) -> int:
+    record = journal.get(record_id)
+    doc = report.incident_document(journal, record)
+    _print_doc(doc, output)
+    return {"completed": 0, "halted": 1, "refused": 3}.get(record.status, 1)
+
+
+def cmd_compromised(args: argparse.Namespace) -> int:
+    pb = playbook.load(args.playbook)
+    if args.dry_run:
+        ctx = _context(args, dry_run=True)
+        _print_doc(_plan_document(machine.plan(ctx, pb, args.access_key_id)), args.output)
+        return 0
+    ctx = _context(args)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise BadInput("no terminal to confirm on: pass --yes to act (or --dry-run to look)")
+        sys.stderr.write(report.render_human(_plan_document(
+            machine.plan(ctx, pb, args.access_key_id))) + "\n")
+        sys.stderr.write("Proceed? [y/N] ")
+        sys.stderr.flush()
+        if sys.stdin.readline().strip().lower() not in {"y", "yes"}:
+            _err("aborted; nothing was changed")
+            return 2
+    journal = _journal(args)
+    record = machine.respond(ctx, journal, pb, args.access_key_id)
+    return _finish(journal, record.id, args.output)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    journal = _journal(args)
+    record = machine.resume(_context(args), journal, args.incident_id)
+    return _finish(journal, record.id, args.output)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    journal = _journal(args)
+    if args.incident_id:
+        _print_doc(report.incident_document(journal, journal.get(args.incident_id)), args.output)
+        return 0
+    records = journal.recent(50)
+    if args.output == "json":
+        _out(json.dumps({"incidents": [report.incident_document(journal, r) for r in records]},
+                        indent=2, default=str))
+        return 0
+    if not records:
+        _out("no incidents in the journal")
+    for r in records:
+        steps = journal.steps(r.id)
+        current = next((s.name for s in steps if s.status not in {"done", "skipped"}), "-")
+        _out(f"{r.id}  {r.status:<9} {r.access_key_id}  {r.user_name or '?':<16} "
+             f"step {current:<16} started {iso(r.started_at)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    journal = _journal(args)
+    doc = report.incident_document(journal, journal.get(args.incident_id))
+    _out(json.dumps(doc, indent=2, default=str) if args.format == "json"
+         else report.render_markdown(doc))
+    return 0
+
+
+def cmd_playbooks(args: argparse.Namespace) -> int:
+    if args.pb_command == "list":
+        for name in playbook.shipped_names():
+            pb = playbook.load(name)
+            _out(f"{name:<20} v{pb.version}  {pb.description}")
+    elif args.pb_command == "show":
+        pb = playbook.load(args.name)
+        _out(json.dumps(pb.to_dict(), indent=2))
+    elif args.pb_command == "validate":
+        pb = playbook.load(args.file)
+        _out(f"{args.file}: valid playbook {pb.name!r} v{pb.version} with {len(pb.steps)} steps")
+    else:
+        pb = playbook.load(args.name)
+        _out(machine.graph(pb))
+    return 0
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from responder import drill  # noqa: PLC0415 - moto is an optional extra
+
+    result = drill.run(args.scenario)
+    if args.output == "json":
+        _out(json.dumps(result.as_dict(), indent=2, default=str))
+    else:
+        _out(result.render())
+    return 0 if result.passed else 1
+
+
+def cmd_finding(args: argparse.Namespace) -> int:
+    raise BadInput("`respond finding` is not built yet (issue #7); use `respond compromised KEY`")
+
+
+COMMANDS = {
+    "compromised": cmd_compromised,
+    "finding": cmd_finding,
+    "resume": cmd_resume,
+    "status": cmd_status,
+    "report": cmd_report,
+    "playbooks": cmd_playbooks,
+    "drill": cmd_drill,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure(verbose=args.verbose)
+    try:
+        return COMMANDS[args.command](args)
+    except ResponderError as exc:
+        _err(str(exc))
+        output = getattr(args, "output", "human")
+        if exc.incident_id is not None:
+            journal = _journal(args)
+            doc = report.incident_document(journal, journal.get(exc.incident_id))
+            if output == "json":
+                _out(json.dumps(doc, indent=2, default=str))
+            elif exc.exit_code == 1:
+                _out(report.render_human(doc))
+        elif output == "json":
+            _out(json.dumps(report.error_document(exc, getattr(args, "access_key_id", None))))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted; the journal is consistent: `respond status` then `respond resume ID`")
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Every failure the tool reports, each mapped to the exit code of DESIGN §2.
+
+One module so the CLI, the Lambda handler and the tests agree on what a failure means:
+exit 1 is resumable, 2 and 3 guarantee nothing was changed, 4 means someone else is
+already working on the incident.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ResponderError(Exception):
+    """Base class; `exit_code` is what the CLI exits with."""
+
+    exit_code: ClassVar[int] = 1
+    status: ClassVar[str] = "halted"
+    incident_id: str | None = None
+    """Set by the runner when the failure ended a journaled incident."""
+
+
+class BadInput(ResponderError):
+    """The request itself is wrong; nothing was changed."""
+
+    exit_code = 2
+    status = "refused"
+
+
+class PlaybookInvalid(BadInput):
+    """A playbook file failed to parse or validate; names file, step and field."""
+
+
+class UnknownIncident(BadInput):
+    """No incident with that id exists in the journal."""
+
+
+class Refused(ResponderError):
+    """A guardrail declined to act (DESIGN §6); nothing was changed."""
+
+    exit_code = 3
+    status = "refused"
+
+
+class LeaseHeld(ResponderError):
+    """Another live runner holds this incident's lease."""
+
+    exit_code = 4
+    status = "running"
+
+    def __init__(self, incident_id: str, owner: str, expires_at: str) -> None:
+        super().__init__(
+            f"incident {incident_id} is being handled by {owner} (lease expires {expires_at}); "
+            f"wait for it or run `respond status {incident_id}`"
+        )
+        self.incident_id = incident_id
+        self.owner = owner
+        self.expires_at = expires_at
+
+
+class StepFailed(ResponderError):
+    """A step could not reach its goal; the incident halts there and can be resumed."""
+
+    exit_code = 1
+    status = "halted"
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(f"step {step} failed: {message}")
+        self.step = step
+        self.reason = message
+
+
+class AwsCallFailed(ResponderError):
+    """An AWS call failed for good (not retryable, or retries exhausted)."""
+
+    def __init__(self, operation: str, code: str, message: str) -> None:
+        super().__init__(f"{operation} failed: {code}: {message}")
+        self.operation = operation
+        self.code = code
+        self.aws_message = message

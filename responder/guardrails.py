@@ -1,0 +1,62 @@
+"""Refusals (DESIGN §6): checks that stop a run before it changes anything.
+
+Input checks raise BadInput (exit 2); judgement calls about what may be touched raise
+Refused (exit 3). Each message says what the human should do instead.
+"""
+
+from __future__ import annotations
+
+import re
+
+from responder.errors import BadInput, Refused
+
+_KEY_RE = re.compile(r"^(?P<prefix>[A-Z]{4})[A-Z0-9]{16}$")
+_OTHER_PREFIXES = {
+    "AIDA": "an IAM user id",
+    "AROA": "an IAM role id",
+    "AGPA": "an IAM group id",
+    "ANPA": "a managed policy id",
+    "AIPA": "an EC2 instance profile id",
+}
+ROOT_NAMES = frozenset({"", "root", "<root_account>"})
+
+
+def check_access_key_id(text: str) -> str:
+    """Return the key id if it names a long-term key; else say precisely what is wrong."""
+    key = text.strip()
+    match = _KEY_RE.match(key)
+    if not match:
+        raise BadInput(
+            f"malformed access key id {key[:24]!r}: expected 20 characters, 'AKIA' followed "
+            "by 16 upper-case letters or digits"
+        )
+    prefix = match["prefix"]
+    if prefix == "ASIA":
+        raise BadInput(
+            f"{key} is a temporary (STS) key: it cannot be disabled and expires on its own. "
+            "Respond to the long-term AKIA key or role that minted it, and revoke that "
+            "role's sessions"
+        )
+    if prefix in _OTHER_PREFIXES:
+        raise BadInput(f"{key} is {_OTHER_PREFIXES[prefix]}, not an access key id")
+    if prefix != "AKIA":
+        raise BadInput(f"malformed access key id {key}: long-term keys start with AKIA")
+    return key
+
+
+def check_not_own_key(key: str, caller_key: str | None) -> None:
+    if caller_key is not None and caller_key == key:
+        raise Refused(
+            f"{key} is the key this responder is signing its own requests with; disabling it "
+            "would stop the response halfway. Run `respond` with other credentials "
+            "(another profile or role) and try again"
+        )
+
+
+def check_not_root(key: str, user_name: str | None) -> None:
+    if user_name is None or user_name in ROOT_NAMES:
+        raise Refused(
+            f"{key} belongs to the account's root user. Root keys cannot be managed through "
+            "IAM APIs safely: sign in to the console as root, delete the key under "
+            "Security credentials, and rotate the root password and MFA"
+        )

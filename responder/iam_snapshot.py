@@ -1,0 +1,59 @@
+"""The IAM picture of the key's owner, taken right after containment for the record.
+
+Never taken before the key is disabled: nothing may delay containment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from responder.aws import Api, ApiCall
+from responder.errors import AwsCallFailed
+
+SNAPSHOT_PERMISSIONS = (
+    "iam:ListAccessKeys",
+    "iam:ListUserPolicies",
+    "iam:ListAttachedUserPolicies",
+    "iam:ListGroupsForUser",
+    "iam:ListMFADevices",
+)
+# AWS attaches one of these when it finds a key exposed; we record it and never detach it.
+AWS_QUARANTINE_PREFIXES = ("AWSCompromisedKeyQuarantine", "AWSExposedCredentialPolicy")
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def take(api: Api, user_name: str) -> dict[str, Any]:
+    """Keys, policies, groups and MFA of the user; a failed read is noted, not raised."""
+    snapshot: dict[str, Any] = {"user_name": user_name}
+    reads = {
+        "access_keys": ("ListAccessKeys", "AccessKeyMetadata"),
+        "inline_policies": ("ListUserPolicies", "PolicyNames"),
+        "attached_policies": ("ListAttachedUserPolicies", "AttachedPolicies"),
+        "groups": ("ListGroupsForUser", "Groups"),
+        "mfa_devices": ("ListMFADevices", "MFADevices"),
+    }
+    errors: dict[str, str] = {}
+    for field, (operation, key) in reads.items():
+        try:
+            page = api.call(ApiCall("iam", operation, {"UserName": user_name}))
+        except AwsCallFailed as exc:
+            errors[field] = f"{exc.code}: {exc.aws_message}"
+            continue
+        snapshot[field] = [
+            {k: _iso(v) for k, v in item.items()} if isinstance(item, dict) else item
+            for item in page.get(key, [])
+        ]
+    groups = snapshot.get("groups", [])
+    snapshot["groups"] = [g.get("GroupName") for g in groups]
+    snapshot["has_mfa"] = bool(snapshot.get("mfa_devices"))
+    snapshot["aws_quarantine"] = [
+        p.get("PolicyName")
+        for p in snapshot.get("attached_policies", [])
+        if str(p.get("PolicyName", "")).startswith(AWS_QUARANTINE_PREFIXES)
+    ]
+    if errors:
+        snapshot["errors"] = errors
+    return snapshot

@@ -1,0 +1,157 @@
+"""The Journal protocol: the one source of truth about an incident.
+
+The runner writes intent before every AWS call and the outcome after it; a step's
+status moves pending → running → done | failed | skipped. Backends (SQLite here,
+DynamoDB for Lambda) implement the same protocol and pass the same tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from responder.aws import ApiCall
+
+IncidentStatus = Literal["running", "halted", "completed", "refused"]
+StepStatus = Literal["pending", "running", "done", "failed", "skipped"]
+OPEN_STATUSES: tuple[IncidentStatus, ...] = ("running", "halted")
+
+
+@dataclass(frozen=True)
+class IncidentRecord:
+    id: str
+    access_key_id: str
+    playbook: Mapping[str, Any]
+    status: IncidentStatus
+    started_at: datetime
+    updated_at: datetime
+    source: str
+    options: Mapping[str, Any]
+    contained_at: datetime | None = None
+    user_name: str | None = None
+    account_id: str | None = None
+    error: str | None = None
+    lease_owner: str | None = None
+    lease_expires: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    incident_id: str
+    position: int
+    name: str
+    action: str
+    on_failure: str
+    status: StepStatus
+    started_at: datetime | None
+    ended_at: datetime | None
+    detail: Mapping[str, Any]
+    error: str | None
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One journaled AWS call (secrets already redacted)."""
+
+    id: int
+    step: str
+    service: str
+    operation: str
+    params: Mapping[str, Any]
+    mutating: bool
+    outcome: Literal["pending", "ok", "error"]
+    result: Mapping[str, Any] | None
+    error: str | None
+    attempts: int
+    intent_at: datetime
+    result_at: datetime | None
+
+
+class IncidentExists(Exception):
+    """create_incident found an open incident for the same key; join it instead."""
+
+    def __init__(self, incident_id: str) -> None:
+        super().__init__(incident_id)
+        self.incident_id = incident_id
+
+
+class Journal(Protocol):
+    def create_incident(
+        self,
+        *,
+        incident_id: str,
+        access_key_id: str,
+        playbook: Mapping[str, Any],
+        started_at: datetime,
+        source: str,
+        options: Mapping[str, Any],
+        owner: str,
+        lease_seconds: float,
+    ) -> IncidentRecord:
+        """Create incident and pending steps atomically, holding the lease.
+
+        Raises IncidentExists when the key already has an open incident.
+        """
+
+    def get(self, incident_id: str) -> IncidentRecord:
+        """Raises UnknownIncident."""
+
+    def find_open(self, access_key_id: str) -> IncidentRecord | None: ...
+
+    def history_for_key(self, access_key_id: str) -> list[IncidentRecord]: ...
+
+    def recent(self, limit: int = 20) -> list[IncidentRecord]: ...
+
+    def acquire_lease(self, incident_id: str, owner: str, now: datetime, seconds: float) -> None:
+        """Take the lease if free, expired or already ours; else raise LeaseHeld."""
+
+    def renew_lease(self, incident_id: str, owner: str, now: datetime, seconds: float) -> None:
+        """Extend our lease; raise LeaseHeld if someone else has taken it over."""
+
+    def release_lease(self, incident_id: str, owner: str) -> None: ...
+
+    def update_incident(self, incident_id: str, now: datetime, **fields: Any) -> None:
+        """Set status, user_name, account_id, contained_at and/or error."""
+
+    def steps(self, incident_id: str) -> list[StepRecord]: ...
+
+    def step_started(self, incident_id: str, name: str, now: datetime) -> None: ...
+
+    def step_finished(
+        self,
+        incident_id: str,
+        name: str,
+        status: StepStatus,
+        now: datetime,
+        detail: Mapping[str, Any],
+        error: str | None,
+    ) -> None: ...
+
+    def intent(self, incident_id: str, step: str, call: ApiCall, now: datetime) -> int: ...
+
+    def result(
+        self,
+        call_id: int,
+        *,
+        ok: bool,
+        attempts: int,
+        now: datetime,
+        result: Any = None,
+        error: str | None = None,
+    ) -> None: ...
+
+    def calls(self, incident_id: str, step: str | None = None) -> list[CallRecord]: ...
+
+
+def open_journal(state: str | None, home: Path) -> Journal:
+    """`--state`: a SQLite path (default $RESPONDER_HOME/responder.db)."""
+    from responder.journal.sqlite import SqliteJournal  # noqa: PLC0415 - sqlite imports us
+
+    return SqliteJournal(Path(state) if state else home / "responder.db")

@@ -1,0 +1,105 @@
+"""structlog setup: human lines on stderr, JSON lines in the incident's log.jsonl.
+
+A redaction processor runs before both sinks, so a secret that slips into an event
+(a SecretAccessKey in a response, a session token in an error) is never written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import threading
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+from responder.aws import SECRET_FIELDS
+
+# 40 base64-ish characters (a secret access key) or a long STS session token.
+_SECRET_RE = re.compile(
+    r"(?<![A-Za-z0-9/+=])(?:[A-Za-z0-9/+=]{40}|(?:FwoG|IQo)[A-Za-z0-9/+=]{100,})(?![A-Za-z0-9/+=])"
+)
+
+
+def scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SECRET_RE.sub("<redacted>", value)
+    if isinstance(value, dict):
+        return {k: "<redacted>" if k in SECRET_FIELDS else scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v) for v in value]
+    return value
+
+
+def redact_secrets(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """Processor: drop secret-shaped values and secret-named fields from every event."""
+    return {k: "<redacted>" if k in SECRET_FIELDS else scrub(v) for k, v in event.items()}
+
+
+class JsonlSink:
+    """Processor that appends each event to the current incident's log.jsonl."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._file: TextIO | None = None
+
+    def open(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self.close_file()
+            self._file = path.open("a", encoding="utf-8")
+
+    def close_file(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __call__(self, _: WrappedLogger, __: str, event: EventDict) -> EventDict:
+        with self._lock:
+            if self._file is not None:
+                self._file.write(json.dumps(event, default=str, sort_keys=True) + "\n")
+                self._file.flush()
+        return event
+
+
+SINK = JsonlSink()
+
+
+def configure(verbose: bool = False, stream: TextIO | None = None) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            SINK,
+            structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+@contextmanager
+def incident_log(path: Path, **bind: Any) -> Iterator[None]:
+    """Send events to `path` and bind incident fields while the block runs."""
+    SINK.open(path)
+    try:
+        with structlog.contextvars.bound_contextvars(**bind):
+            yield
+    finally:
+        SINK.close_file()
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)
+
+

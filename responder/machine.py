@@ -1,0 +1,349 @@
+"""The runner: a `transitions` state machine built from a playbook, driven by the journal.
+
+One state per step plus completed / halted / refused. A step's side effects run in the
+`before` callback of the transition that leaves it, so a failure leaves the machine in
+the step's own state, which is exactly what the journal says and where resume starts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from transitions import EventData, Machine
+
+from responder.aws import Api, ApiCall, caller_access_key
+from responder.context import Incident, RunContext, Target, iso, parse_iso
+from responder.errors import (
+    AwsCallFailed,
+    BadInput,
+    Refused,
+    ResponderError,
+    StepFailed,
+)
+from responder.guardrails import check_access_key_id, check_not_own_key
+from responder.journal import IncidentExists, IncidentRecord, Journal, StepRecord
+from responder.logging import get_logger, incident_log
+from responder.playbook import Playbook, StepSpec
+from responder.steps import REGISTRY, StepInput, StepResult
+
+TERMINAL = ("completed", "halted", "refused")
+log = get_logger("responder.runner")
+
+
+def new_incident_id(now: datetime) -> str:
+    return f"inc-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def new_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def explain(exc: AwsCallFailed, spec: StepSpec) -> str:
+    """Turn an AWS failure into what the on-call engineer must fix."""
+    if exc.code in {"AccessDenied", "AccessDeniedException"}:
+        needed = ", ".join(REGISTRY[spec.action].permissions)
+        return (
+            f"{exc.operation} was denied ({exc.aws_message}); the responder's role needs "
+            f"{needed}. Fix the policy, then `respond resume`"
+        )
+    if exc.code == "NoSuchEntity":
+        return f"{exc.operation}: {exc.aws_message} (was the user or key deleted meanwhile?)"
+    return str(exc)
+
+
+class JournalRecorder:
+    """Api's CallRecorder bound to one step; renews the lease on every call."""
+
+    def __init__(self, runner: IncidentRun, step: str) -> None:
+        self._runner = runner
+        self._step = step
+
+    def intent(self, call: ApiCall) -> int:
+        self._runner.heartbeat()
+        return self._runner.journal.intent(
+            self._runner.incident.id, self._step, call, self._runner.ctx.clock()
+        )
+
+    def result(
+        self, token: int, *, ok: bool, attempts: int, result: Any = None, error: str | None = None
+    ) -> None:
+        self._runner.journal.result(
+            token, ok=ok, attempts=attempts, now=self._runner.ctx.clock(), result=result,
+            error=error,
+        )
+
+
+class IncidentRun:
+    """Drives one incident from its first unfinished step to a terminal state."""
+
+    state: str
+    trigger: Callable[..., bool]
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        journal: Journal,
+        record: IncidentRecord,
+        owner: str,
+        *,
+        resumed: bool,
+    ) -> None:
+        self.ctx = ctx
+        self.journal = journal
+        self.owner = owner
+        self.playbook = Playbook.from_dict(record.playbook, f"incident {record.id}")
+        self.incident = Incident(
+            id=record.id,
+            access_key_id=record.access_key_id,
+            playbook=self.playbook.name,
+            started_at=record.started_at,
+            resumed=resumed,
+        )
+        self.api = Api(ctx.session_factory(), ctx.retry)
+        records = {s.name: s for s in journal.steps(record.id)}
+        pending = [s for s in self.playbook.steps if records[s.name].status not in {
+            "done", "skipped"} and not (records[s.name].status == "failed"
+                                        and s.on_failure == "continue")]
+        initial = pending[0].name if pending else "completed"
+        specs = self.playbook.steps
+        self.machine = Machine(
+            model=self,
+            states=[s.name for s in specs] + list(TERMINAL),
+            initial=initial,
+            auto_transitions=False,
+            queued=True,
+            send_event=True,
+        )
+        names = [s.name for s in specs]
+        for i, spec in enumerate(specs):
+            dest = specs[i + 1].name if i + 1 < len(specs) else "completed"
+            self.machine.add_transition("advance", spec.name, dest,
+                                        before=partial(self._execute, spec))
+        self.machine.add_transition("halt", names, "halted")
+        self.machine.add_transition("refuse", names, "refused")
+
+    # -- lease -----------------------------------------------------------------
+
+    def heartbeat(self) -> None:
+        self.journal.renew_lease(
+            self.incident.id, self.owner, self.ctx.clock(), self.ctx.lease_seconds
+        )
+
+    # -- running ---------------------------------------------------------------
+
+    def run(self) -> IncidentRecord:
+        incident_dir = self.ctx.incident_dir(self.incident.id)
+        with incident_log(incident_dir / "log.jsonl", incident_id=self.incident.id):
+            self.journal.update_incident(self.incident.id, self.ctx.clock(), status="running",
+                                         error=None)
+            log.info("incident.run", access_key_id=self.incident.access_key_id,
+                     playbook=self.playbook.name, resumed=self.incident.resumed,
+                     from_step=self.state)
+            try:
+                while self.state not in TERMINAL:
+                    self._advance_once()
+            except ResponderError as exc:
+                exc.incident_id = self.incident.id
+                raise
+            finally:
+                self.journal.release_lease(self.incident.id, self.owner)
+        return self.journal.get(self.incident.id)
+
+    def _advance_once(self) -> None:
+        try:
+            self.trigger("advance")
+        except (BadInput, Refused) as exc:
+            self.trigger("refuse")
+            self._close("refused", error=str(exc))
+            raise
+        except ResponderError as exc:
+            self.trigger("halt")
+            self._close("halted", error=str(exc))
+            raise
+        if self.state == "completed":
+            self._close("completed", error=None)
+
+    def _close(self, status: str, error: str | None) -> None:
+        self.journal.update_incident(self.incident.id, self.ctx.clock(), status=status,
+                                     error=error)
+        log.info("incident.end", status=status, error=error)
+
+    def _step_input(self, spec: StepSpec, steps: Mapping[str, StepRecord]) -> StepInput:
+        identify = next((s for s in steps.values() if s.action == "identify"), None)
+        target = Target.from_detail(identify.detail) if identify else None
+        return StepInput(
+            ctx=self.ctx,
+            incident=self.incident,
+            target=target,
+            settings=spec.settings,
+            history=tuple(self.journal.calls(self.incident.id, spec.name)),
+            outputs={n: s.detail for n, s in steps.items() if s.status == "done"},
+        )
+
+    def _execute(self, spec: StepSpec, _event: EventData) -> None:
+        """Observe, then act; journal the step's start and end either way."""
+        action = REGISTRY[spec.action]()
+        steps = {s.name: s for s in self.journal.steps(self.incident.id)}
+        inp = self._step_input(spec, steps)
+        started = self.ctx.clock()
+        self.heartbeat()
+        self.journal.step_started(self.incident.id, spec.name, started)
+        log.info("step.start", step=spec.name, action=spec.action)
+        api = Api(self.api.session, self.ctx.retry, JournalRecorder(self, spec.name))
+        try:
+            result = action.observe(inp, api) or action.run(inp, api)
+        except AwsCallFailed as exc:
+            self._fail(spec, started, explain(exc, spec), exc)
+            return
+        except StepFailed as exc:
+            self._fail(spec, started, exc.reason, exc)
+            return
+        except (BadInput, Refused) as exc:
+            self._finish(spec, started, "failed", {}, str(exc))
+            raise
+        except Exception as exc:
+            self._fail(spec, started, f"internal error: {type(exc).__name__}: {exc}", exc)
+            return
+        self._finish(spec, started, result.status, self._detail(result), None)
+        if spec.action == "identify":
+            target = Target.from_detail(result.detail)
+            if target is not None:
+                self.journal.update_incident(self.incident.id, self.ctx.clock(),
+                                             user_name=target.user_name,
+                                             account_id=target.account_id)
+        self._maybe_contained()
+
+    @staticmethod
+    def _detail(result: StepResult) -> dict[str, Any]:
+        detail = dict(result.detail)
+        if result.effective_at is not None:
+            detail["effective_at"] = iso(result.effective_at)
+        return detail
+
+    def _fail(self, spec: StepSpec, started: datetime, message: str, exc: Exception) -> None:
+        self._finish(spec, started, "failed", {}, message)
+        if spec.on_failure == "continue":
+            log.warning("step.failed_continuing", step=spec.name, error=message)
+            return
+        raise StepFailed(spec.name, message) from exc
+
+    def _finish(
+        self, spec: StepSpec, started: datetime, status: Any, detail: Mapping[str, Any],
+        error: str | None,
+    ) -> None:
+        ended = self.ctx.clock()
+        self.journal.step_finished(self.incident.id, spec.name, status, ended, detail, error)
+        duration_ms = round((ended - started).total_seconds() * 1000)
+        log.info("step.end", step=spec.name, status=status, duration_ms=duration_ms, error=error)
+
+    def _maybe_contained(self) -> None:
+        record = self.journal.get(self.incident.id)
+        if record.contained_at is not None:
+            return
+        containing = [s for s in self.journal.steps(self.incident.id)
+                      if REGISTRY[s.action].contains]
+        if not containing or any(s.status != "done" for s in containing):
+            return
+        moments = [parse_iso(s.detail.get("effective_at")) or s.ended_at for s in containing]
+        contained = max(m for m in moments if m is not None)
+        self.journal.update_incident(self.incident.id, self.ctx.clock(), contained_at=contained)
+        log.info("incident.contained", contained_at=iso(contained),
+                 seconds=round((contained - self.incident.started_at).total_seconds(), 3))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What --dry-run found and would do."""
+
+    incident: Incident
+    target: Target
+    identify_detail: Mapping[str, Any]
+    steps: tuple[tuple[StepSpec, tuple[ApiCall, ...]], ...]
+
+
+def _preflight(ctx: RunContext, access_key_id: str) -> str:
+    key = check_access_key_id(access_key_id)
+    check_not_own_key(key, caller_access_key(ctx.session_factory()))
+    return key
+
+
+def plan(ctx: RunContext, playbook: Playbook, access_key_id: str) -> Plan:
+    """Dry run: the read-only identify step for real, every other step only planned."""
+    key = _preflight(ctx, access_key_id)
+    now = ctx.clock()
+    incident = Incident(new_incident_id(now), key, playbook.name, now)
+    api = Api(ctx.session_factory(), ctx.retry)
+    first, rest = playbook.steps[0], playbook.steps[1:]
+    inp = StepInput(ctx, incident, None, first.settings)
+    try:
+        found = REGISTRY[first.action]().run(inp, api)
+    except AwsCallFailed as exc:
+        raise StepFailed(first.name, explain(exc, first)) from exc
+    target = Target.from_detail(found.detail)
+    if target is None:
+        raise StepFailed(first.name, "identify did not name the key's owner")
+    planned = tuple(
+        (spec, REGISTRY[spec.action]().plan(StepInput(ctx, incident, target, spec.settings)))
+        for spec in rest
+    )
+    return Plan(incident, target, found.detail, planned)
+
+
+def respond(
+    ctx: RunContext, journal: Journal, playbook: Playbook, access_key_id: str,
+    owner: str | None = None,
+) -> IncidentRecord:
+    """Start an incident for the key, or join the open one, and run it to the end."""
+    key = _preflight(ctx, access_key_id)
+    owner = owner or new_owner()
+    now = ctx.clock()
+    resumed = bool(journal.history_for_key(key))
+    try:
+        record = journal.create_incident(
+            incident_id=new_incident_id(now),
+            access_key_id=key,
+            playbook=playbook.to_dict(),
+            started_at=now,
+            source=ctx.source,
+            options=ctx.options.as_dict(),
+            owner=owner,
+            lease_seconds=ctx.lease_seconds,
+        )
+    except IncidentExists as exists:
+        log.info("incident.join", incident_id=exists.incident_id)
+        return resume(ctx, journal, exists.incident_id, owner)
+    return IncidentRun(ctx, journal, record, owner, resumed=resumed).run()
+
+
+def resume(
+    ctx: RunContext, journal: Journal, incident_id: str, owner: str | None = None
+) -> IncidentRecord:
+    """Continue an incident from its first step not done; each step re-observes."""
+    owner = owner or new_owner()
+    record = journal.get(incident_id)
+    if not record.is_open:
+        return record
+    journal.acquire_lease(incident_id, owner, ctx.clock(), ctx.lease_seconds)
+    return IncidentRun(ctx, journal, record, owner, resumed=True).run()
+
+
+def graph(playbook: Playbook) -> str:
+    """The playbook's state machine as Graphviz DOT (no graphviz dependency needed)."""
+    lines = [f'digraph "{playbook.name}" {{', "  rankdir=LR;", '  node [shape=box];']
+    specs = playbook.steps
+    for i, spec in enumerate(specs):
+        dest = specs[i + 1].name if i + 1 < len(specs) else "completed"
+        label = "advance" if spec.on_failure == "halt" else "advance (continue on failure)"
+        lines.append(f'  "{spec.name}" -> "{dest}" [label="{label}"];')
+        lines.append(f'  "{spec.name}" -> "halted" [style=dashed];')
+    lines.append(f'  "{specs[0].name}" -> "refused" [style=dashed];')
+    lines += ['  "completed" [shape=doublecircle];', '  "halted" [shape=octagon];',
+              '  "refused" [shape=octagon];', "}"]
+    return "\n".join(lines)

@@ -1,0 +1,22 @@
+"""Importing this package registers every action (see base.REGISTRY)."""
+
+from responder.steps import deny, disable, evidence, identify, notify, replace
+from responder.steps.base import REGISTRY, Action, StepInput, StepResult
+
+__all__ = [
+    "REGISTRY",
+    "Action",
+    "StepInput",
+    "StepResult",
+    "deny",
+    "disable",
+    "evidence",
+    "identify",
+    "notify",
+    "replace",
+]
+
+
+def required_permissions() -> list[str]:
+    """Every IAM action any registered step may call, sorted: the tool's policy."""
+    return sorted({p for cls in REGISTRY.values() for p in cls.permissions})

@@ -1,0 +1,105 @@
+"""The step registry: each action describes itself (schema, IAM permissions) and
+offers plan (dry-run), observe (current state) and run.
+
+Modelled on cloud-custodian's action registry: playbooks are data, validated against
+each action's schema before anything touches AWS, and the IAM policy in docs/ is
+generated from the permissions declared here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal, TypeVar
+
+from responder.aws import Api, ApiCall
+from responder.context import Incident, RunContext, Target
+from responder.errors import StepFailed
+from responder.journal import CallRecord
+
+
+@dataclass(frozen=True)
+class StepInput:
+    """Everything a step may read; built by the runner, never by the step."""
+
+    ctx: RunContext
+    incident: Incident
+    target: Target | None
+    settings: Mapping[str, Any]
+    history: tuple[CallRecord, ...] = ()
+    outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def revisit(self) -> bool:
+        """True when AWS may already hold this step's effect, so it must observe first.
+
+        A fresh incident on a key never seen before skips observation for containment
+        steps: every extra round-trip before UpdateAccessKey is time the attacker keeps.
+        """
+        return self.incident.resumed or bool(self.history)
+
+    def require_target(self, step: str) -> Target:
+        if self.target is None:
+            raise StepFailed(step, "the key's owner is unknown: identify has not completed")
+        return self.target
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a step achieved; `detail` goes to the journal and the JSON output."""
+
+    status: Literal["done", "skipped"]
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    effective_at: datetime | None = None
+
+
+class Action(ABC):
+    """One kind of playbook step."""
+
+    name: ClassVar[str]
+    permissions: ClassVar[tuple[str, ...]]
+    schema: ClassVar[Mapping[str, Any]] = {"type": "object", "additionalProperties": False}
+    read_only: ClassVar[bool] = False
+    contains: ClassVar[bool] = False
+    """True for steps that together make up containment (contained_at)."""
+
+    @abstractmethod
+    def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
+        """The calls run() would make, for --dry-run; no AWS access."""
+
+    def observe(self, inp: StepInput, api: Api) -> StepResult | None:
+        """The step's result if AWS already shows its effect, else None (act)."""
+        return None
+
+    @abstractmethod
+    def run(self, inp: StepInput, api: Api) -> StepResult:
+        """Make the change; must be safe to repeat after observe() returned None."""
+
+
+REGISTRY: dict[str, type[Action]] = {}
+A = TypeVar("A", bound=type[Action])
+
+
+def register(name: str) -> Callable[[A], A]:
+    def add(cls: A) -> A:
+        if name in REGISTRY:
+            raise ValueError(f"action {name} registered twice")
+        cls.name = name
+        REGISTRY[name] = cls
+        return cls
+
+    return add
+
+
+class NotBuiltYet(Action):
+    """Placeholder for actions whose issue has not landed: reports skipped with a reason."""
+
+    issue: ClassVar[str]
+
+    def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
+        return ()
+
+    def run(self, inp: StepInput, api: Api) -> StepResult:
+        return StepResult("skipped", {"reason": f"{self.name} is not built yet ({self.issue})"})

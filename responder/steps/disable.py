@@ -1,0 +1,48 @@
+"""disable-key: UpdateAccessKey Status=Inactive for exactly this key, nothing else."""
+
+from __future__ import annotations
+
+from responder.aws import Api, ApiCall
+from responder.steps.base import Action, StepInput, StepResult, register
+
+
+@register("disable_access_key")
+class DisableAccessKey(Action):
+    permissions = ("iam:UpdateAccessKey", "iam:ListAccessKeys")
+    contains = True
+
+    def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
+        target = inp.require_target(self.name)
+        return (
+            ApiCall(
+                "iam",
+                "UpdateAccessKey",
+                {
+                    "UserName": target.user_name,
+                    "AccessKeyId": inp.incident.access_key_id,
+                    "Status": "Inactive",
+                },
+                mutating=True,
+            ),
+        )
+
+    def observe(self, inp: StepInput, api: Api) -> StepResult | None:
+        # Only on a revisit: on a first run UpdateAccessKey is itself idempotent and an
+        # extra ListAccessKeys would delay containment (DESIGN §3: ≤ 2 calls before it).
+        if not inp.revisit:
+            return None
+        target = inp.require_target(self.name)
+        keys = api.call(ApiCall("iam", "ListAccessKeys", {"UserName": target.user_name}))
+        mine = [k for k in keys.get("AccessKeyMetadata", [])
+                if k["AccessKeyId"] == inp.incident.access_key_id]
+        if not mine:
+            return StepResult("done", {"status": "Deleted", "already": True})
+        if mine[0]["Status"] == "Inactive":
+            return StepResult("done", {"status": "Inactive", "already": True})
+        return None
+
+    def run(self, inp: StepInput, api: Api) -> StepResult:
+        (update,) = self.plan(inp)
+        api.call(update)
+        return StepResult("done", {"status": "Inactive", "already": False},
+                          effective_at=inp.ctx.clock())

@@ -1,0 +1,59 @@
+"""identify: who owns the key and in which account, in two read-only calls.
+
+GetAccessKeyLastUsed names the owner without listing users (constant time whatever the
+account's size); GetAccessKeyInfo names the owning account. Only when the key is not
+found do we spend more calls, to say whether it lives in another account.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from responder.aws import Api, ApiCall
+from responder.errors import AwsCallFailed, BadInput, Refused
+from responder.guardrails import check_not_root
+from responder.steps.base import Action, StepInput, StepResult, register
+
+
+@register("identify")
+class Identify(Action):
+    permissions = ("iam:GetAccessKeyLastUsed", "sts:GetAccessKeyInfo", "sts:GetCallerIdentity")
+    read_only = True
+
+    def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
+        key = inp.incident.access_key_id
+        return (
+            ApiCall("iam", "GetAccessKeyLastUsed", {"AccessKeyId": key}),
+            ApiCall("sts", "GetAccessKeyInfo", {"AccessKeyId": key}),
+        )
+
+    def run(self, inp: StepInput, api: Api) -> StepResult:
+        last_used_call, info_call = self.plan(inp)
+        key = inp.incident.access_key_id
+        try:
+            found = api.call(last_used_call)
+        except AwsCallFailed as exc:
+            if exc.code != "NoSuchEntity":
+                raise
+            self._explain_not_found(key, api, info_call)
+        check_not_root(key, found.get("UserName"))
+        account = str(api.call(info_call)["Account"])
+        last_used: dict[str, Any] = {
+            k: (v.isoformat() if hasattr(v, "isoformat") else v)
+            for k, v in found.get("AccessKeyLastUsed", {}).items()
+        }
+        return StepResult(
+            "done",
+            {"user_name": found["UserName"], "account_id": account, "last_used": last_used},
+        )
+
+    @staticmethod
+    def _explain_not_found(key: str, api: Api, info_call: ApiCall) -> None:
+        owner = str(api.call(info_call)["Account"])
+        here = str(api.call(ApiCall("sts", "GetCallerIdentity"))["Account"])
+        if owner != here:
+            raise Refused(
+                f"{key} belongs to account {owner}, but these credentials are in account "
+                f"{here}; pass --role-arn arn:aws:iam::{owner}:role/<responder role> to act there"
+            )
+        raise BadInput(f"access key {key} was not found in account {here} (deleted already?)")

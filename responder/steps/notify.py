@@ -1,0 +1,17 @@
+"""notify: SNS and Slack messages saying what happened and what to do (issue #5)."""
+
+from __future__ import annotations
+
+from responder.steps.base import NotBuiltYet, register
+
+
+@register("notify")
+class Notify(NotBuiltYet):
+    permissions = ("sns:Publish",)
+    read_only = True
+    issue = "issue #5"
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"sns_topic_arn": {"type": "string", "pattern": "^arn:aws[a-z-]*:sns:"}},
+    }
