@@ -159,9 +159,11 @@ def _print_doc(doc: dict[str, Any], output: str) -> None:
 
 
 def _plan_document(found: machine.Plan) -> dict[str, Any]:
+    ident = found.identified
     steps: list[dict[str, Any]] = [{
-        "name": "identify", "action": "identify", "status": "done", "started_at": None,
-        "ended_at": None, "detail": dict(found.identify_detail), "error": None,
+        "name": "identify", "action": "identify", "status": "done",
+        "started_at": iso(ident.started), "ended_at": iso(ident.ended),
+        "detail": dict(ident.result.detail), "error": None,
     }]
     for spec, calls in found.steps:
         steps.append({
@@ -175,10 +177,10 @@ def _plan_document(found: machine.Plan) -> dict[str, Any]:
             "error": None,
         })
     return {
-        "incident_id": found.incident.id, "status": "planned",
-        "access_key_id": found.incident.access_key_id, "user_name": found.target.user_name,
-        "account_id": found.target.account_id, "playbook": found.incident.playbook,
-        "started_at": iso(found.incident.started_at), "contained_at": None, "steps": steps,
+        "incident_id": ident.incident.id, "status": "planned",
+        "access_key_id": ident.incident.access_key_id, "user_name": ident.target.user_name,
+        "account_id": ident.target.account_id, "playbook": ident.incident.playbook,
+        "started_at": iso(ident.incident.started_at), "contained_at": None, "steps": steps,
         "evidence": None, "replacement": None, "report": None, "error": None,
     }
 

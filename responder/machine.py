@@ -259,41 +259,102 @@ class IncidentRun:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What --dry-run found and would do."""
+class BufferedCall:
+    call: ApiCall
+    intent_at: datetime
+    ok: bool = False
+    attempts: int = 0
+    result: Any = None
+    error: str | None = None
+    result_at: datetime | None = None
+
+
+class BufferRecorder:
+    """Holds identify's calls made before the incident exists, to journal them after."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+        self.calls: list[BufferedCall] = []
+
+    def intent(self, call: ApiCall) -> int:
+        self.calls.append(BufferedCall(call, self._clock()))
+        return len(self.calls) - 1
+
+    def result(
+        self, token: int, *, ok: bool, attempts: int, result: Any = None, error: str | None = None
+    ) -> None:
+        pending = self.calls[token]
+        self.calls[token] = BufferedCall(pending.call, pending.intent_at, ok, attempts, result,
+                                         error, self._clock())
+
+
+@dataclass(frozen=True)
+class Identified:
+    """identify's outcome, reached before any incident is opened."""
 
     incident: Incident
     target: Target
-    identify_detail: Mapping[str, Any]
+    result: StepResult
+    started: datetime
+    ended: datetime
+    calls: tuple[BufferedCall, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What --dry-run found and would do."""
+
+    identified: Identified
     steps: tuple[tuple[StepSpec, tuple[ApiCall, ...]], ...]
 
 
-def _preflight(ctx: RunContext, access_key_id: str) -> str:
+def identify(ctx: RunContext, playbook: Playbook, access_key_id: str) -> Identified:
+    """Local checks, then the read-only identify step, with no journal trace yet.
+
+    Runs before an incident is opened so that a refusal (bad key, root key, not found,
+    another account) leaves nothing behind but its one-line message.
+    """
     key = check_access_key_id(access_key_id)
-    check_not_own_key(key, caller_access_key(ctx.session_factory()))
-    return key
+    session = ctx.session_factory()
+    check_not_own_key(key, caller_access_key(session))
+    started = ctx.clock()
+    incident = Incident(new_incident_id(started), key, playbook.name, started)
+    spec = playbook.steps[0]
+    recorder = BufferRecorder(ctx.clock)
+    try:
+        result = REGISTRY[spec.action]().run(
+            StepInput(ctx, incident, None, spec.settings), Api(session, ctx.retry, recorder)
+        )
+    except AwsCallFailed as exc:
+        raise StepFailed(spec.name, explain(exc, spec)) from exc
+    target = Target.from_detail(result.detail)
+    if target is None:
+        raise StepFailed(spec.name, "identify did not name the key's owner")
+    return Identified(incident, target, result, started, ctx.clock(), tuple(recorder.calls))
 
 
 def plan(ctx: RunContext, playbook: Playbook, access_key_id: str) -> Plan:
     """Dry run: the read-only identify step for real, every other step only planned."""
-    key = _preflight(ctx, access_key_id)
-    now = ctx.clock()
-    incident = Incident(new_incident_id(now), key, playbook.name, now)
-    api = Api(ctx.session_factory(), ctx.retry)
-    first, rest = playbook.steps[0], playbook.steps[1:]
-    inp = StepInput(ctx, incident, None, first.settings)
-    try:
-        found = REGISTRY[first.action]().run(inp, api)
-    except AwsCallFailed as exc:
-        raise StepFailed(first.name, explain(exc, first)) from exc
-    target = Target.from_detail(found.detail)
-    if target is None:
-        raise StepFailed(first.name, "identify did not name the key's owner")
+    found = identify(ctx, playbook, access_key_id)
     planned = tuple(
-        (spec, REGISTRY[spec.action]().plan(StepInput(ctx, incident, target, spec.settings)))
-        for spec in rest
+        (spec, REGISTRY[spec.action]().plan(
+            StepInput(ctx, found.incident, found.target, spec.settings)))
+        for spec in playbook.steps[1:]
     )
-    return Plan(incident, target, found.detail, planned)
+    return Plan(found, planned)
+
+
+def _journal_identified(journal: Journal, found: Identified, playbook: Playbook) -> None:
+    incident_id, name = found.incident.id, playbook.steps[0].name
+    journal.step_started(incident_id, name, found.started)
+    for buffered in found.calls:
+        token = journal.intent(incident_id, name, buffered.call, buffered.intent_at)
+        journal.result(token, ok=buffered.ok, attempts=buffered.attempts,
+                       now=buffered.result_at or found.ended, result=buffered.result,
+                       error=buffered.error)
+    journal.step_finished(incident_id, name, "done", found.ended, found.result.detail, None)
+    journal.update_incident(incident_id, found.ended, user_name=found.target.user_name,
+                            account_id=found.target.account_id)
 
 
 def respond(
@@ -301,16 +362,21 @@ def respond(
     owner: str | None = None,
 ) -> IncidentRecord:
     """Start an incident for the key, or join the open one, and run it to the end."""
-    key = _preflight(ctx, access_key_id)
     owner = owner or new_owner()
-    now = ctx.clock()
+    key = check_access_key_id(access_key_id)
+    existing = journal.find_open(key)
+    if existing is not None:
+        check_not_own_key(key, caller_access_key(ctx.session_factory()))
+        log.info("incident.join", incident_id=existing.id)
+        return resume(ctx, journal, existing.id, owner)
+    found = identify(ctx, playbook, key)
     resumed = bool(journal.history_for_key(key))
     try:
         record = journal.create_incident(
-            incident_id=new_incident_id(now),
+            incident_id=found.incident.id,
             access_key_id=key,
             playbook=playbook.to_dict(),
-            started_at=now,
+            started_at=found.started,
             source=ctx.source,
             options=ctx.options.as_dict(),
             owner=owner,
@@ -319,6 +385,7 @@ def respond(
     except IncidentExists as exists:
         log.info("incident.join", incident_id=exists.incident_id)
         return resume(ctx, journal, exists.incident_id, owner)
+    _journal_identified(journal, found, playbook)
     return IncidentRun(ctx, journal, record, owner, resumed=resumed).run()
 
 

@@ -1,0 +1,181 @@
+"""Shared fixtures: an in-process moto account, and a moto server for black-box CLI runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
+
+from responder.aws import RetryPolicy
+from responder.context import RunContext
+from responder.journal.sqlite import SqliteJournal
+
+REGION = "us-east-1"
+RESPONDER_KEY = "AKIARESPONDERTEST001"
+FAST_RETRY = RetryPolicy(max_attempts=6, initial_seconds=0.0, max_seconds=0.0)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test may see the developer's AWS config, credentials or endpoint."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_REGION",
+                 "RESPONDER_SLACK_WEBHOOK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", RESPONDER_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "responder-test-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("RESPONDER_HOME", str(tmp_path / "home"))
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user `alice` with two keys (the first one leaked) and a bystander `bob`."""
+
+    session: boto3.Session
+    leaked_key: str
+    other_key: str
+    bob_key: str
+
+    @property
+    def iam(self) -> Any:
+        return self.session.client("iam", region_name=REGION)
+
+
+def make_account(session: boto3.Session) -> Account:
+    iam = session.client("iam", region_name=REGION)
+    iam.create_user(UserName="alice")
+    iam.create_user(UserName="bob")
+    leaked = iam.create_access_key(UserName="alice")["AccessKey"]["AccessKeyId"]
+    other = iam.create_access_key(UserName="alice")["AccessKey"]["AccessKeyId"]
+    bob = iam.create_access_key(UserName="bob")["AccessKey"]["AccessKeyId"]
+    return Account(session, leaked, other, bob)
+
+
+def iam_state(iam: Any) -> dict[str, Any]:
+    """Users, their keys (id, status), inline and attached policies: compare before/after."""
+    state: dict[str, Any] = {}
+    for user in iam.list_users()["Users"]:
+        name = user["UserName"]
+        state[name] = {
+            "keys": sorted(
+                (k["AccessKeyId"], k["Status"])
+                for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]
+            ),
+            "inline": sorted(iam.list_user_policies(UserName=name)["PolicyNames"]),
+            "attached": sorted(
+                p["PolicyArn"]
+                for p in iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]
+            ),
+        }
+    return state
+
+
+@pytest.fixture
+def account() -> Iterator[Account]:
+    """An in-process moto account (mock_aws)."""
+    with mock_aws():
+        yield make_account(boto3.Session(region_name=REGION))
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[SqliteJournal]:
+    j = SqliteJournal(tmp_path / "journal.db")
+    yield j
+    j.close()
+
+
+@pytest.fixture
+def make_ctx(tmp_path: Path) -> Callable[..., RunContext]:
+    """RunContext over in-process moto; pass `session_factory` to inject faults."""
+
+    def build(**overrides: Any) -> RunContext:
+        fields: dict[str, Any] = {
+            "session_factory": lambda: boto3.Session(region_name=REGION),
+            "home": tmp_path / "home",
+            "retry": FAST_RETRY,
+        }
+        fields.update(overrides)
+        return RunContext(**fields)
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto server on a free loopback port; yields its endpoint URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def server_account(moto_server: str) -> Iterator[Account]:
+    """A fresh account on the moto server (the server is reset for each test)."""
+    import urllib.request
+
+    urllib.request.urlopen(  # noqa: S310 - loopback moto server only
+        urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
+    ).close()
+    session = boto3.Session(
+        aws_access_key_id="AKIASETUPONLY0000001",
+        aws_secret_access_key="setup",
+        region_name=REGION,
+    )
+    real_client = session.client
+
+    def client(service: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("endpoint_url", moto_server)
+        return real_client(service, **kwargs)  # type: ignore[call-overload]
+
+    session.client = client  # type: ignore[method-assign]
+    yield make_account(session)
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def cli(moto_server: str, tmp_path: Path) -> Callable[..., CliResult]:
+    """Run `respond ...` as a subprocess against the moto server (AWS_ENDPOINT_URL)."""
+
+    def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> CliResult:
+        full_env = dict(os.environ)
+        full_env.update({
+            "AWS_ENDPOINT_URL": moto_server,
+            "RESPONDER_RETRY_INITIAL_SECONDS": "0",
+            "RESPONDER_RETRY_MAX_SECONDS": "0",
+        })
+        full_env.update(env or {})
+        proc = subprocess.run(
+            [sys.executable, "-m", "responder.cli", *args],
+            env=full_env,
+            capture_output=True,
+            text=True,
+            input=stdin,
+            timeout=120,
+            check=False,
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
