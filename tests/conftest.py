@@ -22,6 +22,8 @@ from responder.journal.sqlite import SqliteJournal
 
 REGION = "us-east-1"
 RESPONDER_KEY = "AKIARESPONDERTEST001"
+# The installed console script, beside this interpreter (works without an activated venv).
+RESPOND = Path(sys.executable).parent / "respond"
 FAST_RETRY = RetryPolicy(max_attempts=6, initial_seconds=0.0, max_seconds=0.0)
 
 
@@ -168,7 +170,7 @@ def cli(moto_server: str, tmp_path: Path) -> Callable[..., CliResult]:
         })
         full_env.update(env or {})
         proc = subprocess.run(
-            [sys.executable, "-m", "responder.cli", *args],
+            [str(RESPOND), *args],
             env=full_env,
             capture_output=True,
             text=True,
