@@ -121,7 +121,7 @@ class IncidentRun:
             queued=True,
             send_event=True,
         )
-        names = [s.name for s in specs]
+        names: list[Any] = [s.name for s in specs]
         for i, spec in enumerate(specs):
             dest = specs[i + 1].name if i + 1 < len(specs) else "completed"
             self.machine.add_transition("advance", spec.name, dest,
@@ -208,7 +208,7 @@ class IncidentRun:
         except (BadInput, Refused) as exc:
             self._finish(spec, started, "failed", {}, str(exc))
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a bug in a step must halt, journaled, not crash
             self._fail(spec, started, f"internal error: {type(exc).__name__}: {exc}", exc)
             return
         self._finish(spec, started, result.status, self._detail(result), None)
@@ -239,7 +239,8 @@ class IncidentRun:
         error: str | None,
     ) -> None:
         ended = self.ctx.clock()
-        self.journal.step_finished(self.incident.id, spec.name, status, ended, detail, error)
+        self.journal.step_finished(self.incident.id, spec.name, status=status, now=ended,
+                                   detail=detail, error=error)
         duration_ms = round((ended - started).total_seconds() * 1000)
         log.info("step.end", step=spec.name, status=status, duration_ms=duration_ms, error=error)
 
@@ -352,7 +353,8 @@ def _journal_identified(journal: Journal, found: Identified, playbook: Playbook)
         journal.result(token, ok=buffered.ok, attempts=buffered.attempts,
                        now=buffered.result_at or found.ended, result=buffered.result,
                        error=buffered.error)
-    journal.step_finished(incident_id, name, "done", found.ended, found.result.detail, None)
+    journal.step_finished(incident_id, name, status="done", now=found.ended,
+                          detail=found.result.detail, error=None)
     journal.update_incident(incident_id, found.ended, user_name=found.target.user_name,
                             account_id=found.target.account_id)
 

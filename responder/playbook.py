@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from importlib.resources.abc import Traversable
+from importlib.resources.abc import Traversable  # Python ≥ 3.11
 from pathlib import Path
 from typing import Any, Literal
 
@@ -94,8 +94,10 @@ def _where(data: Any, path: list[Any]) -> str:
 
 def _schema_message(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
-        known = set(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - known)
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        known = set(schema.get("properties", {}))
+        instance = error.instance if isinstance(error.instance, Mapping) else {}
+        extra = sorted(set(instance) - known)
         return f"unknown field {', '.join(repr(e) for e in extra)}"
     if error.validator == "required":
         return str(error.message).replace("is a required property", "is required")

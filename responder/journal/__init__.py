@@ -128,6 +128,7 @@ class Journal(Protocol):
         self,
         incident_id: str,
         name: str,
+        *,
         status: StepStatus,
         now: datetime,
         detail: Mapping[str, Any],

@@ -304,6 +304,7 @@ class SqliteJournal:
         self,
         incident_id: str,
         name: str,
+        *,
         status: StepStatus,
         now: datetime,
         detail: Mapping[str, Any],

@@ -9,7 +9,7 @@ The name is fixed so a retry or a later incident overwrites rather than adds a p
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from responder import iam_snapshot
@@ -22,7 +22,7 @@ POLICY_NAME = "responder-revoke-older-sessions"
 
 def deny_policy(started_at: datetime) -> dict[str, Any]:
     """The policy document; the condition time is the incident's start, to the second."""
-    cutoff = started_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cutoff = started_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "Version": "2012-10-17",
         "Statement": [

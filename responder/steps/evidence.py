@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
 from responder.steps.base import NotBuiltYet, register
 
 
@@ -10,7 +13,7 @@ class CollectCloudTrail(NotBuiltYet):
     permissions = ("cloudtrail:LookupEvents", "ec2:DescribeRegions")
     read_only = True
     issue = "issue #4"
-    schema = {
+    schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {

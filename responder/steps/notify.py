@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
 from responder.steps.base import NotBuiltYet, register
 
 
@@ -10,7 +13,7 @@ class Notify(NotBuiltYet):
     permissions = ("sns:Publish",)
     read_only = True
     issue = "issue #5"
-    schema = {
+    schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {"sns_topic_arn": {"type": "string", "pattern": "^arn:aws[a-z-]*:sns:"}},

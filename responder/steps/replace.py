@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
 from responder.steps.base import NotBuiltYet, register
 
 
@@ -16,7 +19,7 @@ class ReplaceAccessKey(NotBuiltYet):
         "secretsmanager:DescribeSecret",
     )
     issue = "issue #5"
-    schema = {
+    schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
