@@ -91,6 +91,9 @@ def configure(verbose: bool = False, stream: TextIO | None = None) -> None:
 @contextmanager
 def incident_log(path: Path, **bind: Any) -> Iterator[None]:
     """Send events to `path` and bind incident fields while the block runs."""
+    if not structlog.is_configured():
+        # Library use (Lambda, tests, drill): the JSONL file must exist whoever called us.
+        configure()
     SINK.open(path)
     try:
         with structlog.contextvars.bound_contextvars(**bind):

@@ -30,10 +30,10 @@ from responder.errors import (
 from responder.guardrails import check_access_key_id, check_not_own_key
 from responder.journal import IncidentExists, IncidentRecord, Journal, StepRecord
 from responder.logging import get_logger, incident_log
-from responder.playbook import Playbook, StepSpec
+from responder.playbook import RESERVED_STATES, Playbook, StepSpec
 from responder.steps import REGISTRY, StepInput, StepResult
 
-TERMINAL = ("completed", "halted", "refused")
+TERMINAL = RESERVED_STATES
 log = get_logger("responder.runner")
 
 

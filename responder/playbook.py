@@ -21,6 +21,8 @@ from responder.errors import BadInput, PlaybookInvalid
 from responder.steps import REGISTRY
 
 SHIPPED_PACKAGE = "responder.playbooks"
+RESERVED_STATES = ("completed", "halted", "refused")
+"""The runner's terminal states; a step may not take one of these names."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,8 @@ def _validate(data: Any, origin: str) -> None:
         where = f"{origin}: step {step['name']!r} (steps[{index}])"
         if step["name"] in seen:
             raise PlaybookInvalid(f"{where}: step name used twice")
+        if step["name"] in RESERVED_STATES:
+            raise PlaybookInvalid(f"{where}: {step['name']!r} is reserved for the runner")
         seen.add(step["name"])
         action = REGISTRY.get(step["action"])
         if action is None:

@@ -125,13 +125,12 @@ def moto_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def server_account(moto_server: str) -> Iterator[Account]:
+def server_account(moto_server: str) -> Account:
     """A fresh account on the moto server (the server is reset for each test)."""
     import urllib.request
 
-    urllib.request.urlopen(  # noqa: S310 - loopback moto server only
-        urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
-    ).close()
+    reset = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")  # noqa: S310
+    urllib.request.urlopen(reset).close()  # noqa: S310 - loopback moto server only
     session = boto3.Session(
         aws_access_key_id="AKIASETUPONLY0000001",
         aws_secret_access_key="setup",
@@ -144,7 +143,7 @@ def server_account(moto_server: str) -> Iterator[Account]:
         return real_client(service, **kwargs)  # type: ignore[call-overload]
 
     session.client = client  # type: ignore[method-assign]
-    yield make_account(session)
+    return make_account(session)
 
 
 @dataclass(frozen=True)
@@ -181,3 +180,66 @@ def cli(moto_server: str, tmp_path: Path) -> Callable[..., CliResult]:
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+class Faults:
+    """botocore hooks that fail chosen operations and count every call made.
+
+    Attached to each session the runner creates (via `session_factory`), so faults reach
+    the product through its real boto3 clients, not through patched product code.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self._rules: dict[str, list[Any]] = {}
+        self._rewrites: dict[str, Callable[[dict[str, Any]], None]] = {}
+
+    def fail(self, operation: str, code: str, *, times: int | None = None,
+             status: int = 400) -> None:
+        """Make `operation` fail with `code` (the next `times` calls, or always)."""
+        self._rules[operation] = [code, times, status]
+
+    def rewrite(self, operation: str, edit: Callable[[dict[str, Any]], None]) -> None:
+        """Edit the parsed response of `operation` in place (e.g. drop a field)."""
+        self._rewrites[operation] = edit
+
+    def clear(self) -> None:
+        self._rules.clear()
+        self._rewrites.clear()
+
+    def count(self, operation: str) -> int:
+        return self.calls.count(operation)
+
+    def _before(self, model: Any, **_: Any) -> None:
+        from botocore.exceptions import ClientError
+
+        self.calls.append(model.name)
+        rule = self._rules.get(model.name)
+        if rule is None or rule[1] == 0:
+            return
+        if rule[1] is not None:
+            rule[1] -= 1
+        raise ClientError(
+            {"Error": {"Code": rule[0], "Message": f"injected {rule[0]}"},
+             "ResponseMetadata": {"HTTPStatusCode": rule[2]}},
+            model.name,
+        )
+
+    def _after(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        edit = self._rewrites.get(model.name)
+        if edit is not None:
+            edit(parsed)
+
+    def session_factory(self) -> Callable[[], boto3.Session]:
+        def make() -> boto3.Session:
+            session = boto3.Session(region_name=REGION)
+            session.events.register("before-call", self._before)
+            session.events.register("after-call", self._after)
+            return session
+
+        return make
+
+
+@pytest.fixture
+def faults() -> Faults:
+    return Faults()

@@ -11,7 +11,6 @@ from responder.steps.base import NotBuiltYet, register
 @register("notify")
 class Notify(NotBuiltYet):
     permissions = ("sns:Publish",)
-    read_only = True
     issue = "issue #5"
     schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",

@@ -1,0 +1,100 @@
+"""Playbook loading: the shipped one is valid; every defect is named by file, step, field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from responder import playbook
+from responder.errors import BadInput, PlaybookInvalid
+
+GOOD = """\
+name: custom
+version: 1
+steps:
+  - {name: identify, action: identify}
+  - {name: disable-key, action: disable_access_key}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "book.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_playbook_matches_design() -> None:
+    """compromised-key ships inside the package with the six steps of DESIGN §3."""
+    pb = playbook.load("compromised-key")
+    assert [(s.name, s.action) for s in pb.steps] == [
+        ("identify", "identify"),
+        ("disable-key", "disable_access_key"),
+        ("revoke-sessions", "attach_deny_policy"),
+        ("collect-evidence", "collect_cloudtrail"),
+        ("replace-key", "replace_access_key"),
+        ("notify", "notify"),
+    ]
+    evidence = pb.steps[3]
+    assert evidence.on_failure == "continue"
+    assert dict(evidence.settings) == {"lookback_days": 90, "regions": "all"}
+    assert all(s.on_failure == "halt" for s in pb.steps if s is not evidence)
+    assert playbook.shipped_names() == ["compromised-key"]
+
+
+def test_file_playbook_loads(tmp_path: Path) -> None:
+    """A valid file is loaded by path and round-trips through to_dict/from_dict."""
+    pb = playbook.load(str(_write(tmp_path, GOOD)))
+    assert pb.name == "custom"
+    assert playbook.Playbook.from_dict(pb.to_dict(), "again") == playbook.Playbook(
+        pb.name, pb.version, pb.steps, "again", pb.description)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: x\nversion: 1\nsteps: [\n", r"book\.yaml: line \d+ column \d+: invalid YAML"),
+        ("- just\n- a list\n", r"book\.yaml: a playbook must be a mapping"),
+        (GOOD.replace("action: disable_access_key", "action: nuke_account"),
+         r"book\.yaml: step 'disable-key' \(steps\[1\]\) field 'action': unknown action "
+         r"'nuke_account'"),
+        (GOOD.replace("action: disable_access_key}", "action: disable_access_key, colour: red}"),
+         r"book\.yaml: step 'disable-key' \(steps\[1\]\): unknown field 'colour'"),
+        (GOOD + "owner: me\n", r"book\.yaml: top level: unknown field 'owner'"),
+        (GOOD.replace("version: 1", "version: one"), r"field 'version'"),
+        (GOOD.replace("{name: disable-key, action: disable_access_key}",
+                      "{name: disable-key, action: disable_access_key, on_failure: shrug}"),
+         r"step 'disable-key' \(steps\[1\]\) field 'on_failure'"),
+        (GOOD.replace("{name: disable-key, action: disable_access_key}",
+                      "{name: ev, action: collect_cloudtrail, with: {lookback_days: 400}}"),
+         r"step 'ev' \(steps\[1\]\) field 'with.lookback_days'"),
+        (GOOD.replace("{name: disable-key, action: disable_access_key}",
+                      "{name: ev, action: collect_cloudtrail, with: {colour: red}}"),
+         r"step 'ev' \(steps\[1\]\) field 'with': unknown field 'colour'"),
+        (GOOD.replace("name: disable-key", "name: identify"), r"step name used twice"),
+        (GOOD.replace("name: disable-key", "name: completed"), r"'completed' is reserved"),
+        (GOOD.replace("{name: identify, action: identify}\n  - ", ""),
+         r"the first step must use action 'identify'"),
+        ("name: x\nversion: 1\n", r"top level: 'steps' is required"),
+        ("name: x\nversion: 1\nsteps: []\n", r"field 'steps'"),
+    ],
+)
+def test_invalid_playbooks_are_refused_with_location(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """Each defect raises PlaybookInvalid (exit 2) naming the file, and step/field if any."""
+    with pytest.raises(PlaybookInvalid, match=expected) as failure:
+        playbook.load(str(_write(tmp_path, text)))
+    assert failure.value.exit_code == 2
+
+
+def test_unknown_playbook_name_lists_the_shipped_ones() -> None:
+    """A name that is neither shipped nor a file is bad input that says what exists."""
+    with pytest.raises(BadInput, match="unknown playbook 'nope'.*compromised-key"):
+        playbook.load("nope")
+
+
+def test_unreadable_playbook_file(tmp_path: Path) -> None:
+    """A missing file is bad input naming the path, not a traceback."""
+    with pytest.raises(BadInput, match="cannot read playbook"):
+        playbook.load(str(tmp_path / "missing.yaml"))

@@ -1,0 +1,47 @@
+"""Meta-tests over the step registry: every action describes itself completely."""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from responder import iam_policy
+from responder.context import Incident, RunContext, Target
+from responder.steps import REGISTRY, StepInput, required_permissions
+
+PERMISSION = re.compile(r"^[a-z0-9-]+:[A-Z][A-Za-z0-9]+$")
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_action_declares_permissions_and_a_valid_schema(name: str) -> None:
+    """Each action names its IAM actions (service:Operation) and a valid `with` schema."""
+    action = REGISTRY[name]
+    assert action.name == name
+    assert action.permissions, f"{name} declares no IAM permissions"
+    assert all(PERMISSION.match(p) for p in action.permissions), action.permissions
+    jsonschema.Draft202012Validator.check_schema(action.schema)
+    assert sys.modules[action.__module__].__doc__, f"{name}'s module does not say why"
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_planned_calls_are_covered_by_declared_permissions(name: str, tmp_path: Path) -> None:
+    """Whatever a step plans to call, its declared permissions allow."""
+    ctx = RunContext(session_factory=lambda: None, home=tmp_path)  # type: ignore[arg-type,return-value]
+    now = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+    inp = StepInput(ctx, Incident("inc-x", "AKIAIOSFODNN7EXAMPLE", "p", now),
+                    Target("alice", "123456789012"), {})
+    for call in REGISTRY[name]().plan(inp):
+        assert call.iam_action in REGISTRY[name].permissions
+
+
+def test_shipped_iam_policy_is_generated_from_the_registry() -> None:
+    """docs/iam-policy.json equals what the registry generates (regenerate: see module)."""
+    assert (DOCS / "iam-policy.json").read_text() == iam_policy.render()
+    listed = {a for s in iam_policy.document()["Statement"] for a in s["Action"]}
+    assert listed == set(required_permissions())

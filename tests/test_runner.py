@@ -1,0 +1,236 @@
+"""The runner end to end in-process (moto): containment, resume, retries, refusals."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from conftest import Account, Faults, iam_state
+from responder import machine, playbook
+from responder.context import RunContext
+from responder.errors import BadInput, Refused, StepFailed
+from responder.journal.sqlite import SqliteJournal
+from responder.steps.deny import POLICY_NAME, deny_policy
+
+CtxFactory = Callable[..., RunContext]
+
+
+def _policy(account: Account) -> dict[str, Any]:
+    doc = account.iam.get_user_policy(UserName="alice", PolicyName=POLICY_NAME)["PolicyDocument"]
+    return json.loads(doc) if isinstance(doc, str) else dict(doc)
+
+
+def _status(account: Account, key: str, user: str = "alice") -> str:
+    keys = account.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    return next(k["Status"] for k in keys if k["AccessKeyId"] == key)
+
+
+def _respond(ctx: RunContext, journal: SqliteJournal, key: str) -> Any:
+    return machine.respond(ctx, journal, playbook.load("compromised-key"), key)
+
+
+def test_contains_the_key_and_nothing_else(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
+) -> None:
+    """The leaked key ends Inactive with the deny policy; other keys and users untouched."""
+    record = _respond(make_ctx(session_factory=faults.session_factory()), journal,
+                      account.leaked_key)
+    assert record.status == "completed"
+    assert record.user_name == "alice"
+    assert record.contained_at is not None
+    assert _status(account, account.leaked_key) == "Inactive"
+    assert _status(account, account.other_key) == "Active"
+    assert _status(account, account.bob_key, "bob") == "Active"
+    assert _policy(account) == deny_policy(record.started_at)
+    assert account.iam.list_user_policies(UserName="bob")["PolicyNames"] == []
+
+
+def test_at_most_two_calls_before_the_key_is_disabled(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
+) -> None:
+    """DESIGN §3: UpdateAccessKey is the third call at the latest, and no user listing."""
+    _respond(make_ctx(session_factory=faults.session_factory()), journal, account.leaked_key)
+    assert "UpdateAccessKey" in faults.calls
+    assert faults.calls.index("UpdateAccessKey") <= 2
+    assert "ListUsers" not in faults.calls
+    assert faults.count("UpdateAccessKey") == 1
+
+
+def test_policy_condition_is_the_incident_start(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory
+) -> None:
+    """Sessions issued before the incident started are denied; the time is to the second."""
+    record = _respond(make_ctx(), journal, account.leaked_key)
+    statement = _policy(account)["Statement"][0]
+    assert statement["Effect"] == "Deny"
+    assert statement["Action"] == "*"
+    assert statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"] == (
+        record.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+
+
+def test_halt_then_resume_does_not_repeat_done_steps(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
+) -> None:
+    """A step failure halts (resumable); resume finishes without re-running done steps."""
+    faults.fail("PutUserPolicy", "AccessDenied")
+    ctx = make_ctx(session_factory=faults.session_factory())
+    with pytest.raises(StepFailed, match="iam:PutUserPolicy") as failure:
+        _respond(ctx, journal, account.leaked_key)
+    incident_id = failure.value.incident_id
+    assert incident_id is not None
+    record = journal.get(incident_id)
+    assert record.status == "halted"
+    assert {s.name: s.status for s in journal.steps(incident_id)} == {
+        "identify": "done", "disable-key": "done", "revoke-sessions": "failed",
+        "collect-evidence": "pending", "replace-key": "pending", "notify": "pending",
+    }
+    assert _status(account, account.leaked_key) == "Inactive"
+    assert faults.count("PutUserPolicy") == 1  # AccessDenied is never retried
+
+    faults.clear()
+    resumed = machine.resume(ctx, journal, incident_id)
+    assert resumed.status == "completed"
+    assert faults.count("UpdateAccessKey") == 1
+    assert faults.count("GetAccessKeyLastUsed") == 1
+    assert _policy(account) == deny_policy(record.started_at)
+    assert resumed.contained_at is not None
+
+
+def test_respond_again_joins_the_halted_incident(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
+) -> None:
+    """A second `respond compromised` for a key with an open incident continues that one."""
+    faults.fail("PutUserPolicy", "AccessDenied", times=1)
+    ctx = make_ctx(session_factory=faults.session_factory())
+    with pytest.raises(StepFailed) as failure:
+        _respond(ctx, journal, account.leaked_key)
+    again = _respond(ctx, journal, account.leaked_key)
+    assert again.id == failure.value.incident_id
+    assert again.status == "completed"
+    assert len(journal.history_for_key(account.leaked_key)) == 1
+
+
+def test_throttling_is_retried_and_attempts_journaled(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
+) -> None:
+    """Throttling only slows the run down; the journal records how many attempts it took."""
+    faults.fail("UpdateAccessKey", "Throttling", times=3)
+    record = _respond(make_ctx(session_factory=faults.session_factory()), journal,
+                      account.leaked_key)
+    assert record.status == "completed"
+    (update,) = [c for c in journal.calls(record.id) if c.operation == "UpdateAccessKey"]
+    assert update.attempts == 4
+    assert update.outcome == "ok"
+    assert faults.count("UpdateAccessKey") == 4
+
+
+def test_retries_are_bounded(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
+) -> None:
+    """A storm that never ends halts after the policy's attempts, not botocore's times ours."""
+    faults.fail("UpdateAccessKey", "Throttling")
+    ctx = make_ctx(session_factory=faults.session_factory())
+    with pytest.raises(StepFailed, match="Throttling"):
+        _respond(ctx, journal, account.leaked_key)
+    assert faults.count("UpdateAccessKey") == ctx.retry.max_attempts
+
+
+def test_repeat_on_contained_key_observes_and_changes_nothing(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
+) -> None:
+    """A new incident on an already-contained key finds the key Inactive and does not call
+    UpdateAccessKey again; still one deny policy."""
+    ctx = make_ctx(session_factory=faults.session_factory())
+    first = _respond(ctx, journal, account.leaked_key)
+    before = iam_state(account.iam)
+    second = _respond(ctx, journal, account.leaked_key)
+    assert second.id != first.id
+    assert faults.count("UpdateAccessKey") == 1
+    steps = {s.name: s for s in journal.steps(second.id)}
+    assert steps["disable-key"].detail["already"] is True
+    after = iam_state(account.iam)
+    assert after["alice"]["keys"] == before["alice"]["keys"]
+    assert after["alice"]["inline"] == [POLICY_NAME]
+
+
+def test_root_key_is_refused_without_trace(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
+) -> None:
+    """A key with no IAM user (the root user's) is refused (exit 3) and opens no incident."""
+    faults.rewrite("GetAccessKeyLastUsed", lambda parsed: parsed.pop("UserName", None))
+    before = iam_state(account.iam)
+    with pytest.raises(Refused, match="root") as refusal:
+        _respond(make_ctx(session_factory=faults.session_factory()), journal,
+                 account.leaked_key)
+    assert refusal.value.exit_code == 3
+    assert journal.recent() == []
+    assert iam_state(account.iam) == before
+
+
+def test_key_of_another_account_is_refused(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
+) -> None:
+    """A key that GetAccessKeyInfo places in another account is refused with --role-arn advice."""
+    faults.fail("GetAccessKeyLastUsed", "NoSuchEntity", status=404)
+    faults.rewrite("GetAccessKeyInfo", lambda parsed: parsed.update(Account="210987654321"))
+    with pytest.raises(Refused, match="--role-arn"):
+        _respond(make_ctx(session_factory=faults.session_factory()), journal,
+                 "AKIAAAAAAAAAAAAAAAAA")
+    assert "UpdateAccessKey" not in faults.calls
+
+
+def test_unknown_key_is_bad_input(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory
+) -> None:
+    """A key this account does not have is bad input (exit 2), not a halted incident."""
+    with pytest.raises(BadInput, match="not found") as failure:
+        _respond(make_ctx(), journal, "AKIAAAAAAAAAAAAAAAAA")
+    assert failure.value.exit_code == 2
+    assert journal.recent() == []
+
+
+def test_steps_log_start_and_end_with_duration(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory
+) -> None:
+    """Each step run logs one start and one end event carrying step and duration_ms."""
+    with capture_logs() as logs:
+        _respond(make_ctx(), journal, account.leaked_key)
+    ends = [e for e in logs if e["event"] == "step.end"]
+    assert [e["step"] for e in ends] == [
+        "disable-key", "revoke-sessions", "collect-evidence", "replace-key", "notify"]
+    assert all(isinstance(e["duration_ms"], int) for e in ends)
+    assert len([e for e in logs if e["event"] == "step.start"]) == len(ends)
+
+
+def test_log_jsonl_written_per_incident(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory
+) -> None:
+    """The incident's log.jsonl holds JSON lines tagged with its incident id."""
+    ctx = make_ctx()
+    record = _respond(ctx, journal, account.leaked_key)
+    lines = (ctx.incident_dir(record.id) / "log.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    assert {e["incident_id"] for e in events} == {record.id}
+    assert "incident.contained" in {e["event"] for e in events}
+
+
+def test_dry_run_plan_changes_nothing(
+    account: Account, make_ctx: CtxFactory, faults: Faults
+) -> None:
+    """The plan names the real user and the exact UpdateAccessKey call, and only reads."""
+    before = iam_state(account.iam)
+    plan = machine.plan(make_ctx(session_factory=faults.session_factory(), dry_run=True),
+                        playbook.load("compromised-key"), account.leaked_key)
+    assert plan.identified.target.user_name == "alice"
+    calls = {spec.name: calls for spec, calls in plan.steps}
+    (update,) = calls["disable-key"]
+    assert update.operation == "UpdateAccessKey"
+    assert dict(update.params) == {"UserName": "alice", "AccessKeyId": account.leaked_key,
+                                   "Status": "Inactive"}
+    assert set(faults.calls) == {"GetAccessKeyLastUsed", "GetAccessKeyInfo"}
+    assert iam_state(account.iam) == before
