@@ -12,7 +12,6 @@ from typing import Any
 
 from responder.steps import required_permissions
 
-
 READ_VERBS = ("Get", "List", "Describe", "Lookup")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from responder.errors import LeaseHeld, UnknownIncident
 from responder.journal import IncidentExists
 from responder.journal.sqlite import SqliteJournal
 
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 KEY = "AKIAIOSFODNN7EXAMPLE"
 
 

@@ -90,7 +90,7 @@ def test_invalid_playbooks_are_refused_with_location(
 
 def test_unknown_playbook_name_lists_the_shipped_ones() -> None:
     """A name that is neither shipped nor a file is bad input that says what exists."""
-    with pytest.raises(BadInput, match="unknown playbook 'nope'.*compromised-key"):
+    with pytest.raises(BadInput, match=r"unknown playbook 'nope'.*compromised-key"):
         playbook.load("nope")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
@@ -33,7 +33,7 @@ def test_action_declares_permissions_and_a_valid_schema(name: str) -> None:
 def test_planned_calls_are_covered_by_declared_permissions(name: str, tmp_path: Path) -> None:
     """Whatever a step plans to call, its declared permissions allow."""
     ctx = RunContext(session_factory=lambda: None, home=tmp_path)  # type: ignore[arg-type,return-value]
-    now = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
     inp = StepInput(ctx, Incident("inc-x", "AKIAIOSFODNN7EXAMPLE", "p", now),
                     Target("alice", "123456789012"), {})
     for call in REGISTRY[name]().plan(inp):

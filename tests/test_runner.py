@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import Account, Faults, iam_state
 from structlog.testing import capture_logs
 
-from conftest import Account, Faults, iam_state
 from responder import machine, playbook
 from responder.context import RunContext
 from responder.errors import BadInput, Refused, StepFailed
