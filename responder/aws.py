@@ -68,7 +68,10 @@ FATAL_CODES = frozenset(
 SECRET_FIELDS = frozenset(
     {"SecretAccessKey", "SessionToken", "SecretString", "SecretBinary", "Password"}
 )
-_SECRET_SHAPED = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])")
+# A secret access key (40 base64 characters, no padding) or an STS session token.
+SECRET_SHAPED = re.compile(
+    r"(?<![A-Za-z0-9/+])(?:[A-Za-z0-9/+]{40}|(?:FwoG|IQo)[A-Za-z0-9/+=]{100,})(?![A-Za-z0-9/+])"
+)
 
 
 def error_code(exc: BaseException) -> str:
@@ -168,7 +171,7 @@ def caller_access_key(session: boto3.Session) -> str | None:
 
 
 def redact(value: Any) -> Any:
-    """Copy of a request/response with secret fields removed, safe to journal or log."""
+    """Copy with secret-named fields and secret-shaped text removed, safe to journal or log."""
     if isinstance(value, Mapping):
         return {
             k: ("<redacted>" if k in SECRET_FIELDS else redact(v))
@@ -177,8 +180,8 @@ def redact(value: Any) -> Any:
         }
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
-    if isinstance(value, str) and _SECRET_SHAPED.fullmatch(value):
-        return "<redacted>"
+    if isinstance(value, str):
+        return SECRET_SHAPED.sub("<redacted>", value)
     return value
 
 

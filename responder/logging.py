@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,27 +18,12 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
-from responder.aws import SECRET_FIELDS
-
-# 40 base64-ish characters (a secret access key) or a long STS session token.
-_SECRET_RE = re.compile(
-    r"(?<![A-Za-z0-9/+=])(?:[A-Za-z0-9/+=]{40}|(?:FwoG|IQo)[A-Za-z0-9/+=]{100,})(?![A-Za-z0-9/+=])"
-)
-
-
-def scrub(value: Any) -> Any:
-    if isinstance(value, str):
-        return _SECRET_RE.sub("<redacted>", value)
-    if isinstance(value, dict):
-        return {k: "<redacted>" if k in SECRET_FIELDS else scrub(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [scrub(v) for v in value]
-    return value
+from responder.aws import SECRET_FIELDS, redact
 
 
 def redact_secrets(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     """Processor: drop secret-shaped values and secret-named fields from every event."""
-    return {k: "<redacted>" if k in SECRET_FIELDS else scrub(v) for k, v in event.items()}
+    return {k: "<redacted>" if k in SECRET_FIELDS else redact(v) for k, v in event.items()}
 
 
 class JsonlSink:
