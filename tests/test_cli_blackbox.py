@@ -152,7 +152,7 @@ class BadCase:
 
 def _own_key(account: Account, _: Path) -> BadCase:
     key = account.iam.create_access_key(UserName="bob")["AccessKey"]["AccessKeyId"]
-    return BadCase(["compromised", key, "--yes"], code=3, mentions=[key],
+    return BadCase(["compromised", key, "--yes"], code=3, mentions=[key, "signing"],
                    env={"AWS_ACCESS_KEY_ID": key})
 
 
