@@ -94,8 +94,10 @@ class IncidentRun:
         owner: str,
         *,
         resumed: bool,
+        identified: Identified | None = None,
     ) -> None:
         self.ctx = ctx
+        self.identified = identified
         self.journal = journal
         self.owner = owner
         self.playbook = Playbook.from_dict(record.playbook, f"incident {record.id}")
@@ -146,6 +148,8 @@ class IncidentRun:
             log.info("incident.run", access_key_id=self.incident.access_key_id,
                      playbook=self.playbook.name, resumed=self.incident.resumed,
                      from_step=self.state)
+            if self.identified is not None:
+                self._log_identified(self.identified)
             try:
                 while self.state not in TERMINAL:
                     self._advance_once()
@@ -155,6 +159,15 @@ class IncidentRun:
             finally:
                 self.journal.release_lease(self.incident.id, self.owner)
         return self.journal.get(self.incident.id)
+
+    def _log_identified(self, found: Identified) -> None:
+        """identify ran before this log existed; record its start and end here too."""
+        name = self.playbook.steps[0].name
+        log.info("step.start", step=name, action=self.playbook.steps[0].action,
+                 at=iso(found.started))
+        log.info("step.end", step=name, status="done", at=iso(found.ended),
+                 duration_ms=round((found.ended - found.started).total_seconds() * 1000),
+                 error=None)
 
     def _advance_once(self) -> None:
         try:
@@ -388,7 +401,7 @@ def respond(
         log.info("incident.join", incident_id=exists.incident_id)
         return resume(ctx, journal, exists.incident_id, owner)
     _journal_identified(journal, found, playbook)
-    return IncidentRun(ctx, journal, record, owner, resumed=resumed).run()
+    return IncidentRun(ctx, journal, record, owner, resumed=resumed, identified=found).run()
 
 
 def resume(

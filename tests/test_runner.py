@@ -202,7 +202,7 @@ def test_steps_log_start_and_end_with_duration(
         _respond(make_ctx(), journal, account.leaked_key)
     ends = [e for e in logs if e["event"] == "step.end"]
     assert [e["step"] for e in ends] == [
-        "disable-key", "revoke-sessions", "collect-evidence", "replace-key", "notify"]
+        "identify", "disable-key", "revoke-sessions", "collect-evidence", "replace-key", "notify"]
     assert all(isinstance(e["duration_ms"], int) for e in ends)
     assert len([e for e in logs if e["event"] == "step.start"]) == len(ends)
 
