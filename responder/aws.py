@@ -185,6 +185,15 @@ def redact(value: Any) -> Any:
     return value
 
 
+def counts_only(response: Mapping[str, Any]) -> dict[str, Any]:
+    """A bulk response reduced to its list sizes and whether another page follows."""
+    return {
+        k: len(v) if isinstance(v, list) else bool(v)
+        for k, v in response.items()
+        if k != "ResponseMetadata"
+    }
+
+
 @dataclass(frozen=True)
 class ApiCall:
     """One AWS API call as planned or made: what --dry-run prints and the journal keeps."""
@@ -193,6 +202,8 @@ class ApiCall:
     operation: str
     params: Mapping[str, Any] = field(default_factory=dict)
     mutating: bool = False
+    counts_only: bool = False
+    """Journal only the sizes of the response's lists (bulk reads such as evidence)."""
 
     @property
     def iam_action(self) -> str:
@@ -252,8 +263,13 @@ class Api:
         *,
         region: str | None = None,
         not_found_is_transient: bool = False,
+        before_attempt: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
-        """Make one call: journal intent, run under the retry policy, journal the outcome."""
+        """Make one call: journal intent, run under the retry policy, journal the outcome.
+
+        `before_attempt` runs before every attempt, retries included: a rate limiter
+        goes there, since a throttled retry spends the service's quota too.
+        """
         method = getattr(self.client(call.service, region), xform_name(call.operation))
         token = self._recorder.intent(call) if self._recorder else None
         attempts_seen = 0
@@ -261,6 +277,8 @@ class Api:
         def attempt() -> dict[str, Any]:
             nonlocal attempts_seen
             attempts_seen += 1
+            if before_attempt is not None:
+                before_attempt()
             return dict(method(**call.params))
 
         try:
@@ -279,6 +297,7 @@ class Api:
             )
             raise AwsCallFailed(call.operation, error_code(exc), message) from exc
         if self._recorder and token is not None:
-            self._recorder.result(token, ok=True, attempts=attempts, result=redact(response))
+            recorded = counts_only(response) if call.counts_only else redact(response)
+            self._recorder.result(token, ok=True, attempts=attempts, result=recorded)
         response.pop("ResponseMetadata", None)
         return response

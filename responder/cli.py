@@ -10,7 +10,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from responder import __version__, machine, playbook, report
@@ -132,6 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminal_progress(step: str, info: Mapping[str, Any]) -> None:
+    """One self-overwriting line on stderr while a long step works."""
+    line = f"  {step}: {info['lookups_done']}/{info['lookups']} lookups, {info['events']} events"
+    end = "\n" if info["lookups_done"] == info["lookups"] else ""
+    sys.stderr.write(f"\r{line}\x1b[K{end}")
+    sys.stderr.flush()
+
+
 def _context(args: argparse.Namespace, *, dry_run: bool = False) -> RunContext:
     return RunContext(
         session_factory=session_factory(
@@ -147,6 +155,7 @@ def _context(args: argparse.Namespace, *, dry_run: bool = False) -> RunContext:
             slack_webhook=getattr(args, "slack_webhook", None),
         ),
         lease_seconds=float(os.environ.get("RESPONDER_LEASE_SECONDS", "60")),
+        progress=_terminal_progress if sys.stderr.isatty() else None,
     )
 
 

@@ -8,6 +8,7 @@ the CLI's arguments.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,6 +72,11 @@ class RunContext:
     options: Options = field(default_factory=Options)
     lease_seconds: float = 60.0
     source: str = "cli"
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    """Rate limiters wait with these; tests pass a virtual clock so no test sleeps."""
+    progress: Callable[[str, Mapping[str, Any]], None] | None = None
+    """Long steps report progress here; the CLI draws it on a terminal."""
 
     def incident_dir(self, incident_id: str) -> Path:
         return self.home / "incidents" / incident_id

@@ -1,18 +1,71 @@
-"""collect-evidence: CloudTrail LookupEvents for the key in every region (issue #4)."""
+"""collect-evidence: every CloudTrail event of the key, all enabled regions, all pages.
+
+Regions run in parallel, each behind a 2 requests/s token bucket (LookupEvents' quota),
+so the step is as fast as the service allows and throttling only retries. Temporary
+keys that the key minted (GetSessionToken, AssumeRole, ...) are looked up too: what an
+attacker did with a session is what they did with the key.
+"""
 
 from __future__ import annotations
 
+import shutil
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
-from responder.steps.base import NotBuiltYet, register
+from responder.aws import Api, ApiCall
+from responder.context import iso
+from responder.errors import AwsCallFailed, StepFailed
+from responder.evidence.assemble import assemble
+from responder.evidence.collect import RegionResult, fetch_region, lookup_call
+from responder.evidence.summary import Summary
+from responder.ratelimit import TokenBucket
+from responder.steps.base import Action, StepInput, StepResult, register
+
+HOME_REGION = "us-east-1"  # IAM and STS events are recorded here
+REQUESTS_PER_SECOND = 2.0
+MAX_WORKERS = 32
+MAX_PIVOT_KEYS = 50
+
+
+def _window(inp: StepInput, end: datetime) -> tuple[datetime, datetime]:
+    days = int(inp.settings.get("lookback_days", 90))
+    return end - timedelta(days=days), end
+
+
+class _Progress:
+    """Counts pages and regions across worker threads and reports to the context."""
+
+    def __init__(self, inp: StepInput, tasks: int) -> None:
+        self._inp = inp
+        self._lock = threading.Lock()
+        self.tasks = tasks
+        self.done = 0
+        self.events = 0
+
+    def page(self, events: int) -> None:
+        with self._lock:
+            self.events += events
+            self._report()
+
+    def finished(self) -> None:
+        with self._lock:
+            self.done += 1
+            self._report()
+
+    def _report(self) -> None:
+        if self._inp.ctx.progress is not None:
+            self._inp.ctx.progress("collect-evidence", {
+                "lookups_done": self.done, "lookups": self.tasks, "events": self.events})
 
 
 @register("collect_cloudtrail")
-class CollectCloudTrail(NotBuiltYet):
+class CollectCloudTrail(Action):
     permissions = ("cloudtrail:LookupEvents", "ec2:DescribeRegions")
     read_only = True
-    issue = "issue #4"
     schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
@@ -26,3 +79,104 @@ class CollectCloudTrail(NotBuiltYet):
             },
         },
     }
+
+    def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
+        calls: list[ApiCall] = []
+        if inp.settings.get("regions", "all") == "all":
+            calls.append(ApiCall("ec2", "DescribeRegions", {"AllRegions": False}))
+        start, end = _window(inp, inp.incident.started_at)
+        calls.append(lookup_call(inp.incident.access_key_id, start, end))
+        return tuple(calls)
+
+    def run(self, inp: StepInput, api: Api) -> StepResult:
+        regions, regions_error = self._regions(inp, api)
+        window = _window(inp, inp.ctx.clock())
+        incident_dir = inp.ctx.incident_dir(inp.incident.id)
+        parts = incident_dir / "evidence-parts"
+        shutil.rmtree(parts, ignore_errors=True)
+        parts.mkdir(parents=True)
+        for region in regions:  # clients are created here: creation is not thread-safe
+            api.client("cloudtrail", region)
+        buckets = {
+            r: TokenBucket(REQUESTS_PER_SECOND, monotonic=inp.ctx.monotonic,
+                           sleep=inp.ctx.sleep)
+            for r in regions
+        }
+        results = self._collect_with_pivots(inp, api, regions=regions, window=window,
+                                            buckets=buckets, parts=parts)
+        summary = Summary()
+        assembled = assemble((r.part for r in results), incident_dir / "cloudtrail.jsonl",
+                             summary)
+        shutil.rmtree(parts, ignore_errors=True)
+        key = inp.incident.access_key_id
+        primary = [r for r in results if r.access_key_id == key]
+        failed = {r.region: r.error for r in primary if r.error}
+        if len(failed) == len(primary):
+            raise StepFailed(self.name, f"CloudTrail lookup failed in every region: {failed}")
+        pivots = sorted({r.access_key_id for r in results} - {key})
+        detail = {
+            "events": assembled.events,
+            "regions": sorted(r.region for r in primary if not r.error),
+            "regions_failed": failed,
+            "path": str(assembled.path),
+            "sha256": assembled.sha256,
+            "duplicates_dropped": assembled.duplicates,
+            "pages": sum(r.pages for r in results),
+            "window": {"start": iso(window[0]), "end": iso(window[1])},
+            "temporary_keys": [
+                {"access_key_id": t,
+                 "events": sum(r.events for r in results if r.access_key_id == t),
+                 "regions_failed": {r.region: r.error for r in results
+                                    if r.access_key_id == t and r.error}}
+                for t in pivots
+            ],
+            "roles_assumed": sorted({role for r in results for role in r.roles}),
+            "summary": summary.as_dict(),
+        }
+        if regions_error:
+            detail["describe_regions_error"] = regions_error
+        return StepResult("done", detail)
+
+    def _regions(self, inp: StepInput, api: Api) -> tuple[list[str], str | None]:
+        """Enabled regions (plus us-east-1 always); the session's own if listing fails."""
+        setting = inp.settings.get("regions", "all")
+        if setting != "all":
+            return sorted({*setting, HOME_REGION}), None
+        try:
+            found = api.call(ApiCall("ec2", "DescribeRegions", {"AllRegions": False}))
+        except AwsCallFailed as exc:
+            fallback = {HOME_REGION, api.session.region_name or HOME_REGION}
+            return sorted(fallback), f"{exc.code}: {exc.aws_message}"
+        names = {r["RegionName"] for r in found.get("Regions", [])
+                 if r.get("OptInStatus", "opt-in-not-required") != "not-opted-in"}
+        return sorted(names | {HOME_REGION}), None
+
+    def _collect_with_pivots(
+        self, inp: StepInput, api: Api, *, regions: list[str],
+        window: tuple[datetime, datetime], buckets: Mapping[str, TokenBucket], parts: Path,
+    ) -> list[RegionResult]:
+        """The key first, then each round of temporary keys it (or they) minted."""
+        results: list[RegionResult] = []
+        seen = {inp.incident.access_key_id}
+        frontier: list[tuple[str, str | None]] = [(inp.incident.access_key_id, None)]
+        while frontier:
+            tasks = [(k, p, r) for k, p in frontier for r in regions]
+            progress = _Progress(inp, len(tasks))
+
+            def one(task: tuple[str, str | None, str], progress: _Progress = progress
+                    ) -> RegionResult:
+                key, parent, region = task
+                result = fetch_region(api, region, key, window=window, bucket=buckets[region],
+                                      part=parts / f"{key}-{region}.jsonl", parent=parent,
+                                      on_page=progress.page)
+                progress.finished()
+                return result
+
+            with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(tasks))) as pool:
+                batch = list(pool.map(one, tasks))
+            results += batch
+            minted = {t: r.access_key_id for r in batch for t in sorted(r.temporary_keys)}
+            new = sorted(set(minted) - seen)[: max(0, MAX_PIVOT_KEYS - len(seen) + 1)]
+            seen.update(new)
+            frontier = [(t, minted[t]) for t in new]
+        return results

@@ -1,0 +1,43 @@
+"""A token bucket, because LookupEvents allows 2 requests per second per region and a
+throttled request still counts: going faster only buys ThrottlingExceptions."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class TokenBucket:
+    """At most `rate` acquisitions per second on average, bursts up to `capacity`."""
+
+    def __init__(
+        self,
+        rate: float,
+        capacity: float = 1.0,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0 or capacity < 1:
+            raise ValueError("rate must be > 0 and capacity >= 1")
+        self.rate = rate
+        self.capacity = capacity
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._tokens = capacity
+        self._last = monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        """Block until a token is available, then take it."""
+        while True:
+            with self._lock:
+                now = self._monotonic()
+                self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+                self._last = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                wait = (1 - self._tokens) / self.rate
+            self._sleep(wait)
