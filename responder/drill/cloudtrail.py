@@ -24,11 +24,12 @@ import base64
 import binascii
 import bisect
 import collections
+import functools
 import hashlib
 import json
 import random
 import threading
-import uuid
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from typing import Any, NamedTuple
 __all__ = ["CloudTrailFake", "FakeError"]
 
 MAX_PAGE = 50  # LookupEvents' documented MaxResults ceiling
-_TOKEN_VERSION = "v1"
+_TOKEN_VERSION = "v1"  # noqa: S105 - a format tag, not a secret
 _MISSING = object()
 
 # Event name -> service, for a default eventSource. Small on purpose: enough for what an
@@ -167,14 +168,20 @@ def _epoch(value: Any, name: str) -> float:
 
 def _stable_uuid(*parts: str) -> str:
     """A uuid4-shaped id derived from `parts`, so runs (and tie-break order) repeat."""
-    digest = hashlib.sha256("|".join(parts).encode()).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=4))
+    h = hashlib.sha256("|".join(parts).encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
 
 
+@functools.lru_cache(maxsize=1024)
 def _stable_suffix(text: str, length: int = 17) -> str:
+    """The part of an IAM unique id (AIDA.../AROA...) after the prefix, derived from `text`."""
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
     digest = hashlib.sha256(text.encode()).digest()
     return "".join(alphabet[b % 32] for b in digest[:length])
+
+
+def _iso(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 @dataclass
@@ -354,12 +361,19 @@ class CloudTrailFake:
         return index.get(value, [])
 
     @staticmethod
-    def _encode_token(digest: str, next_event: _Event) -> str:
-        raw = f"{_TOKEN_VERSION}|{digest}|{next_event.time}|{next_event.event_id}"
+    def _token_check(digest: str, seconds: str, event_id: str) -> str:
+        """A checksum so an edited token is rejected, as CloudTrail rejects forged ones."""
+        return hashlib.sha256(f"{digest}|{seconds}|{event_id}".encode()).hexdigest()[:12]
+
+    @classmethod
+    def _encode_token(cls, digest: str, next_event: _Event) -> str:
+        seconds, event_id = str(next_event.time), next_event.event_id
+        check = cls._token_check(digest, seconds, event_id)
+        raw = f"{_TOKEN_VERSION}|{digest}|{seconds}|{check}|{event_id}"
         return base64.urlsafe_b64encode(raw.encode()).decode()
 
-    @staticmethod
-    def _decode_token(token: Any, digest: str) -> tuple[int, str]:
+    @classmethod
+    def _decode_token(cls, token: Any, digest: str) -> tuple[int, str]:
         invalid = FakeError("InvalidNextTokenException", 400, "invalid NextToken")
         if not isinstance(token, str):
             raise invalid
@@ -367,11 +381,12 @@ class CloudTrailFake:
             raw = base64.urlsafe_b64decode(token.encode()).decode()
         except (binascii.Error, UnicodeError, ValueError):
             raise invalid from None
-        parts = raw.split("|", 3)
-        if len(parts) != 4 or parts[0] != _TOKEN_VERSION or parts[1] != digest:
+        parts = raw.split("|", 4)
+        if (len(parts) != 5 or parts[0] != _TOKEN_VERSION or parts[1] != digest
+                or parts[3] != cls._token_check(parts[1], parts[2], parts[4])):
             raise invalid
         try:
-            return (-int(parts[2]), parts[3])
+            return (-int(parts[2]), parts[4])
         except ValueError:
             raise invalid from None
 
@@ -394,7 +409,7 @@ class CloudTrailFake:
         return {
             "eventVersion": "1.09",
             "userIdentity": self._identity(event),
-            "eventTime": datetime.fromtimestamp(event.time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventTime": _iso(event.time),
             "eventSource": event.event_source,
             "eventName": event.event_name,
             "awsRegion": region,
@@ -460,14 +475,14 @@ class CloudTrailFake:
         from moto.cloudtrail.responses import CloudTrailResponse  # noqa: PLC0415 - drill/test extra
 
         previous = vars(CloudTrailResponse).get("lookup_events", _MISSING)
-        CloudTrailResponse.lookup_events = self._moto_handler()
+        setattr(CloudTrailResponse, "lookup_events", self._moto_handler())  # noqa: B010
         try:
             yield self
         finally:
             if previous is _MISSING:
-                del CloudTrailResponse.lookup_events
+                delattr(CloudTrailResponse, "lookup_events")
             else:
-                CloudTrailResponse.lookup_events = previous
+                setattr(CloudTrailResponse, "lookup_events", previous)  # noqa: B010
 
     def _moto_handler(self) -> Callable[[Any], str | tuple[str, dict[str, int]]]:
         fake = self
