@@ -98,7 +98,7 @@ def render_human(doc: dict[str, Any]) -> str:
         )
         for call in step["detail"].get("calls", []):
             lines.append(f"         {call['service']}:{call['operation']} "
-                         f"{json.dumps(call['params'], sort_keys=True)}")
+                         f"{json.dumps(call['params'], sort_keys=True, default=str)}")
     contain = seconds_between(doc.get("started_at"), doc.get("contained_at"))
     if contain is not None:
         lines.append(f"  contained in {contain:.3f}s (at {doc['contained_at']})")

@@ -18,6 +18,7 @@ from moto.server import ThreadedMotoServer
 
 from responder.aws import RetryPolicy
 from responder.context import RunContext
+from responder.drill.cloudtrail import CloudTrailFake
 from responder.journal.sqlite import SqliteJournal
 
 REGION = "us-east-1"
@@ -103,10 +104,13 @@ def make_ctx(tmp_path: Path) -> Callable[..., RunContext]:
     """RunContext over in-process moto; pass `session_factory` to inject faults."""
 
     def build(**overrides: Any) -> RunContext:
+        clock = VirtualClock()  # rate limiters wait in virtual time
         fields: dict[str, Any] = {
             "session_factory": lambda: boto3.Session(region_name=REGION),
             "home": tmp_path / "home",
             "retry": FAST_RETRY,
+            "monotonic": clock.monotonic,
+            "sleep": clock.sleep,
         }
         fields.update(overrides)
         return RunContext(**fields)
@@ -125,7 +129,15 @@ def moto_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def server_account(moto_server: str) -> Account:
+def server_trail() -> Iterator[CloudTrailFake]:
+    """The CloudTrail fake answering LookupEvents on the moto server (and in-process)."""
+    fake = CloudTrailFake()
+    with fake.installed():
+        yield fake
+
+
+@pytest.fixture
+def server_account(moto_server: str, server_trail: CloudTrailFake) -> Account:
     """A fresh account on the moto server (the server is reset for each test)."""
     import urllib.request
 
@@ -243,3 +255,24 @@ class Faults:
 @pytest.fixture
 def faults() -> Faults:
     return Faults()
+
+
+class VirtualClock:
+    """monotonic()/sleep() pair where sleeping advances time instantly: rate limiters run
+    at full speed in tests while their spacing can still be asserted."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.now = 1000.0
+        self.slept = 0.0
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+            self.slept += seconds

@@ -6,6 +6,7 @@ and judges it only by exit code, stdout, stderr and the IAM state the server end
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ DOC_KEYS = {
 STEP_NAMES = [
     "identify", "disable-key", "revoke-sessions", "collect-evidence", "replace-key", "notify",
 ]
-STEP_STATUSES = ["done", "done", "done", "skipped", "skipped", "skipped"]
+STEP_STATUSES = ["done", "done", "done", "done", "skipped", "skipped"]
 ACCOUNT_ID = "123456789012"
 UNKNOWN_INCIDENT = "inc-20990101-000000-abcdef"
 
@@ -101,8 +102,13 @@ def test_compromised_yes_contains_only_the_leaked_key(server_account: Account, c
     assert doc["account_id"] == ACCOUNT_ID
     assert [s["name"] for s in doc["steps"]] == STEP_NAMES
     assert [s["status"] for s in doc["steps"]] == STEP_STATUSES, doc["steps"]
-    for skipped in doc["steps"][3:]:
+    for skipped in doc["steps"][4:]:
         assert skipped["detail"].get("reason"), skipped
+    evidence = doc["evidence"]
+    assert evidence["events"] == 0
+    assert "us-east-1" in evidence["regions"]
+    assert Path(evidence["path"]).name == "cloudtrail.jsonl"
+    assert evidence["sha256"] == hashlib.sha256(Path(evidence["path"]).read_bytes()).hexdigest()
     assert doc["contained_at"] is not None
     started = parse_ts(doc["started_at"])
     assert parse_ts(doc["contained_at"]) >= started

@@ -21,6 +21,7 @@ from responder import machine, playbook, report
 from responder.aws import RetryPolicy
 from responder.context import RunContext, responder_home
 from responder.drill import world as world_mod
+from responder.drill.cloudtrail import CloudTrailFake
 from responder.errors import BadInput, ResponderError
 from responder.journal.sqlite import SqliteJournal
 from responder.steps.deny import POLICY_NAME, deny_policy
@@ -66,11 +67,20 @@ class DrillResult:
     def render(self) -> str:
         lines = [f"drill {self.scenario}: {'PASSED' if self.passed else 'FAILED'}",
                  "attacker (before the response):"]
-        lines += [f"  {a['action']}" for a in self.attacker]
+        lines += [f"  {a['action']:<26} {a['region']:<10} {a['access_key_id']}"
+                  for a in self.attacker]
         lines.append("timeline:")
         lines += [f"  +{t:7.3f}s  {s:<18} {st}" for t, s, st in self.timeline]
         if self.time_to_contain is not None:
             lines.append(f"time to contain: {self.time_to_contain:.3f}s")
+        evidence = next((s["detail"] for s in self.incident["steps"]
+                         if s["action"] == "collect_cloudtrail" and s["status"] == "done"), None)
+        if evidence:
+            risky = ", ".join(f"{e['eventName']} ({e['accessKeyId']}, {e['region']})"
+                              for e in evidence["summary"]["high_risk"])
+            lines.append(f"evidence: {evidence['events']} events in "
+                         f"{len(evidence['regions'])} regions, sha256 {evidence['sha256'][:16]}")
+            lines.append(f"high-risk actions: {risky or 'none'}")
         lines.append("checks:")
         lines += [f"  [{'ok' if c.passed else 'FAIL'}] {c.name}"
                   + (f" ({c.detail})" if c.detail else "") for c in self.checks]
@@ -129,15 +139,30 @@ def _checks(session: boto3.Session, world: world_mod.World, doc: dict[str, Any],
     return tuple(checks)
 
 
+def _evidence_check(doc: dict[str, Any], attacker: list[dict[str, Any]]) -> Check:
+    """Every attacker event, the ones made with the minted session included, is in the
+    evidence file."""
+    name = "attacker's events (and its session's) in the evidence"
+    evidence = doc.get("evidence") or {}
+    if not evidence.get("path"):
+        return Check(name, False, "no evidence collected")
+    with open(evidence["path"], encoding="utf-8") as lines:
+        found = {json.loads(line)["eventID"] for line in lines}
+    missing = [a["action"] for a in attacker if a["event_id"] not in found]
+    return Check(name, not missing, f"{len(attacker) - len(missing)}/{len(attacker)} found"
+                 + (f"; missing {missing}" if missing else ""))
+
+
 def run(scenario: str = "basic") -> DrillResult:
     """Build the world, let the attacker act, respond, check the outcome."""
     if scenario not in SCENARIOS:
         raise BadInput(f"unknown drill scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     home = responder_home() / "drills" / stamp
-    with fake_account() as sessions:
+    trail = CloudTrailFake()
+    with fake_account() as sessions, trail.installed():
         world = world_mod.build(sessions())
-        attacker = world_mod.attack(world)
+        attacker = world_mod.attack(world, trail)
         ctx = RunContext(
             session_factory=sessions,
             home=home,
@@ -153,7 +178,8 @@ def run(scenario: str = "basic") -> DrillResult:
                 raise
             record = journal.get(exc.incident_id)
         doc = report.incident_document(journal, record)
-        checks = _checks(sessions(), world, doc, record.started_at)
+        checks = (*_checks(sessions(), world, doc, record.started_at),
+                  _evidence_check(doc, attacker))
     timeline = tuple(
         (round((s.started_at - record.started_at).total_seconds(), 3), s.name, s.status)
         for s in journal.steps(record.id) if s.started_at is not None

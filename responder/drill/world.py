@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+
+from responder.drill.cloudtrail import CloudTrailFake
 
 REGION = "us-east-1"
 RESPONDER_KEY = "AKIADRILLRESPONDER01"
@@ -56,20 +59,53 @@ def build(session: boto3.Session) -> World:
     )
 
 
-def attack(world: World) -> list[dict[str, Any]]:
+ATTACKER_IP = "198.51.100.23"
+ATTACKER_AGENT = "python-requests/2.31 (kali)"
+
+
+def attack(world: World, trail: CloudTrailFake) -> list[dict[str, Any]]:
     """What an attacker does in the first minute with a leaked key: look around, mint
-    a session that outlives the key, try to persist. Returns what it did."""
+    a session that outlives the key, persist with a new user, probe another region.
+
+    Each call is made for real against moto and recorded in the CloudTrail fake, as
+    CloudTrail would record it. Returns what was done, with the event ids.
+    """
     attacker = boto3.Session(
         aws_access_key_id=world.leaked_key,
         aws_secret_access_key=world.leaked_secret,
         region_name=REGION,
     )
-    sts = attacker.client("sts")
+    base = datetime.now(UTC) - timedelta(minutes=3)
     done: list[dict[str, Any]] = []
-    who = sts.get_caller_identity()
-    done.append({"action": "sts:GetCallerIdentity", "arn": who["Arn"]})
-    token = sts.get_session_token(DurationSeconds=129600)["Credentials"]
-    done.append({"action": "sts:GetSessionToken", "temporary_key": token["AccessKeyId"]})
+
+    def record(region: str, name: str, key: str, offset: int, **extra: Any) -> None:
+        event = trail.record(region, name, key, event_time=base + timedelta(seconds=offset),
+                             user_name=world.victim, source_ip=ATTACKER_IP,
+                             user_agent=ATTACKER_AGENT, **extra)
+        done.append({"action": f"{event['eventSource'].split('.')[0]}:{name}",
+                     "region": region, "access_key_id": key, "event_id": event["eventID"]})
+
+    sts = attacker.client("sts")
+    sts.get_caller_identity()
+    record(REGION, "GetCallerIdentity", world.leaked_key, 0)
     attacker.client("iam").list_users()
-    done.append({"action": "iam:ListUsers"})
+    record(REGION, "ListUsers", world.leaked_key, 5)
+    token = sts.get_session_token(DurationSeconds=129600)["Credentials"]
+    # moto hands out a fixed AKIA id for session tokens; real STS answers ASIA...
+    temporary_key = "ASIA" + token["AccessKeyId"][4:]
+    record(REGION, "GetSessionToken", world.leaked_key, 9,
+           request_parameters={"durationSeconds": 129600},
+           response_elements={"credentials": {"accessKeyId": temporary_key,
+                                              "expiration": str(token["Expiration"])}})
+    session = boto3.Session(
+        aws_access_key_id=temporary_key,
+        aws_secret_access_key=token["SecretAccessKey"],
+        aws_session_token=token["SessionToken"],
+        region_name=REGION,
+    )
+    session.client("iam").create_user(UserName="support-backup")
+    record(REGION, "CreateUser", temporary_key, 20,
+           request_parameters={"userName": "support-backup"})
+    attacker.client("ec2", region_name="eu-west-1").describe_instances()
+    record("eu-west-1", "DescribeInstances", world.leaked_key, 31)
     return done

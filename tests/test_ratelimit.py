@@ -1,0 +1,41 @@
+"""The token bucket that keeps LookupEvents at 2 requests/s per region."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from conftest import VirtualClock
+
+from responder.ratelimit import TokenBucket
+
+
+def test_spacing_never_exceeds_the_rate() -> None:
+    """After the first request, each one waits half a second at 2/s: 11 take 5 s."""
+    clock = VirtualClock()
+    bucket = TokenBucket(2.0, monotonic=clock.monotonic, sleep=clock.sleep)
+    stamps = []
+    for _ in range(11):
+        bucket.acquire()
+        stamps.append(clock.now)
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert min(gaps) >= 0.5 - 1e-9
+    assert stamps[-1] - stamps[0] == pytest.approx(5.0)
+
+
+def test_idle_time_refills_only_up_to_capacity() -> None:
+    """A long pause does not bank a burst beyond capacity."""
+    clock = VirtualClock()
+    bucket = TokenBucket(2.0, capacity=1, monotonic=clock.monotonic, sleep=clock.sleep)
+    bucket.acquire()
+    clock.now += 60
+    bucket.acquire()
+    start = clock.now
+    bucket.acquire()
+    assert clock.now - start == pytest.approx(0.5)
+
+
+def test_invalid_rate_is_rejected() -> None:
+    """A zero rate would block forever; refuse it."""
+    with pytest.raises(ValueError, match="rate"):
+        TokenBucket(0)
