@@ -7,9 +7,11 @@ the step's own state, which is exactly what the journal says and where resume st
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -98,6 +100,8 @@ class IncidentRun:
     ) -> None:
         self.ctx = ctx
         self.identified = identified
+        self._heartbeat_lock = threading.Lock()
+        self._renewed_at = -math.inf
         self.journal = journal
         self.owner = owner
         self.playbook = Playbook.from_dict(record.playbook, f"incident {record.id}")
@@ -134,6 +138,13 @@ class IncidentRun:
     # -- lease -----------------------------------------------------------------
 
     def heartbeat(self) -> None:
+        """Renew the lease, at most every quarter lease: a write per AWS call would make
+        the journal, not AWS, the bottleneck of evidence collection."""
+        now = self.ctx.monotonic()
+        with self._heartbeat_lock:
+            if now - self._renewed_at < self.ctx.lease_seconds / 4:
+                return
+            self._renewed_at = now
         self.journal.renew_lease(
             self.incident.id, self.owner, self.ctx.clock(), self.ctx.lease_seconds
         )

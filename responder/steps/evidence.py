@@ -26,7 +26,7 @@ from responder.ratelimit import TokenBucket
 from responder.steps.base import Action, StepInput, StepResult, register
 
 HOME_REGION = "us-east-1"  # IAM and STS events are recorded here
-REQUESTS_PER_SECOND = 2.0
+REQUESTS_PER_SECOND = 2.0  # LookupEvents quota per region; a burst of 2 is within it
 MAX_WORKERS = 32
 MAX_PIVOT_KEYS = 50
 
@@ -98,8 +98,8 @@ class CollectCloudTrail(Action):
         for region in regions:  # clients are created here: creation is not thread-safe
             api.client("cloudtrail", region)
         buckets = {
-            r: TokenBucket(REQUESTS_PER_SECOND, monotonic=inp.ctx.monotonic,
-                           sleep=inp.ctx.sleep)
+            r: TokenBucket(REQUESTS_PER_SECOND, capacity=REQUESTS_PER_SECOND,
+                           monotonic=inp.ctx.monotonic, sleep=inp.ctx.sleep)
             for r in regions
         }
         results = self._collect_with_pivots(inp, api, regions=regions, window=window,
