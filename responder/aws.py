@@ -204,6 +204,8 @@ class ApiCall:
     mutating: bool = False
     counts_only: bool = False
     """Journal only the sizes of the response's lists (bulk reads such as evidence)."""
+    note: str = ""
+    """For --dry-run: when the call happens only under a condition."""
 
     @property
     def iam_action(self) -> str:
@@ -216,6 +218,7 @@ class ApiCall:
             "operation": self.operation,
             "params": redact(dict(self.params)),
             "mutating": self.mutating,
+            **({"note": self.note} if self.note else {}),
         }
 
 

@@ -7,7 +7,8 @@ already working on the incident.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 
 class ResponderError(Exception):
@@ -63,10 +64,12 @@ class StepFailed(ResponderError):
     exit_code = 1
     status = "halted"
 
-    def __init__(self, step: str, message: str) -> None:
+    def __init__(self, step: str, message: str, detail: Mapping[str, Any] | None = None) -> None:
         super().__init__(f"step {step} failed: {message}")
         self.step = step
         self.reason = message
+        self.detail = detail or {}
+        """What the step did achieve before failing, journaled with the failure."""
 
 
 class AwsCallFailed(ResponderError):

@@ -208,7 +208,7 @@ class IncidentRun:
             target=target,
             settings=spec.settings,
             history=tuple(self.journal.calls(self.incident.id, spec.name)),
-            outputs={n: s.detail for n, s in steps.items() if s.status == "done"},
+            earlier=tuple(steps.values()),
         )
 
     def _execute(self, spec: StepSpec, _event: EventData) -> None:
@@ -227,7 +227,7 @@ class IncidentRun:
             self._fail(spec, started, explain(exc, spec), exc)
             return
         except StepFailed as exc:
-            self._fail(spec, started, exc.reason, exc)
+            self._fail(spec, started, exc.reason, exc, exc.detail)
             return
         except (BadInput, Refused) as exc:
             self._finish(spec, started, "failed", {}, str(exc))
@@ -251,9 +251,10 @@ class IncidentRun:
             detail["effective_at"] = iso(result.effective_at)
         return detail
 
-    def _fail(self, spec: StepSpec, started: datetime, message: str, exc: Exception) -> None:
-        self._finish(spec, started, "failed", {}, message)
-        if spec.on_failure == "continue":
+    def _fail(self, spec: StepSpec, started: datetime, message: str, exc: Exception,
+              detail: Mapping[str, Any] | None = None) -> None:
+        self._finish(spec, started, "failed", detail or {}, message)
+        if spec.on_failure == "continue" or not REGISTRY[spec.action].critical:
             log.warning("step.failed_continuing", step=spec.name, error=message)
             return
         raise StepFailed(spec.name, message) from exc

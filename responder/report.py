@@ -97,8 +97,9 @@ def render_human(doc: dict[str, Any]) -> str:
             f"{step['status']:<8} {timing}  {note}".rstrip()
         )
         for call in step["detail"].get("calls", []):
+            note = f"  ({call['note']})" if call.get("note") else ""
             lines.append(f"         {call['service']}:{call['operation']} "
-                         f"{json.dumps(call['params'], sort_keys=True, default=str)}")
+                         f"{json.dumps(call['params'], sort_keys=True, default=str)}{note}")
     contain = seconds_between(doc.get("started_at"), doc.get("contained_at"))
     if contain is not None:
         lines.append(f"  contained in {contain:.3f}s (at {doc['contained_at']})")

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from responder.aws import Api, ApiCall
 from responder.context import Incident, RunContext, Target
 from responder.errors import StepFailed
-from responder.journal import CallRecord
+from responder.journal import CallRecord, StepRecord
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ class StepInput:
     target: Target | None
     settings: Mapping[str, Any]
     history: tuple[CallRecord, ...] = ()
-    outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    earlier: tuple[StepRecord, ...] = ()
+    """The incident's steps as journaled when this one started."""
 
     @property
     def revisit(self) -> bool:
@@ -39,6 +40,11 @@ class StepInput:
         steps: every extra round-trip before UpdateAccessKey is time the attacker keeps.
         """
         return self.incident.resumed or bool(self.history)
+
+    def done(self, action: str) -> StepRecord | None:
+        """The journaled record of an earlier step with `action`, if it finished done."""
+        return next((s for s in self.earlier if s.action == action and s.status == "done"),
+                    None)
 
     def require_target(self, step: str) -> Target:
         if self.target is None:
@@ -64,6 +70,8 @@ class Action(ABC):
     read_only: ClassVar[bool] = False
     contains: ClassVar[bool] = False
     """True for steps that together make up containment (contained_at)."""
+    critical: ClassVar[bool] = True
+    """False for steps whose failure must never halt the incident (notify)."""
 
     @abstractmethod
     def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
