@@ -1,6 +1,7 @@
 """Evidence collection speed and memory, as ratios (run on demand, not in CI).
 
-    python benchmarks/evidence.py [--regions 4] [--pages 10] [--small 1000] [--large 100000]
+    python benchmarks/evidence.py [--regions 4] [--pages 10]
+                                  [--small 1000] [--large 100000]
 
 1. Wall time of the collect-evidence step (journal start to end) to collect `pages` pages in each of `regions` regions with the real 2/s
    limiter, against the bound ceil(pages / 2) seconds (regions in parallel).
@@ -62,7 +63,7 @@ def _playbook(regions: list[str]) -> Playbook:
 
 def _collect(regions: list[str], per_region: int, *, virtual: bool) -> dict[str, Any]:
     """Run identify + collect-evidence over a fake trail; returns seconds, peak, events."""
-    os.environ.update(AWS_ACCESS_KEY_ID="AKIABENCHRESPONDER01", AWS_SECRET_ACCESS_KEY="x",
+    os.environ.update(AWS_ACCESS_KEY_ID="AKIABENCHRESPONDER01", AWS_SECRET_ACCESS_KEY="x",  # noqa: S106
                       AWS_DEFAULT_REGION=REGION)
     os.environ.pop("AWS_ENDPOINT_URL", None)
     fake = CloudTrailFake()
@@ -92,7 +93,8 @@ def _collect(regions: list[str], per_region: int, *, virtual: bool) -> dict[str,
         tracemalloc.stop()
         step = journal.steps(record.id)[1]
         journal.close()
-    assert step.started_at is not None and step.ended_at is not None
+    if step.started_at is None or step.ended_at is None:
+        raise RuntimeError(f"collect-evidence did not run: {step}")
     return {"seconds": (step.ended_at - step.started_at).total_seconds(), "peak_bytes": peak,
             "events": step.detail.get("events"), "pages": step.detail.get("pages"),
             "status": step.status}

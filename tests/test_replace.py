@@ -8,8 +8,8 @@ from typing import Any
 
 import boto3
 import pytest
-
 from conftest import REGION, Account, Faults
+
 from responder import machine
 from responder.context import Options, RunContext
 from responder.drill.cloudtrail import CloudTrailFake
@@ -36,7 +36,7 @@ def _playbook(**replace: Any) -> Playbook:
 
 
 @pytest.fixture(autouse=True)
-def _trail(account: Account) -> Any:
+def trail(account: Account) -> Any:
     fake = CloudTrailFake()
     with fake.installed():
         yield fake
@@ -93,10 +93,10 @@ def test_one_key_creates_without_deleting(
 
 
 def test_evidence_not_finished_halts_before_deleting(
-    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, _trail: CloudTrailFake
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, trail: CloudTrailFake
 ) -> None:
     """Two keys but evidence failed: halt (exit 1), both keys kept, nothing created."""
-    _trail.failing_regions = frozenset({"us-east-1"})
+    trail.failing_regions = frozenset({"us-east-1"})
     with pytest.raises(StepFailed, match="evidence collection has not finished") as halted:
         machine.respond(make_ctx(), journal, _playbook(), account.leaked_key)
     assert halted.value.exit_code == 1
