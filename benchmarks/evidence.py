@@ -3,8 +3,9 @@
     python benchmarks/evidence.py [--regions 4] [--pages 10]
                                   [--small 1000] [--large 100000]
 
-1. Wall time of the collect-evidence step (journal start to end) to collect `pages` pages in each of `regions` regions with the real 2/s
-   limiter, against the bound ceil(pages / 2) seconds (regions in parallel).
+1. Wall time of the collect-evidence step (journal start to end) to collect `pages`
+   pages in each of `regions` regions with the real 2/s limiter, against the bound
+   ceil(pages / 2) seconds (regions in parallel).
    Goal: ratio <= 1.15.
 2. Peak traced Python memory of the whole step for `small` vs `large` events (virtual
    clock, so the limiter does not wait). Goal: ratio <= 1.2 (flat).
