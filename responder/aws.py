@@ -117,15 +117,19 @@ class RetryPolicy:
             max_seconds=float(os.environ.get("RESPONDER_RETRY_MAX_SECONDS", cls.max_seconds)),
         )
 
-    def call(self, fn: Callable[[], T], *, not_found_is_transient: bool = False) -> tuple[T, int]:
-        """Run `fn` under the policy; returns its value and the number of attempts."""
-        retrying = Retrying(
-            retry=retry_if_exception(
-                lambda e: is_retryable(e, not_found_is_transient=not_found_is_transient)
-            ),
+    def retrying(self, retry_on: Callable[[BaseException], bool]) -> Retrying:
+        """The backoff itself, for any transport (AWS calls, the Slack webhook)."""
+        return Retrying(
+            retry=retry_if_exception(retry_on),
             wait=wait_random_exponential(multiplier=self.initial_seconds, max=self.max_seconds),
             stop=stop_after_attempt(self.max_attempts),
             reraise=True,
+        )
+
+    def call(self, fn: Callable[[], T], *, not_found_is_transient: bool = False) -> tuple[T, int]:
+        """Run `fn` under the policy; returns its value and the number of attempts."""
+        retrying = self.retrying(
+            lambda e: is_retryable(e, not_found_is_transient=not_found_is_transient)
         )
         attempts = 0
         for attempt in retrying:
@@ -298,7 +302,7 @@ class Api:
                 if isinstance(exc, ClientError)
                 else str(exc)
             )
-            raise AwsCallFailed(call.operation, error_code(exc), message) from exc
+            raise AwsCallFailed(call.service, call.operation, error_code(exc), message) from exc
         if self._recorder and token is not None:
             recorded = counts_only(response) if call.counts_only else redact(response)
             self._recorder.result(token, ok=True, attempts=attempts, result=recorded)

@@ -1,7 +1,8 @@
 """`respond`: argument parsing and output only; all work happens in the runner.
 
 Exit codes (DESIGN §2): 0 completed or planned, 1 halted (resumable), 2 bad input,
-3 refused by a guardrail, 4 another runner holds the incident's lease.
+3 refused by a guardrail, 4 another runner holds the incident's lease, and 5: completed
+(contained, replaced) but a notification could not be delivered.
 """
 
 from __future__ import annotations
@@ -195,10 +196,9 @@ def _plan_document(found: machine.Plan) -> dict[str, Any]:
 
 
 def _finish(journal: Journal, record_id: str, output: str) -> int:
-    record = journal.get(record_id)
-    doc = report.incident_document(journal, record)
+    doc = report.incident_document(journal, journal.get(record_id))
     _print_doc(doc, output)
-    return {"completed": 0, "halted": 1, "refused": 3}.get(record.status, 1)
+    return report.exit_code(doc)
 
 
 def cmd_compromised(args: argparse.Namespace) -> int:
@@ -251,7 +251,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     journal = _journal(args)
-    doc = report.incident_document(journal, journal.get(args.incident_id))
+    doc = report.report_document(journal, journal.get(args.incident_id))
     _out(json.dumps(doc, indent=2, default=str) if args.format == "json"
          else report.render_markdown(doc))
     return 0

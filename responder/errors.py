@@ -75,8 +75,9 @@ class StepFailed(ResponderError):
 class AwsCallFailed(ResponderError):
     """An AWS call failed for good (not retryable, or retries exhausted)."""
 
-    def __init__(self, operation: str, code: str, message: str) -> None:
+    def __init__(self, service: str, operation: str, code: str, message: str) -> None:
         super().__init__(f"{operation} failed: {code}: {message}")
+        self.service = service
         self.operation = operation
         self.code = code
         self.aws_message = message

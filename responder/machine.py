@@ -12,7 +12,7 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -20,11 +20,13 @@ from typing import Any
 
 from transitions import EventData, Machine
 
+from responder import report
 from responder.aws import Api, ApiCall, caller_access_key
 from responder.context import Incident, RunContext, Target, iso, parse_iso
 from responder.errors import (
     AwsCallFailed,
     BadInput,
+    LeaseHeld,
     Refused,
     ResponderError,
     StepFailed,
@@ -32,8 +34,10 @@ from responder.errors import (
 from responder.guardrails import check_access_key_id, check_not_own_key
 from responder.journal import IncidentExists, IncidentRecord, Journal, StepRecord
 from responder.logging import get_logger, incident_log
+from responder.notify import build_notice
 from responder.playbook import RESERVED_STATES, Playbook, StepSpec
 from responder.steps import REGISTRY, StepInput, StepResult
+from responder.steps import notify as notify_step
 
 TERMINAL = RESERVED_STATES
 log = get_logger("responder.runner")
@@ -47,13 +51,13 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def explain(exc: AwsCallFailed, spec: StepSpec) -> str:
+def explain(exc: AwsCallFailed) -> str:
     """Turn an AWS failure into what the on-call engineer must fix."""
     if exc.code in {"AccessDenied", "AccessDeniedException"}:
-        needed = ", ".join(REGISTRY[spec.action].permissions)
         return (
-            f"{exc.operation} was denied ({exc.aws_message}); the responder's role needs "
-            f"{needed}. Fix the policy, then `respond resume`"
+            f"{exc.operation} was denied ({exc.aws_message}); the responder's credentials "
+            f"need {exc.service}:{exc.operation} (see docs/iam-policy.json). Fix the policy, "
+            "then `respond resume`"
         )
     if exc.code == "NoSuchEntity":
         return f"{exc.operation}: {exc.aws_message} (was the user or key deleted meanwhile?)"
@@ -61,7 +65,7 @@ def explain(exc: AwsCallFailed, spec: StepSpec) -> str:
 
 
 class JournalRecorder:
-    """Api's CallRecorder bound to one step; renews the lease on every call."""
+    """Api's CallRecorder bound to one step; keeps the lease alive while calls go on."""
 
     def __init__(self, runner: IncidentRun, step: str) -> None:
         self._runner = runner
@@ -181,27 +185,58 @@ class IncidentRun:
                  error=None)
 
     def _advance_once(self) -> None:
+        step = self.state
         try:
             self.trigger("advance")
+        except LeaseHeld:
+            raise  # someone else owns the incident now: touch nothing
         except (BadInput, Refused) as exc:
             self.trigger("refuse")
             self._close("refused", error=str(exc))
             raise
         except ResponderError as exc:
             self.trigger("halt")
-            self._close("halted", error=str(exc))
+            self._close("halted", error=str(exc), failing_step=step)
             raise
         if self.state == "completed":
             self._close("completed", error=None)
 
-    def _close(self, status: str, error: str | None) -> None:
+    def _close(self, status: str, error: str | None, failing_step: str | None = None) -> None:
         self.journal.update_incident(self.incident.id, self.ctx.clock(), status=status,
                                      error=error)
+        if status == "halted":
+            self._notify_halted(failing_step)
+        try:
+            path = report.write(self.journal, self.journal.get(self.incident.id),
+                                self.ctx.incident_dir(self.incident.id))
+            self.journal.update_incident(self.incident.id, self.ctx.clock(), report=str(path))
+        except OSError as exc:
+            log.exception("report.failed", error=str(exc))
         log.info("incident.end", status=status, error=error)
 
+    def _target(self, steps: Iterable[StepRecord]) -> Target | None:
+        identify = next((s for s in steps if s.action == "identify"), None)
+        return Target.from_detail(identify.detail) if identify else None
+
+    def _notify_halted(self, failing_step: str | None) -> None:
+        """A halted run tells the humans too: which step, why, and how to resume."""
+        spec = next((s for s in self.playbook.steps if s.action == "notify"), None)
+        if spec is None:
+            return
+        topic, webhook = notify_step.targets(spec.settings, self.ctx.options)
+        if not topic and not webhook:
+            return
+        steps = self.journal.steps(self.incident.id)
+        notice = build_notice("halted", self.incident, self._target(steps), steps,
+                              contained_at=self.journal.get(self.incident.id).contained_at,
+                              failing_step=failing_step)
+        api = Api(self.api.session, self.ctx.retry,
+                  JournalRecorder(self, f"{spec.name}:halted"))
+        sent, failed = notify_step.deliver(api, notice, topic, webhook, self.ctx.retry)
+        log.info("notify.halted", sent=[s["channel"] for s in sent], failed=failed)
+
     def _step_input(self, spec: StepSpec, steps: Mapping[str, StepRecord]) -> StepInput:
-        identify = next((s for s in steps.values() if s.action == "identify"), None)
-        target = Target.from_detail(identify.detail) if identify else None
+        target = self._target(steps.values())
         return StepInput(
             ctx=self.ctx,
             incident=self.incident,
@@ -209,6 +244,7 @@ class IncidentRun:
             settings=spec.settings,
             history=tuple(self.journal.calls(self.incident.id, spec.name)),
             earlier=tuple(steps.values()),
+            contained_at=self.journal.get(self.incident.id).contained_at,
         )
 
     def _execute(self, spec: StepSpec, _event: EventData) -> None:
@@ -224,7 +260,7 @@ class IncidentRun:
         try:
             result = action.observe(inp, api) or action.run(inp, api)
         except AwsCallFailed as exc:
-            self._fail(spec, started, explain(exc, spec), exc)
+            self._fail(spec, started, explain(exc), exc)
             return
         except StepFailed as exc:
             self._fail(spec, started, exc.reason, exc, exc.detail)
@@ -352,7 +388,7 @@ def identify(ctx: RunContext, playbook: Playbook, access_key_id: str) -> Identif
             StepInput(ctx, incident, None, spec.settings), Api(session, ctx.retry, recorder)
         )
     except AwsCallFailed as exc:
-        raise StepFailed(spec.name, explain(exc, spec)) from exc
+        raise StepFailed(spec.name, explain(exc)) from exc
     target = Target.from_detail(result.detail)
     if target is None:
         raise StepFailed(spec.name, "identify did not name the key's owner")
@@ -384,6 +420,29 @@ def _journal_identified(journal: Journal, found: Identified, playbook: Playbook)
                             account_id=found.target.account_id)
 
 
+def _still_contained(ctx: RunContext, history: list[IncidentRecord]) -> IncidentRecord | None:
+    """The last completed incident of this key, if the key is still Inactive or gone.
+
+    Re-running a finished response must not issue another replacement key; but a key
+    that someone re-enabled since is live again and gets a new incident.
+    """
+    done = [r for r in history if r.status == "completed" and r.user_name]
+    if not done:
+        return None
+    last = done[-1]
+    check_not_own_key(last.access_key_id, caller_access_key(ctx.session_factory()))
+    api = Api(ctx.session_factory(), ctx.retry)
+    try:
+        keys = api.call(ApiCall("iam", "ListAccessKeys", {"UserName": last.user_name}))
+    except AwsCallFailed as exc:
+        if exc.code == "NoSuchEntity":  # the user is gone, and the key with it
+            return last
+        raise StepFailed("identify", explain(exc)) from exc
+    status = next((k["Status"] for k in keys.get("AccessKeyMetadata", [])
+                   if k["AccessKeyId"] == last.access_key_id), "Deleted")
+    return None if status == "Active" else last
+
+
 def respond(
     ctx: RunContext, journal: Journal, playbook: Playbook, access_key_id: str,
     owner: str | None = None,
@@ -396,8 +455,13 @@ def respond(
         check_not_own_key(key, caller_access_key(ctx.session_factory()))
         log.info("incident.join", incident_id=existing.id)
         return resume(ctx, journal, existing.id, owner)
+    history = journal.history_for_key(key)
+    handled = _still_contained(ctx, history)
+    if handled is not None:
+        log.info("incident.already_contained", incident_id=handled.id)
+        return handled
     found = identify(ctx, playbook, key)
-    resumed = bool(journal.history_for_key(key))
+    resumed = bool(history)
     try:
         record = journal.create_incident(
             incident_id=found.incident.id,

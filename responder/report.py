@@ -10,9 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from responder.context import iso, parse_iso
+from responder.context import Incident, Target, iso, parse_iso
 from responder.errors import ResponderError
-from responder.journal import IncidentRecord, Journal, StepRecord
+from responder.journal import CallRecord, IncidentRecord, Journal, StepRecord
+from responder.notify import build_notice
 
 STEP_MARK = {"done": "ok", "skipped": "--", "failed": "!!", "pending": "..", "running": ">>",
              "planned": "=>"}
@@ -34,9 +35,7 @@ def _first_done(steps: list[StepRecord], action: str) -> StepRecord | None:
     return next((s for s in steps if s.action == action and s.status == "done"), None)
 
 
-def incident_document(
-    journal: Journal, record: IncidentRecord, report_path: Path | None = None
-) -> dict[str, Any]:
+def incident_document(journal: Journal, record: IncidentRecord) -> dict[str, Any]:
     """The one JSON object `--output json` prints (DESIGN §2); absent facts are null."""
     steps = journal.steps(record.id)
     evidence = _first_done(steps, "collect_cloudtrail")
@@ -61,9 +60,21 @@ def incident_document(
             "access_key_id": replacement.detail.get("access_key_id"),
             "secret_ref": replacement.detail.get("secret_ref"),
         },
-        "report": str(report_path) if report_path and report_path.exists() else None,
+        "report": record.report,
         "error": record.error,
     }
+
+
+NOTIFICATION_FAILED = 5
+
+
+def exit_code(doc: dict[str, Any]) -> int:
+    """DESIGN §2's codes, plus 5: completed, but the humans were not told."""
+    if doc["status"] == "completed":
+        notify_failed = any(s["action"] == "notify" and s["status"] == "failed"
+                            for s in doc["steps"])
+        return NOTIFICATION_FAILED if notify_failed else 0
+    return {"halted": 1, "refused": 3, "running": 1}.get(doc["status"], 1)
 
 
 def error_document(exc: ResponderError, access_key_id: str | None) -> dict[str, Any]:
@@ -110,25 +121,156 @@ def render_human(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _call(call: CallRecord) -> dict[str, Any]:
+    return {
+        "api": f"{call.service}:{call.operation}",
+        "mutating": call.mutating,
+        "outcome": call.outcome,
+        "attempts": call.attempts,
+        "at": iso(call.intent_at),
+        "error": call.error,
+    }
+
+
+def report_document(journal: Journal, record: IncidentRecord) -> dict[str, Any]:
+    """report.json: the §2 object plus timeline, snapshots, evidence summary, next actions."""
+    doc = incident_document(journal, record)
+    steps = journal.steps(record.id)
+    calls = journal.calls(record.id)
+    by_action = {s.action: s for s in steps}
+    doc["timeline"] = [
+        {
+            "step": s.name,
+            "status": s.status,
+            "started_at": iso(s.started_at),
+            "ended_at": iso(s.ended_at),
+            "duration_seconds": seconds_between(iso(s.started_at), iso(s.ended_at)),
+            "error": s.error,
+            "calls": [_call(c) for c in calls if c.step == s.name],
+        }
+        for s in steps
+    ]
+    doc["time_to_contain_seconds"] = seconds_between(doc["started_at"], doc["contained_at"])
+    deny = by_action.get("attach_deny_policy")
+    replace = by_action.get("replace_access_key")
+    containment_snapshot = deny.detail.get("snapshot") if deny else None
+    doc["iam_snapshot"] = {
+        "at_containment": containment_snapshot,
+        "after_replacement": replace.detail.get("snapshot_after") if replace else None,
+    }
+    doc["aws_quarantine"] = (containment_snapshot or {}).get("aws_quarantine", [])
+    evidence = _first_done(steps, "collect_cloudtrail")
+    doc["evidence_summary"] = None if evidence is None else {
+        k: evidence.detail.get(k)
+        for k in ("events", "regions", "regions_failed", "path", "sha256", "window",
+                  "temporary_keys", "roles_assumed", "summary")
+    }
+    notify = by_action.get("notify")
+    doc["notifications"] = dict(notify.detail) if notify else None
+    notice = build_notice(
+        "completed" if record.status == "completed" else "halted",
+        Incident(record.id, record.access_key_id, doc["playbook"] or "", record.started_at),
+        Target.from_detail({"user_name": record.user_name, "account_id": record.account_id}),
+        steps,
+        contained_at=record.contained_at,
+        failing_step=next((s.name for s in steps if s.status == "failed"), None),
+    )
+    doc["next_actions"] = list(notice.next_actions)
+    return doc
+
+
 def render_markdown(doc: dict[str, Any]) -> str:
-    lines = [
-        f"# Incident {doc['incident_id']}",
+    """report.md for humans and auditors, from report_document()."""
+    out = [
+        f"# Incident {doc['incident_id']}: compromised access key `{doc['access_key_id']}`",
         "",
-        f"- Status: **{doc['status']}**",
-        f"- Access key: `{doc['access_key_id']}`",
-        f"- User: `{doc['user_name']}`  Account: `{doc['account_id']}`",
-        f"- Started: {doc['started_at']}",
-        f"- Contained: {doc['contained_at']}"
-        f" ({seconds_between(doc['started_at'], doc['contained_at'])} s)",
+        "| | |",
+        "|---|---|",
+        f"| Status | **{doc['status']}** |",
+        f"| User | `{doc['user_name']}` |",
+        f"| Account | `{doc['account_id']}` |",
+        f"| Playbook | {doc['playbook']} |",
+        f"| Started | {doc['started_at']} |",
+        f"| Contained | {doc['contained_at']} |",
+        f"| Time to contain | {doc['time_to_contain_seconds']} s |",
         "",
-        "## Timeline",
-        "",
-        "| step | status | started | ended | error |",
-        "|---|---|---|---|---|",
     ]
-    lines += [
-        f"| {s['name']} | {s['status']} | {s['started_at']} | {s['ended_at']} | "
-        f"{s['error'] or ''} |"
-        for s in doc["steps"]
-    ]
-    return "\n".join(lines) + "\n"
+    if doc.get("error"):
+        out += [f"**Halted:** {doc['error']}", ""]
+    if doc.get("aws_quarantine"):
+        out += [
+            "## AWS already acted",
+            "",
+            f"AWS attached {', '.join(doc['aws_quarantine'])} to this user. The replacement "
+            "key inherits its denials until the AWS support case says to detach it; this "
+            "tool never detaches it.",
+            "",
+        ]
+    out += ["## Next actions", ""] + [f"1. {a}" for a in doc["next_actions"]] + [""]
+    out += ["## Timeline", "", "| step | status | started | duration (s) | API calls | error |",
+            "|---|---|---|---|---|---|"]
+    for t in doc["timeline"]:
+        apis = ", ".join(
+            f"{c['api']}" + (f" x{c['attempts']}" if c["attempts"] > 1 else "")
+            + ("" if c["outcome"] == "ok" else f" ({c['outcome']})")
+            for c in t["calls"]
+        )
+        out.append(f"| {t['step']} | {t['status']} | {t['started_at']} | "
+                   f"{t['duration_seconds']} | {apis} | {t['error'] or ''} |")
+    out.append("")
+    evidence = doc.get("evidence_summary")
+    if evidence:
+        summary = evidence.get("summary") or {}
+        out += [
+            "## Evidence",
+            "",
+            f"- {evidence['events']} CloudTrail events in `{evidence['path']}`",
+            f"- sha256 `{evidence['sha256']}`",
+            f"- regions: {', '.join(evidence['regions'] or [])}"
+            + (f"; failed: {evidence['regions_failed']}" if evidence.get("regions_failed")
+               else ""),
+            f"- first event {summary.get('first_event')}, last {summary.get('last_event')}",
+            f"- temporary keys: {[t['access_key_id'] for t in evidence['temporary_keys'] or []]}"
+            f"; roles assumed: {evidence['roles_assumed']}",
+            "",
+            "| high-risk action | time | region | source IP | key |",
+            "|---|---|---|---|---|",
+        ]
+        out += [f"| {e['eventName']} | {e['eventTime']} | {e['region']} | "
+                f"{e['sourceIPAddress']} | {e['accessKeyId']} |"
+                for e in summary.get("high_risk", [])]
+        out += ["", "| event | count |", "|---|---|"]
+        out += [f"| {name} | {n} |" for name, n in (summary.get("by_event_name") or {}).items()]
+        out.append("")
+    replacement = doc.get("replacement")
+    out += ["## Replacement", ""]
+    out.append(f"- new key `{replacement['access_key_id']}`, secret `{replacement['secret_ref']}`"
+               if replacement else "- none issued")
+    out += ["", "## Notifications", ""]
+    notes = doc.get("notifications") or {}
+    out += [f"- {n.get('channel')}: sent" + (f" ({n['message_id']})" if n.get("message_id")
+                                              else "") for n in notes.get("sent", [])]
+    out += [f"- {n.get('channel')}: FAILED: {n.get('error')}" for n in notes.get("failed", [])]
+    if not notes.get("sent") and not notes.get("failed"):
+        out.append(f"- none ({notes.get('reason', 'not run')})")
+    out += ["", "## IAM snapshot", ""]
+    for label, snap in (doc.get("iam_snapshot") or {}).items():
+        if snap:
+            keys = ", ".join(f"{k.get('AccessKeyId')} {k.get('Status')}"
+                             for k in snap.get("access_keys", []))
+            out.append(f"- {label.replace('_', ' ')}: keys [{keys}], inline "
+                       f"{snap.get('inline_policies')}, attached "
+                       f"{[p.get('PolicyName') for p in snap.get('attached_policies', [])]}, "
+                       f"groups {snap.get('groups')}, MFA {snap.get('has_mfa')}")
+    return "\n".join(out) + "\n"
+
+
+def write(journal: Journal, record: IncidentRecord, directory: Path) -> Path:
+    """Write report.json and report.md into the incident directory; returns report.md."""
+    directory.mkdir(parents=True, exist_ok=True)
+    md = directory / "report.md"
+    doc = report_document(journal, record)
+    doc["report"] = str(md)
+    (directory / "report.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    md.write_text(render_markdown(doc))
+    return md

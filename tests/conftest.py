@@ -87,8 +87,8 @@ def iam_state(iam: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def account() -> Iterator[Account]:
-    """An in-process moto account (mock_aws)."""
-    with mock_aws():
+    """An in-process moto account (mock_aws) with an empty CloudTrail event history."""
+    with mock_aws(), CloudTrailFake().installed():
         yield make_account(boto3.Session(region_name=REGION))
 
 

@@ -30,7 +30,7 @@ DOC_KEYS = {
 STEP_NAMES = [
     "identify", "disable-key", "revoke-sessions", "collect-evidence", "replace-key", "notify",
 ]
-STEP_STATUSES = ["done", "done", "done", "done", "skipped", "skipped"]
+STEP_STATUSES = ["done", "done", "done", "done", "done", "skipped"]
 ACCOUNT_ID = "123456789012"
 UNKNOWN_INCIDENT = "inc-20990101-000000-abcdef"
 
@@ -102,7 +102,7 @@ def test_compromised_yes_contains_only_the_leaked_key(server_account: Account, c
     assert doc["account_id"] == ACCOUNT_ID
     assert [s["name"] for s in doc["steps"]] == STEP_NAMES
     assert [s["status"] for s in doc["steps"]] == STEP_STATUSES, doc["steps"]
-    for skipped in doc["steps"][4:]:
+    for skipped in doc["steps"][5:]:
         assert skipped["detail"].get("reason"), skipped
     evidence = doc["evidence"]
     assert evidence["events"] == 0
@@ -113,9 +113,13 @@ def test_compromised_yes_contains_only_the_leaked_key(server_account: Account, c
     started = parse_ts(doc["started_at"])
     assert parse_ts(doc["contained_at"]) >= started
 
+    # alice had two keys: once evidence was collected the leaked one made room for the new.
+    new_key = doc["replacement"]["access_key_id"]
     assert key_statuses(iam, "alice") == {
-        server_account.leaked_key: "Inactive", server_account.other_key: "Active",
+        new_key: "Active", server_account.other_key: "Active",
     }
+    assert doc["replacement"]["secret_ref"].startswith("arn:aws:secretsmanager:")
+    assert step(doc, "disable-key")["detail"]["status"] == "Inactive"
     assert key_statuses(iam, "bob") == {server_account.bob_key: "Active"}
     assert iam.list_user_policies(UserName="alice")["PolicyNames"] == [POLICY_NAME]
     assert iam.list_user_policies(UserName="bob")["PolicyNames"] == []
@@ -129,7 +133,8 @@ def test_compromised_yes_contains_only_the_leaked_key(server_account: Account, c
 
 
 def test_second_run_on_same_key_is_idempotent(server_account: Account, cli: Cli) -> None:
-    """Re-running on a contained key opens a new incident but adds no policy and no key."""
+    """Re-running on a contained key answers with the completed incident: no new incident,
+    no second replacement key, no second policy."""
     iam = server_account.iam
     first = contain(cli, server_account.leaked_key)
     state_after_first = iam_state(iam)
@@ -137,10 +142,9 @@ def test_second_run_on_same_key_is_idempotent(server_account: Account, cli: Cli)
     second = contain(cli, server_account.leaked_key)
 
     assert second["status"] == "completed"
-    assert second["incident_id"] != first["incident_id"]
+    assert second["incident_id"] == first["incident_id"]
     assert iam.list_user_policies(UserName="alice")["PolicyNames"] == [POLICY_NAME]
     assert iam_state(iam) == state_after_first
-    assert step(second, "disable-key")["detail"]["already"] is True
 
 
 # -- 3, 4: bad input changes nothing ---------------------------------------------------------

@@ -18,8 +18,12 @@ def test_drill_passes_every_check() -> None:
     result = drill.run("basic")
     assert result.passed, result.render()
     names = {c.name for c in result.checks}
-    assert {"leaked key is Inactive", "the user's other key is untouched",
-            "deny policy attached with the incident's start time"} <= names
+    assert {"leaked key disabled (then deleted to make room for the new one)",
+            "the user's other key is untouched",
+            "deny policy attached with the incident's start time",
+            "replacement key stored in Secrets Manager and working",
+            "notification delivered to the on-call topic",
+            "attacker's events (and its session's) in the evidence"} <= names
     assert result.time_to_contain is not None
     assert result.time_to_contain > 0
     assert [s for _, s, _ in result.timeline][:3] == ["identify", "disable-key",

@@ -125,6 +125,8 @@ def test_throttling_storm_gives_the_same_file(
     calm = _run(make_ctx(home=tmp_path / "calm"), journal, account.leaked_key)
     calm_calls = sum(trail.calls.values())
     trail.throttle_rate = 0.3
+    account.iam.update_access_key(UserName="alice", AccessKeyId=account.leaked_key,
+                                  Status="Active")  # live again: a second full response
     stormy = _run(make_ctx(home=tmp_path / "storm"), journal, account.leaked_key)
     assert sum(trail.calls.values()) - calm_calls > calm_calls  # throttles really happened
     assert stormy["sha256"] == calm["sha256"]

@@ -11,12 +11,18 @@ from conftest import Account, Faults, iam_state
 from structlog.testing import capture_logs
 
 from responder import machine, playbook
-from responder.context import RunContext
+from responder.context import Options, RunContext
 from responder.errors import BadInput, Refused, StepFailed
 from responder.journal.sqlite import SqliteJournal
 from responder.steps.deny import POLICY_NAME, deny_policy
 
 CtxFactory = Callable[..., RunContext]
+
+
+@pytest.fixture
+def make_ctx(make_ctx: CtxFactory) -> CtxFactory:
+    """Containment tests keep the key (no replacement) so its state can be asserted."""
+    return lambda **kw: make_ctx(**{"options": Options(replace=False), **kw})
 
 
 def _policy(account: Account) -> dict[str, Any]:
@@ -140,22 +146,37 @@ def test_retries_are_bounded(
     assert faults.count("UpdateAccessKey") == ctx.retry.max_attempts
 
 
-def test_repeat_on_contained_key_observes_and_changes_nothing(
+def test_repeat_on_contained_key_answers_with_the_finished_incident(
     account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
 ) -> None:
-    """A new incident on an already-contained key finds the key Inactive and does not call
-    UpdateAccessKey again; still one deny policy."""
+    """Responding again to a key still Inactive changes nothing and opens no incident."""
     ctx = make_ctx(session_factory=faults.session_factory())
     first = _respond(ctx, journal, account.leaked_key)
     before = iam_state(account.iam)
+    calls_before = len(faults.calls)
+    second = _respond(ctx, journal, account.leaked_key)
+    assert second.id == first.id
+    assert faults.calls[calls_before:] == ["ListAccessKeys"]
+    assert iam_state(account.iam) == before
+    assert len(journal.recent()) == 1
+
+
+def test_reenabled_key_gets_a_new_incident_that_observes_first(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
+) -> None:
+    """A key re-enabled after its incident is live again: a new incident disables it, and
+    the deny policy (same name) now carries the new start time: still one policy."""
+    ctx = make_ctx(session_factory=faults.session_factory())
+    first = _respond(ctx, journal, account.leaked_key)
+    account.iam.update_access_key(UserName="alice", AccessKeyId=account.leaked_key,
+                                  Status="Active")
     second = _respond(ctx, journal, account.leaked_key)
     assert second.id != first.id
-    assert faults.count("UpdateAccessKey") == 1
+    assert _status(account, account.leaked_key) == "Inactive"
     steps = {s.name: s for s in journal.steps(second.id)}
-    assert steps["disable-key"].detail["already"] is True
-    after = iam_state(account.iam)
-    assert after["alice"]["keys"] == before["alice"]["keys"]
-    assert after["alice"]["inline"] == [POLICY_NAME]
+    assert steps["disable-key"].detail["already"] is False
+    assert account.iam.list_user_policies(UserName="alice")["PolicyNames"] == [POLICY_NAME]
+    assert _policy(account) == deny_policy(second.started_at)
 
 
 def test_root_key_is_refused_without_trace(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +19,7 @@ import boto3
 
 from responder import machine, playbook, report
 from responder.aws import RetryPolicy
-from responder.context import RunContext, responder_home
+from responder.context import Options, RunContext, responder_home
 from responder.drill import world as world_mod
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.errors import BadInput, ResponderError
@@ -115,8 +115,10 @@ def _checks(session: boto3.Session, world: world_mod.World, doc: dict[str, Any],
             for k in iam.list_access_keys(UserName=world.victim)["AccessKeyMetadata"]}
     checks = [
         Check("incident completed", doc["status"] == "completed", doc["status"]),
-        Check("leaked key is Inactive", keys.get(world.leaked_key) == "Inactive",
-              str(keys.get(world.leaked_key))),
+        Check("leaked key disabled (then deleted to make room for the new one)",
+              keys.get(world.leaked_key, "Deleted") in {"Inactive", "Deleted"}
+              and _step(doc, "disable_access_key").get("status") == "Inactive",
+              keys.get(world.leaked_key, "Deleted")),
         Check("the user's other key is untouched", keys.get(world.other_key) == "Active",
               str(keys.get(world.other_key))),
     ]
@@ -136,7 +138,41 @@ def _checks(session: boto3.Session, world: world_mod.World, doc: dict[str, Any],
         for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
     )
     checks.append(Check("other users' keys untouched", bystanders_ok))
+    checks.append(_replacement_check(session, doc, keys))
+    checks.append(_notification_check(session, world, doc))
     return tuple(checks)
+
+
+def _step(doc: dict[str, Any], action: str) -> dict[str, Any]:
+    return next((dict(s["detail"]) for s in doc["steps"] if s["action"] == action), {})
+
+
+def _replacement_check(session: boto3.Session, doc: dict[str, Any],
+                       keys: Mapping[str, str]) -> Check:
+    """The new key is Active, its secret is in Secrets Manager, and it works."""
+    name = "replacement key stored in Secrets Manager and working"
+    replacement = doc.get("replacement")
+    if not replacement:
+        return Check(name, False, "no replacement issued")
+    stored = json.loads(session.client("secretsmanager").get_secret_value(
+        SecretId=replacement["secret_ref"])["SecretString"])
+    who = boto3.Session(aws_access_key_id=stored["AccessKeyId"],
+                        aws_secret_access_key=stored["SecretAccessKey"],
+                        region_name=world_mod.REGION).client("sts").get_caller_identity()
+    ok = (stored["AccessKeyId"] == replacement["access_key_id"]
+          and keys.get(replacement["access_key_id"]) == "Active"
+          and who["Account"] == doc["account_id"])
+    return Check(name, ok, replacement["access_key_id"])
+
+
+def _notification_check(session: boto3.Session, world: world_mod.World,
+                        doc: dict[str, Any]) -> Check:
+    """The on-call inbox subscribed to the topic received this incident's notice."""
+    messages = session.client("sqs").receive_message(
+        QueueUrl=world.inbox_url, MaxNumberOfMessages=10).get("Messages", [])
+    ok = any(doc["incident_id"] in m["Body"] for m in messages)
+    return Check("notification delivered to the on-call topic", ok,
+                 f"{len(messages)} message(s) in the inbox")
 
 
 def _evidence_check(doc: dict[str, Any], attacker: list[dict[str, Any]]) -> Check:
@@ -168,6 +204,7 @@ def run(scenario: str = "basic") -> DrillResult:
             home=home,
             retry=RetryPolicy(max_attempts=5, initial_seconds=0.01, max_seconds=0.1),
             source="drill",
+            options=Options(notify_topic=world.topic_arn),
         )
         journal = SqliteJournal(home / "responder.db")
         try:

@@ -27,6 +27,8 @@ class World:
     leaked_secret: str
     other_key: str
     bystanders: tuple[str, ...]
+    topic_arn: str
+    inbox_url: str
 
 
 def build(session: boto3.Session) -> World:
@@ -49,6 +51,7 @@ def build(session: boto3.Session) -> World:
     for name in ("bob", "ci-deploy"):
         iam.create_access_key(UserName=name)
     account = session.client("sts", region_name=REGION).get_caller_identity()["Account"]
+    topic, inbox = _oncall_channel(session)
     return World(
         account_id=account,
         victim="alice",
@@ -56,7 +59,21 @@ def build(session: boto3.Session) -> World:
         leaked_secret=leaked["SecretAccessKey"],
         other_key=other["AccessKeyId"],
         bystanders=("bob", "ci-deploy"),
+        topic_arn=topic,
+        inbox_url=inbox,
     )
+
+
+def _oncall_channel(session: boto3.Session) -> tuple[str, str]:
+    """An SNS topic for incidents with an SQS queue subscribed: the drill's pager."""
+    sns = session.client("sns", region_name=REGION)
+    sqs = session.client("sqs", region_name=REGION)
+    topic = sns.create_topic(Name="security-incidents")["TopicArn"]
+    inbox = sqs.create_queue(QueueName="oncall-inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
+    return topic, inbox
 
 
 ATTACKER_IP = "198.51.100.23"

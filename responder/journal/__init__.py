@@ -36,6 +36,8 @@ class IncidentRecord:
     error: str | None = None
     lease_owner: str | None = None
     lease_expires: datetime | None = None
+    report: str | None = None
+    """Path of report.md once written."""
 
     @property
     def is_open(self) -> bool:
@@ -118,7 +120,7 @@ class Journal(Protocol):
     def release_lease(self, incident_id: str, owner: str) -> None: ...
 
     def update_incident(self, incident_id: str, now: datetime, **fields: Any) -> None:
-        """Set status, user_name, account_id, contained_at and/or error."""
+        """Set status, user_name, account_id, contained_at, error and/or report."""
 
     def steps(self, incident_id: str) -> list[StepRecord]: ...
 

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     account_id TEXT,
     error TEXT,
     lease_owner TEXT,
-    lease_expires TEXT
+    lease_expires TEXT,
+    report TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_incident_per_key
     ON incidents(access_key_id) WHERE status IN ('running', 'halted');
@@ -78,7 +79,9 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE INDEX IF NOT EXISTS calls_by_incident ON calls(incident_id, step);
 """
 
-INCIDENT_FIELDS = frozenset({"status", "user_name", "account_id", "contained_at", "error"})
+INCIDENT_FIELDS = frozenset(
+    {"status", "user_name", "account_id", "contained_at", "error", "report"}
+)
 
 
 def _dumps(value: Any) -> str:
@@ -145,6 +148,7 @@ class SqliteJournal:
             error=row["error"],
             lease_owner=row["lease_owner"],
             lease_expires=_when(row["lease_expires"]),
+            report=row["report"],
         )
 
     def create_incident(

@@ -31,6 +31,7 @@ class StepInput:
     history: tuple[CallRecord, ...] = ()
     earlier: tuple[StepRecord, ...] = ()
     """The incident's steps as journaled when this one started."""
+    contained_at: datetime | None = None
 
     @property
     def revisit(self) -> bool:

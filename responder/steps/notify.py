@@ -1,19 +1,84 @@
-"""notify: SNS and Slack messages saying what happened and what to do (issue #5)."""
+"""notify: tell the humans what happened and what they must do now, by SNS and/or Slack.
+
+Never critical: a notifier that fails is recorded (the step fails, the exit code says
+so) but containment is neither undone nor blocked. A completed SNS publish is journaled,
+so a resumed run does not announce the same incident twice.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from responder.steps.base import NotBuiltYet, register
+from responder.aws import Api, ApiCall, RetryPolicy
+from responder.errors import AwsCallFailed, StepFailed
+from responder.notify import Notice, NotificationError, build_notice, post_slack, publish_sns
+from responder.steps.base import Action, StepInput, StepResult, register
+
+NO_TARGET = "no --notify-topic, --slack-webhook, RESPONDER_SLACK_WEBHOOK or sns_topic_arn"
+
+
+def targets(settings: Mapping[str, Any], options: Any) -> tuple[str | None, str | None]:
+    """(SNS topic, Slack webhook): the command line wins over the playbook."""
+    return options.notify_topic or settings.get("sns_topic_arn"), options.slack_webhook
+
+
+def deliver(
+    api: Api, notice: Notice, topic: str | None, webhook: str | None, retry: RetryPolicy
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Send to every configured channel; returns (sent, failed). Never raises for delivery."""
+    sent: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    if topic:
+        try:
+            sent.append({"channel": "sns", "topic": topic,
+                         "message_id": publish_sns(api, topic, notice)})
+        except AwsCallFailed as exc:
+            failed.append({"channel": "sns", "topic": topic,
+                           "error": f"{exc.code}: {exc.aws_message}"})
+    if webhook:
+        try:
+            sent.append({"channel": "slack", "status": post_slack(webhook, notice, retry=retry)})
+        except (NotificationError, ValueError) as exc:
+            failed.append({"channel": "slack", "error": str(exc)})
+    return sent, failed
 
 
 @register("notify")
-class Notify(NotBuiltYet):
+class Notify(Action):
     permissions = ("sns:Publish",)
-    issue = "issue #5"
+    critical = False
     schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {"sns_topic_arn": {"type": "string", "pattern": "^arn:aws[a-z-]*:sns:"}},
     }
+
+    def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
+        topic, _ = targets(inp.settings, inp.ctx.options)
+        if not topic:
+            return ()
+        return (ApiCall("sns", "Publish", {"TopicArn": topic, "Subject": "<incident summary>",
+                                           "Message": "<what happened, what to do next>"},
+                        mutating=True),)
+
+    def observe(self, inp: StepInput, api: Api) -> StepResult | None:
+        published = [c for c in inp.history if c.operation == "Publish" and c.outcome == "ok"]
+        if not published or inp.ctx.options.slack_webhook:
+            return None
+        return StepResult("done", {"sent": [{"channel": "sns", "topic": published[-1].params.get(
+            "TopicArn"), "message_id": (published[-1].result or {}).get("MessageId")}],
+            "failed": [], "already": True})
+
+    def run(self, inp: StepInput, api: Api) -> StepResult:
+        topic, webhook = targets(inp.settings, inp.ctx.options)
+        if not topic and not webhook:
+            return StepResult("skipped", {"reason": f"{NO_TARGET} configured"})
+        notice = build_notice("completed", inp.incident, inp.target, inp.earlier,
+                              contained_at=inp.contained_at)
+        sent, failed = deliver(api, notice, topic, webhook, inp.ctx.retry)
+        detail = {"sent": sent, "failed": failed, "next_actions": list(notice.next_actions)}
+        if failed:
+            raise StepFailed(self.name, "; ".join(f"{f['channel']}: {f['error']}" for f in failed),
+                             detail)
+        return StepResult("done", detail)

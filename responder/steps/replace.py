@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from responder import iam_snapshot
 from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed, StepFailed
 from responder.journal import CallRecord
@@ -86,7 +87,7 @@ class ReplaceAccessKey(Action):
         if ours is not None:
             arn = self._stored(api, name, version_token(inp.incident.id, ours))
             if arn is not None:
-                return self._result(ours, arn, compromised not in keys, adopted=True)
+                return self._result(api, user, ours, arn, compromised not in keys, adopted=True)
             # Created, but its secret died with the process that created it.
             self._delete(api, user, ours)
             keys = [k for k in keys if k != ours]
@@ -105,13 +106,16 @@ class ReplaceAccessKey(Action):
                 f"({exc.code}: {exc.aws_message}); `respond resume` deletes and recreates it",
                 {"created_access_key_id": created["AccessKeyId"]},
             ) from exc
-        return self._result(created["AccessKeyId"], arn, deleted or compromised not in keys,
-                            adopted=False)
+        return self._result(api, user, created["AccessKeyId"], arn,
+                            deleted or compromised not in keys, adopted=False)
 
     @staticmethod
-    def _result(key_id: str, arn: str, deleted: bool, *, adopted: bool) -> StepResult:
+    def _result(api: Api, user: str, key_id: str, arn: str, deleted: bool, *,
+                adopted: bool) -> StepResult:
+        """Done; with the user's IAM picture after replacement, for the report."""
         return StepResult("done", {"access_key_id": key_id, "secret_ref": arn,
-                                   "deleted_compromised": deleted, "adopted": adopted})
+                                   "deleted_compromised": deleted, "adopted": adopted,
+                                   "snapshot_after": iam_snapshot.take(api, user)})
 
     @staticmethod
     def _list(api: Api, user: str) -> list[str]:
