@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -32,6 +33,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from responder import faults
 from responder.errors import AwsCallFailed
 
 T = TypeVar("T")
@@ -152,18 +154,21 @@ def session_factory(
         if base.region_name is None:
             # IAM and STS answer in us-east-1; the AWS CLI would fail here, we need not.
             base = boto3.Session(profile_name=profile, region_name="us-east-1")
+        faults.install(base)
         if not role_arn:
             return base
         sts = base.client("sts", config=BOTO_CONFIG)
         creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="aws-key-responder")[
             "Credentials"
         ]
-        return boto3.Session(
+        assumed = boto3.Session(
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
             region_name=base.region_name,
         )
+        faults.install(assumed)
+        return assumed
 
     return make
 
@@ -231,6 +236,9 @@ class CallRecorder(Protocol):
 
     def intent(self, call: ApiCall) -> int: ...
 
+    def sending(self, token: int) -> None:
+        """The request is about to go on the wire: from now on AWS may have acted."""
+
     def result(
         self, token: int, *, ok: bool, attempts: int, result: Any = None, error: str | None = None
     ) -> None: ...
@@ -249,6 +257,7 @@ class Api:
         self._retry = retry
         self._recorder = recorder
         self._clients: dict[tuple[str, str | None], Any] = {}
+        self._sending = threading.local()
 
     @property
     def session(self) -> boto3.Session:
@@ -257,12 +266,21 @@ class Api:
     def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region)
         if key not in self._clients:
-            self._clients[key] = self._session.client(
+            client = self._session.client(
                 service,  # type: ignore[call-overload]
                 region_name=region,
                 config=BOTO_CONFIG,
             )
+            client.meta.events.register_first("before-send", self._on_send)
+            self._clients[key] = client
         return self._clients[key]
+
+    def _on_send(self, **_: Any) -> None:
+        """before-send hook: journal that a mutating request is leaving, once per call."""
+        token = getattr(self._sending, "token", None)
+        if token is not None and self._recorder is not None:
+            self._sending.token = None
+            self._recorder.sending(token)
 
     def call(
         self,
@@ -286,7 +304,11 @@ class Api:
             attempts_seen += 1
             if before_attempt is not None:
                 before_attempt()
-            return dict(method(**call.params))
+            self._sending.token = token if call.mutating else None
+            try:
+                return dict(method(**call.params))
+            finally:
+                self._sending.token = None
 
         try:
             response, attempts = self._retry.call(

@@ -12,11 +12,12 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from responder import __version__, machine, playbook, report
 from responder.aws import RetryPolicy, session_factory
-from responder.context import Options, RunContext, iso, responder_home
+from responder.context import Options, RunContext, iso, responder_home, utcnow
 from responder.errors import BadInput, ResponderError
 from responder.journal import Journal, open_journal
 from responder.logging import configure
@@ -234,19 +235,29 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.incident_id:
         _print_doc(report.incident_document(journal, journal.get(args.incident_id)), args.output)
         return 0
-    records = journal.recent(50)
+    records = sorted(journal.recent(50), key=lambda r: not r.is_open)  # open ones first
     if args.output == "json":
         _out(json.dumps({"incidents": [report.incident_document(journal, r) for r in records]},
                         indent=2, default=str))
         return 0
     if not records:
         _out("no incidents in the journal")
+    now = utcnow()
+    _out(f"{'INCIDENT':<28} {'STATUS':<9} {'ACCESS KEY':<20}  {'USER':<16} {'STEP':<17} AGE")
     for r in records:
         steps = journal.steps(r.id)
         current = next((s.name for s in steps if s.status not in {"done", "skipped"}), "-")
-        _out(f"{r.id}  {r.status:<9} {r.access_key_id}  {r.user_name or '?':<16} "
-             f"step {current:<16} started {iso(r.started_at)}")
+        _out(f"{r.id:<28} {r.status:<9} {r.access_key_id:<20}  {r.user_name or '?':<16} "
+             f"{current:<17} {_age(now - r.started_at)}")
     return 0
+
+
+def _age(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def cmd_report(args: argparse.Namespace) -> int:

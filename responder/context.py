@@ -51,6 +51,16 @@ class Options:
     notify_topic: str | None = None
     slack_webhook: str | None = None
 
+    def resumed_with(self, stored: Mapping[str, Any]) -> Options:
+        """Options for resuming an incident started with `stored` (its as_dict()): what
+        this invocation says wins; the webhook URL was never stored, so it must come again
+        (RESPONDER_SLACK_WEBHOOK)."""
+        return Options(
+            replace=bool(stored.get("replace", self.replace)),
+            notify_topic=self.notify_topic or stored.get("notify_topic"),
+            slack_webhook=self.slack_webhook,
+        )
+
     def as_dict(self) -> dict[str, Any]:
         # The webhook URL is a credential; keep only whether one was given.
         return {

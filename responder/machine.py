@@ -7,6 +7,7 @@ the step's own state, which is exactly what the journal says and where resume st
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import secrets
@@ -51,6 +52,22 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+def owner_is_dead(owner: str) -> bool:
+    """True only when the lease holder is a process on this machine that no longer exists:
+    no need to wait out the lease after a crash. Anything uncertain counts as alive."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def explain(exc: AwsCallFailed) -> str:
     """Turn an AWS failure into what the on-call engineer must fix."""
     if exc.code in {"AccessDenied", "AccessDeniedException"}:
@@ -60,7 +77,11 @@ def explain(exc: AwsCallFailed) -> str:
             "then `respond resume`"
         )
     if exc.code == "NoSuchEntity":
-        return f"{exc.operation}: {exc.aws_message} (was the user or key deleted meanwhile?)"
+        return (f"{exc.operation}: {exc.aws_message}. Was the user or key deleted meanwhile? "
+                "If so, `respond status` shows what was done; nothing more is needed for it")
+    if exc.code == "LimitExceeded":
+        return (f"{exc.operation} hit an IAM limit ({exc.aws_message}): a user may hold two "
+                "access keys. Delete a key you are sure is unused, then `respond resume`")
     return str(exc)
 
 
@@ -76,6 +97,9 @@ class JournalRecorder:
         return self._runner.journal.intent(
             self._runner.incident.id, self._step, call, self._runner.ctx.clock()
         )
+
+    def sending(self, token: int) -> None:
+        self._runner.journal.sending(token)
 
     def result(
         self, token: int, *, ok: bool, attempts: int, result: Any = None, error: str | None = None
@@ -342,6 +366,9 @@ class BufferRecorder:
         self.calls.append(BufferedCall(call, self._clock()))
         return len(self.calls) - 1
 
+    def sending(self, token: int) -> None:
+        """identify only reads; nothing to mark."""
+
     def result(
         self, token: int, *, ok: bool, attempts: int, result: Any = None, error: str | None = None
     ) -> None:
@@ -488,8 +515,19 @@ def resume(
     record = journal.get(incident_id)
     if not record.is_open:
         return record
-    journal.acquire_lease(incident_id, owner, ctx.clock(), ctx.lease_seconds)
-    return IncidentRun(ctx, journal, record, owner, resumed=True).run()
+    try:
+        journal.acquire_lease(incident_id, owner, ctx.clock(), ctx.lease_seconds)
+    except LeaseHeld as held:
+        if not owner_is_dead(held.owner):
+            raise
+        log.warning("lease.taken_over", incident_id=incident_id, dead_owner=held.owner)
+        journal.take_over_lease(incident_id, held.owner, owner, ctx.clock(), ctx.lease_seconds)
+    options = ctx.options.resumed_with(record.options)
+    if record.options.get("slack_webhook") and not options.slack_webhook:
+        log.warning("notify.slack_webhook_missing", incident_id=incident_id,
+                    hint="set RESPONDER_SLACK_WEBHOOK to notify Slack on resume")
+    resumed_ctx = dataclasses.replace(ctx, options=options)
+    return IncidentRun(resumed_ctx, journal, record, owner, resumed=True).run()
 
 
 def graph(playbook: Playbook) -> str:

@@ -276,3 +276,27 @@ class VirtualClock:
         with self._lock:
             self.now += seconds
             self.slept += seconds
+
+
+@dataclass(frozen=True)
+class Pager:
+    topic_arn: str
+    queue_url: str
+    sqs: Any
+
+    def messages(self) -> list[dict[str, Any]]:
+        found = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
+        return [json.loads(m["Body"]) for m in found.get("Messages", [])]
+
+
+@pytest.fixture
+def pager(server_account: Account) -> Pager:
+    """An SNS topic with an SQS queue subscribed, on the moto server."""
+    sns = server_account.session.client("sns", region_name=REGION)
+    sqs = server_account.session.client("sqs", region_name=REGION)
+    topic = sns.create_topic(Name="incidents")["TopicArn"]
+    queue = sqs.create_queue(QueueName="pager")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    return Pager(topic, queue, sqs)

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import REGION, Account, CliResult
+from conftest import REGION, Account, CliResult, Pager
 
 from responder.drill.cloudtrail import CloudTrailFake
 
@@ -51,30 +51,6 @@ def webhook() -> Iterator[Webhook]:
     yield hook
     server.shutdown()
     server.server_close()
-
-
-@dataclass(frozen=True)
-class Pager:
-    topic_arn: str
-    queue_url: str
-    sqs: Any
-
-    def messages(self) -> list[dict[str, Any]]:
-        found = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
-        return [json.loads(m["Body"]) for m in found.get("Messages", [])]
-
-
-@pytest.fixture
-def pager(server_account: Account) -> Pager:
-    """An SNS topic with an SQS queue subscribed, on the moto server."""
-    sns = server_account.session.client("sns", region_name=REGION)
-    sqs = server_account.session.client("sqs", region_name=REGION)
-    topic = sns.create_topic(Name="incidents")["TopicArn"]
-    queue = sqs.create_queue(QueueName="pager")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    return Pager(topic, queue, sqs)
 
 
 def _run(cli: Cli, key: str, *extra: str, code: int = 0) -> tuple[CliResult, dict[str, Any]]:

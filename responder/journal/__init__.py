@@ -68,7 +68,8 @@ class CallRecord:
     operation: str
     params: Mapping[str, Any]
     mutating: bool
-    outcome: Literal["pending", "ok", "error"]
+    outcome: Literal["pending", "sending", "ok", "error"]
+    """pending: intent only, nothing sent; sending: the request left, AWS may have acted."""
     result: Mapping[str, Any] | None
     error: str | None
     attempts: int
@@ -114,6 +115,11 @@ class Journal(Protocol):
     def acquire_lease(self, incident_id: str, owner: str, now: datetime, seconds: float) -> None:
         """Take the lease if free, expired or already ours; else raise LeaseHeld."""
 
+    def take_over_lease(
+        self, incident_id: str, dead_owner: str, owner: str, now: datetime, seconds: float
+    ) -> None:
+        """Take the lease from `dead_owner` (known dead) if it still holds it."""
+
     def renew_lease(self, incident_id: str, owner: str, now: datetime, seconds: float) -> None:
         """Extend our lease; raise LeaseHeld if someone else has taken it over."""
 
@@ -138,6 +144,8 @@ class Journal(Protocol):
     ) -> None: ...
 
     def intent(self, incident_id: str, step: str, call: ApiCall, now: datetime) -> int: ...
+
+    def sending(self, call_id: int) -> None: ...
 
     def result(
         self,

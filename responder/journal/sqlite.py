@@ -236,6 +236,19 @@ class SqliteJournal:
                 return
         self._raise_held(incident_id)
 
+    def take_over_lease(
+        self, incident_id: str, dead_owner: str, owner: str, now: datetime, seconds: float
+    ) -> None:
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE incidents SET lease_owner = ?, lease_expires = ?"
+                " WHERE id = ? AND lease_owner = ?",
+                (owner, iso(now + timedelta(seconds=seconds)), incident_id, dead_owner),
+            )
+            if cur.rowcount == 1:
+                return
+        self._raise_held(incident_id)
+
     def renew_lease(self, incident_id: str, owner: str, now: datetime, seconds: float) -> None:
         with self._tx() as db:
             cur = db.execute(
@@ -339,6 +352,11 @@ class SqliteJournal:
             row_id = cur.lastrowid
         assert row_id is not None  # noqa: S101 - INSERT always yields a rowid
         return row_id
+
+    def sending(self, call_id: int) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE calls SET outcome = 'sending' WHERE id = ? AND outcome = 'pending'",
+                       (call_id,))
 
     def result(
         self,

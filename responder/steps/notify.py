@@ -63,7 +63,10 @@ class Notify(Action):
                         mutating=True),)
 
     def observe(self, inp: StepInput, api: Api) -> StepResult | None:
-        published = [c for c in inp.history if c.operation == "Publish" and c.outcome == "ok"]
+        # "sending" counts as sent: SNS cannot say whether a publish whose answer was lost
+        # arrived, and a duplicate page at 3 a.m. is worse than the report's note.
+        published = [c for c in inp.history
+                     if c.operation == "Publish" and c.outcome in {"ok", "sending"}]
         if not published or inp.ctx.options.slack_webhook:
             return None
         return StepResult("done", {"sent": [{"channel": "sns", "topic": published[-1].params.get(

@@ -138,7 +138,7 @@ class ReplaceAccessKey(Action):
             if key_id in keys:
                 return str(key_id)
         pending = [c for c in inp.history
-                   if c.operation == "CreateAccessKey" and c.outcome == "pending"]
+                   if c.operation == "CreateAccessKey" and c.outcome in {"pending", "sending"}]
         if not pending:
             return None
         # The process died inside CreateAccessKey: compare with the list taken before it.
