@@ -28,17 +28,24 @@ RESPOND = Path(sys.executable).parent / "respond"
 FAST_RETRY = RetryPolicy(max_attempts=6, initial_seconds=0.0, max_seconds=0.0)
 
 
+DROPPED_ENV = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_REGION",
+               "RESPONDER_SLACK_WEBHOOK")
+ISOLATED_ENV = {
+    "AWS_ACCESS_KEY_ID": RESPONDER_KEY,
+    "AWS_SECRET_ACCESS_KEY": "responder-test-secret",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+
+
 @pytest.fixture(autouse=True)
 def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test may see the developer's AWS config, credentials or endpoint."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_REGION",
-                 "RESPONDER_SLACK_WEBHOOK"):
+    for name in DROPPED_ENV:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", RESPONDER_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "responder-test-secret")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    for name, value in ISOLATED_ENV.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("RESPONDER_HOME", str(tmp_path / "home"))
 
 
@@ -139,6 +146,11 @@ def server_trail() -> Iterator[CloudTrailFake]:
 @pytest.fixture
 def server_account(moto_server: str, server_trail: CloudTrailFake) -> Account:
     """A fresh account on the moto server (the server is reset for each test)."""
+    return fresh_server_account(moto_server)
+
+
+def fresh_server_account(moto_server: str) -> Account:
+    """Reset the moto server and create the standard account on it."""
     import urllib.request
 
     reset = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")  # noqa: S310
@@ -173,25 +185,22 @@ def cli(moto_server: str, tmp_path: Path) -> Callable[..., CliResult]:
     """Run `respond ...` as a subprocess against the moto server (AWS_ENDPOINT_URL)."""
 
     def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> CliResult:
-        full_env = dict(os.environ)
-        full_env.update({
-            "AWS_ENDPOINT_URL": moto_server,
-            "RESPONDER_RETRY_INITIAL_SECONDS": "0",
-            "RESPONDER_RETRY_MAX_SECONDS": "0",
-        })
-        full_env.update(env or {})
-        proc = subprocess.run(
-            [str(RESPOND), *args],
-            env=full_env,
-            capture_output=True,
-            text=True,
-            input=stdin,
-            timeout=120,
-            check=False,
-        )
-        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+        return run_respond(moto_server, dict(os.environ), *args, env=env, stdin=stdin)
 
     return run
+
+
+def run_respond(moto_server: str, base_env: dict[str, str], *args: str,
+                env: dict[str, str] | None = None, stdin: str | None = None) -> CliResult:
+    """`respond ...` as a subprocess against the moto server, retries without waiting."""
+    full_env = {**base_env, "AWS_ENDPOINT_URL": moto_server,
+                "RESPONDER_RETRY_INITIAL_SECONDS": "0", "RESPONDER_RETRY_MAX_SECONDS": "0",
+                **(env or {})}
+    proc = subprocess.run(
+        [str(RESPOND), *args], env=full_env, capture_output=True, text=True, input=stdin,
+        timeout=120, check=False,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
 class Faults:
@@ -292,8 +301,12 @@ class Pager:
 @pytest.fixture
 def pager(server_account: Account) -> Pager:
     """An SNS topic with an SQS queue subscribed, on the moto server."""
-    sns = server_account.session.client("sns", region_name=REGION)
-    sqs = server_account.session.client("sqs", region_name=REGION)
+    return make_pager(server_account)
+
+
+def make_pager(account: Account) -> Pager:
+    sns = account.session.client("sns", region_name=REGION)
+    sqs = account.session.client("sqs", region_name=REGION)
     topic = sns.create_topic(Name="incidents")["TopicArn"]
     queue = sqs.create_queue(QueueName="pager")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][

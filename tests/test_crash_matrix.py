@@ -9,6 +9,7 @@ call of a normal run, is marked slow and run by CI (`pytest -m slow`).
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,8 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import (
+    DROPPED_ENV,
+    ISOLATED_ENV,
+    REGION,
+    Account,
+    CliResult,
+    Pager,
+    fresh_server_account,
+    make_pager,
+    run_respond,
+)
 
-from conftest import REGION, Account, CliResult, Pager
+from responder.drill.cloudtrail import CloudTrailFake
 
 Cli = Callable[..., CliResult]
 POLICY_NAME = "responder-revoke-older-sessions"
@@ -84,23 +96,31 @@ def _assert_end_state(account: Account, pager: Pager, outcome: Outcome) -> None:
 
 
 @pytest.fixture(scope="module")
-def normal_calls(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """The AWS calls of one uninterrupted run, in order (filled by the first test)."""
-    return []
+def normal_calls(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The AWS calls of one uninterrupted run, in order, after checking its end state."""
+    home = tmp_path_factory.mktemp("reference")
+    log = home / "calls.log"
+    env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
+    env.update(ISOLATED_ENV, RESPONDER_HOME=str(home), RESPONDER_FAULT_LOG=str(log))
+    with CloudTrailFake().installed():
+        account = fresh_server_account(moto_server)
+        pager = make_pager(account)
+        result = run_respond(moto_server, env, "compromised", account.leaked_key, "--yes",
+                             "--output", "json", "--notify-topic", pager.topic_arn)
+        assert result.code == 0, result.stderr
+        _assert_end_state(account, pager,
+                          Outcome(0, json.loads(result.stdout), Counter(_calls(log))))
+    calls = _calls(log)
+    assert len(calls) < FULL_MATRIX_MAX
+    print(f"\ncrash matrix: a normal run makes {len(calls)} AWS calls")
+    return calls
 
 
-def test_uninterrupted_run_reference(server_account: Account, cli: Cli, pager: Pager,
-                                     tmp_path: Path, normal_calls: list[str]) -> None:
-    """An uninterrupted run reaches the end state the crash tests compare against."""
-    log = tmp_path / "calls.log"
-    result = cli("compromised", server_account.leaked_key, "--yes", "--output", "json",
-                 "--notify-topic", pager.topic_arn, env={"RESPONDER_FAULT_LOG": str(log)})
-    assert result.code == 0, result.stderr
-    outcome = Outcome(0, json.loads(result.stdout), Counter(_calls(log)))
-    _assert_end_state(server_account, pager, outcome)
-    normal_calls[:] = _calls(log)
-    assert len(normal_calls) < FULL_MATRIX_MAX
-    print(f"normal run: {len(normal_calls)} AWS calls")  # noqa: T201 - matrix size for CI logs
+def test_uninterrupted_run_is_the_reference(normal_calls: list[str]) -> None:
+    """A normal run reaches the end state the crash tests compare against, and calls
+    UpdateAccessKey no later than third."""
+    assert normal_calls.index("UpdateAccessKey") <= 2
+    assert set(MUTATIONS) <= set(normal_calls)
 
 
 def _k_for(calls: list[str], operation: str) -> int:
@@ -110,11 +130,9 @@ def _k_for(calls: list[str], operation: str) -> int:
 @pytest.mark.parametrize("when", ["BEFORE", "AFTER"])
 @pytest.mark.parametrize("operation", MUTATIONS)
 def test_crash_around_each_mutation(server_account: Account, cli: Cli, pager: Pager,
-                                    tmp_path: Path, normal_calls: list[str], when: str,
+                                    tmp_path: Path, normal_calls: list[str], *, when: str,
                                     operation: str) -> None:
     """Killed right before / right after each mutating call: resume ends as a clean run."""
-    if not normal_calls:
-        pytest.fail("test_uninterrupted_run_reference must run first (same module)")
     k = _k_for(normal_calls, operation)
     outcome = _crash_and_resume(cli, server_account, pager, tmp_path,
                                 {f"RESPONDER_FAULT_CRASH_{when}": str(k)})
@@ -126,10 +144,8 @@ def test_crash_around_each_mutation(server_account: Account, cli: Cli, pager: Pa
 @pytest.mark.parametrize("when", ["BEFORE", "AFTER"])
 @pytest.mark.parametrize("k", range(1, FULL_MATRIX_MAX + 1))
 def test_crash_matrix(server_account: Account, cli: Cli, pager: Pager, tmp_path: Path,
-                      normal_calls: list[str], when: str, k: int) -> None:
+                      normal_calls: list[str], *, when: str, k: int) -> None:
     """Every k from the first call to the last of a normal run, before and after."""
-    if not normal_calls:
-        pytest.fail("test_uninterrupted_run_reference must run first (same module)")
     if k > len(normal_calls):
         pytest.skip(f"a normal run makes {len(normal_calls)} calls")
     outcome = _crash_and_resume(cli, server_account, pager, tmp_path,
