@@ -155,17 +155,23 @@ def session_factory(
             # IAM and STS answer in us-east-1; the AWS CLI would fail here, we need not.
             base = boto3.Session(profile_name=profile, region_name="us-east-1")
         faults.install(base)
-        if not role_arn:
-            return base
-        sts = base.client("sts", config=BOTO_CONFIG)
-        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="aws-key-responder")[
-            "Credentials"
-        ]
+        return base
+
+    return assuming(make, role_arn) if role_arn else make
+
+
+def assuming(base: SessionFactory, role_arn: str) -> SessionFactory:
+    """Sessions that act through `role_arn`, assumed from `base`'s credentials."""
+
+    def make() -> boto3.Session:
+        session = base()
+        creds = session.client("sts", config=BOTO_CONFIG).assume_role(
+            RoleArn=role_arn, RoleSessionName="aws-key-responder")["Credentials"]
         assumed = boto3.Session(
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
-            region_name=base.region_name,
+            region_name=session.region_name,
         )
         faults.install(assumed)
         return assumed

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from responder import __version__, machine, playbook, report
+from responder import __version__, findings, machine, playbook, report, trigger
 from responder.aws import RetryPolicy, session_factory
 from responder.context import Options, RunContext, iso, responder_home, utcnow
 from responder.errors import BadInput, ResponderError
@@ -97,9 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--no-replace", action="store_true", help="skip issuing a replacement key")
     _output_option(comp)
 
-    find = sub.add_parser("finding", parents=[common],
-                          help="respond to a GuardDuty / Health / Security Hub finding")
+    find = sub.add_parser(
+        "finding", parents=[common],
+        help="respond to a GuardDuty / Health / Security Hub finding",
+        description="Parse a finding (EventBridge event or raw finding JSON) and run the "
+        "playbook it maps to (playbooks/triggers.json). Sample findings and findings "
+        "already handled are refused (exit 3).",
+        epilog="examples:\n  respond finding guardduty-event.json --output json\n"
+        "  aws guardduty get-findings ... | respond finding -",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     find.add_argument("file", metavar="FILE|-")
+    _aws_options(find)
+    find.add_argument("--notify-topic", metavar="ARN", help="SNS topic for notifications")
+    find.add_argument("--slack-webhook", metavar="URL",
+                      default=os.environ.get("RESPONDER_SLACK_WEBHOOK"),
+                      help="Slack incoming webhook (or $RESPONDER_SLACK_WEBHOOK)")
     _output_option(find)
 
     res = sub.add_parser("resume", parents=[common], help="continue a halted incident",
@@ -155,8 +168,10 @@ def _context(args: argparse.Namespace, *, dry_run: bool = False) -> RunContext:
             replace=not getattr(args, "no_replace", False),
             notify_topic=getattr(args, "notify_topic", None),
             slack_webhook=getattr(args, "slack_webhook", None),
+            role_arn=getattr(args, "role_arn", None),
         ),
         lease_seconds=float(os.environ.get("RESPONDER_LEASE_SECONDS", "60")),
+        role_arn_template=os.environ.get("RESPONDER_ROLE_ARN_TEMPLATE"),
         progress=_terminal_progress if sys.stderr.isatty() else None,
     )
 
@@ -297,7 +312,17 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def cmd_finding(args: argparse.Namespace) -> int:
-    raise BadInput("`respond finding` is not built yet (issue #7); use `respond compromised KEY`")
+    found = findings.load(args.file)
+    journal = _journal(args)
+    ctx = _context(args)
+    docs = [report.incident_document(journal, trigger.respond(ctx, journal, t)) for t in found]
+    if args.output == "json":
+        _out(json.dumps(docs[0] if len(docs) == 1 else {"incidents": docs}, indent=2,
+                        default=str))
+    else:
+        for doc in docs:
+            _out(report.render_human(doc))
+    return max(report.exit_code(d) for d in docs)
 
 
 COMMANDS = {

@@ -50,6 +50,7 @@ class Options:
     replace: bool = True
     notify_topic: str | None = None
     slack_webhook: str | None = None
+    role_arn: str | None = None
 
     def resumed_with(self, stored: Mapping[str, Any]) -> Options:
         """Options for resuming an incident started with `stored` (its as_dict()): what
@@ -59,6 +60,7 @@ class Options:
             replace=bool(stored.get("replace", self.replace)),
             notify_topic=self.notify_topic or stored.get("notify_topic"),
             slack_webhook=self.slack_webhook,
+            role_arn=self.role_arn or stored.get("role_arn"),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -67,6 +69,7 @@ class Options:
             "replace": self.replace,
             "notify_topic": self.notify_topic,
             "slack_webhook": bool(self.slack_webhook),
+            "role_arn": self.role_arn,
         }
 
 
@@ -87,6 +90,8 @@ class RunContext:
     """Rate limiters wait with these; tests pass a virtual clock so no test sleeps."""
     progress: Callable[[str, Mapping[str, Any]], None] | None = None
     """Long steps report progress here; the CLI draws it on a terminal."""
+    role_arn_template: str | None = None
+    """e.g. arn:aws:iam::{account_id}:role/KeyResponder: how to reach another account."""
 
     def incident_dir(self, incident_id: str) -> Path:
         return self.home / "incidents" / incident_id

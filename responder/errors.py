@@ -42,6 +42,26 @@ class Refused(ResponderError):
     status = "refused"
 
 
+class OtherAccount(Refused):
+    """The key lives in another account and no role to reach it was given."""
+
+    def __init__(self, message: str, owner_account: str) -> None:
+        super().__init__(message)
+        self.owner_account = owner_account
+
+
+class AlreadyHandled(Refused):
+    """This finding already has an incident (EventBridge delivers at least once)."""
+
+    def __init__(self, finding_id: str, incident_id: str, status: str) -> None:
+        super().__init__(
+            f"finding {finding_id} was already handled by incident {incident_id} ({status}); "
+            f"`respond status {incident_id}` shows it"
+        )
+        self.finding_id = finding_id
+        self.existing_incident = incident_id
+
+
 class LeaseHeld(ResponderError):
     """Another live runner holds this incident's lease."""
 

@@ -22,12 +22,14 @@ from typing import Any
 from transitions import EventData, Machine
 
 from responder import report
-from responder.aws import Api, ApiCall, caller_access_key
+from responder.aws import Api, ApiCall, assuming, caller_access_key
 from responder.context import Incident, RunContext, Target, iso, parse_iso
 from responder.errors import (
+    AlreadyHandled,
     AwsCallFailed,
     BadInput,
     LeaseHeld,
+    OtherAccount,
     Refused,
     ResponderError,
     StepFailed,
@@ -470,9 +472,18 @@ def _still_contained(ctx: RunContext, history: list[IncidentRecord]) -> Incident
     return None if status == "Active" else last
 
 
+def via_role(ctx: RunContext, role_arn: str) -> RunContext:
+    """The same run, acting through `role_arn` (remembered so a resume uses it again)."""
+    return dataclasses.replace(
+        ctx,
+        session_factory=assuming(ctx.session_factory, role_arn),
+        options=dataclasses.replace(ctx.options, role_arn=role_arn),
+    )
+
+
 def respond(
-    ctx: RunContext, journal: Journal, playbook: Playbook, access_key_id: str,
-    owner: str | None = None,
+    ctx: RunContext, journal: Journal, playbook: Playbook, access_key_id: str, *,
+    owner: str | None = None, finding_id: str | None = None,
 ) -> IncidentRecord:
     """Start an incident for the key, or join the open one, and run it to the end."""
     owner = owner or new_owner()
@@ -487,7 +498,13 @@ def respond(
     if handled is not None:
         log.info("incident.already_contained", incident_id=handled.id)
         return handled
-    found = identify(ctx, playbook, key)
+    try:
+        found = identify(ctx, playbook, key)
+    except OtherAccount as other:
+        if not ctx.role_arn_template or ctx.options.role_arn:
+            raise
+        ctx = via_role(ctx, ctx.role_arn_template.format(account_id=other.owner_account))
+        found = identify(ctx, playbook, key)
     resumed = bool(history)
     try:
         record = journal.create_incident(
@@ -499,8 +516,12 @@ def respond(
             options=ctx.options.as_dict(),
             owner=owner,
             lease_seconds=ctx.lease_seconds,
+            finding_id=finding_id,
         )
     except IncidentExists as exists:
+        prior = journal.find_by_finding(finding_id) if finding_id else None
+        if prior is not None:
+            raise AlreadyHandled(finding_id or "", prior.id, prior.status) from exists
         log.info("incident.join", incident_id=exists.incident_id)
         return resume(ctx, journal, exists.incident_id, owner)
     _journal_identified(journal, found, playbook)
@@ -523,6 +544,8 @@ def resume(
         log.warning("lease.taken_over", incident_id=incident_id, dead_owner=held.owner)
         journal.take_over_lease(incident_id, held.owner, owner, ctx.clock(), ctx.lease_seconds)
     options = ctx.options.resumed_with(record.options)
+    if options.role_arn and not ctx.options.role_arn:
+        ctx = via_role(ctx, options.role_arn)
     if record.options.get("slack_webhook") and not options.slack_webhook:
         log.warning("notify.slack_webhook_missing", incident_id=incident_id,
                     hint="set RESPONDER_SLACK_WEBHOOK to notify Slack on resume")

@@ -1,23 +1,68 @@
-"""The SQLite journal: incidents, steps, write-ahead call records, the lease."""
+"""Both journal backends: incidents, steps, write-ahead call records, the lease.
+
+Every test here runs against SQLite and against DynamoDB (moto), so the two backends
+keep the same semantics; DynamoDB-only behaviour is in test_journal_dynamodb.py.
+"""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from responder import playbook
 from responder.aws import ApiCall
 from responder.errors import LeaseHeld, UnknownIncident
-from responder.journal import IncidentExists
+from responder.journal import IncidentExists, Journal
+from responder.journal.dynamodb import DynamoDbJournal
 from responder.journal.sqlite import SqliteJournal
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 KEY = "AKIAIOSFODNN7EXAMPLE"
+TABLE = "responder-journal"
 
 
-def _open(journal: SqliteJournal, incident_id: str = "inc-1", owner: str = "a",
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def journal(backend: str, tmp_path: Path) -> Iterator[Journal]:
+    """Overrides conftest's SQLite-only journal: each test runs on both backends."""
+    if backend == "sqlite":
+        sqlite_journal = SqliteJournal(tmp_path / "journal.db")
+        yield sqlite_journal
+        sqlite_journal.close()
+        return
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        DynamoDbJournal.create_table(client, TABLE)
+        dynamo_journal = DynamoDbJournal(TABLE, client=client)
+        yield dynamo_journal
+        dynamo_journal.close()
+
+
+def stored_text(journal: Journal) -> bytes:
+    """Everything the backend has persisted, as bytes to search for leaked secrets."""
+    if isinstance(journal, SqliteJournal):
+        wal = journal.path.parent / f"{journal.path.name}-wal"
+        return journal.path.read_bytes() + wal.read_bytes()
+    assert isinstance(journal, DynamoDbJournal)
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    items = [item for page in client.get_paginator("scan").paginate(TableName=TABLE)
+             for item in page["Items"]]
+    assert items, "the scan found the journal table empty"
+    return json.dumps(items).encode()
+
+
+def _open(journal: Journal, incident_id: str = "inc-1", owner: str = "a",
           key: str = KEY) -> str:
     journal.create_incident(
         incident_id=incident_id, access_key_id=key,
@@ -27,7 +72,7 @@ def _open(journal: SqliteJournal, incident_id: str = "inc-1", owner: str = "a",
     return incident_id
 
 
-def test_new_incident_has_every_step_pending(journal: SqliteJournal) -> None:
+def test_new_incident_has_every_step_pending(journal: Journal) -> None:
     """Creating an incident journals all playbook steps as pending, in order."""
     _open(journal)
     record = journal.get("inc-1")
@@ -39,13 +84,15 @@ def test_new_incident_has_every_step_pending(journal: SqliteJournal) -> None:
     ]
 
 
-def test_wal_mode(journal: SqliteJournal) -> None:
-    """The journal file is in WAL mode so readers never block the runner."""
+def test_sqlite_wal_mode(tmp_path: Path) -> None:
+    """The SQLite journal file is in WAL mode so readers never block the runner."""
+    journal = SqliteJournal(tmp_path / "journal.db")
     mode = sqlite3.connect(journal.path).execute("PRAGMA journal_mode").fetchone()[0]
+    journal.close()
     assert mode == "wal"
 
 
-def test_one_open_incident_per_key(journal: SqliteJournal) -> None:
+def test_one_open_incident_per_key(journal: Journal) -> None:
     """A second open incident for the same key is refused and names the open one."""
     _open(journal)
     with pytest.raises(IncidentExists) as exists:
@@ -58,7 +105,7 @@ def test_one_open_incident_per_key(journal: SqliteJournal) -> None:
     assert [r.id for r in journal.history_for_key(KEY)] == ["inc-1", "inc-2"]
 
 
-def test_lease_excludes_a_second_owner_until_expiry(journal: SqliteJournal) -> None:
+def test_lease_excludes_a_second_owner_until_expiry(journal: Journal) -> None:
     """While the lease is live another owner gets LeaseHeld; after expiry it takes over."""
     _open(journal)
     with pytest.raises(LeaseHeld) as held:
@@ -73,7 +120,7 @@ def test_lease_excludes_a_second_owner_until_expiry(journal: SqliteJournal) -> N
     journal.acquire_lease("inc-1", "c", T0 + timedelta(seconds=63), 60)
 
 
-def test_intent_then_result_and_secrets_never_stored(journal: SqliteJournal) -> None:
+def test_intent_then_result_and_secrets_never_stored(journal: Journal) -> None:
     """A call is journaled pending before it runs and ok after; secret fields are dropped."""
     _open(journal)
     secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -86,11 +133,12 @@ def test_intent_then_result_and_secrets_never_stored(journal: SqliteJournal) -> 
     journal.result(token, ok=True, attempts=2, now=T0, result={"ARN": "arn:x"})
     (done,) = journal.calls("inc-1", "replace-key")
     assert (done.outcome, done.attempts, done.result) == ("ok", 2, {"ARN": "arn:x"})
-    assert secret.encode() not in journal.path.read_bytes()
-    assert secret.encode() not in (journal.path.parent / "journal.db-wal").read_bytes()
+    stored = stored_text(journal)
+    assert b"PutSecretValue" in stored  # the search below looks at the right data
+    assert secret.encode() not in stored
 
 
-def test_step_lifecycle(journal: SqliteJournal) -> None:
+def test_step_lifecycle(journal: Journal) -> None:
     """running keeps the first start time across restarts; finished stores detail and error."""
     _open(journal)
     journal.step_started("inc-1", "disable-key", T0)
@@ -102,15 +150,87 @@ def test_step_lifecycle(journal: SqliteJournal) -> None:
         "failed", T0, {"x": 1}, "boom")
 
 
-def test_unknown_incident(journal: SqliteJournal) -> None:
+def test_unknown_incident(journal: Journal) -> None:
     """get() of an unknown id is bad input (exit 2) that points at `respond status`."""
     with pytest.raises(UnknownIncident, match="respond status") as failure:
         journal.get("inc-nope")
     assert failure.value.exit_code == 2
 
 
-def test_update_incident_rejects_unknown_fields(journal: SqliteJournal) -> None:
+def test_update_incident_rejects_unknown_fields(journal: Journal) -> None:
     """Only known columns can be set, so a typo cannot silently write nothing."""
     _open(journal)
     with pytest.raises(ValueError, match="not incident fields"):
         journal.update_incident("inc-1", T0, colour="red")
+
+
+def test_sending_marks_only_pending_calls(journal: Journal) -> None:
+    """sending moves pending → sending, and never rewrites a call that already has a result."""
+    _open(journal)
+    first = journal.intent("inc-1", "disable-key", ApiCall("iam", "UpdateAccessKey"), T0)
+    second = journal.intent("inc-1", "disable-key", ApiCall("iam", "UpdateAccessKey"), T0)
+    assert second > first
+    journal.sending(first)
+    journal.result(second, ok=False, attempts=1, now=T0, error="AccessDenied")
+    journal.sending(second)
+    assert [(c.id, c.outcome, c.error) for c in journal.calls("inc-1")] == [
+        (first, "sending", None), (second, "error", "AccessDenied")]
+
+
+def test_recent_is_newest_first(journal: Journal) -> None:
+    """recent() lists the newest incidents first, at most `limit` of them."""
+    for n in range(3):
+        journal.create_incident(
+            incident_id=f"inc-{n}", access_key_id=f"AKIAKEY{n:013d}",
+            playbook=playbook.load("compromised-key").to_dict(),
+            started_at=T0 + timedelta(minutes=n), source="test", options={}, owner="a",
+            lease_seconds=60,
+        )
+    assert [r.id for r in journal.recent(2)] == ["inc-2", "inc-1"]
+    assert [r.id for r in journal.recent()] == ["inc-2", "inc-1", "inc-0"]
+
+
+def test_fields_can_be_set_and_cleared(journal: Journal) -> None:
+    """update_incident stores datetimes and clears a field set to None; updated_at moves."""
+    _open(journal)
+    later = T0 + timedelta(minutes=5)
+    journal.update_incident("inc-1", later, contained_at=later, user_name="alice",
+                            error="boom")
+    journal.update_incident("inc-1", later, error=None)
+    record = journal.get("inc-1")
+    assert (record.contained_at, record.user_name, record.error, record.updated_at) == (
+        later, "alice", None, later)
+
+
+def test_writes_to_an_unknown_incident_change_nothing(journal: Journal) -> None:
+    """Updating, touching steps of or releasing an unknown incident creates nothing."""
+    journal.update_incident("inc-nope", T0, status="completed")
+    journal.update_incident("inc-nope", T0, report="r.md")
+    journal.step_started("inc-nope", "identify", T0)
+    journal.release_lease("inc-nope", "a")
+    journal.result(12345, ok=True, attempts=1, now=T0)
+    with pytest.raises(UnknownIncident):
+        journal.get("inc-nope")
+    assert journal.recent() == []
+    assert journal.steps("inc-nope") == []
+
+
+def test_finding_id_names_one_incident(journal: Journal) -> None:
+    """A finding opens at most one incident, even once that incident is closed."""
+    journal.create_incident(
+        incident_id="inc-1", access_key_id=KEY,
+        playbook=playbook.load("compromised-key").to_dict(), started_at=T0, source="test",
+        options={}, owner="a", lease_seconds=60, finding_id="gd-1",
+    )
+    journal.update_incident("inc-1", T0, status="completed")
+    with pytest.raises(IncidentExists) as exists:
+        journal.create_incident(
+            incident_id="inc-2", access_key_id="AKIAOTHERKEY00000000",
+            playbook=playbook.load("compromised-key").to_dict(), started_at=T0,
+            source="test", options={}, owner="a", lease_seconds=60, finding_id="gd-1",
+        )
+    assert exists.value.incident_id == "inc-1"
+    found = journal.find_by_finding("gd-1")
+    assert found is not None
+    assert found.id == "inc-1"
+    assert journal.find_by_finding("gd-2") is None

@@ -38,6 +38,8 @@ class IncidentRecord:
     lease_expires: datetime | None = None
     report: str | None = None
     """Path of report.md once written."""
+    finding_id: str | None = None
+    """The GuardDuty / Health / Security Hub finding that triggered it, if any."""
 
     @property
     def is_open(self) -> bool:
@@ -97,16 +99,20 @@ class Journal(Protocol):
         options: Mapping[str, Any],
         owner: str,
         lease_seconds: float,
+        finding_id: str | None = None,
     ) -> IncidentRecord:
         """Create incident and pending steps atomically, holding the lease.
 
-        Raises IncidentExists when the key already has an open incident.
+        Raises IncidentExists when the key already has an open incident, or when an
+        incident for the same finding id exists (whatever its status).
         """
 
     def get(self, incident_id: str) -> IncidentRecord:
         """Raises UnknownIncident."""
 
     def find_open(self, access_key_id: str) -> IncidentRecord | None: ...
+
+    def find_by_finding(self, finding_id: str) -> IncidentRecord | None: ...
 
     def history_for_key(self, access_key_id: str) -> list[IncidentRecord]: ...
 
@@ -162,7 +168,12 @@ class Journal(Protocol):
 
 
 def open_journal(state: str | None, home: Path) -> Journal:
-    """`--state`: a SQLite path (default $RESPONDER_HOME/responder.db)."""
+    """`--state`: a SQLite path (default $RESPONDER_HOME/responder.db), or
+    `dynamodb://TABLE` for the DynamoDB journal."""
+    if state and state.startswith("dynamodb://"):
+        from responder.journal.dynamodb import DynamoDbJournal  # noqa: PLC0415
+
+        return DynamoDbJournal.from_url(state)
     from responder.journal.sqlite import SqliteJournal  # noqa: PLC0415 - sqlite imports us
 
     return SqliteJournal(Path(state) if state else home / "responder.db")

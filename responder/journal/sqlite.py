@@ -44,8 +44,11 @@ CREATE TABLE IF NOT EXISTS incidents (
     error TEXT,
     lease_owner TEXT,
     lease_expires TEXT,
-    report TEXT
+    report TEXT,
+    finding_id TEXT
 );
+CREATE UNIQUE INDEX IF NOT EXISTS one_incident_per_finding
+    ON incidents(finding_id) WHERE finding_id IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_incident_per_key
     ON incidents(access_key_id) WHERE status IN ('running', 'halted');
 CREATE TABLE IF NOT EXISTS steps (
@@ -149,6 +152,7 @@ class SqliteJournal:
             lease_owner=row["lease_owner"],
             lease_expires=_when(row["lease_expires"]),
             report=row["report"],
+            finding_id=row["finding_id"],
         )
 
     def create_incident(
@@ -162,17 +166,18 @@ class SqliteJournal:
         options: Mapping[str, Any],
         owner: str,
         lease_seconds: float,
+        finding_id: str | None = None,
     ) -> IncidentRecord:
         try:
             with self._tx() as db:
                 db.execute(
                     "INSERT INTO incidents (id, access_key_id, playbook, status, started_at,"
-                    " updated_at, source, options, lease_owner, lease_expires)"
-                    " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                    " updated_at, source, options, lease_owner, lease_expires, finding_id)"
+                    " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
                     (
                         incident_id, access_key_id, _dumps(playbook), iso(started_at),
                         iso(started_at), source, _dumps(options), owner,
-                        iso(started_at + timedelta(seconds=lease_seconds)),
+                        iso(started_at + timedelta(seconds=lease_seconds)), finding_id,
                     ),
                 )
                 db.executemany(
@@ -184,7 +189,8 @@ class SqliteJournal:
                     ],
                 )
         except sqlite3.IntegrityError as exc:
-            existing = self.find_open(access_key_id)
+            existing = (self.find_by_finding(finding_id) if finding_id else None) or \
+                self.find_open(access_key_id)
             if existing is None:
                 raise
             raise IncidentExists(existing.id) from exc
@@ -207,6 +213,13 @@ class SqliteJournal:
                 "SELECT * FROM incidents WHERE access_key_id = ?"
                 " AND status IN ('running', 'halted')",
                 (access_key_id,),
+            ).fetchone()
+        return None if row is None else self._incident(row)
+
+    def find_by_finding(self, finding_id: str) -> IncidentRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM incidents WHERE finding_id = ?", (finding_id,)
             ).fetchone()
         return None if row is None else self._incident(row)
 

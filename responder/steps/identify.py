@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from responder.aws import Api, ApiCall
-from responder.errors import AwsCallFailed, BadInput, Refused
+from responder.errors import AwsCallFailed, BadInput, OtherAccount
 from responder.guardrails import check_not_root
 from responder.steps.base import Action, StepInput, StepResult, register
 
@@ -52,8 +52,10 @@ class Identify(Action):
         owner = str(api.call(info_call)["Account"])
         here = str(api.call(ApiCall("sts", "GetCallerIdentity"))["Account"])
         if owner != here:
-            raise Refused(
+            raise OtherAccount(
                 f"{key} belongs to account {owner}, but these credentials are in account "
-                f"{here}; pass --role-arn arn:aws:iam::{owner}:role/<responder role> to act there"
+                f"{here}; pass --role-arn arn:aws:iam::{owner}:role/<responder role> (or set "
+                "RESPONDER_ROLE_ARN_TEMPLATE) to act there",
+                owner,
             )
         raise BadInput(f"access key {key} was not found in account {here} (deleted already?)")

@@ -1,0 +1,261 @@
+"""DynamoDB-only journal behaviour: guards and leases across processes, pages, TTL.
+
+"Two processes" are two DynamoDbJournal objects with their own clients on one moto
+table, so nothing is shared between them but the table, as with two Lambdas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from responder import playbook
+from responder.aws import ApiCall
+from responder.errors import BadInput, LeaseHeld
+from responder.journal import IncidentExists, open_journal
+from responder.journal.dynamodb import DynamoDbJournal
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+KEY = "AKIAIOSFODNN7EXAMPLE"
+TABLE = "responder-journal"
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def table() -> Iterator[DynamoDBClient]:
+    """An empty journal table on moto; yields a client for inspecting it."""
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        DynamoDbJournal.create_table(client, TABLE)
+        yield client
+
+
+def process() -> DynamoDbJournal:
+    """A journal as a separate process would open it: its own client, nothing cached."""
+    return DynamoDbJournal(TABLE, client=boto3.client("dynamodb", region_name=REGION))
+
+
+def create(journal: DynamoDbJournal, incident_id: str, *, key: str = KEY, owner: str = "a",
+           finding_id: str | None = None, steps: list[dict[str, Any]] | None = None,
+           started_at: datetime = T0) -> None:
+    book = playbook.load("compromised-key").to_dict()
+    if steps is not None:
+        book = {**book, "steps": steps}
+    journal.create_incident(
+        incident_id=incident_id, access_key_id=key, playbook=book, started_at=started_at,
+        source="test", options={}, owner=owner, lease_seconds=60, finding_id=finding_id,
+    )
+
+
+def items(client: DynamoDBClient, pk_prefix: str = "") -> list[dict[str, Any]]:
+    """Every item in the table (Scan), optionally only those whose pk starts so."""
+    found = [item for page in client.get_paginator("scan").paginate(TableName=TABLE)
+             for item in page["Items"]]
+    return [i for i in found if str(i["pk"]["S"]).startswith(pk_prefix)]
+
+
+def test_racing_creates_for_one_key_have_one_winner(table: DynamoDBClient) -> None:
+    """Two processes that both saw no open incident: one creates it, the other must join."""
+    first, second = process(), process()
+    assert first.find_open(KEY) is None
+    assert second.find_open(KEY) is None
+    create(first, "inc-a", owner="a")
+    with pytest.raises(IncidentExists) as exists:
+        create(second, "inc-b", owner="b")
+    assert exists.value.incident_id == "inc-a"
+    assert items(table, "INCIDENT#inc-b") == []  # the loser wrote nothing at all
+    found = second.find_open(KEY)
+    assert found is not None
+    assert (found.id, found.lease_owner) == ("inc-a", "a")
+
+
+def test_same_finding_twice_across_processes(table: DynamoDBClient) -> None:
+    """A finding delivered twice (EventBridge retries) yields one incident, for any key."""
+    create(process(), "inc-a", finding_id="gd-1")
+    with pytest.raises(IncidentExists) as exists:
+        create(process(), "inc-b", key="AKIAOTHERKEY00000000", finding_id="gd-1")
+    assert exists.value.incident_id == "inc-a"
+    assert process().find_open("AKIAOTHERKEY00000000") is None  # nothing half-created
+
+
+def test_lease_is_a_conditional_write_across_processes(table: DynamoDBClient) -> None:
+    """Only one process holds the lease; expiry, take-over and release work between them."""
+    a, b, c = process(), process(), process()
+    create(a, "inc-1", owner="a")
+    with pytest.raises(LeaseHeld) as held:
+        b.acquire_lease("inc-1", "b", T0 + timedelta(seconds=30), 60)
+    assert (held.value.owner, held.value.expires_at) == ("a", "2026-11-25T09:01:00.000Z")
+    a.acquire_lease("inc-1", "a", T0 + timedelta(seconds=30), 60)  # ours: re-acquire
+    b.acquire_lease("inc-1", "b", T0 + timedelta(seconds=91), 60)  # expired: taken
+    with pytest.raises(LeaseHeld):
+        a.renew_lease("inc-1", "a", T0 + timedelta(seconds=92), 60)
+    with pytest.raises(LeaseHeld):
+        c.take_over_lease("inc-1", "a", "c", T0 + timedelta(seconds=93), 60)
+    c.take_over_lease("inc-1", "b", "c", T0 + timedelta(seconds=93), 60)
+    b.release_lease("inc-1", "b")  # not b's any more: no effect
+    assert a.get("inc-1").lease_owner == "c"
+    c.release_lease("inc-1", "c")
+    record = a.get("inc-1")
+    assert (record.lease_owner, record.lease_expires) == (None, None)
+    a.acquire_lease("inc-1", "a", T0 + timedelta(seconds=94), 60)
+
+
+def test_calls_and_steps_span_query_pages(table: DynamoDBClient) -> None:
+    """steps() and calls() follow LastEvaluatedKey: nothing is lost past the first 1 MB."""
+    client = boto3.client("dynamodb", region_name=REGION)
+    queries: list[str] = []
+    client.meta.events.register("before-call.dynamodb.Query",
+                                lambda **_: queries.append("Query"))
+    journal = DynamoDbJournal(TABLE, client=client)
+    steps = [{"name": f"step-{n}", "action": "notify"} for n in range(12)]
+    create(journal, "inc-1", steps=steps)
+    for n in range(12):
+        journal.step_finished("inc-1", f"step-{n}", status="done", now=T0,
+                              detail={"blob": "x" * 100_000}, error=None)
+    bulky = {"PolicyDocument": "y" * 8_000}
+    ids = [journal.intent("inc-1", "evidence" if n % 3 else "disable-key",
+                          ApiCall("iam", "PutUserPolicy", bulky, mutating=True), T0)
+           for n in range(150)]
+    queries.clear()
+    assert [s.name for s in journal.steps("inc-1")] == [f"step-{n}" for n in range(12)]
+    assert len(queries) > 1
+    queries.clear()
+    calls = journal.calls("inc-1")
+    assert len(queries) > 1
+    assert [c.id for c in calls] == ids
+    assert [c.id for c in journal.calls("inc-1", "disable-key")] == ids[::3]
+
+
+def test_closing_an_incident_frees_its_key(table: DynamoDBClient) -> None:
+    """A halted incident keeps the key; a completed one frees it for a new incident."""
+    a = process()
+    create(a, "inc-1")
+    a.update_incident("inc-1", T0, status="halted")
+    with pytest.raises(IncidentExists):
+        create(process(), "inc-2")
+    a.update_incident("inc-1", T0, status="completed")
+    assert items(table, "OPENKEY#") == []
+    a.update_incident("inc-1", T0, status="completed")  # again: still fine
+    b = process()
+    create(b, "inc-2", started_at=T0 + timedelta(hours=1))
+    found = b.find_open(KEY)
+    assert found is not None
+    assert found.id == "inc-2"
+    assert [r.id for r in b.history_for_key(KEY)] == ["inc-1", "inc-2"]
+
+
+def test_reopening_is_refused_while_another_incident_has_the_key(table: DynamoDBClient) -> None:
+    """Setting a closed incident back to running cannot give a key two open incidents."""
+    a = process()
+    create(a, "inc-1")
+    a.update_incident("inc-1", T0, status="refused")
+    create(a, "inc-2")
+    with pytest.raises(IncidentExists) as exists:
+        a.update_incident("inc-1", T0, status="running")
+    assert exists.value.incident_id == "inc-2"
+    assert a.get("inc-1").status == "refused"
+
+
+def test_a_guard_left_by_an_expired_incident_does_not_block(table: DynamoDBClient) -> None:
+    """TTL deletes items one by one; an OPENKEY guard that outlived its incident is cleared."""
+    create(process(), "inc-old")
+    table.delete_item(TableName=TABLE, Key={"pk": {"S": "INCIDENT#inc-old"},
+                                            "sk": {"S": "META"}})
+    journal = process()
+    assert journal.find_open(KEY) is None
+    create(journal, "inc-new")
+    found = journal.find_open(KEY)
+    assert found is not None
+    assert found.id == "inc-new"
+
+
+def test_results_of_a_call_are_found_from_another_process(table: DynamoDBClient) -> None:
+    """sending/result need only the call id: another process finds the call by its pointer."""
+    first, second = process(), process()
+    create(first, "inc-1")
+    token = first.intent("inc-1", "disable-key", ApiCall("iam", "UpdateAccessKey"), T0)
+    other = second.intent("inc-1", "disable-key", ApiCall("iam", "UpdateAccessKey"), T0)
+    assert other > token  # one counter for every process
+    second.sending(token)
+    second.result(token, ok=True, attempts=1, now=T0, result={"ok": 1.5})
+    (done, pending) = first.calls("inc-1")
+    assert (done.id, done.outcome, done.result) == (token, "ok", {"ok": 1.5})
+    assert (pending.id, pending.outcome) == (other, "pending")
+
+
+def test_every_item_expires_after_retention(table: DynamoDBClient) -> None:
+    """TTL is on, and every item but the call counter expires 90 days after the start."""
+    journal = process()
+    create(journal, "inc-1", finding_id="gd-1")
+    journal.intent("inc-1", "identify", ApiCall("iam", "GetAccessKeyLastUsed"), T0)
+    ttl = table.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
+    assert (ttl.get("TimeToLiveStatus"), ttl.get("AttributeName")) == ("ENABLED", "expires_at")
+    expected = str(int((T0 + timedelta(days=90)).timestamp()))
+    kinds = {(i["pk"]["S"].split("#")[0], i["sk"]["S"].split("#")[0]): i.get("expires_at")
+             for i in items(table)}
+    assert kinds.pop(("COUNTER", "CALLS")) is None
+    assert set(kinds) == {("INCIDENT", "META"), ("INCIDENT", "STEP"), ("INCIDENT", "CALL"),
+                          ("OPENKEY", "LOCK"), ("FINDING", "LOCK"), ("CALL", "REF")}
+    assert all(value == {"N": expected} for value in kinds.values())
+
+
+def test_write_lost_to_a_transaction_is_retried(table: DynamoDBClient) -> None:
+    """A write that collides with an in-flight transaction is retried, with backoff."""
+    naps: list[float] = []
+    client = boto3.client("dynamodb", region_name=REGION)
+    journal = DynamoDbJournal(TABLE, client=client, sleep=naps.append)
+    create(journal, "inc-1")
+    conflicts = [1, 1]
+
+    def conflict(**_: Any) -> None:
+        if conflicts:
+            conflicts.pop()
+            raise ClientError({"Error": {"Code": "TransactionConflictException",
+                                         "Message": "injected"}}, "UpdateItem")
+
+    client.meta.events.register("before-call.dynamodb.UpdateItem", conflict)
+    journal.renew_lease("inc-1", "a", T0, 60)
+    assert naps == [0.05, 0.1]
+    assert journal.get("inc-1").lease_expires == T0 + timedelta(seconds=60)
+
+
+def test_huge_results_are_journaled_as_a_marker(table: DynamoDBClient) -> None:
+    """A result too big for a 400 KB item is replaced by a marker instead of failing."""
+    journal = process()
+    create(journal, "inc-1")
+    token = journal.intent("inc-1", "collect-evidence", ApiCall("iam", "GetUser"), T0)
+    journal.result(token, ok=True, attempts=1, now=T0, result={"blob": "z" * 500_000})
+    (call,) = journal.calls("inc-1")
+    assert call.result is not None
+    assert (call.outcome, call.result["journal_truncated"]) == ("ok", True)
+
+
+def test_too_many_steps_for_one_transaction(table: DynamoDBClient) -> None:
+    """A playbook that cannot be created atomically is refused before anything is written."""
+    with pytest.raises(ValueError, match="one DynamoDB transaction"):
+        create(process(), "inc-1", steps=[{"name": f"s{n}", "action": "notify"}
+                                          for n in range(98)])
+    assert items(table) == []
+
+
+def test_state_url_opens_the_dynamodb_journal(table: DynamoDBClient, tmp_path: Path) -> None:
+    """`--state dynamodb://TABLE` opens this backend on that table; a bad name is exit 2."""
+    journal = open_journal(f"dynamodb://{TABLE}", tmp_path)
+    assert isinstance(journal, DynamoDbJournal)
+    assert journal.table_name == TABLE
+    create(journal, "inc-1")
+    assert journal.get("inc-1").source == "test"
+    with pytest.raises(BadInput, match="dynamodb://TABLE"):
+        open_journal("dynamodb://", tmp_path)
+    with pytest.raises(BadInput):
+        DynamoDbJournal.from_url("dynamodb://no/such")
