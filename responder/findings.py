@@ -25,10 +25,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TextIO, TypeAlias
 
-import yaml
-
 from responder.errors import BadInput, Refused, ResponderError
 from responder.guardrails import ROOT_NAMES, check_access_key_id
+from responder.playbook import load_yaml
 
 Source = Literal["guardduty", "health", "securityhub"]
 RefusalReason = Literal[
@@ -188,14 +187,7 @@ def _mapping_from(data: Any, origin: str) -> TriggerMapping:
 
 
 def _parse_mapping(text: str, origin: str) -> TriggerMapping:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1} column {mark.column + 1}:" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise BadInput(f"trigger mapping {origin}:{where} invalid YAML: {problem}") from exc
-    return _mapping_from(data, origin)
+    return _mapping_from(load_yaml(text, f"trigger mapping {origin}", BadInput), origin)
 
 
 @cache

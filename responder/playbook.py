@@ -144,15 +144,19 @@ def _validate(data: Any, origin: str) -> None:
         )
 
 
-def parse(text: str, origin: str) -> Playbook:
+def load_yaml(text: str, origin: str, error: type[BadInput] = PlaybookInvalid) -> Any:
+    """YAML to data; a syntax error becomes `error` naming the origin, line and column."""
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise PlaybookInvalid(f"{origin}:{where}: invalid YAML: {problem}") from exc
-    return Playbook.from_dict(data, origin)
+        raise error(f"{origin}:{where}: invalid YAML: {problem}") from exc
+
+
+def parse(text: str, origin: str) -> Playbook:
+    return Playbook.from_dict(load_yaml(text, origin), origin)
 
 
 def load(name_or_file: str) -> Playbook:
