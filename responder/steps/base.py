@@ -100,15 +100,3 @@ def register(name: str) -> Callable[[A], A]:
         return cls
 
     return add
-
-
-class NotBuiltYet(Action):
-    """Placeholder for actions whose issue has not landed: reports skipped with a reason."""
-
-    issue: ClassVar[str]
-
-    def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
-        return ()
-
-    def run(self, inp: StepInput, api: Api) -> StepResult:
-        return StepResult("skipped", {"reason": f"{self.name} is not built yet ({self.issue})"})
