@@ -21,7 +21,6 @@ import math
 import os
 import sys
 import tempfile
-import threading
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,22 +35,9 @@ from responder.context import RunContext
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.journal.sqlite import SqliteJournal
 from responder.playbook import Playbook
+from responder.ratelimit import VirtualClock
 
 REGION = "us-east-1"
-
-
-class VirtualClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._lock = threading.Lock()
-
-    def monotonic(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.now += seconds
 
 
 def _playbook(regions: list[str]) -> Playbook:

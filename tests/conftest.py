@@ -20,6 +20,7 @@ from responder.aws import RetryPolicy
 from responder.context import RunContext
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.journal.sqlite import SqliteJournal
+from responder.ratelimit import VirtualClock
 
 REGION = "us-east-1"
 RESPONDER_KEY = "AKIARESPONDERTEST001"
@@ -266,27 +267,6 @@ def faults() -> Faults:
     return Faults()
 
 
-class VirtualClock:
-    """monotonic()/sleep() pair where sleeping advances time instantly: rate limiters run
-    at full speed in tests while their spacing can still be asserted."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self.now = 1000.0
-        self.slept = 0.0
-        self._lock = threading.Lock()
-
-    def monotonic(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.now += seconds
-            self.slept += seconds
-
-
 @dataclass(frozen=True)
 class Pager:
     topic_arn: str
@@ -301,12 +281,13 @@ class Pager:
 @pytest.fixture
 def pager(server_account: Account) -> Pager:
     """An SNS topic with an SQS queue subscribed, on the moto server."""
-    return make_pager(server_account)
+    return make_pager(server_account.session)
 
 
-def make_pager(account: Account) -> Pager:
-    sns = account.session.client("sns", region_name=REGION)
-    sqs = account.session.client("sqs", region_name=REGION)
+def make_pager(session: boto3.Session) -> Pager:
+    """Topic `incidents` with queue `pager` subscribed (SNS envelopes, not raw)."""
+    sns = session.client("sns", region_name=REGION)
+    sqs = session.client("sqs", region_name=REGION)
     topic = sns.create_topic(Name="incidents")["TopicArn"]
     queue = sqs.create_queue(QueueName="pager")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][

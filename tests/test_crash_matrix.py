@@ -104,7 +104,7 @@ def normal_calls(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> 
     env.update(ISOLATED_ENV, RESPONDER_HOME=str(home), RESPONDER_FAULT_LOG=str(log))
     with CloudTrailFake().installed():
         account = fresh_server_account(moto_server)
-        pager = make_pager(account)
+        pager = make_pager(account.session)
         result = run_respond(moto_server, env, "compromised", account.leaked_key, "--yes",
                              "--output", "json", "--notify-topic", pager.topic_arn)
         assert result.code == 0, result.stderr

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Account, Faults, VirtualClock
+from conftest import Account, Faults
 
 from responder import machine
 from responder.context import RunContext
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.journal.sqlite import SqliteJournal
 from responder.playbook import Playbook
+from responder.ratelimit import VirtualClock
 
 REGIONS = ["ap-southeast-2", "eu-west-1", "us-east-1"]
 ASIA = "ASIAPIVOTEXAMPLE0001"

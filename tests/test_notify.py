@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import FAST_RETRY, REGION
+from conftest import FAST_RETRY, REGION, Pager, make_pager
 from moto import mock_aws
 
 from responder.aws import Api, RetryPolicy
@@ -344,41 +344,21 @@ def test_a_secret_in_a_step_error_never_survives(completed: Notice) -> None:
 # --------------------------------------------------------------------------- SNS
 
 
-@dataclass(frozen=True)
-class Subscriber:
-    topic_arn: str
-    queue_url: str
-    sqs: Any
-
-    def envelopes(self) -> list[dict[str, Any]]:
-        found = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
-        return [json.loads(m["Body"]) for m in found.get("Messages", [])]
-
-
 @pytest.fixture
-def subscriber() -> Iterator[Subscriber]:
+def subscriber() -> Iterator[Pager]:
     """An SNS topic with an SQS queue subscribed (envelope delivery), in-process moto."""
     with mock_aws():
-        session = boto3.Session(region_name=REGION)
-        sns = session.client("sns")
-        sqs = session.client("sqs")
-        topic = sns.create_topic(Name="security-incidents")["TopicArn"]
-        queue = sqs.create_queue(QueueName="pager")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(
-            QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
-                      Attributes={"RawMessageDelivery": "false"})
-        yield Subscriber(topic, queue, sqs)
+        yield make_pager(boto3.Session(region_name=REGION))
 
 
 def _api() -> Api:
     return Api(boto3.Session(region_name=REGION), RetryPolicy(initial_seconds=0, max_seconds=0))
 
 
-def test_sns_delivers_subject_and_message(subscriber: Subscriber, completed: Notice) -> None:
+def test_sns_delivers_subject_and_message(subscriber: Pager, completed: Notice) -> None:
     """publish_sns reaches a subscribed queue with the rendered subject and body."""
     message_id = publish_sns(_api(), subscriber.topic_arn, completed)
-    (envelope,) = subscriber.envelopes()
+    (envelope,) = subscriber.messages()
     subject, body = render_text(completed)
     assert envelope["MessageId"] == message_id
     assert envelope["Subject"] == subject
@@ -388,14 +368,14 @@ def test_sns_delivers_subject_and_message(subscriber: Subscriber, completed: Not
 
 
 def test_sns_to_a_missing_topic_raises_aws_call_failed(
-    subscriber: Subscriber, completed: Notice
+    subscriber: Pager, completed: Notice
 ) -> None:
     """A topic that does not exist fails as AwsCallFailed (what the notify step catches)."""
     missing = subscriber.topic_arn + "-gone"
     with pytest.raises(AwsCallFailed) as caught:
         publish_sns(_api(), missing, completed)
     assert caught.value.operation == "Publish"
-    assert subscriber.envelopes() == []
+    assert subscriber.messages() == []
 
 
 # --------------------------------------------------------------------------- Slack

@@ -5,9 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from conftest import VirtualClock
 
-from responder.ratelimit import TokenBucket
+from responder.ratelimit import TokenBucket, VirtualClock
 
 
 def test_spacing_never_exceeds_the_rate() -> None:
