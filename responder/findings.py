@@ -200,13 +200,17 @@ def load_mapping(path: str | None = None) -> TriggerMapping:
     """The mapping in `path` (YAML or JSON), or the shipped default; validated."""
     if path is None:
         return _shipped_mapping()
+    return _parse_mapping(_read_text(path, "trigger mapping"), path)
+
+
+def _read_text(path: str, what: str) -> str:
+    """A UTF-8 file (BOM tolerated); unreadable or undecodable is BadInput naming it."""
     try:
-        text = Path(path).read_text("utf-8-sig")
+        return Path(path).read_text("utf-8-sig")
     except OSError as exc:
-        raise BadInput(f"cannot read trigger mapping {path}: {exc.strerror or exc}") from exc
+        raise BadInput(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
-        raise BadInput(f"trigger mapping {path}: not UTF-8 text") from exc
-    return _parse_mapping(text, path)
+        raise BadInput(f"{what} {path}: not UTF-8 text") from exc
 
 
 # --- reading the JSON ------------------------------------------------------------------
@@ -664,12 +668,7 @@ def load(path_or_dash: str, stdin: TextIO | None = None, *,
             raise BadInput(f"cannot read the finding from standard input: {exc}") from exc
     else:
         name = path_or_dash
-        try:
-            text = Path(path_or_dash).read_text("utf-8-sig")
-        except OSError as exc:
-            raise BadInput(f"cannot read finding file {name}: {exc.strerror or exc}") from exc
-        except UnicodeDecodeError as exc:
-            raise BadInput(f"finding file {name}: not UTF-8 text") from exc
+        text = _read_text(path_or_dash, "finding file")
     text = text.removeprefix("\ufeff")
     if not text.strip():
         raise BadInput(f"{name}: empty; expected a finding as JSON")

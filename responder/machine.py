@@ -19,6 +19,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+import boto3
 from transitions import EventData, Machine
 
 from responder import report
@@ -399,15 +400,24 @@ class Plan:
     steps: tuple[tuple[StepSpec, tuple[ApiCall, ...]], ...]
 
 
-def identify(ctx: RunContext, playbook: Playbook, access_key_id: str) -> Identified:
-    """Local checks, then the read-only identify step, with no journal trace yet.
-
-    Runs before an incident is opened so that a refusal (bad key, root key, not found,
-    another account) leaves nothing behind but its one-line message.
-    """
+def checked_key(ctx: RunContext, access_key_id: str) -> tuple[str, boto3.Session]:
+    """The key id if it is well formed and not the one this responder signs with (local
+    checks, no AWS call), with the session that was checked."""
     key = check_access_key_id(access_key_id)
     session = ctx.session_factory()
     check_not_own_key(key, caller_access_key(session))
+    return key, session
+
+
+def identify(
+    ctx: RunContext, playbook: Playbook, key: str, session: boto3.Session | None = None
+) -> Identified:
+    """The read-only identify step for a checked key, with no journal trace yet.
+
+    Runs before an incident is opened so that a refusal (root key, not found, another
+    account) leaves nothing behind but its one-line message.
+    """
+    session = session or ctx.session_factory()
     started = ctx.clock()
     incident = Incident(new_incident_id(started), key, playbook.name, started)
     spec = playbook.steps[0]
@@ -426,7 +436,7 @@ def identify(ctx: RunContext, playbook: Playbook, access_key_id: str) -> Identif
 
 def plan(ctx: RunContext, playbook: Playbook, access_key_id: str) -> Plan:
     """Dry run: the read-only identify step for real, every other step only planned."""
-    found = identify(ctx, playbook, access_key_id)
+    found = identify(ctx, playbook, *checked_key(ctx, access_key_id))
     planned = tuple(
         (spec, REGISTRY[spec.action]().plan(
             StepInput(ctx, found.incident, found.target, spec.settings)))
@@ -449,7 +459,9 @@ def _journal_identified(journal: Journal, found: Identified, playbook: Playbook)
                             account_id=found.target.account_id)
 
 
-def _still_contained(ctx: RunContext, history: list[IncidentRecord]) -> IncidentRecord | None:
+def _still_contained(
+    ctx: RunContext, session: boto3.Session, history: list[IncidentRecord]
+) -> IncidentRecord | None:
     """The last completed incident of this key, if the key is still Inactive or gone.
 
     Re-running a finished response must not issue another replacement key; but a key
@@ -459,8 +471,7 @@ def _still_contained(ctx: RunContext, history: list[IncidentRecord]) -> Incident
     if not done:
         return None
     last = done[-1]
-    check_not_own_key(last.access_key_id, caller_access_key(ctx.session_factory()))
-    api = Api(ctx.session_factory(), ctx.retry)
+    api = Api(session, ctx.retry)
     try:
         keys = api.call(ApiCall("iam", "ListAccessKeys", {"UserName": last.user_name}))
     except AwsCallFailed as exc:
@@ -487,19 +498,18 @@ def respond(
 ) -> IncidentRecord:
     """Start an incident for the key, or join the open one, and run it to the end."""
     owner = owner or new_owner()
-    key = check_access_key_id(access_key_id)
+    key, session = checked_key(ctx, access_key_id)
     existing = journal.find_open(key)
     if existing is not None:
-        check_not_own_key(key, caller_access_key(ctx.session_factory()))
         log.info("incident.join", incident_id=existing.id)
         return resume(ctx, journal, existing.id, owner)
     history = journal.history_for_key(key)
-    handled = _still_contained(ctx, history)
+    handled = _still_contained(ctx, session, history)
     if handled is not None:
         log.info("incident.already_contained", incident_id=handled.id)
         return handled
     try:
-        found = identify(ctx, playbook, key)
+        found = identify(ctx, playbook, key, session)
     except OtherAccount as other:
         if not ctx.role_arn_template or ctx.options.role_arn:
             raise

@@ -25,6 +25,11 @@ class Crash(BaseException):
     """Stands in for a killed process: nothing in the product catches it."""
 
 
+def _crash(parsed: dict[str, Any]) -> None:
+    """A response rewrite that kills the run right after AWS answered."""
+    raise Crash
+
+
 def _playbook(**replace: Any) -> Playbook:
     return Playbook.from_dict({"name": "replace-test", "version": 1, "steps": [
         {"name": "identify", "action": "identify"},
@@ -164,10 +169,7 @@ def test_crash_inside_create_then_resume_adopts_nothing_twice(
     """Killed after CreateAccessKey succeeded but before its result was journaled: resume
     finds that key through the journal's earlier ListAccessKeys, deletes it (its secret is
     lost) and creates exactly one replacement."""
-    def crash(parsed: dict[str, Any]) -> None:
-        raise Crash
-
-    faults.rewrite("CreateAccessKey", crash)
+    faults.rewrite("CreateAccessKey", _crash)
     ctx = make_ctx(session_factory=faults.session_factory())
     with pytest.raises(Crash):
         machine.respond(ctx, journal, _playbook(), account.bob_key)
@@ -185,10 +187,7 @@ def test_crash_after_store_resume_adopts_the_stored_key(
     account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
 ) -> None:
     """Killed right after the secret was stored: resume adopts that key, creates nothing."""
-    def crash(parsed: dict[str, Any]) -> None:
-        raise Crash
-
-    faults.rewrite("CreateSecret", crash)
+    faults.rewrite("CreateSecret", _crash)
     ctx = make_ctx(session_factory=faults.session_factory())
     with pytest.raises(Crash):
         machine.respond(ctx, journal, _playbook(), account.bob_key)
