@@ -38,6 +38,11 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
+def _out_json(value: Any) -> None:
+    """The one JSON object of `--output json` (DESIGN §2), on stdout."""
+    _out(json.dumps(value, indent=2, default=str))
+
+
 def _err(text: str) -> None:
     sys.stderr.write(f"respond: {text}\n")
     sys.stderr.flush()
@@ -181,7 +186,10 @@ def _journal(args: argparse.Namespace) -> Journal:
 
 
 def _print_doc(doc: dict[str, Any], output: str) -> None:
-    _out(json.dumps(doc, indent=2, default=str) if output == "json" else report.render_human(doc))
+    if output == "json":
+        _out_json(doc)
+    else:
+        _out(report.render_human(doc))
 
 
 def _plan_document(found: machine.Plan) -> dict[str, Any]:
@@ -252,8 +260,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     records = sorted(journal.recent(50), key=lambda r: not r.is_open)  # open ones first
     if args.output == "json":
-        _out(json.dumps({"incidents": [report.incident_document(journal, r) for r in records]},
-                        indent=2, default=str))
+        _out_json({"incidents": [report.incident_document(journal, r) for r in records]})
         return 0
     if not records:
         _out("no incidents in the journal")
@@ -278,8 +285,10 @@ def _age(delta: timedelta) -> str:
 def cmd_report(args: argparse.Namespace) -> int:
     journal = _journal(args)
     doc = report.report_document(journal, journal.get(args.incident_id))
-    _out(json.dumps(doc, indent=2, default=str) if args.format == "json"
-         else report.render_markdown(doc))
+    if args.format == "json":
+        _out_json(doc)
+    else:
+        _out(report.render_markdown(doc))
     return 0
 
 
@@ -290,7 +299,7 @@ def cmd_playbooks(args: argparse.Namespace) -> int:
             _out(f"{name:<20} v{pb.version}  {pb.description}")
     elif args.pb_command == "show":
         pb = playbook.load(args.name)
-        _out(json.dumps(pb.to_dict(), indent=2))
+        _out_json(pb.to_dict())
     elif args.pb_command == "validate":
         pb = playbook.load(args.file)
         _out(f"{args.file}: valid playbook {pb.name!r} v{pb.version} with {len(pb.steps)} steps")
@@ -305,7 +314,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
     result = drill.run(args.scenario)
     if args.output == "json":
-        _out(json.dumps(result.as_dict(), indent=2, default=str))
+        _out_json(result.as_dict())
     else:
         _out(result.render())
     return 0 if result.passed else 1
@@ -317,8 +326,7 @@ def cmd_finding(args: argparse.Namespace) -> int:
     ctx = _context(args)
     docs = [report.incident_document(journal, trigger.respond(ctx, journal, t)) for t in found]
     if args.output == "json":
-        _out(json.dumps(docs[0] if len(docs) == 1 else {"incidents": docs}, indent=2,
-                        default=str))
+        _out_json(docs[0] if len(docs) == 1 else {"incidents": docs})
     else:
         for doc in docs:
             _out(report.render_human(doc))
@@ -348,11 +356,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             journal = _journal(args)
             doc = report.incident_document(journal, journal.get(exc.incident_id))
             if output == "json":
-                _out(json.dumps(doc, indent=2, default=str))
+                _out_json(doc)
             elif exc.exit_code == 1:
                 _out(report.render_human(doc))
         elif output == "json":
-            _out(json.dumps(report.error_document(exc, getattr(args, "access_key_id", None))))
+            _out_json(report.error_document(exc, getattr(args, "access_key_id", None)))
         return exc.exit_code
     except KeyboardInterrupt:
         _err("interrupted; the journal is consistent: `respond status` then `respond resume ID`")
