@@ -33,7 +33,6 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from responder import faults
 from responder.errors import AwsCallFailed
 
 T = TypeVar("T")
@@ -154,7 +153,6 @@ def session_factory(
         if base.region_name is None:
             # IAM and STS answer in us-east-1; the AWS CLI would fail here, we need not.
             base = boto3.Session(profile_name=profile, region_name="us-east-1")
-        faults.install(base)
         return base
 
     return assuming(make, role_arn) if role_arn else make
@@ -167,14 +165,12 @@ def assuming(base: SessionFactory, role_arn: str) -> SessionFactory:
         session = base()
         creds = session.client("sts", config=BOTO_CONFIG).assume_role(
             RoleArn=role_arn, RoleSessionName="aws-key-responder")["Credentials"]
-        assumed = boto3.Session(
+        return boto3.Session(
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
             region_name=session.region_name,
         )
-        faults.install(assumed)
-        return assumed
 
     return make
 
@@ -240,13 +236,14 @@ class ApiCall:
 class CallRecorder(Protocol):
     """Where Api writes intent before and outcome after each call (the journal)."""
 
-    def intent(self, call: ApiCall) -> int: ...
+    def intent(self, call: ApiCall) -> Any:
+        """Record the intent; returns an opaque handle that Api passes back unchanged."""
 
-    def sending(self, token: int) -> None:
+    def sending(self, token: Any) -> None:
         """The request is about to go on the wire: from now on AWS may have acted."""
 
     def result(
-        self, token: int, *, ok: bool, attempts: int, result: Any = None, error: str | None = None
+        self, token: Any, *, ok: bool, attempts: int, result: Any = None, error: str | None = None
     ) -> None: ...
 
 

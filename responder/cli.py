@@ -1,8 +1,8 @@
 """`respond`: argument parsing and output only; all work happens in the runner.
 
-Exit codes (DESIGN §2): 0 completed or planned, 1 halted (resumable), 2 bad input,
-3 refused by a guardrail, 4 another runner holds the incident's lease, and 5: completed
-(contained, replaced) but a notification could not be delivered.
+Exit codes (DESIGN §2, responder.errors): 0 completed or planned, 1 halted (resumable),
+2 bad input, 3 refused by a guardrail, 4 another runner holds the incident's lease, and
+5: completed (contained, replaced) but a notification could not be delivered.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from responder import __version__, findings, machine, playbook, report, trigger
+from responder import __version__, findings, machine, playbook, report, service, trigger
 from responder.aws import RetryPolicy, session_factory
-from responder.context import Options, RunContext, iso, responder_home, utcnow
-from responder.errors import BadInput, ResponderError
+from responder.context import Options, RunContext, responder_home, utcnow
+from responder.errors import EXIT_BAD_INPUT, EXIT_HALTED, BadInput, ResponderError
 from responder.journal import Journal, open_journal
 from responder.logging import configure
-from responder.steps import REGISTRY
+from responder.view import IncidentView
 
 EXAMPLES = """\
 examples:
@@ -160,14 +160,13 @@ def _terminal_progress(step: str, info: Mapping[str, Any]) -> None:
     sys.stderr.flush()
 
 
-def _context(args: argparse.Namespace, *, dry_run: bool = False) -> RunContext:
+def _context(args: argparse.Namespace) -> RunContext:
     return RunContext(
         session_factory=session_factory(
             getattr(args, "profile", None), getattr(args, "region", None),
             getattr(args, "role_arn", None),
         ),
         home=responder_home(),
-        dry_run=dry_run,
         retry=RetryPolicy.from_env(),
         options=Options(
             replace=not getattr(args, "no_replace", False),
@@ -192,85 +191,59 @@ def _print_doc(doc: dict[str, Any], output: str) -> None:
         _out(report.render_human(doc))
 
 
-def _plan_document(found: machine.Plan) -> dict[str, Any]:
-    ident = found.identified
-    steps: list[dict[str, Any]] = [{
-        "name": "identify", "action": "identify", "status": "done",
-        "started_at": iso(ident.started), "ended_at": iso(ident.ended),
-        "detail": dict(ident.result.detail), "error": None,
-    }]
-    for spec, calls in found.steps:
-        steps.append({
-            "name": spec.name, "action": spec.action, "status": "planned",
-            "started_at": None, "ended_at": None,
-            "detail": {
-                "calls": [c.as_dict() for c in calls],
-                "permissions": list(REGISTRY[spec.action].permissions),
-                "on_failure": spec.on_failure,
-            },
-            "error": None,
-        })
-    return {
-        "incident_id": ident.incident.id, "status": "planned",
-        "access_key_id": ident.incident.access_key_id, "user_name": ident.target.user_name,
-        "account_id": ident.target.account_id, "playbook": ident.incident.playbook,
-        "started_at": iso(ident.incident.started_at), "contained_at": None, "steps": steps,
-        "evidence": None, "replacement": None, "report": None, "error": None,
-    }
-
-
 def _finish(journal: Journal, record_id: str, output: str) -> int:
-    doc = report.incident_document(journal, journal.get(record_id))
-    _print_doc(doc, output)
-    return report.exit_code(doc)
+    view = IncidentView.load(journal, record_id)
+    _print_doc(report.incident_document(view), output)
+    return view.exit_code
 
 
 def cmd_compromised(args: argparse.Namespace) -> int:
     pb = playbook.load(args.playbook)
     if args.dry_run:
-        ctx = _context(args, dry_run=True)
-        _print_doc(_plan_document(machine.plan(ctx, pb, args.access_key_id)), args.output)
+        ctx = _context(args)
+        _print_doc(report.plan_document(service.plan(ctx, pb, args.access_key_id)), args.output)
         return 0
     ctx = _context(args)
     if not args.yes:
         if not sys.stdin.isatty():
             raise BadInput("no terminal to confirm on: pass --yes to act (or --dry-run to look)")
-        sys.stderr.write(report.render_human(_plan_document(
-            machine.plan(ctx, pb, args.access_key_id))) + "\n")
+        sys.stderr.write(report.render_human(report.plan_document(
+            service.plan(ctx, pb, args.access_key_id))) + "\n")
         sys.stderr.write("Proceed? [y/N] ")
         sys.stderr.flush()
         if sys.stdin.readline().strip().lower() not in {"y", "yes"}:
             _err("aborted; nothing was changed")
-            return 2
+            return EXIT_BAD_INPUT
     journal = _journal(args)
-    record = machine.respond(ctx, journal, pb, args.access_key_id)
+    record = service.respond(ctx, journal, pb, args.access_key_id)
     return _finish(journal, record.id, args.output)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     journal = _journal(args)
-    record = machine.resume(_context(args), journal, args.incident_id)
+    record = service.resume(_context(args), journal, args.incident_id)
     return _finish(journal, record.id, args.output)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     journal = _journal(args)
     if args.incident_id:
-        _print_doc(report.incident_document(journal, journal.get(args.incident_id)), args.output)
+        _print_doc(report.incident_document(IncidentView.load(journal, args.incident_id)),
+                   args.output)
         return 0
     records = sorted(journal.recent(50), key=lambda r: not r.is_open)  # open ones first
+    views = [IncidentView.of(r, journal.steps(r.id)) for r in records]
     if args.output == "json":
-        _out_json({"incidents": [report.incident_document(journal, r) for r in records]})
+        _out_json({"incidents": [report.incident_document(v) for v in views]})
         return 0
-    if not records:
+    if not views:
         _out("no incidents in the journal")
     now = utcnow()
     _out(f"{'INCIDENT':<28} {'STATUS':<9} {'ACCESS KEY':<20}  {'USER':<16} {'STEP':<17} AGE")
-    for r in records:
-        steps = journal.steps(r.id)
-        current = next((s.name for s in steps if s.status not in {"done", "skipped"}), "-")
+    for v in views:
+        r = v.record
         _out(f"{r.id:<28} {r.status:<9} {r.access_key_id:<20}  {r.user_name or '?':<16} "
-             f"{current:<17} {_age(now - r.started_at)}")
+             f"{v.current_step or '-':<17} {_age(now - r.started_at)}")
     return 0
 
 
@@ -284,7 +257,7 @@ def _age(delta: timedelta) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     journal = _journal(args)
-    doc = report.report_document(journal, journal.get(args.incident_id))
+    doc = report.report_document(IncidentView.load(journal, args.incident_id, calls=True))
     if args.format == "json":
         _out_json(doc)
     else:
@@ -324,13 +297,14 @@ def cmd_finding(args: argparse.Namespace) -> int:
     found = findings.load(args.file)
     journal = _journal(args)
     ctx = _context(args)
-    docs = [report.incident_document(journal, trigger.respond(ctx, journal, t)) for t in found]
+    views = [IncidentView.load(journal, trigger.respond(ctx, journal, t).id) for t in found]
+    docs = [report.incident_document(v) for v in views]
     if args.output == "json":
         _out_json(docs[0] if len(docs) == 1 else {"incidents": docs})
     else:
         for doc in docs:
             _out(report.render_human(doc))
-    return max(report.exit_code(d) for d in docs)
+    return max(v.exit_code for v in views)
 
 
 COMMANDS = {
@@ -353,18 +327,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(str(exc))
         output = getattr(args, "output", "human")
         if exc.incident_id is not None:
-            journal = _journal(args)
-            doc = report.incident_document(journal, journal.get(exc.incident_id))
+            doc = report.incident_document(IncidentView.load(_journal(args), exc.incident_id))
             if output == "json":
                 _out_json(doc)
-            elif exc.exit_code == 1:
+            elif exc.exit_code == EXIT_HALTED:
                 _out(report.render_human(doc))
         elif output == "json":
             _out_json(report.error_document(exc, getattr(args, "access_key_id", None)))
         return exc.exit_code
     except KeyboardInterrupt:
         _err("interrupted; the journal is consistent: `respond status` then `respond resume ID`")
-        return 1
+        return EXIT_HALTED
 
 
 if __name__ == "__main__":  # pragma: no cover

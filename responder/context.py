@@ -79,7 +79,6 @@ class RunContext:
 
     session_factory: SessionFactory
     home: Path
-    dry_run: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Callable[[], datetime] = utcnow
     options: Options = field(default_factory=Options)

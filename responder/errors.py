@@ -2,19 +2,36 @@
 
 One module so the CLI, the Lambda handler and the tests agree on what a failure means:
 exit 1 is resumable, 2 and 3 guarantee nothing was changed, 4 means someone else is
-already working on the incident.
+already working on the incident, 5 that it completed but the humans were not told.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
+
+EXIT_COMPLETED: Final = 0
+EXIT_HALTED: Final = 1
+EXIT_BAD_INPUT: Final = 2
+EXIT_REFUSED: Final = 3
+EXIT_LEASE_HELD: Final = 4
+EXIT_NOT_NOTIFIED: Final = 5
+"""Completed (contained, replaced), but a notification could not be delivered."""
+
+
+def exit_code_for(status: str, *, notification_failed: bool = False) -> int:
+    """The exit code of an incident that ended (or stopped) in `status`."""
+    if status == "completed":
+        return EXIT_NOT_NOTIFIED if notification_failed else EXIT_COMPLETED
+    if status == "refused":
+        return EXIT_REFUSED
+    return EXIT_HALTED  # halted, or still running under someone else's lease
 
 
 class ResponderError(Exception):
     """Base class; `exit_code` is what the CLI exits with."""
 
-    exit_code: ClassVar[int] = 1
+    exit_code: ClassVar[int] = EXIT_HALTED
     status: ClassVar[str] = "halted"
     incident_id: str | None = None
     """Set by the runner when the failure ended a journaled incident."""
@@ -23,7 +40,7 @@ class ResponderError(Exception):
 class BadInput(ResponderError):
     """The request itself is wrong; nothing was changed."""
 
-    exit_code = 2
+    exit_code = EXIT_BAD_INPUT
     status = "refused"
 
 
@@ -38,7 +55,7 @@ class UnknownIncident(BadInput):
 class Refused(ResponderError):
     """A guardrail declined to act (DESIGN §6); nothing was changed."""
 
-    exit_code = 3
+    exit_code = EXIT_REFUSED
     status = "refused"
 
 
@@ -65,7 +82,7 @@ class AlreadyHandled(Refused):
 class LeaseHeld(ResponderError):
     """Another live runner holds this incident's lease."""
 
-    exit_code = 4
+    exit_code = EXIT_LEASE_HELD
     status = "running"
 
     def __init__(self, incident_id: str, owner: str, expires_at: str) -> None:
@@ -81,7 +98,7 @@ class LeaseHeld(ResponderError):
 class StepFailed(ResponderError):
     """A step could not reach its goal; the incident halts there and can be resumed."""
 
-    exit_code = 1
+    exit_code = EXIT_HALTED
     status = "halted"
 
     def __init__(self, step: str, message: str, detail: Mapping[str, Any] | None = None) -> None:
@@ -101,3 +118,20 @@ class AwsCallFailed(ResponderError):
         self.operation = operation
         self.code = code
         self.aws_message = message
+
+    def explain(self) -> str:
+        """What the on-call engineer must fix, rather than what AWS said."""
+        if self.code in {"AccessDenied", "AccessDeniedException"}:
+            return (
+                f"{self.operation} was denied ({self.aws_message}); the responder's "
+                f"credentials need {self.service}:{self.operation} (see docs/iam-policy.json). "
+                "Fix the policy, then `respond resume`"
+            )
+        if self.code == "NoSuchEntity":
+            return (f"{self.operation}: {self.aws_message}. Was the user or key deleted "
+                    "meanwhile? If so, `respond status` shows what was done; nothing more is "
+                    "needed for it")
+        if self.code == "LimitExceeded":
+            return (f"{self.operation} hit an IAM limit ({self.aws_message}): a user may hold "
+                    "two access keys. Delete a key you are sure is unused, then `respond resume`")
+        return str(self)

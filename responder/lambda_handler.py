@@ -18,6 +18,7 @@ from responder.context import Options, RunContext
 from responder.errors import AlreadyHandled, BadInput, Refused
 from responder.journal import Journal, open_journal
 from responder.logging import configure, get_logger
+from responder.view import IncidentView
 
 log = get_logger("responder.lambda")
 
@@ -58,12 +59,12 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         try:
             record = trigger.respond(ctx, journal, found)
         except AlreadyHandled as duplicate:
-            docs.append(report.incident_document(journal,
-                                                 journal.get(duplicate.existing_incident)))
+            docs.append(report.incident_document(
+                IncidentView.load(journal, duplicate.existing_incident)))
             continue
         except (BadInput, Refused) as refusal:
             log.warning("finding.refused", finding_id=found.finding_id, error=str(refusal))
             docs.append(report.error_document(refusal, found.access_key_id))
             continue
-        docs.append(report.incident_document(journal, record))
+        docs.append(report.incident_document(IncidentView.load(journal, record.id)))
     return docs[0] if len(docs) == 1 else {"incidents": docs}

@@ -1,13 +1,8 @@
-"""What the humans are told, and the two ways of telling them (SNS, Slack).
+"""The two ways of telling the humans (SNS, Slack): a Notice rendered and delivered.
 
-Containment is only half a response: someone still has to move the applications to the
-new key, check the user's MFA, read the evidence and leave AWS's own quarantine alone.
-One Notice is built from the journal's step records (found by action, not by step name,
-so a renamed playbook step still counts), so the SNS message, the Slack post and the
-report's next actions say the same thing. No secret should be in it (the journal holds
-none), and every rendering still passes through `redact` as a last line of defence.
-
-The Slack webhook URL is itself a credential: it is never logged and never put in an
+What is said is decided once, in responder.notice; this module only formats it for each
+channel and delivers it. Every rendering passes through `redact` as a last line of
+defence. The Slack webhook URL is itself a credential: it is never logged and never put in an
 exception message; failures say "Slack webhook". Slack delivery reuses the one retry
 policy (`RetryPolicy.retrying`), so there is a single place that sets backoff numbers.
 """
@@ -19,20 +14,16 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from collections.abc import Mapping
 from email.message import Message
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 from responder.aws import Api, ApiCall, RetryPolicy, redact
-from responder.context import Incident, Target, iso
-from responder.journal import StepRecord
+from responder.context import iso
+from responder.notice import Notice
 
 SUBJECT_MAX = 99
 """SNS: subjects must be under 100 characters, ASCII, one line."""
-HIGH_RISK_NAMED = 6
-"""Distinct high-risk event names spelled out in the next action; the rest are counted."""
 HIGH_RISK_LISTED = 20
 """High-risk events listed one per line in the text body; the evidence file has them all."""
 SLACK_HEADER_MAX = 150
@@ -50,225 +41,6 @@ class NotificationError(Exception):
 
 class _Transient(Exception):
     """A Slack delivery failure worth another attempt (429, 5xx, network, timeout)."""
-
-
-@dataclass(frozen=True)
-class Notice:
-    """Everything a notification says, derived once from the journal."""
-
-    kind: Literal["completed", "halted"]
-    incident_id: str
-    access_key_id: str
-    user_name: str | None
-    account_id: str | None
-    started_at: datetime
-    contained_at: datetime | None
-    steps: tuple[tuple[str, str, str | None], ...]
-    """(step name, status, error) in playbook order."""
-    evidence: Mapping[str, Any] | None
-    """events, regions, regions_failed, sha256, path, high_risk, high_risk_total,
-    temporary_keys, roles_assumed; None when evidence collection did not finish."""
-    replacement: Mapping[str, Any] | None
-    """access_key_id, secret_ref, deleted_compromised; None when no key was issued."""
-    has_mfa: bool | None
-    aws_quarantine: tuple[str, ...]
-    failing_step: str | None
-    next_actions: tuple[str, ...]
-
-
-# --------------------------------------------------------------------------- building
-
-
-def _by_action(steps: Sequence[StepRecord], action: str) -> StepRecord | None:
-    return next((s for s in steps if s.action == action), None)
-
-
-def _done_detail(steps: Sequence[StepRecord], action: str) -> Mapping[str, Any] | None:
-    record = _by_action(steps, action)
-    return record.detail if record is not None and record.status == "done" else None
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, (list, tuple)) else []
-
-
-def _evidence(detail: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if detail is None:
-        return None
-    summary = _mapping(detail.get("summary"))
-    high_risk = [dict(e) for e in _list(summary.get("high_risk")) if isinstance(e, Mapping)]
-    total = summary.get("high_risk_total")
-    return {
-        "events": detail.get("events"),
-        "regions": _list(detail.get("regions")),
-        "regions_failed": dict(_mapping(detail.get("regions_failed"))),
-        "sha256": detail.get("sha256"),
-        "path": detail.get("path"),
-        "high_risk": high_risk,
-        "high_risk_total": total if isinstance(total, int) else len(high_risk),
-        "temporary_keys": [
-            str(t.get("access_key_id")) if isinstance(t, Mapping) else str(t)
-            for t in _list(detail.get("temporary_keys"))
-        ],
-        "roles_assumed": [str(r) for r in _list(detail.get("roles_assumed"))],
-    }
-
-
-def _replacement(detail: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if detail is None or not detail.get("access_key_id"):
-        return None
-    return {
-        "access_key_id": detail.get("access_key_id"),
-        "secret_ref": detail.get("secret_ref"),
-        "deleted_compromised": bool(detail.get("deleted_compromised")),
-    }
-
-
-def _names(events: Sequence[Mapping[str, Any]]) -> str:
-    counts: dict[str, int] = {}
-    for event in events:
-        name = str(event.get("eventName"))
-        counts[name] = counts.get(name, 0) + 1
-    ranked = sorted(counts, key=lambda n: (-counts[n], n))
-    shown = [n if counts[n] == 1 else f"{n} x{counts[n]}" for n in ranked[:HIGH_RISK_NAMED]]
-    if len(ranked) > HIGH_RISK_NAMED:
-        shown.append(f"and {len(ranked) - HIGH_RISK_NAMED} more kinds")
-    return ", ".join(shown)
-
-
-def _halted_actions(n: Notice, steps: Sequence[StepRecord]) -> list[str]:
-    failing = next((s for s in steps if s.name == n.failing_step), None)
-    why = f" ({failing.error})" if failing is not None and failing.error else ""
-    disable = _by_action(steps, "disable_access_key")
-    disabled = n.contained_at is not None or (disable is not None and disable.status == "done")
-    denied = _done_detail(steps, "attach_deny_policy") is not None
-    actions = [
-        f"The response halted at step {n.failing_step or 'unknown'}{why}: fix the cause, "
-        f"then run `respond resume {n.incident_id}` to continue from that step",
-        f"Containment as it stands: key {n.access_key_id} disabled: "
-        f"{'yes' if disabled else 'NO'}; older sessions denied (deny policy attached): "
-        f"{'yes' if denied else 'NO'}",
-    ]
-    if not disabled:
-        command = (f"`aws iam update-access-key --user-name {n.user_name} --access-key-id "
-                   f"{n.access_key_id} --status Inactive`" if n.user_name else
-                   "`aws iam update-access-key ... --status Inactive`")
-        actions.append(f"{n.access_key_id} may still be ACTIVE: resume now, or disable it by "
-                       f"hand with {command}")
-    elif not denied:
-        actions.append(f"Sessions minted with {n.access_key_id} before it was disabled still "
-                       f"work until the deny policy is attached: resume soon")
-    return actions
-
-
-def _evidence_actions(n: Notice, evidence_step: StepRecord | None) -> list[str]:
-    actions: list[str] = []
-    if n.evidence is not None:
-        risky = list(n.evidence.get("high_risk") or [])
-        total = int(n.evidence.get("high_risk_total") or len(risky))
-        if total:
-            actions.append(f"Review the {total} high-risk actions found ({_names(risky)}) in "
-                           f"the evidence file {n.evidence.get('path')}")
-        else:
-            actions.append("Evidence: no high-risk actions found; still skim the evidence file "
-                           f"{n.evidence.get('path')}")
-        temporary = list(n.evidence.get("temporary_keys") or [])
-        roles = list(n.evidence.get("roles_assumed") or [])
-        if temporary:
-            actions.append(f"Review what the temporary keys minted with {n.access_key_id} did "
-                           f"({', '.join(temporary)}); they are in the evidence file")
-        if roles:
-            actions.append(f"Review the roles the key assumed ({', '.join(roles)}) and "
-                           "revoke their older sessions")
-        failed = dict(n.evidence.get("regions_failed") or {})
-        if failed:
-            actions.append(f"CloudTrail could not be read in {len(failed)} regions "
-                           f"({', '.join(sorted(failed))}): review them by hand")
-    elif evidence_step is not None and evidence_step.status == "failed":
-        actions.append(f"Evidence collection failed ({evidence_step.error}): review CloudTrail "
-                       f"for {n.access_key_id} by hand")
-    return actions
-
-
-def _next_actions(n: Notice, steps: Sequence[StepRecord]) -> tuple[str, ...]:
-    user = n.user_name or "the key's owner"
-    actions: list[str] = []
-    if n.kind == "halted":
-        actions += _halted_actions(n, steps)
-    if n.replacement:
-        actions.append(
-            f"Update the applications that used {n.access_key_id} to the new key "
-            f"{n.replacement.get('access_key_id')}; read it from Secrets Manager secret "
-            f"{n.replacement.get('secret_ref')}"
-        )
-    elif n.kind == "completed":
-        actions.append(f"No replacement key was issued: update the applications that used "
-                       f"{n.access_key_id}, and give {user} a new key only if they need one")
-    if n.has_mfa is False:
-        actions.append(f"Verify MFA: {user} has no MFA device: enable one before handing "
-                       "back access")
-    elif n.has_mfa is True:
-        actions.append(f"Verify MFA: {user} has MFA: confirm with them that the device is "
-                       "theirs and was not added by the attacker")
-    else:
-        actions.append(f"Verify MFA: the IAM snapshot was not taken; check whether {user} "
-                       "has an MFA device and that it is theirs")
-    actions += _evidence_actions(n, _by_action(steps, "collect_cloudtrail"))
-    if n.kind == "completed" and not (n.replacement or {}).get("deleted_compromised"):
-        actions.append(f"Delete {n.access_key_id}, the old key, once forensics are done (if "
-                       "it still exists)")
-    new_key = "the replacement key" if n.replacement else f"any new key for {user}"
-    actions += [
-        f"AWS already attached {policy} to {user}: {new_key} inherits its denials until the "
-        "AWS support case says to detach it; never detach it yourself before that"
-        for policy in n.aws_quarantine
-    ]
-    return tuple(str(redact(a)) for a in actions)
-
-
-def build_notice(
-    kind: Literal["completed", "halted"],
-    incident: Incident,
-    target: Target | None,
-    steps: Sequence[StepRecord],
-    *,
-    contained_at: datetime | None,
-    failing_step: str | None = None,
-) -> Notice:
-    """The notice for an incident, from its journaled steps (found by action)."""
-    ordered = sorted(steps, key=lambda s: s.position)
-    deny = _mapping(_mapping(_done_detail(ordered, "attach_deny_policy")).get("snapshot"))
-    after = _mapping(_mapping(_done_detail(ordered, "replace_access_key")).get("snapshot_after"))
-    has_mfa = deny.get("has_mfa", after.get("has_mfa"))
-    quarantine = dict.fromkeys(
-        str(p) for p in [*_list(deny.get("aws_quarantine")), *_list(after.get("aws_quarantine"))]
-    )
-    if kind == "halted" and failing_step is None:
-        failing_step = next((s.name for s in ordered if s.status == "failed"), None)
-    draft = Notice(
-        kind=kind,
-        incident_id=incident.id,
-        access_key_id=incident.access_key_id,
-        user_name=target.user_name if target else None,
-        account_id=target.account_id if target else None,
-        started_at=incident.started_at,
-        contained_at=contained_at,
-        steps=tuple(
-            (s.name, s.status, None if s.error is None else str(redact(s.error)))
-            for s in ordered
-        ),
-        evidence=_evidence(_done_detail(ordered, "collect_cloudtrail")),
-        replacement=_replacement(_done_detail(ordered, "replace_access_key")),
-        has_mfa=has_mfa if isinstance(has_mfa, bool) else None,
-        aws_quarantine=tuple(quarantine),
-        failing_step=failing_step,
-        next_actions=(),
-    )
-    return replace(draft, next_actions=_next_actions(draft, ordered))
 
 
 # --------------------------------------------------------------------------- rendering

@@ -1,25 +1,31 @@
 """The incident as the outside world sees it: the DESIGN §2 object and the report files.
 
-Built only from the journal, so `respond status`, `respond report` and the output of the
-run itself can never disagree.
+Rendered only from an IncidentView (itself built only from the journal), so `respond
+status`, `respond report` and the output of the run itself can never disagree.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from responder.context import Incident, Target, iso, parse_iso
+from responder.context import iso, parse_iso
 from responder.errors import ResponderError
-from responder.journal import CallRecord, IncidentRecord, Journal, StepRecord
-from responder.notify import build_notice
+from responder.journal import CallRecord
+from responder.notice import build_notice
+from responder.steps import REGISTRY
+from responder.steps.results import KeyReplaced
+from responder.view import IncidentView, StepView
+
+if TYPE_CHECKING:
+    from responder.service import Plan
 
 STEP_MARK = {"done": "ok", "skipped": "--", "failed": "!!", "pending": "..", "running": ">>",
              "planned": "=>"}
 
 
-def _step(step: StepRecord) -> dict[str, Any]:
+def _step(step: StepView) -> dict[str, Any]:
     return {
         "name": step.name,
         "action": step.action,
@@ -31,50 +37,61 @@ def _step(step: StepRecord) -> dict[str, Any]:
     }
 
 
-def _first_done(steps: list[StepRecord], action: str) -> StepRecord | None:
-    return next((s for s in steps if s.action == action and s.status == "done"), None)
-
-
-def incident_document(journal: Journal, record: IncidentRecord) -> dict[str, Any]:
+def incident_document(view: IncidentView) -> dict[str, Any]:
     """The one JSON object `--output json` prints (DESIGN §2); absent facts are null."""
-    steps = journal.steps(record.id)
-    evidence = _first_done(steps, "collect_cloudtrail")
-    replacement = _first_done(steps, "replace_access_key")
+    record = view.record
+    evidence = view.evidence
+    replacement = view.done(KeyReplaced)
     return {
         "incident_id": record.id,
         "status": record.status,
         "access_key_id": record.access_key_id,
         "user_name": record.user_name,
         "account_id": record.account_id,
-        "playbook": record.playbook.get("name"),
+        "playbook": view.playbook,
         "started_at": iso(record.started_at),
         "contained_at": iso(record.contained_at),
-        "steps": [_step(s) for s in steps],
+        "steps": [_step(s) for s in view.steps],
         "evidence": None if evidence is None else {
-            "events": evidence.detail.get("events", 0),
-            "regions": evidence.detail.get("regions", []),
-            "path": evidence.detail.get("path"),
-            "sha256": evidence.detail.get("sha256"),
+            "events": evidence.events,
+            "regions": list(evidence.regions),
+            "path": evidence.path,
+            "sha256": evidence.sha256,
         },
         "replacement": None if replacement is None else {
-            "access_key_id": replacement.detail.get("access_key_id"),
-            "secret_ref": replacement.detail.get("secret_ref"),
+            "access_key_id": replacement.access_key_id,
+            "secret_ref": replacement.secret_ref,
         },
         "report": record.report,
         "error": record.error,
     }
 
 
-NOTIFICATION_FAILED = 5
-
-
-def exit_code(doc: dict[str, Any]) -> int:
-    """DESIGN §2's codes, plus 5: completed, but the humans were not told."""
-    if doc["status"] == "completed":
-        notify_failed = any(s["action"] == "notify" and s["status"] == "failed"
-                            for s in doc["steps"])
-        return NOTIFICATION_FAILED if notify_failed else 0
-    return {"halted": 1, "refused": 3, "running": 1}.get(doc["status"], 1)
+def plan_document(found: Plan) -> dict[str, Any]:
+    """The §2 object of a dry run: identify done for real, every other step planned."""
+    ident = found.identified
+    steps: list[dict[str, Any]] = [{
+        "name": ident.spec.name, "action": ident.spec.action, "status": "done",
+        "started_at": iso(ident.started), "ended_at": iso(ident.ended),
+        "detail": ident.result.detail, "error": None,
+    }]
+    steps += [{
+        "name": spec.name, "action": spec.action, "status": "planned",
+        "started_at": None, "ended_at": None,
+        "detail": {
+            "calls": [c.as_dict() for c in calls],
+            "permissions": list(REGISTRY[spec.action].permissions),
+            "on_failure": spec.on_failure,
+        },
+        "error": None,
+    } for spec, calls in found.steps]
+    return {
+        "incident_id": ident.incident.id, "status": "planned",
+        "access_key_id": ident.incident.access_key_id, "user_name": ident.target.user_name,
+        "account_id": ident.target.account_id, "playbook": ident.incident.playbook,
+        "started_at": iso(ident.incident.started_at), "contained_at": None, "steps": steps,
+        "evidence": None, "replacement": None, "report": None, "error": None,
+    }
 
 
 def error_document(exc: ResponderError, access_key_id: str | None) -> dict[str, Any]:
@@ -132,12 +149,11 @@ def _call(call: CallRecord) -> dict[str, Any]:
     }
 
 
-def report_document(journal: Journal, record: IncidentRecord) -> dict[str, Any]:
-    """report.json: the §2 object plus timeline, snapshots, evidence summary, next actions."""
-    doc = incident_document(journal, record)
-    steps = journal.steps(record.id)
-    calls = journal.calls(record.id)
-    by_action = {s.action: s for s in steps}
+def report_document(view: IncidentView) -> dict[str, Any]:
+    """report.json: the §2 object plus timeline, snapshots, evidence summary, next actions.
+
+    `view` must be loaded with its calls (IncidentView.load(..., calls=True))."""
+    doc = incident_document(view)
     doc["timeline"] = [
         {
             "step": s.name,
@@ -146,35 +162,26 @@ def report_document(journal: Journal, record: IncidentRecord) -> dict[str, Any]:
             "ended_at": iso(s.ended_at),
             "duration_seconds": seconds_between(iso(s.started_at), iso(s.ended_at)),
             "error": s.error,
-            "calls": [_call(c) for c in calls if c.step == s.name],
+            "calls": [_call(c) for c in view.calls if c.step == s.name],
         }
-        for s in steps
+        for s in view.steps
     ]
     doc["time_to_contain_seconds"] = seconds_between(doc["started_at"], doc["contained_at"])
-    deny = by_action.get("attach_deny_policy")
-    replace = by_action.get("replace_access_key")
-    containment_snapshot = deny.detail.get("snapshot") if deny else None
     doc["iam_snapshot"] = {
-        "at_containment": containment_snapshot,
-        "after_replacement": replace.detail.get("snapshot_after") if replace else None,
+        "at_containment": view.snapshot_at_containment,
+        "after_replacement": view.snapshot_after_replacement,
     }
-    doc["aws_quarantine"] = (containment_snapshot or {}).get("aws_quarantine", [])
-    evidence = _first_done(steps, "collect_cloudtrail")
+    doc["aws_quarantine"] = list(view.aws_quarantine)
+    evidence = view.evidence
     doc["evidence_summary"] = None if evidence is None else {
-        k: evidence.detail.get(k)
-        for k in ("events", "regions", "regions_failed", "path", "sha256", "window",
-                  "temporary_keys", "roles_assumed", "summary")
+        k: v for k, v in evidence.to_detail().items()
+        if k in ("events", "regions", "regions_failed", "path", "sha256", "window",
+                 "temporary_keys", "roles_assumed", "summary")
     }
-    notify = by_action.get("notify")
-    doc["notifications"] = dict(notify.detail) if notify else None
-    notice = build_notice(
-        "completed" if record.status == "completed" else "halted",
-        Incident(record.id, record.access_key_id, doc["playbook"] or "", record.started_at),
-        Target.from_detail({"user_name": record.user_name, "account_id": record.account_id}),
-        steps,
-        contained_at=record.contained_at,
-        failing_step=next((s.name for s in steps if s.status == "failed"), None),
-    )
+    notifying = view.of_kind("notification")
+    doc["notifications"] = dict(notifying[0].detail) if notifying else None
+    notice = build_notice("completed" if view.status == "completed" else "halted", view,
+                          failing_step=view.failing_step)
     doc["next_actions"] = list(notice.next_actions)
     return doc
 
@@ -265,11 +272,11 @@ def render_markdown(doc: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def write(journal: Journal, record: IncidentRecord, directory: Path) -> Path:
+def write(view: IncidentView, directory: Path) -> Path:
     """Write report.json and report.md into the incident directory; returns report.md."""
     directory.mkdir(parents=True, exist_ok=True)
     md = directory / "report.md"
-    doc = report_document(journal, record)
+    doc = report_document(view)
     doc["report"] = str(md)
     (directory / "report.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     md.write_text(render_markdown(doc))

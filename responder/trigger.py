@@ -7,20 +7,14 @@ incident (a unique key), and a second delivery is refused naming the first incid
 
 from __future__ import annotations
 
-from responder import machine, playbook
-from responder.aws import Api, ApiCall
+from responder import playbook, service
 from responder.context import RunContext
-from responder.errors import AlreadyHandled, OtherAccount
+from responder.errors import AlreadyHandled
 from responder.findings import Trigger
 from responder.journal import IncidentRecord, Journal
 from responder.logging import get_logger
 
 log = get_logger("responder.trigger")
-
-
-def caller_account(ctx: RunContext) -> str:
-    found = Api(ctx.session_factory(), ctx.retry).call(ApiCall("sts", "GetCallerIdentity"))
-    return str(found["Account"])
 
 
 def respond(ctx: RunContext, journal: Journal, trigger: Trigger) -> IncidentRecord:
@@ -29,19 +23,8 @@ def respond(ctx: RunContext, journal: Journal, trigger: Trigger) -> IncidentReco
     if prior is not None:
         log.info("finding.duplicate", finding_id=trigger.finding_id, incident_id=prior.id)
         raise AlreadyHandled(trigger.finding_id, prior.id, prior.status)
-    if trigger.account_id and not ctx.options.role_arn:
-        here = caller_account(ctx)
-        if trigger.account_id != here:
-            if not ctx.role_arn_template:
-                raise OtherAccount(
-                    f"finding {trigger.finding_id} is about account {trigger.account_id}, but "
-                    f"these credentials are in {here}: set RESPONDER_ROLE_ARN_TEMPLATE (e.g. "
-                    "arn:aws:iam::{account_id}:role/KeyResponder) or pass --role-arn",
-                    trigger.account_id,
-                )
-            ctx = machine.via_role(ctx, ctx.role_arn_template.format(
-                account_id=trigger.account_id))
+    ctx = service.for_finding_account(ctx, trigger.finding_id, trigger.account_id)
     log.info("finding.respond", finding_id=trigger.finding_id, source=trigger.source,
              type=trigger.finding_type, access_key_id=trigger.access_key_id)
-    return machine.respond(ctx, journal, playbook.load(trigger.playbook),
+    return service.respond(ctx, journal, playbook.load(trigger.playbook),
                            trigger.access_key_id, finding_id=trigger.finding_id)

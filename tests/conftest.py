@@ -6,13 +6,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+import faulty_respond
 import pytest
+from cloudtrail_faults import FaultyCloudTrail
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
@@ -26,6 +28,8 @@ REGION = "us-east-1"
 RESPONDER_KEY = "AKIARESPONDERTEST001"
 # The installed console script, beside this interpreter (works without an activated venv).
 RESPOND = Path(sys.executable).parent / "respond"
+# `respond` with the RESPONDER_FAULT_* hooks, which the product itself never reads.
+FAULTY_RESPOND = Path(faulty_respond.__file__).resolve()
 FAST_RETRY = RetryPolicy(max_attempts=6, initial_seconds=0.0, max_seconds=0.0)
 
 
@@ -137,15 +141,15 @@ def moto_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def server_trail() -> Iterator[CloudTrailFake]:
+def server_trail() -> Iterator[FaultyCloudTrail]:
     """The CloudTrail fake answering LookupEvents on the moto server (and in-process)."""
-    fake = CloudTrailFake()
+    fake = FaultyCloudTrail()
     with fake.installed():
         yield fake
 
 
 @pytest.fixture
-def server_account(moto_server: str, server_trail: CloudTrailFake) -> Account:
+def server_account(moto_server: str, server_trail: FaultyCloudTrail) -> Account:
     """A fresh account on the moto server (the server is reset for each test)."""
     return fresh_server_account(moto_server)
 
@@ -191,6 +195,14 @@ def cli(moto_server: str, tmp_path: Path) -> Callable[..., CliResult]:
     return run
 
 
+def respond_command(env: Mapping[str, str]) -> list[str]:
+    """The installed console script, or the fault launcher when `env` asks for faults:
+    the real script would ignore RESPONDER_FAULT_* and the test would prove nothing."""
+    if faulty_respond.wanted(env):
+        return [sys.executable, str(FAULTY_RESPOND)]
+    return [str(RESPOND)]
+
+
 def run_respond(moto_server: str, base_env: dict[str, str], *args: str,
                 env: dict[str, str] | None = None, stdin: str | None = None) -> CliResult:
     """`respond ...` as a subprocess against the moto server, retries without waiting."""
@@ -198,8 +210,8 @@ def run_respond(moto_server: str, base_env: dict[str, str], *args: str,
                 "RESPONDER_RETRY_INITIAL_SECONDS": "0", "RESPONDER_RETRY_MAX_SECONDS": "0",
                 **(env or {})}
     proc = subprocess.run(
-        [str(RESPOND), *args], env=full_env, capture_output=True, text=True, input=stdin,
-        timeout=120, check=False,
+        [*respond_command(full_env), *args], env=full_env, capture_output=True, text=True,
+        input=stdin, timeout=120, check=False,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 

@@ -12,9 +12,8 @@ from typing import Any
 
 import boto3
 import pytest
+from cloudtrail_faults import FaultyCloudTrail
 from conftest import REGION, Account, CliResult, Pager
-
-from responder.drill.cloudtrail import CloudTrailFake
 
 Cli = Callable[..., CliResult]
 
@@ -94,7 +93,7 @@ def test_no_replace_keeps_the_user_without_a_new_key(server_account: Account, cl
 
 
 def test_evidence_failure_halts_before_deleting(
-    server_account: Account, cli: Cli, server_trail: CloudTrailFake, pager: Pager
+    server_account: Account, cli: Cli, server_trail: FaultyCloudTrail, pager: Pager
 ) -> None:
     """Two keys and no evidence: exit 1 at replace-key, both keys kept, and the halt is
     announced with the resume command."""

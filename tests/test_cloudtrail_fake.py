@@ -1,7 +1,8 @@
 """The CloudTrail LookupEvents fake, exercised through real boto3 clients and moto's dispatch.
 
 The evidence step's tests trust this fake to behave like CloudTrail (paging, filters,
-regions, faults); these tests pin that down so a product failure can't be the fake's fault.
+regions) and its test subclass to fail as CloudTrail does (throttling, a region down);
+these tests pin that down so a product failure can't be the fake's fault.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from cloudtrail_faults import FaultyCloudTrail
 from moto import mock_aws
 
 from responder.drill.cloudtrail import CloudTrailFake, FakeError
@@ -55,14 +57,14 @@ def populate(fake: CloudTrailFake, region: str = "eu-west-1") -> list[dict[str, 
 
 
 @pytest.fixture
-def fake() -> Iterator[CloudTrailFake]:
-    """A fake installed into moto's in-process mock."""
-    cloudtrail_fake = CloudTrailFake()
+def fake() -> Iterator[FaultyCloudTrail]:
+    """A fake installed into moto's in-process mock (no faults; it counts calls)."""
+    cloudtrail_fake = FaultyCloudTrail()
     with mock_aws(), cloudtrail_fake.installed():
         yield cloudtrail_fake
 
 
-def test_pages_through_all_events_of_a_key_newest_first(fake: CloudTrailFake) -> None:
+def test_pages_through_all_events_of_a_key_newest_first(fake: FaultyCloudTrail) -> None:
     """230 events come back once each, in pages of 50 capped by CloudTrail, newest first."""
     leaked = populate(fake)
     client = boto3.client("cloudtrail", region_name="eu-west-1")
@@ -81,7 +83,7 @@ def test_pages_through_all_events_of_a_key_newest_first(fake: CloudTrailFake) ->
     assert fake.calls["eu-west-1"] == 5
 
 
-def test_max_results_is_honoured_and_capped(fake: CloudTrailFake) -> None:
+def test_max_results_is_honoured_and_capped(fake: FaultyCloudTrail) -> None:
     """MaxResults picks the page size; values above 50 are rejected as CloudTrail does."""
     populate(fake)
     client = boto3.client("cloudtrail", region_name="eu-west-1")
@@ -94,7 +96,7 @@ def test_max_results_is_honoured_and_capped(fake: CloudTrailFake) -> None:
     assert caught.value.response["Error"]["Code"] == "InvalidMaxResultsException"
 
 
-def test_time_window_is_inclusive_and_excludes_outside(fake: CloudTrailFake) -> None:
+def test_time_window_is_inclusive_and_excludes_outside(fake: FaultyCloudTrail) -> None:
     """StartTime/EndTime keep events on the bounds and drop everything outside them."""
     for i in range(10):
         fake.record("us-east-1", "ListUsers", LEAKED, event_time=BASE + timedelta(minutes=i))
@@ -107,7 +109,7 @@ def test_time_window_is_inclusive_and_excludes_outside(fake: CloudTrailFake) -> 
     assert times == [BASE + timedelta(minutes=m) for m in (6, 5, 4, 3)]
 
 
-def test_regions_are_isolated(fake: CloudTrailFake) -> None:
+def test_regions_are_isolated(fake: FaultyCloudTrail) -> None:
     """Events recorded in eu-west-1 are not visible from us-east-1, and vice versa."""
     fake.record("eu-west-1", "ListBuckets", LEAKED, event_time=BASE)
     fake.record("us-east-1", "GetCallerIdentity", LEAKED, event_time=BASE)
@@ -126,7 +128,7 @@ def test_regions_are_isolated(fake: CloudTrailFake) -> None:
     assert fake.calls == {"us-east-1": 1, "eu-west-1": 1, "ap-south-1": 1}
 
 
-def test_other_lookup_attributes_filter(fake: CloudTrailFake) -> None:
+def test_other_lookup_attributes_filter(fake: FaultyCloudTrail) -> None:
     """EventName, Username, EventSource, ReadOnly and EventId filters select the right events."""
     fake.record("us-east-1", "CreateAccessKey", LEAKED, event_time=BASE, user_name="bob")
     listed = fake.record("us-east-1", "ListBuckets", LEAKED, event_time=BASE)
@@ -144,7 +146,7 @@ def test_other_lookup_attributes_filter(fake: CloudTrailFake) -> None:
     assert names("EventId", listed["eventID"]) == ["ListBuckets"]
 
 
-def test_next_token_survives_new_events_and_rejects_garbage(fake: CloudTrailFake) -> None:
+def test_next_token_survives_new_events_and_rejects_garbage(fake: FaultyCloudTrail) -> None:
     """Events recorded mid-paging don't shift pages; a forged token is InvalidNextToken."""
     populate(fake)
     client = boto3.client("cloudtrail", region_name="eu-west-1")
@@ -167,7 +169,7 @@ def test_next_token_survives_new_events_and_rejects_garbage(fake: CloudTrailFake
 
 def test_throttling_is_seeded_and_retrying_gets_the_same_page() -> None:
     """At throttle_rate 0.3 some calls raise ThrottlingException; a retry gets the same page."""
-    throttled = CloudTrailFake(throttle_rate=0.3, seed=7)
+    throttled = FaultyCloudTrail(throttle_rate=0.3, seed=7)
     expected = [r["eventID"] for r in sorted(
         populate(throttled), key=lambda r: (-datetime.fromisoformat(r["eventTime"]).timestamp(),
                                             r["eventID"]))]
@@ -210,7 +212,7 @@ def test_throttling_is_seeded_and_retrying_gets_the_same_page() -> None:
 def test_same_seed_throttles_the_same_calls() -> None:
     """The throttle pattern depends only on the seed, so fault-injection runs repeat."""
     def pattern(seed: int) -> list[str]:
-        fake = CloudTrailFake(throttle_rate=0.5, seed=seed)
+        fake = FaultyCloudTrail(throttle_rate=0.5, seed=seed)
         out = []
         for _ in range(40):
             try:
@@ -227,7 +229,7 @@ def test_same_seed_throttles_the_same_calls() -> None:
 
 def test_failing_region_answers_503() -> None:
     """A region listed in failing_regions always answers HTTP 503 ServiceUnavailable."""
-    fake = CloudTrailFake(failing_regions=frozenset({"ap-southeast-2"}))
+    fake = FaultyCloudTrail(failing_regions=frozenset({"ap-southeast-2"}))
     fake.record("ap-southeast-2", "ListUsers", LEAKED, event_time=BASE)
 
     with mock_aws(), fake.installed():
@@ -245,7 +247,7 @@ def test_failing_region_answers_503() -> None:
 
 def test_moto_server_gives_the_same_answers_as_in_process(moto_server: str) -> None:
     """A ThreadedMotoServer in this process answers LookupEvents exactly like mock_aws."""
-    fake = CloudTrailFake()
+    fake = FaultyCloudTrail()
     populate(fake)
     fake.record("eu-west-1", "AssumeRole", SESSION_KEY, event_time=BASE)
     request = {"LookupAttributes": by_key(LEAKED), "StartTime": BASE + timedelta(seconds=10),
@@ -266,7 +268,7 @@ def test_moto_server_gives_the_same_answers_as_in_process(moto_server: str) -> N
     assert fake.calls["eu-west-1"] == 5 + 1 + 5
 
 
-def test_cloudtrail_event_json_describes_the_caller(fake: CloudTrailFake) -> None:
+def test_cloudtrail_event_json_describes_the_caller(fake: FaultyCloudTrail) -> None:
     """CloudTrailEvent is the full record: key, region, IAMUser for AKIA, AssumedRole for ASIA."""
     fake.record("eu-central-1", "ListBuckets", LEAKED, event_time=BASE)
     fake.record("eu-central-1", "GetCallerIdentity", SESSION_KEY, event_time=BASE,
@@ -299,7 +301,7 @@ def test_cloudtrail_event_json_describes_the_caller(fake: CloudTrailFake) -> Non
 
 def test_pure_lookup_accepts_datetimes_and_clear_resets() -> None:
     """lookup() works without moto (datetime bounds, EventTime datetimes); clear() empties it."""
-    fake = CloudTrailFake(page_size=2)
+    fake = FaultyCloudTrail(page_size=2)
     for i in range(3):
         fake.record("us-east-1", "ListUsers", LEAKED, event_time=BASE + timedelta(seconds=i))
 
@@ -320,7 +322,7 @@ def test_pure_lookup_accepts_datetimes_and_clear_resets() -> None:
 
 def test_installed_restores_moto() -> None:
     """After installed() exits, LookupEvents is moto's again and no longer sees our events."""
-    fake = CloudTrailFake()
+    fake = FaultyCloudTrail()
     fake.record("us-east-1", "ListUsers", LEAKED, event_time=BASE)
     with mock_aws():
         client = boto3.client("cloudtrail", region_name="us-east-1", config=NO_RETRY)

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cloudtrail_faults import FaultyCloudTrail
 from conftest import Account, Faults
 
 from responder import machine
 from responder.context import RunContext
-from responder.drill.cloudtrail import CloudTrailFake
 from responder.journal.sqlite import SqliteJournal
 from responder.playbook import Playbook
 from responder.ratelimit import VirtualClock
@@ -36,10 +36,10 @@ def _playbook(regions: list[str] | str) -> Playbook:
 
 
 @pytest.fixture
-def trail(account: Account) -> Iterator[CloudTrailFake]:
+def trail(account: Account) -> Iterator[FaultyCloudTrail]:
     """230 events of the leaked key over 3 regions (5 pages in eu-west-1), 40 of other
     keys, and a GetSessionToken whose ASIA key made 7 calls of its own."""
-    fake = CloudTrailFake()
+    fake = FaultyCloudTrail()
     now = datetime.now(UTC) - timedelta(minutes=5)
     spread = {"eu-west-1": 210, "us-east-1": 15, "ap-southeast-2": 4}
     for region, count in spread.items():
@@ -75,7 +75,7 @@ def _lines(detail: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_every_event_of_the_key_once_and_nothing_else(
-    account: Account, trail: CloudTrailFake, journal: SqliteJournal, make_ctx: CtxFactory
+    account: Account, trail: FaultyCloudTrail, journal: SqliteJournal, make_ctx: CtxFactory
 ) -> None:
     """All 230 events of the key plus the pivot's 7, each exactly once; no other key's."""
     detail = _run(make_ctx(), journal, account.leaked_key)
@@ -95,7 +95,7 @@ def test_every_event_of_the_key_once_and_nothing_else(
 
 
 def test_sha256_and_summary(
-    account: Account, trail: CloudTrailFake, journal: SqliteJournal, make_ctx: CtxFactory
+    account: Account, trail: FaultyCloudTrail, journal: SqliteJournal, make_ctx: CtxFactory
 ) -> None:
     """The journaled sha256 is the file's; the summary counts names, IPs, risky actions."""
     detail = _run(make_ctx(), journal, account.leaked_key)
@@ -119,7 +119,7 @@ def test_sha256_and_summary(
 
 
 def test_throttling_storm_gives_the_same_file(
-    account: Account, trail: CloudTrailFake, journal: SqliteJournal, make_ctx: CtxFactory,
+    account: Account, trail: FaultyCloudTrail, journal: SqliteJournal, make_ctx: CtxFactory,
     tmp_path: Path,
 ) -> None:
     """With 30% of LookupEvents throttled, the evidence file is byte-for-byte the same."""
@@ -135,7 +135,7 @@ def test_throttling_storm_gives_the_same_file(
 
 
 def test_a_failing_region_is_listed_and_the_rest_complete(
-    account: Account, trail: CloudTrailFake, journal: SqliteJournal, make_ctx: CtxFactory
+    account: Account, trail: FaultyCloudTrail, journal: SqliteJournal, make_ctx: CtxFactory
 ) -> None:
     """A region that keeps failing is recorded as failed; the others' events are all there."""
     trail.failing_regions = frozenset({"ap-southeast-2"})
@@ -147,7 +147,7 @@ def test_a_failing_region_is_listed_and_the_rest_complete(
 
 
 def test_every_region_failing_fails_the_step_but_the_playbook_continues(
-    account: Account, trail: CloudTrailFake, journal: SqliteJournal, make_ctx: CtxFactory
+    account: Account, trail: FaultyCloudTrail, journal: SqliteJournal, make_ctx: CtxFactory
 ) -> None:
     """on_failure: continue: evidence failure is recorded and the incident still completes."""
     trail.failing_regions = frozenset(REGIONS)
@@ -159,7 +159,7 @@ def test_every_region_failing_fails_the_step_but_the_playbook_continues(
 
 
 def test_rate_limit_holds_per_region(
-    account: Account, trail: CloudTrailFake, journal: SqliteJournal, make_ctx: CtxFactory
+    account: Account, trail: FaultyCloudTrail, journal: SqliteJournal, make_ctx: CtxFactory
 ) -> None:
     """Six LookupEvents in eu-west-1 at 2/s (burst 2) wait at least 2 s (virtual time)."""
     clock = VirtualClock()
@@ -168,7 +168,7 @@ def test_rate_limit_holds_per_region(
 
 
 def test_all_regions_comes_from_describe_regions(
-    account: Account, trail: CloudTrailFake, journal: SqliteJournal, make_ctx: CtxFactory,
+    account: Account, trail: FaultyCloudTrail, journal: SqliteJournal, make_ctx: CtxFactory,
     faults: Faults,
 ) -> None:
     """regions: all asks EC2 for the enabled regions and always includes us-east-1."""
@@ -181,7 +181,7 @@ def test_all_regions_comes_from_describe_regions(
 
 
 def test_lookup_results_are_not_copied_into_the_journal(
-    account: Account, trail: CloudTrailFake, journal: SqliteJournal, make_ctx: CtxFactory
+    account: Account, trail: FaultyCloudTrail, journal: SqliteJournal, make_ctx: CtxFactory
 ) -> None:
     """The journal keeps each page's size, not its events (they live in the JSONL)."""
     record = machine.respond(make_ctx(), journal, _playbook(REGIONS), account.leaked_key)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import RESPOND, Account, CliResult
+from conftest import Account, CliResult, respond_command
 
 Cli = Callable[..., CliResult]
 
@@ -33,7 +33,8 @@ def test_second_runner_exits_4_then_takes_over_after_the_holder_dies(
     env = {**os.environ, "AWS_ENDPOINT_URL": moto_server, "RESPONDER_RETRY_MAX_SECONDS": "0",
            "RESPONDER_FAULT_PAUSE_BEFORE": "4"}  # paused inside revoke-sessions
     with subprocess.Popen(
-        [str(RESPOND), "compromised", server_account.bob_key, "--yes", "--output", "json"],
+        [*respond_command(env), "compromised", server_account.bob_key, "--yes", "--output",
+         "json"],
         env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         text=True,
     ) as holder:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 import pytest
@@ -19,16 +19,17 @@ from moto import mock_aws
 from responder.aws import Api, RetryPolicy
 from responder.context import Incident, Target
 from responder.errors import AwsCallFailed
-from responder.journal import StepRecord
+from responder.journal import IncidentRecord, StepRecord
+from responder.notice import Notice
+from responder.notice import build_notice as notice_of_view
 from responder.notify import (
-    Notice,
     NotificationError,
-    build_notice,
     post_slack,
     publish_sns,
     render_text,
     slack_payload,
 )
+from responder.view import IncidentView
 
 INCIDENT = "inc-20260301-120000-abc123"
 KEY = "AKIAEXAMPLELEAKED001"
@@ -101,6 +102,20 @@ def halted_steps() -> tuple[StepRecord, ...]:
 
 INC = Incident(INCIDENT, KEY, "compromised-key", STARTED)
 TARGET = Target("alice", ACCOUNT)
+
+
+def build_notice(kind: Literal["completed", "halted"], incident: Incident,
+                 target: Target | None, steps: Sequence[StepRecord], *,
+                 contained_at: datetime | None, failing_step: str | None = None) -> Notice:
+    """The notice of an incident whose journal holds `steps`, seen through its view."""
+    record = IncidentRecord(
+        id=incident.id, access_key_id=incident.access_key_id,
+        playbook={"name": incident.playbook}, status=kind, started_at=incident.started_at,
+        updated_at=incident.started_at, source="cli", options={}, contained_at=contained_at,
+        user_name=target.user_name if target else None,
+        account_id=target.account_id if target else None,
+    )
+    return notice_of_view(kind, IncidentView.of(record, list(steps)), failing_step=failing_step)
 
 
 @pytest.fixture

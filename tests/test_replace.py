@@ -8,11 +8,11 @@ from typing import Any
 
 import boto3
 import pytest
+from cloudtrail_faults import FaultyCloudTrail
 from conftest import REGION, Account, Faults
 
-from responder import machine
+from responder import service
 from responder.context import Options, RunContext
-from responder.drill.cloudtrail import CloudTrailFake
 from responder.errors import StepFailed
 from responder.journal.sqlite import SqliteJournal
 from responder.playbook import Playbook
@@ -42,7 +42,7 @@ def _playbook(**replace: Any) -> Playbook:
 
 @pytest.fixture(autouse=True)
 def trail(account: Account) -> Any:
-    fake = CloudTrailFake()
+    fake = FaultyCloudTrail()
     with fake.installed():
         yield fake
 
@@ -70,7 +70,7 @@ def test_two_keys_delete_the_compromised_then_create(
     account: Account, journal: SqliteJournal, make_ctx: CtxFactory
 ) -> None:
     """With two keys, the compromised one is deleted (evidence done) and a new one stored."""
-    record = machine.respond(make_ctx(), journal, _playbook(), account.leaked_key)
+    record = service.respond(make_ctx(), journal, _playbook(), account.leaked_key)
     assert record.status == "completed"
     detail = _step(journal, record.id).detail
     new = detail["access_key_id"]
@@ -89,7 +89,7 @@ def test_one_key_creates_without_deleting(
     account: Account, journal: SqliteJournal, make_ctx: CtxFactory
 ) -> None:
     """With one key, the compromised key is kept (Inactive) and a second one created."""
-    record = machine.respond(make_ctx(), journal, _playbook(), account.bob_key)
+    record = service.respond(make_ctx(), journal, _playbook(), account.bob_key)
     detail = _step(journal, record.id).detail
     keys = _keys(account, "bob")
     assert keys == {account.bob_key: "Inactive", detail["access_key_id"]: "Active"}
@@ -98,12 +98,12 @@ def test_one_key_creates_without_deleting(
 
 
 def test_evidence_not_finished_halts_before_deleting(
-    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, trail: CloudTrailFake
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, trail: FaultyCloudTrail
 ) -> None:
     """Two keys but evidence failed: halt (exit 1), both keys kept, nothing created."""
     trail.failing_regions = frozenset({"us-east-1"})
     with pytest.raises(StepFailed, match="evidence collection has not finished") as halted:
-        machine.respond(make_ctx(), journal, _playbook(), account.leaked_key)
+        service.respond(make_ctx(), journal, _playbook(), account.leaked_key)
     assert halted.value.exit_code == 1
     assert _keys(account) == {account.leaked_key: "Inactive", account.other_key: "Active"}
 
@@ -113,7 +113,7 @@ def test_delete_compromised_never_halts_with_two_keys(
 ) -> None:
     """A playbook that keeps the compromised key halts rather than deleting anything."""
     with pytest.raises(StepFailed, match="delete_compromised: never"):
-        machine.respond(make_ctx(), journal, _playbook(delete_compromised="never"),
+        service.respond(make_ctx(), journal, _playbook(delete_compromised="never"),
                         account.leaked_key)
     assert set(_keys(account)) == {account.leaked_key, account.other_key}
 
@@ -122,7 +122,7 @@ def test_no_replace_skips(
     account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
 ) -> None:
     """--no-replace: the step is skipped and no key or secret is created."""
-    record = machine.respond(make_ctx(options=Options(replace=False),
+    record = service.respond(make_ctx(options=Options(replace=False),
                                       session_factory=faults.session_factory()),
                              journal, _playbook(), account.bob_key)
     step = _step(journal, record.id)
@@ -135,7 +135,7 @@ def test_custom_secret_name(
     account: Account, journal: SqliteJournal, make_ctx: CtxFactory
 ) -> None:
     """The playbook's secret_name template decides where the secret goes."""
-    record = machine.respond(make_ctx(), journal, _playbook(secret_name="team/{user}/key"),
+    record = service.respond(make_ctx(), journal, _playbook(secret_name="team/{user}/key"),
                              account.bob_key)
     new = _step(journal, record.id).detail["access_key_id"]
     assert _secret(account, "team/bob/key")["AccessKeyId"] == new
@@ -149,12 +149,12 @@ def test_secret_store_failure_then_resume_recreates_exactly_one_key(
     faults.fail("CreateSecret", "AccessDenied")
     ctx = make_ctx(session_factory=faults.session_factory())
     with pytest.raises(StepFailed, match="could not store its secret") as halted:
-        machine.respond(ctx, journal, _playbook(), account.bob_key)
+        service.respond(ctx, journal, _playbook(), account.bob_key)
     assert len(_keys(account, "bob")) == 2
     faults.clear()
     incident_id = halted.value.incident_id
     assert incident_id is not None
-    record = machine.resume(ctx, journal, incident_id)
+    record = service.resume(ctx, journal, incident_id)
     assert record.status == "completed"
     new = _step(journal, record.id).detail["access_key_id"]
     assert _keys(account, "bob") == {account.bob_key: "Inactive", new: "Active"}
@@ -172,12 +172,12 @@ def test_crash_inside_create_then_resume_adopts_nothing_twice(
     faults.rewrite("CreateAccessKey", _crash)
     ctx = make_ctx(session_factory=faults.session_factory())
     with pytest.raises(Crash):
-        machine.respond(ctx, journal, _playbook(), account.bob_key)
+        service.respond(ctx, journal, _playbook(), account.bob_key)
     (open_incident,) = journal.recent()
     assert _step(journal, open_incident.id).status == "running"
     orphan = next(k for k in _keys(account, "bob") if k != account.bob_key)
     faults.clear()
-    record = machine.resume(ctx, journal, open_incident.id)
+    record = service.resume(ctx, journal, open_incident.id)
     new = _step(journal, record.id).detail["access_key_id"]
     assert new != orphan
     assert _keys(account, "bob") == {account.bob_key: "Inactive", new: "Active"}
@@ -190,10 +190,10 @@ def test_crash_after_store_resume_adopts_the_stored_key(
     faults.rewrite("CreateSecret", _crash)
     ctx = make_ctx(session_factory=faults.session_factory())
     with pytest.raises(Crash):
-        machine.respond(ctx, journal, _playbook(), account.bob_key)
+        service.respond(ctx, journal, _playbook(), account.bob_key)
     (open_incident,) = journal.recent()
     faults.clear()
-    record = machine.resume(ctx, journal, open_incident.id)
+    record = service.resume(ctx, journal, open_incident.id)
     detail = _step(journal, record.id).detail
     assert detail["adopted"] is True
     assert faults.count("CreateAccessKey") == 1
@@ -205,7 +205,7 @@ def test_secret_never_reaches_the_journal(
     account: Account, journal: SqliteJournal, make_ctx: CtxFactory
 ) -> None:
     """The new secret access key appears nowhere in the journal's files."""
-    machine.respond(make_ctx(), journal, _playbook(), account.bob_key)
+    service.respond(make_ctx(), journal, _playbook(), account.bob_key)
     secret = _secret(account, "responder/bob/access-key")["SecretAccessKey"].encode()
     for path in journal.path.parent.glob("journal.db*"):
         assert secret not in path.read_bytes(), path

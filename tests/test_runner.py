@@ -10,7 +10,7 @@ import pytest
 from conftest import Account, Faults, iam_state
 from structlog.testing import capture_logs
 
-from responder import machine, playbook
+from responder import playbook, service
 from responder.context import Options, RunContext
 from responder.errors import BadInput, Refused, StepFailed
 from responder.journal.sqlite import SqliteJournal
@@ -36,7 +36,7 @@ def _status(account: Account, key: str, user: str = "alice") -> str:
 
 
 def _respond(ctx: RunContext, journal: SqliteJournal, key: str) -> Any:
-    return machine.respond(ctx, journal, playbook.load("compromised-key"), key)
+    return service.respond(ctx, journal, playbook.load("compromised-key"), key)
 
 
 def test_contains_the_key_and_nothing_else(
@@ -99,7 +99,7 @@ def test_halt_then_resume_does_not_repeat_done_steps(
     assert faults.count("PutUserPolicy") == 1  # AccessDenied is never retried
 
     faults.clear()
-    resumed = machine.resume(ctx, journal, incident_id)
+    resumed = service.resume(ctx, journal, incident_id)
     assert resumed.status == "completed"
     assert faults.count("UpdateAccessKey") == 1
     assert faults.count("GetAccessKeyLastUsed") == 1
@@ -245,7 +245,7 @@ def test_dry_run_plan_changes_nothing(
 ) -> None:
     """The plan names the real user and the exact UpdateAccessKey call, and only reads."""
     before = iam_state(account.iam)
-    plan = machine.plan(make_ctx(session_factory=faults.session_factory(), dry_run=True),
+    plan = service.plan(make_ctx(session_factory=faults.session_factory()),
                         playbook.load("compromised-key"), account.leaked_key)
     assert plan.identified.target.user_name == "alice"
     calls = {spec.name: calls for spec, calls in plan.steps}

@@ -17,7 +17,7 @@ from unittest import mock
 
 import boto3
 
-from responder import machine, playbook, report
+from responder import playbook, report, service
 from responder.aws import RetryPolicy
 from responder.context import Options, RunContext, responder_home
 from responder.drill import world as world_mod
@@ -25,6 +25,7 @@ from responder.drill.cloudtrail import CloudTrailFake
 from responder.errors import BadInput, ResponderError
 from responder.journal.sqlite import SqliteJournal
 from responder.steps.deny import POLICY_NAME, deny_policy
+from responder.view import IncidentView
 
 SCENARIOS = ("basic",)
 
@@ -39,7 +40,9 @@ class Check:
 @dataclass(frozen=True)
 class DrillResult:
     scenario: str
+    view: IncidentView
     incident: dict[str, Any]
+    """The §2 object of the view, as --output json prints it."""
     checks: tuple[Check, ...]
     attacker: tuple[dict[str, Any], ...]
     home: str
@@ -73,13 +76,12 @@ class DrillResult:
         lines += [f"  +{t:7.3f}s  {s:<18} {st}" for t, s, st in self.timeline]
         if self.time_to_contain is not None:
             lines.append(f"time to contain: {self.time_to_contain:.3f}s")
-        evidence = next((s["detail"] for s in self.incident["steps"]
-                         if s["action"] == "collect_cloudtrail" and s["status"] == "done"), None)
+        evidence = self.view.evidence
         if evidence:
             risky = ", ".join(f"{e['eventName']} ({e['accessKeyId']}, {e['region']})"
-                              for e in evidence["summary"]["high_risk"])
-            lines.append(f"evidence: {evidence['events']} events in "
-                         f"{len(evidence['regions'])} regions, sha256 {evidence['sha256'][:16]}")
+                              for e in evidence.high_risk)
+            lines.append(f"evidence: {evidence.events} events in "
+                         f"{len(evidence.regions)} regions, sha256 {(evidence.sha256 or '')[:16]}")
             lines.append(f"high-risk actions: {risky or 'none'}")
         lines.append("checks:")
         lines += [f"  [{'ok' if c.passed else 'FAIL'}] {c.name}"
@@ -108,16 +110,17 @@ def fake_account() -> Iterator[Callable[[], boto3.Session]]:
             yield lambda: boto3.Session(region_name=world_mod.REGION)
 
 
-def _checks(session: boto3.Session, world: world_mod.World, doc: dict[str, Any],
-            started: datetime) -> tuple[Check, ...]:
+def _checks(session: boto3.Session, world: world_mod.World, view: IncidentView,
+            attacker: list[dict[str, Any]]) -> tuple[Check, ...]:
     iam = session.client("iam")
     keys = {k["AccessKeyId"]: k["Status"]
             for k in iam.list_access_keys(UserName=world.victim)["AccessKeyMetadata"]}
+    disabled = view.key_disabled
     checks = [
-        Check("incident completed", doc["status"] == "completed", doc["status"]),
+        Check("incident completed", view.status == "completed", view.status),
         Check("leaked key disabled (then deleted to make room for the new one)",
               keys.get(world.leaked_key, "Deleted") in {"Inactive", "Deleted"}
-              and _step(doc, "disable_access_key").get("status") == "Inactive",
+              and disabled is not None and disabled.status == "Inactive",
               keys.get(world.leaked_key, "Deleted")),
         Check("the user's other key is untouched", keys.get(world.other_key) == "Active",
               str(keys.get(world.other_key))),
@@ -128,7 +131,7 @@ def _checks(session: boto3.Session, world: world_mod.World, doc: dict[str, Any],
         if isinstance(document, str):
             document = json.loads(document)
         checks.append(Check("deny policy attached with the incident's start time",
-                            document == deny_policy(started)))
+                            document == deny_policy(view.started_at)))
     except iam.exceptions.NoSuchEntityException:
         checks.append(Check("deny policy attached with the incident's start time", False,
                             "policy missing"))
@@ -138,51 +141,49 @@ def _checks(session: boto3.Session, world: world_mod.World, doc: dict[str, Any],
         for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
     )
     checks.append(Check("other users' keys untouched", bystanders_ok))
-    checks.append(_replacement_check(session, doc, keys))
-    checks.append(_notification_check(session, world, doc))
+    checks.append(_replacement_check(session, view, keys))
+    checks.append(_notification_check(session, world, view))
+    checks.append(_evidence_check(view, attacker))
     return tuple(checks)
 
 
-def _step(doc: dict[str, Any], action: str) -> dict[str, Any]:
-    return next((dict(s["detail"]) for s in doc["steps"] if s["action"] == action), {})
-
-
-def _replacement_check(session: boto3.Session, doc: dict[str, Any],
+def _replacement_check(session: boto3.Session, view: IncidentView,
                        keys: Mapping[str, str]) -> Check:
     """The new key is Active, its secret is in Secrets Manager, and it works."""
     name = "replacement key stored in Secrets Manager and working"
-    replacement = doc.get("replacement")
-    if not replacement:
+    replacement = view.replacement
+    if replacement is None or not replacement.secret_ref:
         return Check(name, False, "no replacement issued")
     stored = json.loads(session.client("secretsmanager").get_secret_value(
-        SecretId=replacement["secret_ref"])["SecretString"])
+        SecretId=replacement.secret_ref)["SecretString"])
     who = boto3.Session(aws_access_key_id=stored["AccessKeyId"],
                         aws_secret_access_key=stored["SecretAccessKey"],
                         region_name=world_mod.REGION).client("sts").get_caller_identity()
-    ok = (stored["AccessKeyId"] == replacement["access_key_id"]
-          and keys.get(replacement["access_key_id"]) == "Active"
-          and who["Account"] == doc["account_id"])
-    return Check(name, ok, replacement["access_key_id"])
+    target = view.target
+    ok = (stored["AccessKeyId"] == replacement.access_key_id
+          and keys.get(str(replacement.access_key_id)) == "Active"
+          and target is not None and who["Account"] == target.account_id)
+    return Check(name, ok, str(replacement.access_key_id))
 
 
 def _notification_check(session: boto3.Session, world: world_mod.World,
-                        doc: dict[str, Any]) -> Check:
+                        view: IncidentView) -> Check:
     """The on-call inbox subscribed to the topic received this incident's notice."""
     messages = session.client("sqs").receive_message(
         QueueUrl=world.inbox_url, MaxNumberOfMessages=10).get("Messages", [])
-    ok = any(doc["incident_id"] in m["Body"] for m in messages)
+    ok = any(view.id in m["Body"] for m in messages)
     return Check("notification delivered to the on-call topic", ok,
                  f"{len(messages)} message(s) in the inbox")
 
 
-def _evidence_check(doc: dict[str, Any], attacker: list[dict[str, Any]]) -> Check:
+def _evidence_check(view: IncidentView, attacker: list[dict[str, Any]]) -> Check:
     """Every attacker event, the ones made with the minted session included, is in the
     evidence file."""
     name = "attacker's events (and its session's) in the evidence"
-    evidence = doc.get("evidence") or {}
-    if not evidence.get("path"):
+    evidence = view.evidence
+    if evidence is None or not evidence.path:
         return Check(name, False, "no evidence collected")
-    with open(evidence["path"], encoding="utf-8") as lines:
+    with open(evidence.path, encoding="utf-8") as lines:
         found = {json.loads(line)["eventID"] for line in lines}
     missing = [a["action"] for a in attacker if a["event_id"] not in found]
     return Check(name, not missing, f"{len(attacker) - len(missing)}/{len(attacker)} found"
@@ -208,20 +209,20 @@ def run(scenario: str = "basic") -> DrillResult:
         )
         journal = SqliteJournal(home / "responder.db")
         try:
-            record = machine.respond(ctx, journal, playbook.load("compromised-key"),
-                                     world.leaked_key)
+            incident_id = service.respond(ctx, journal, playbook.load("compromised-key"),
+                                          world.leaked_key).id
         except ResponderError as exc:
             if exc.incident_id is None:
                 raise
-            record = journal.get(exc.incident_id)
-        doc = report.incident_document(journal, record)
-        checks = (*_checks(sessions(), world, doc, record.started_at),
-                  _evidence_check(doc, attacker))
-    timeline = tuple(
-        (round((s.started_at - record.started_at).total_seconds(), 3), s.name, s.status)
-        for s in journal.steps(record.id) if s.started_at is not None
-    )
-    contain = (round((record.contained_at - record.started_at).total_seconds(), 3)
-               if record.contained_at else None)
+            incident_id = exc.incident_id
+        view = IncidentView.load(journal, incident_id)
+        checks = _checks(sessions(), world, view, attacker)
     journal.close()
-    return DrillResult(scenario, doc, checks, tuple(attacker), str(home), contain, timeline)
+    timeline = tuple(
+        (round((s.started_at - view.started_at).total_seconds(), 3), s.name, s.status)
+        for s in view.steps if s.started_at is not None
+    )
+    contain = (round((view.contained_at - view.started_at).total_seconds(), 3)
+               if view.contained_at else None)
+    return DrillResult(scenario, view, report.incident_document(view), checks,
+                       tuple(attacker), str(home), contain, timeline)

@@ -8,8 +8,9 @@ still go through real boto3 clients, botocore serialization, moto's dispatch and
 JSON 1.1 parser, whether the client runs in-process under `mock_aws()` or in a subprocess
 talking to a `ThreadedMotoServer` hosted by the test process.
 
-The fake also injects the failures the product must survive (throttling, a region that is
-down) from a seeded RNG, so fault-injection runs are repeatable.
+Failures (throttling, a region that is down) are not injected here: the drill needs none,
+and the tests that do add them in a subclass of their own (tests/cloudtrail_faults.py)
+by overriding `lookup`, the one door every request comes through.
 
 Scale: product tests store ~100k events, so events are compact tuples (the full CloudTrail
 record is rebuilt on the way out), each region is sorted once after it changes, and an
@@ -23,18 +24,23 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
-import collections
-import functools
 import hashlib
 import json
-import random
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
+
+from responder.drill.cloudtrail_records import (
+    READ_PREFIXES,
+    SERVICE_OF,
+    Event,
+    full_record,
+    stable_uuid,
+    summary,
+)
 
 __all__ = ["CloudTrailFake", "FakeError"]
 
@@ -42,45 +48,6 @@ MAX_PAGE = 50  # LookupEvents' documented MaxResults ceiling
 _TOKEN_VERSION = "v1"  # noqa: S105 - a format tag, not a secret
 _MISSING = object()
 
-# Event name -> service, for a default eventSource. Small on purpose: enough for what an
-# attacker with a leaked key typically does first; anything else is "unknown".
-_SERVICE_OF: dict[str, str] = {
-    **dict.fromkeys((
-        "GetUser", "ListUsers", "CreateUser", "DeleteUser", "CreateAccessKey",
-        "ListAccessKeys", "UpdateAccessKey", "DeleteAccessKey", "CreateLoginProfile",
-        "UpdateLoginProfile", "AttachUserPolicy", "PutUserPolicy", "ListAttachedUserPolicies",
-        "ListUserPolicies", "GetUserPolicy", "DeleteUserPolicy", "ListRoles", "CreateRole",
-        "AttachRolePolicy", "ListPolicies", "GetAccountAuthorizationDetails",
-        "AddUserToGroup", "ListGroups", "ListGroupsForUser",
-    ), "iam"),
-    **dict.fromkeys((
-        "GetCallerIdentity", "AssumeRole", "GetSessionToken", "GetFederationToken",
-        "GetAccessKeyInfo",
-    ), "sts"),
-    **dict.fromkeys((
-        "DescribeInstances", "RunInstances", "TerminateInstances", "StopInstances",
-        "DescribeRegions", "DescribeImages", "DescribeSecurityGroups", "CreateSecurityGroup",
-        "AuthorizeSecurityGroupIngress", "CreateKeyPair", "ImportKeyPair", "DescribeKeyPairs",
-        "DescribeVpcs", "DescribeSubnets",
-    ), "ec2"),
-    **dict.fromkeys((
-        "ListBuckets", "CreateBucket", "DeleteBucket", "GetObject", "PutObject",
-        "DeleteObject", "ListObjects", "ListObjectsV2", "GetBucketAcl", "PutBucketAcl",
-        "GetBucketPolicy", "PutBucketPolicy", "PutBucketPublicAccessBlock",
-    ), "s3"),
-    **dict.fromkeys((
-        "LookupEvents", "DescribeTrails", "GetTrailStatus", "StopLogging", "StartLogging",
-        "DeleteTrail", "UpdateTrail", "PutEventSelectors", "CreateTrail",
-    ), "cloudtrail"),
-    **dict.fromkeys((
-        "ListSecrets", "GetSecretValue", "DescribeSecret", "CreateSecret", "PutSecretValue",
-    ), "secretsmanager"),
-    **dict.fromkeys(("ListKeys", "Decrypt", "Encrypt", "CreateKey"), "kms"),
-    **dict.fromkeys(("ListFunctions", "GetFunction", "CreateFunction", "Invoke"), "lambda"),
-    **dict.fromkeys(("GetParameter", "GetParameters", "GetParametersByPath",
-                     "DescribeParameters"), "ssm"),
-}
-_READ_PREFIXES = ("Get", "List", "Describe", "Lookup", "Head", "Search", "Scan", "Query")
 _SUPPORTED_ATTRIBUTES = frozenset({
     "AccessKeyId", "EventName", "Username", "EventId", "EventSource", "ReadOnly",
     "ResourceType", "ResourceName",
@@ -101,28 +68,12 @@ class FakeError(Exception):
         self.message = message or code
 
 
-class _Event(NamedTuple):
-    """One stored event, kept small: ~100k of these may live in a test process."""
-
-    time: int  # epoch seconds; CloudTrail records whole seconds
-    event_id: str
-    event_name: str
-    access_key_id: str
-    event_source: str
-    user_name: str
-    source_ip: str
-    user_agent: str
-    request_parameters: dict[str, Any] | None
-    response_elements: dict[str, Any] | None
-    read_only: bool
-
-
-def _sort_key(event: _Event) -> tuple[int, str]:
+def _sort_key(event: Event) -> tuple[int, str]:
     """Newest first; the event id breaks ties so pages are deterministic."""
     return (-event.time, event.event_id)
 
 
-def _neg_time(event: _Event) -> int:
+def _neg_time(event: Event) -> int:
     return -event.time
 
 
@@ -130,12 +81,12 @@ def _neg_time(event: _Event) -> int:
 class _RegionLog:
     """A region's events, plus the sorted order and attribute indexes derived from them."""
 
-    events: list[_Event] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     is_sorted: bool = True
-    indexes: dict[str, dict[str, list[_Event]]] = field(default_factory=dict)
+    indexes: dict[str, dict[str, list[Event]]] = field(default_factory=dict)
 
 
-_ATTRIBUTE_OF: dict[str, Callable[[_Event], str]] = {
+_ATTRIBUTE_OF: dict[str, Callable[[Event], str]] = {
     "AccessKeyId": lambda e: e.access_key_id,
     "EventName": lambda e: e.event_name,
     "Username": lambda e: e.user_name,
@@ -166,43 +117,18 @@ def _epoch(value: Any, name: str) -> float:
     raise FakeError("InvalidTimeRangeException", 400, f"{name} is not a timestamp: {value!r}")
 
 
-def _stable_uuid(*parts: str) -> str:
-    """A uuid4-shaped id derived from `parts`, so runs (and tie-break order) repeat."""
-    h = hashlib.sha256("|".join(parts).encode()).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
-
-
-@functools.lru_cache(maxsize=1024)
-def _stable_suffix(text: str, length: int = 17) -> str:
-    """The part of an IAM unique id (AIDA.../AROA...) after the prefix, derived from `text`."""
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-    digest = hashlib.sha256(text.encode()).digest()
-    return "".join(alphabet[b % 32] for b in digest[:length])
-
-
-def _iso(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
 @dataclass
 class CloudTrailFake:
-    """CloudTrail `LookupEvents` over events the test records, with injectable faults.
+    """CloudTrail `LookupEvents` over events the drill (or a test) records.
 
-    Use `record` to lay down what the attacker did, `installed()` to make moto answer
-    `LookupEvents` from it, and `calls` to assert how hard the product hit the API
-    (including calls that were throttled or failed).
+    Use `record` to lay down what the attacker did and `installed()` to make moto answer
+    `LookupEvents` from it.
     """
 
     account_id: str = "123456789012"
     page_size: int = MAX_PAGE
-    throttle_rate: float = 0.0
-    failing_regions: frozenset[str] = frozenset()
-    seed: int = 0
-    calls: collections.Counter[str] = field(
-        default_factory=collections.Counter, init=False, compare=False)
     _regions: dict[str, _RegionLog] = field(
         default_factory=dict, init=False, repr=False, compare=False)
-    _rng: random.Random = field(init=False, repr=False, compare=False)
     _sequence: int = field(default=0, init=False, repr=False, compare=False)
     _lock: threading.RLock = field(
         default_factory=threading.RLock, init=False, repr=False, compare=False)
@@ -210,10 +136,6 @@ class CloudTrailFake:
     def __post_init__(self) -> None:
         if not 1 <= self.page_size <= MAX_PAGE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE}, got {self.page_size}")
-        if not 0.0 <= self.throttle_rate <= 1.0:
-            raise ValueError(f"throttle_rate must be within 0..1, got {self.throttle_rate}")
-        self.failing_regions = frozenset(self.failing_regions)
-        self._rng = random.Random(self.seed)  # noqa: S311 - fault injection, not crypto
 
     # -- recording -----------------------------------------------------------------
 
@@ -239,14 +161,14 @@ class CloudTrailFake:
         are taken as UTC. Without `event_id` a deterministic uuid is derived.
         """
         if read_only is None:
-            read_only = event_name.startswith(_READ_PREFIXES)
+            read_only = event_name.startswith(READ_PREFIXES)
         if event_source is None:
-            event_source = f"{_SERVICE_OF.get(event_name, 'unknown')}.amazonaws.com"
+            event_source = f"{SERVICE_OF.get(event_name, 'unknown')}.amazonaws.com"
         with self._lock:
             self._sequence += 1
             if event_id is None:
-                event_id = _stable_uuid(self.account_id, "event", str(self._sequence))
-            event = _Event(
+                event_id = stable_uuid(self.account_id, "event", str(self._sequence))
+            event = Event(
                 time=int(_epoch(event_time, "event_time") // 1),
                 event_id=event_id,
                 event_name=event_name,
@@ -264,31 +186,24 @@ class CloudTrailFake:
                 log.is_sorted = False
             log.events.append(event)
             log.indexes.clear()
-        return self._cloudtrail_record(region, event)
+        return full_record(self.account_id, region, event)
 
     def clear(self) -> None:
-        """Drop all events and counters, and reseed: the fake is as if newly built."""
+        """Drop all events: the fake is as if newly built."""
         with self._lock:
             self._regions.clear()
-            self.calls.clear()
             self._sequence = 0
-            self._rng = random.Random(self.seed)  # noqa: S311 - fault injection, not crypto
 
     # -- LookupEvents --------------------------------------------------------------
 
     def lookup(self, region: str, request: Mapping[str, Any]) -> dict[str, Any]:
         """Answer a LookupEvents `request` (boto3 parameter names) as `region` would.
 
-        Raises FakeError for failing regions (503), throttled calls (400) and the
-        validation errors CloudTrail returns. Every call is counted in `calls[region]`.
+        Raises FakeError for the validation errors CloudTrail returns. The moto handler
+        comes through here for every request, so a subclass that overrides this method
+        sees (and may fail) each one.
         """
         with self._lock:
-            self.calls[region] += 1
-            if region in self.failing_regions:
-                raise FakeError("ServiceUnavailableException", 503,
-                                f"CloudTrail is unavailable in {region}")
-            if self.throttle_rate and self._rng.random() < self.throttle_rate:
-                raise FakeError("ThrottlingException", 400, "Rate exceeded")
             return self._lookup(region, request)
 
     def _lookup(self, region: str, request: Mapping[str, Any]) -> dict[str, Any]:
@@ -311,7 +226,7 @@ class CloudTrailFake:
             cursor = self._decode_token(token, digest)
             lo = max(lo, bisect.bisect_left(events, cursor, key=_sort_key))
         page = events[lo:min(hi, lo + limit)]
-        result: dict[str, Any] = {"Events": [self._summary(region, e) for e in page]}
+        result: dict[str, Any] = {"Events": [summary(self.account_id, region, e) for e in page]}
         if lo + limit < hi:
             result["NextToken"] = self._encode_token(digest, events[lo + limit])
         return result
@@ -338,7 +253,7 @@ class CloudTrailFake:
                             f"MaxResults must be 1..{MAX_PAGE}, got {raw!r}")
         return min(raw, self.page_size)
 
-    def _matching(self, region: str, attribute: tuple[str, str] | None) -> list[_Event]:
+    def _matching(self, region: str, attribute: tuple[str, str] | None) -> list[Event]:
         """Events of `region` matching `attribute`, sorted; sorting/indexing is done once."""
         log = self._regions.get(region)
         if log is None:
@@ -366,7 +281,7 @@ class CloudTrailFake:
         return hashlib.sha256(f"{digest}|{seconds}|{event_id}".encode()).hexdigest()[:12]
 
     @classmethod
-    def _encode_token(cls, digest: str, next_event: _Event) -> str:
+    def _encode_token(cls, digest: str, next_event: Event) -> str:
         seconds, event_id = str(next_event.time), next_event.event_id
         check = cls._token_check(digest, seconds, event_id)
         raw = f"{_TOKEN_VERSION}|{digest}|{seconds}|{check}|{event_id}"
@@ -389,78 +304,6 @@ class CloudTrailFake:
             return (-int(parts[2]), parts[4])
         except ValueError:
             raise invalid from None
-
-    # -- shaping -------------------------------------------------------------------
-
-    def _summary(self, region: str, event: _Event) -> dict[str, Any]:
-        return {
-            "EventId": event.event_id,
-            "EventName": event.event_name,
-            "ReadOnly": "true" if event.read_only else "false",
-            "AccessKeyId": event.access_key_id,
-            "EventTime": datetime.fromtimestamp(event.time, UTC),
-            "EventSource": event.event_source,
-            "Username": event.user_name,
-            "Resources": [],
-            "CloudTrailEvent": json.dumps(self._cloudtrail_record(region, event)),
-        }
-
-    def _cloudtrail_record(self, region: str, event: _Event) -> dict[str, Any]:
-        return {
-            "eventVersion": "1.09",
-            "userIdentity": self._identity(event),
-            "eventTime": _iso(event.time),
-            "eventSource": event.event_source,
-            "eventName": event.event_name,
-            "awsRegion": region,
-            "sourceIPAddress": event.source_ip,
-            "userAgent": event.user_agent,
-            "requestParameters": event.request_parameters,
-            "responseElements": event.response_elements,
-            "requestID": _stable_uuid(self.account_id, "request", event.event_id),
-            "eventID": event.event_id,
-            "readOnly": event.read_only,
-            "eventType": "AwsApiCall",
-            "managementEvent": True,
-            "recipientAccountId": self.account_id,
-            "eventCategory": "Management",
-        }
-
-    def _identity(self, event: _Event) -> dict[str, Any]:
-        """IAMUser for long-term (AKIA) keys; AssumedRole, shaped as AWS does, for ASIA keys.
-
-        As in real CloudTrail, an AssumedRole identity has no top-level userName: the role
-        name is in sessionContext.sessionIssuer.userName, and `user_name` is the session.
-        """
-        account, name = self.account_id, event.user_name
-        if not event.access_key_id.startswith("ASIA"):
-            return {
-                "type": "IAMUser",
-                "principalId": "AIDA" + _stable_suffix(f"user|{name}"),
-                "arn": f"arn:aws:iam::{account}:user/{name}",
-                "accountId": account,
-                "accessKeyId": event.access_key_id,
-                "userName": name,
-            }
-        role = f"{name}-role"
-        role_id = "AROA" + _stable_suffix(f"role|{role}")
-        return {
-            "type": "AssumedRole",
-            "principalId": f"{role_id}:{name}",
-            "arn": f"arn:aws:sts::{account}:assumed-role/{role}/{name}",
-            "accountId": account,
-            "accessKeyId": event.access_key_id,
-            "sessionContext": {
-                "sessionIssuer": {
-                    "type": "Role",
-                    "principalId": role_id,
-                    "arn": f"arn:aws:iam::{account}:role/{role}",
-                    "accountId": account,
-                    "userName": role,
-                },
-                "attributes": {"mfaAuthenticated": "false"},
-            },
-        }
 
     # -- moto wiring ---------------------------------------------------------------
 

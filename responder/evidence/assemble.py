@@ -58,10 +58,3 @@ def assemble(parts: Iterable[Path], out: Path, summary: Summary) -> Assembled:
         index_path.unlink(missing_ok=True)
     return Assembled(out, events, duplicates, digest.hexdigest())
 
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        for chunk in iter(lambda: source.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

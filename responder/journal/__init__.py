@@ -11,9 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from responder.aws import ApiCall
+
+if TYPE_CHECKING:
+    import boto3
 
 IncidentStatus = Literal["running", "halted", "completed", "refused"]
 StepStatus = Literal["pending", "running", "done", "failed", "skipped"]
@@ -60,11 +63,26 @@ class StepRecord:
     error: str | None
 
 
+@dataclass(frozen=True, order=True)
+class CallHandle:
+    """What intent() gives back for sending() and result(); callers only pass it back.
+
+    It names the incident as well as the call, so a backend finds the call from the
+    handle alone (DynamoDB: the item's key) instead of a lookup or a pointer item. The
+    handles of one incident order as their intents do.
+    """
+
+    incident_id: str
+    call_id: str
+    """The call's CallRecord.id."""
+
+
 @dataclass(frozen=True)
 class CallRecord:
     """One journaled AWS call (secrets already redacted)."""
 
-    id: int
+    id: str
+    """Unique within its incident; the ids of one incident sort, as text, in intent order."""
     step: str
     service: str
     operation: str
@@ -149,13 +167,15 @@ class Journal(Protocol):
         error: str | None,
     ) -> None: ...
 
-    def intent(self, incident_id: str, step: str, call: ApiCall, now: datetime) -> int: ...
+    def intent(self, incident_id: str, step: str, call: ApiCall, now: datetime) -> CallHandle:
+        """Journal the call as pending before it is made."""
 
-    def sending(self, call_id: int) -> None: ...
+    def sending(self, handle: CallHandle) -> None:
+        """pending → sending, never over a result; a handle naming no call changes nothing."""
 
     def result(
         self,
-        call_id: int,
+        handle: CallHandle,
         *,
         ok: bool,
         attempts: int,
@@ -164,16 +184,21 @@ class Journal(Protocol):
         error: str | None = None,
     ) -> None: ...
 
-    def calls(self, incident_id: str, step: str | None = None) -> list[CallRecord]: ...
+    def calls(self, incident_id: str, step: str | None = None) -> list[CallRecord]:
+        """In intent order."""
 
 
-def open_journal(state: str | None, home: Path) -> Journal:
+def open_journal(
+    state: str | None, home: Path, session: boto3.Session | None = None
+) -> Journal:
     """`--state`: a SQLite path (default $RESPONDER_HOME/responder.db), or
-    `dynamodb://TABLE` for the DynamoDB journal."""
+    `dynamodb://TABLE` for the DynamoDB journal, reached through `session` (the run's,
+    so `--profile` and `--region` choose the table's account and region as they do for
+    every other call)."""
     if state and state.startswith("dynamodb://"):
         from responder.journal.dynamodb import DynamoDbJournal  # noqa: PLC0415
 
-        return DynamoDbJournal.from_url(state)
+        return DynamoDbJournal.from_url(state, session=session)
     from responder.journal.sqlite import SqliteJournal  # noqa: PLC0415 - sqlite imports us
 
     return SqliteJournal(Path(state) if state else home / "responder.db")

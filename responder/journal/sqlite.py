@@ -8,7 +8,6 @@ the same key cannot both succeed.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -18,15 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from responder.aws import ApiCall
-from responder.context import iso, parse_iso
-from responder.errors import LeaseHeld, UnknownIncident
-from responder.journal import (
-    CallRecord,
-    IncidentExists,
-    IncidentRecord,
-    StepRecord,
-    StepStatus,
-)
+from responder.context import iso
+from responder.journal import CallHandle, CallRecord, IncidentRecord, StepRecord, base
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -82,27 +74,23 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE INDEX IF NOT EXISTS calls_by_incident ON calls(incident_id, step);
 """
 
-INCIDENT_FIELDS = frozenset(
-    {"status", "user_name", "account_id", "contained_at", "error", "report"}
-)
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+    """Rows as plain dicts, the form the shared record decoders read."""
+    return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
 
 
-def _when(text: str | None) -> datetime | None:
-    return parse_iso(text)
+def _touch(db: sqlite3.Connection, incident_id: str, now: datetime) -> None:
+    db.execute("UPDATE incidents SET updated_at = ? WHERE id = ?", (iso(now), incident_id))
 
 
-def _must(text: str | None) -> datetime:
-    moment = parse_iso(text)
-    if moment is None:
-        raise ValueError("journal row is missing a required timestamp")
-    return moment
+def _call_id(row_id: int) -> str:
+    """CallRecord.id as text that sorts like the AUTOINCREMENT id it stands for."""
+    return f"{row_id:012d}"
 
 
-class SqliteJournal:
+class SqliteJournal(base.JournalBase):
     """The default Journal backend."""
 
     def __init__(self, path: Path) -> None:
@@ -112,12 +100,16 @@ class SqliteJournal:
         self._db = sqlite3.connect(
             path, timeout=30, isolation_level=None, check_same_thread=False
         )
-        self._db.row_factory = sqlite3.Row
+        self._db.row_factory = _dict_row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         with self._lock:
             self._db.executescript(SCHEMA)
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
     def close(self) -> None:
         self._db.close()
@@ -135,39 +127,7 @@ class SqliteJournal:
 
     # incidents -----------------------------------------------------------------
 
-    def _incident(self, row: sqlite3.Row) -> IncidentRecord:
-        return IncidentRecord(
-            id=row["id"],
-            access_key_id=row["access_key_id"],
-            playbook=json.loads(row["playbook"]),
-            status=row["status"],
-            started_at=_must(row["started_at"]),
-            updated_at=_must(row["updated_at"]),
-            source=row["source"],
-            options=json.loads(row["options"]),
-            contained_at=_when(row["contained_at"]),
-            user_name=row["user_name"],
-            account_id=row["account_id"],
-            error=row["error"],
-            lease_owner=row["lease_owner"],
-            lease_expires=_when(row["lease_expires"]),
-            report=row["report"],
-            finding_id=row["finding_id"],
-        )
-
-    def create_incident(
-        self,
-        *,
-        incident_id: str,
-        access_key_id: str,
-        playbook: Mapping[str, Any],
-        started_at: datetime,
-        source: str,
-        options: Mapping[str, Any],
-        owner: str,
-        lease_seconds: float,
-        finding_id: str | None = None,
-    ) -> IncidentRecord:
+    def _insert_incident(self, new: base.NewIncident) -> None:
         try:
             with self._tx() as db:
                 db.execute(
@@ -175,37 +135,25 @@ class SqliteJournal:
                     " updated_at, source, options, lease_owner, lease_expires, finding_id)"
                     " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        incident_id, access_key_id, _dumps(playbook), iso(started_at),
-                        iso(started_at), source, _dumps(options), owner,
-                        iso(started_at + timedelta(seconds=lease_seconds)), finding_id,
+                        new.id, new.access_key_id, base.dumps(new.playbook), iso(new.started_at),
+                        iso(new.started_at), new.source, base.dumps(new.options), new.owner,
+                        iso(new.lease_expires), new.finding_id,
                     ),
                 )
                 db.executemany(
                     "INSERT INTO steps (incident_id, position, name, action, on_failure, status)"
                     " VALUES (?, ?, ?, ?, ?, 'pending')",
-                    [
-                        (incident_id, i, s["name"], s["action"], s.get("on_failure", "halt"))
-                        for i, s in enumerate(playbook["steps"])
-                    ],
+                    [(new.id, s.position, s.name, s.action, s.on_failure) for s in new.steps],
                 )
         except sqlite3.IntegrityError as exc:
-            existing = (self.find_by_finding(finding_id) if finding_id else None) or \
-                self.find_open(access_key_id)
-            if existing is None:
-                raise
-            raise IncidentExists(existing.id) from exc
-        return self.get(incident_id)
+            raise base.Collision(f"incident {new.id}: {exc}") from exc
 
-    def get(self, incident_id: str) -> IncidentRecord:
+    def _get_or_none(self, incident_id: str) -> IncidentRecord | None:
         with self._lock:
             row = self._db.execute(
                 "SELECT * FROM incidents WHERE id = ?", (incident_id,)
             ).fetchone()
-        if row is None:
-            raise UnknownIncident(
-                f"unknown incident id {incident_id!r} in {self.path}; `respond status` lists them"
-            )
-        return self._incident(row)
+        return None if row is None else base.incident_record(row)
 
     def find_open(self, access_key_id: str) -> IncidentRecord | None:
         with self._lock:
@@ -214,14 +162,14 @@ class SqliteJournal:
                 " AND status IN ('running', 'halted')",
                 (access_key_id,),
             ).fetchone()
-        return None if row is None else self._incident(row)
+        return None if row is None else base.incident_record(row)
 
     def find_by_finding(self, finding_id: str) -> IncidentRecord | None:
         with self._lock:
             row = self._db.execute(
                 "SELECT * FROM incidents WHERE finding_id = ?", (finding_id,)
             ).fetchone()
-        return None if row is None else self._incident(row)
+        return None if row is None else base.incident_record(row)
 
     def history_for_key(self, access_key_id: str) -> list[IncidentRecord]:
         with self._lock:
@@ -229,14 +177,14 @@ class SqliteJournal:
                 "SELECT * FROM incidents WHERE access_key_id = ? ORDER BY started_at",
                 (access_key_id,),
             ).fetchall()
-        return [self._incident(r) for r in rows]
+        return [base.incident_record(r) for r in rows]
 
     def recent(self, limit: int = 20) -> list[IncidentRecord]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT * FROM incidents ORDER BY started_at DESC LIMIT ?", (limit,)
             ).fetchall()
-        return [self._incident(r) for r in rows]
+        return [base.incident_record(r) for r in rows]
 
     def acquire_lease(self, incident_id: str, owner: str, now: datetime, seconds: float) -> None:
         with self._tx() as db:
@@ -272,10 +220,6 @@ class SqliteJournal:
                 return
         self._raise_held(incident_id)
 
-    def _raise_held(self, incident_id: str) -> None:
-        record = self.get(incident_id)
-        raise LeaseHeld(incident_id, record.lease_owner or "?", iso(record.lease_expires) or "?")
-
     def release_lease(self, incident_id: str, owner: str) -> None:
         with self._tx() as db:
             db.execute(
@@ -284,17 +228,16 @@ class SqliteJournal:
                 (incident_id, owner),
             )
 
-    def update_incident(self, incident_id: str, now: datetime, **fields: Any) -> None:
-        unknown = set(fields) - INCIDENT_FIELDS
-        if unknown:
-            raise ValueError(f"not incident fields: {sorted(unknown)}")
-        values = {k: iso(v) if isinstance(v, datetime) else v for k, v in fields.items()}
+    def _set_incident(self, incident_id: str, values: Mapping[str, Any]) -> None:
         assignments = ", ".join(f"{k} = ?" for k in values)
-        with self._tx() as db:
-            db.execute(
-                f"UPDATE incidents SET {assignments}, updated_at = ? WHERE id = ?",
-                (*values.values(), iso(now), incident_id),
-            )
+        try:
+            with self._tx() as db:
+                db.execute(
+                    f"UPDATE incidents SET {assignments} WHERE id = ?",
+                    (*values.values(), incident_id),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise base.Collision(f"incident {incident_id}: {exc}") from exc
 
     # steps ---------------------------------------------------------------------
 
@@ -303,21 +246,7 @@ class SqliteJournal:
             rows = self._db.execute(
                 "SELECT * FROM steps WHERE incident_id = ? ORDER BY position", (incident_id,)
             ).fetchall()
-        return [
-            StepRecord(
-                incident_id=r["incident_id"],
-                position=r["position"],
-                name=r["name"],
-                action=r["action"],
-                on_failure=r["on_failure"],
-                status=r["status"],
-                started_at=_when(r["started_at"]),
-                ended_at=_when(r["ended_at"]),
-                detail=json.loads(r["detail"]),
-                error=r["error"],
-            )
-            for r in rows
-        ]
+        return [base.step_record(r) for r in rows]
 
     def step_started(self, incident_id: str, name: str, now: datetime) -> None:
         with self._tx() as db:
@@ -326,69 +255,48 @@ class SqliteJournal:
                 " ended_at = NULL, error = NULL WHERE incident_id = ? AND name = ?",
                 (iso(now), incident_id, name),
             )
-            db.execute(
-                "UPDATE incidents SET updated_at = ? WHERE id = ?", (iso(now), incident_id)
-            )
+            _touch(db, incident_id, now)
 
-    def step_finished(
-        self,
-        incident_id: str,
-        name: str,
-        *,
-        status: StepStatus,
-        now: datetime,
-        detail: Mapping[str, Any],
-        error: str | None,
-    ) -> None:
+    def _set_step(self, incident_id: str, name: str, values: Mapping[str, Any],
+                  now: datetime) -> None:
+        assignments = ", ".join(f"{k} = ?" for k in values)
         with self._tx() as db:
             db.execute(
-                "UPDATE steps SET status = ?, ended_at = ?, detail = ?, error = ?"
-                " WHERE incident_id = ? AND name = ?",
-                (status, iso(now), _dumps(detail), error, incident_id, name),
+                f"UPDATE steps SET {assignments} WHERE incident_id = ? AND name = ?",
+                (*values.values(), incident_id, name),
             )
-            db.execute(
-                "UPDATE incidents SET updated_at = ? WHERE id = ?", (iso(now), incident_id)
-            )
+            _touch(db, incident_id, now)
 
     # calls ---------------------------------------------------------------------
 
-    def intent(self, incident_id: str, step: str, call: ApiCall, now: datetime) -> int:
+    def intent(self, incident_id: str, step: str, call: ApiCall, now: datetime) -> CallHandle:
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO calls (incident_id, step, service, operation, params, mutating,"
                 " intent_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     incident_id, step, call.service, call.operation,
-                    _dumps(call.as_dict()["params"]), int(call.mutating), iso(now),
+                    base.dumps(call.as_dict()["params"]), int(call.mutating), iso(now),
                 ),
             )
             row_id = cur.lastrowid
         assert row_id is not None  # noqa: S101 - INSERT always yields a rowid
-        return row_id
+        return CallHandle(incident_id, _call_id(row_id))
 
-    def sending(self, call_id: int) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE calls SET outcome = 'sending' WHERE id = ? AND outcome = 'pending'",
-                       (call_id,))
-
-    def result(
-        self,
-        call_id: int,
-        *,
-        ok: bool,
-        attempts: int,
-        now: datetime,
-        result: Any = None,
-        error: str | None = None,
-    ) -> None:
+    def sending(self, handle: CallHandle) -> None:
         with self._tx() as db:
             db.execute(
-                "UPDATE calls SET outcome = ?, attempts = ?, result = ?, error = ?,"
-                " result_at = ? WHERE id = ?",
-                (
-                    "ok" if ok else "error", attempts,
-                    None if result is None else _dumps(result), error, iso(now), call_id,
-                ),
+                "UPDATE calls SET outcome = 'sending'"
+                " WHERE id = ? AND incident_id = ? AND outcome = 'pending'",
+                (int(handle.call_id), handle.incident_id),
+            )
+
+    def _set_call(self, handle: CallHandle, values: Mapping[str, Any]) -> None:
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        with self._tx() as db:
+            db.execute(
+                f"UPDATE calls SET {assignments} WHERE id = ? AND incident_id = ?",
+                (*values.values(), int(handle.call_id), handle.incident_id),
             )
 
     def calls(self, incident_id: str, step: str | None = None) -> list[CallRecord]:
@@ -399,20 +307,4 @@ class SqliteJournal:
             args = (incident_id, step)
         with self._lock:
             rows = self._db.execute(query + " ORDER BY id", args).fetchall()
-        return [
-            CallRecord(
-                id=r["id"],
-                step=r["step"],
-                service=r["service"],
-                operation=r["operation"],
-                params=json.loads(r["params"]),
-                mutating=bool(r["mutating"]),
-                outcome=r["outcome"],
-                result=None if r["result"] is None else json.loads(r["result"]),
-                error=r["error"],
-                attempts=r["attempts"],
-                intent_at=_must(r["intent_at"]),
-                result_at=_when(r["result_at"]),
-            )
-            for r in rows
-        ]
+        return [base.call_record({**r, "id": _call_id(r["id"])}) for r in rows]

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from responder.aws import Api, ApiCall
 from responder.context import Incident, RunContext, Target
 from responder.errors import StepFailed
-from responder.journal import CallRecord, StepRecord
+from responder.journal import CallRecord
+from responder.steps.results import FactKind, Facts, Skipped
+
+if TYPE_CHECKING:
+    from responder.view import IncidentView
 
 
 @dataclass(frozen=True)
@@ -29,9 +33,9 @@ class StepInput:
     target: Target | None
     settings: Mapping[str, Any]
     history: tuple[CallRecord, ...] = ()
-    earlier: tuple[StepRecord, ...] = ()
-    """The incident's steps as journaled when this one started."""
-    contained_at: datetime | None = None
+    """This step's own journaled calls, from earlier attempts."""
+    view: IncidentView | None = None
+    """The incident as journaled when this step started; None before it is opened."""
 
     @property
     def revisit(self) -> bool:
@@ -42,11 +46,6 @@ class StepInput:
         """
         return self.incident.resumed or bool(self.history)
 
-    def done(self, action: str) -> StepRecord | None:
-        """The journaled record of an earlier step with `action`, if it finished done."""
-        return next((s for s in self.earlier if s.action == action and s.status == "done"),
-                    None)
-
     def require_target(self, step: str) -> Target:
         if self.target is None:
             raise StepFailed(step, "the key's owner is unknown: identify has not completed")
@@ -55,11 +54,20 @@ class StepInput:
 
 @dataclass(frozen=True)
 class StepResult:
-    """What a step achieved; `detail` goes to the journal and the JSON output."""
+    """What a step achieved: typed facts, journaled as their detail mapping."""
 
     status: Literal["done", "skipped"]
-    detail: Mapping[str, Any] = field(default_factory=dict)
+    facts: Facts
     effective_at: datetime | None = None
+    """When the step's effect took hold in AWS (containment moments)."""
+
+    @classmethod
+    def skipped(cls, reason: str) -> StepResult:
+        return cls("skipped", Skipped(reason))
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        return self.facts.to_detail()
 
 
 class Action(ABC):
@@ -68,9 +76,11 @@ class Action(ABC):
     name: ClassVar[str]
     permissions: ClassVar[tuple[str, ...]]
     schema: ClassVar[Mapping[str, Any]] = {"type": "object", "additionalProperties": False}
-    read_only: ClassVar[bool] = False
-    contains: ClassVar[bool] = False
-    """True for steps that together make up containment (contained_at)."""
+    kind: ClassVar[FactKind]
+    """What kind of fact the step establishes; every `containment` step done together
+    makes the incident contained (contained_at)."""
+    result: ClassVar[type[Facts]]
+    """The type of the facts its StepResult carries, to read them back from the journal."""
     critical: ClassVar[bool] = True
     """False for steps whose failure must never halt the incident (notify)."""
 

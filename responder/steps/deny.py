@@ -16,6 +16,7 @@ from responder import iam_snapshot
 from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed
 from responder.steps.base import Action, StepInput, StepResult, register
+from responder.steps.results import SessionsRevoked
 
 POLICY_NAME = "responder-revoke-older-sessions"
 
@@ -40,7 +41,8 @@ def deny_policy(started_at: datetime) -> dict[str, Any]:
 @register("attach_deny_policy")
 class AttachDenyPolicy(Action):
     permissions = ("iam:PutUserPolicy", "iam:GetUserPolicy", *iam_snapshot.SNAPSHOT_PERMISSIONS)
-    contains = True
+    kind = "containment"
+    result = SessionsRevoked
 
     def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
         target = inp.require_target(self.name)
@@ -85,14 +87,11 @@ class AttachDenyPolicy(Action):
     def _result(self, inp: StepInput, api: Api, *, already: bool) -> StepResult:
         attached_at = inp.ctx.clock()
         target = inp.require_target(self.name)
+        cutoff = deny_policy(inp.incident.started_at)["Statement"][0]["Condition"][
+            "DateLessThan"]["aws:TokenIssueTime"]
         return StepResult(
             "done",
-            {
-                "policy_name": POLICY_NAME,
-                "token_issue_time_before": deny_policy(inp.incident.started_at)["Statement"][0][
-                    "Condition"]["DateLessThan"]["aws:TokenIssueTime"],
-                "already": already,
-                "snapshot": iam_snapshot.take(api, target.user_name),
-            },
+            SessionsRevoked(POLICY_NAME, cutoff, already,
+                            iam_snapshot.take(api, target.user_name)),
             effective_at=attached_at,
         )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from responder.aws import Api, ApiCall
 from responder.steps.base import Action, StepInput, StepResult, register
+from responder.steps.results import KeyDisabled
 
 
 @register("disable_access_key")
 class DisableAccessKey(Action):
     permissions = ("iam:UpdateAccessKey", "iam:ListAccessKeys")
-    contains = True
+    kind = "containment"
+    result = KeyDisabled
 
     def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
         target = inp.require_target(self.name)
@@ -36,13 +38,13 @@ class DisableAccessKey(Action):
         mine = [k for k in keys.get("AccessKeyMetadata", [])
                 if k["AccessKeyId"] == inp.incident.access_key_id]
         if not mine:
-            return StepResult("done", {"status": "Deleted", "already": True})
+            return StepResult("done", KeyDisabled("Deleted", already=True))
         if mine[0]["Status"] == "Inactive":
-            return StepResult("done", {"status": "Inactive", "already": True})
+            return StepResult("done", KeyDisabled("Inactive", already=True))
         return None
 
     def run(self, inp: StepInput, api: Api) -> StepResult:
         (update,) = self.plan(inp)
         api.call(update)
-        return StepResult("done", {"status": "Inactive", "already": False},
+        return StepResult("done", KeyDisabled("Inactive", already=False),
                           effective_at=inp.ctx.clock())

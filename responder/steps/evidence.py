@@ -24,6 +24,7 @@ from responder.evidence.collect import RegionResult, fetch_region, lookup_call
 from responder.evidence.summary import Summary
 from responder.ratelimit import TokenBucket
 from responder.steps.base import Action, StepInput, StepResult, register
+from responder.steps.results import EvidenceCollected
 
 HOME_REGION = "us-east-1"  # IAM and STS events are recorded here
 REQUESTS_PER_SECOND = 2.0  # LookupEvents quota per region; a burst of 2 is within it
@@ -65,7 +66,8 @@ class _Progress:
 @register("collect_cloudtrail")
 class CollectCloudTrail(Action):
     permissions = ("cloudtrail:LookupEvents", "ec2:DescribeRegions")
-    read_only = True
+    kind = "evidence"
+    result = EvidenceCollected
     schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
@@ -114,28 +116,26 @@ class CollectCloudTrail(Action):
         if len(failed) == len(primary):
             raise StepFailed(self.name, f"CloudTrail lookup failed in every region: {failed}")
         pivots = sorted({r.access_key_id for r in results} - {key})
-        detail = {
-            "events": assembled.events,
-            "regions": sorted(r.region for r in primary if not r.error),
-            "regions_failed": failed,
-            "path": str(assembled.path),
-            "sha256": assembled.sha256,
-            "duplicates_dropped": assembled.duplicates,
-            "pages": sum(r.pages for r in results),
-            "window": {"start": iso(window[0]), "end": iso(window[1])},
-            "temporary_keys": [
+        return StepResult("done", EvidenceCollected(
+            events=assembled.events,
+            regions=tuple(sorted(r.region for r in primary if not r.error)),
+            regions_failed=failed,
+            path=str(assembled.path),
+            sha256=assembled.sha256,
+            duplicates_dropped=assembled.duplicates,
+            pages=sum(r.pages for r in results),
+            window={"start": iso(window[0]), "end": iso(window[1])},
+            temporary_keys=tuple(
                 {"access_key_id": t,
                  "events": sum(r.events for r in results if r.access_key_id == t),
                  "regions_failed": {r.region: r.error for r in results
                                     if r.access_key_id == t and r.error}}
                 for t in pivots
-            ],
-            "roles_assumed": sorted({role for r in results for role in r.roles}),
-            "summary": summary.as_dict(),
-        }
-        if regions_error:
-            detail["describe_regions_error"] = regions_error
-        return StepResult("done", detail)
+            ),
+            roles_assumed=tuple(sorted({role for r in results for role in r.roles})),
+            summary=summary.as_dict(),
+            describe_regions_error=regions_error or None,
+        ))
 
     def _regions(self, inp: StepInput, api: Api) -> tuple[list[str], str | None]:
         """Enabled regions (plus us-east-1 always); the session's own if listing fails."""

@@ -13,12 +13,14 @@ from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed, BadInput, OtherAccount
 from responder.guardrails import check_not_root
 from responder.steps.base import Action, StepInput, StepResult, register
+from responder.steps.results import OwnerFound
 
 
 @register("identify")
 class Identify(Action):
     permissions = ("iam:GetAccessKeyLastUsed", "sts:GetAccessKeyInfo", "sts:GetCallerIdentity")
-    read_only = True
+    kind = "identification"
+    result = OwnerFound
 
     def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
         key = inp.incident.access_key_id
@@ -42,10 +44,7 @@ class Identify(Action):
             k: (v.isoformat() if hasattr(v, "isoformat") else v)
             for k, v in found.get("AccessKeyLastUsed", {}).items()
         }
-        return StepResult(
-            "done",
-            {"user_name": found["UserName"], "account_id": account, "last_used": last_used},
-        )
+        return StepResult("done", OwnerFound(found["UserName"], account, last_used))
 
     @staticmethod
     def _explain_not_found(key: str, api: Api, info_call: ApiCall) -> None:

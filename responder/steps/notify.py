@@ -12,8 +12,10 @@ from typing import Any, ClassVar
 
 from responder.aws import Api, ApiCall, RetryPolicy
 from responder.errors import AwsCallFailed, StepFailed
-from responder.notify import Notice, NotificationError, build_notice, post_slack, publish_sns
+from responder.notice import Notice, build_notice
+from responder.notify import NotificationError, post_slack, publish_sns
 from responder.steps.base import Action, StepInput, StepResult, register
+from responder.steps.results import NoticeSent
 
 NO_TARGET = "no --notify-topic, --slack-webhook, RESPONDER_SLACK_WEBHOOK or sns_topic_arn"
 
@@ -44,9 +46,25 @@ def deliver(
     return sent, failed
 
 
+def already_published(inp: StepInput) -> dict[str, Any] | None:
+    """The SNS publish an earlier attempt of this step made, if any.
+
+    "sending" counts as sent: SNS cannot say whether a publish whose answer was lost
+    arrived, and a duplicate page at 3 a.m. is worse than the report's note.
+    """
+    published = [c for c in inp.history
+                 if c.operation == "Publish" and c.outcome in {"ok", "sending"}]
+    if not published:
+        return None
+    return {"channel": "sns", "topic": published[-1].params.get("TopicArn"),
+            "message_id": (published[-1].result or {}).get("MessageId")}
+
+
 @register("notify")
 class Notify(Action):
     permissions = ("sns:Publish",)
+    kind = "notification"
+    result = NoticeSent
     critical = False
     schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
@@ -63,25 +81,24 @@ class Notify(Action):
                         mutating=True),)
 
     def observe(self, inp: StepInput, api: Api) -> StepResult | None:
-        # "sending" counts as sent: SNS cannot say whether a publish whose answer was lost
-        # arrived, and a duplicate page at 3 a.m. is worse than the report's note.
-        published = [c for c in inp.history
-                     if c.operation == "Publish" and c.outcome in {"ok", "sending"}]
-        if not published or inp.ctx.options.slack_webhook:
-            return None
-        return StepResult("done", {"sent": [{"channel": "sns", "topic": published[-1].params.get(
-            "TopicArn"), "message_id": (published[-1].result or {}).get("MessageId")}],
-            "failed": [], "already": True})
+        published = already_published(inp)
+        if published is None or inp.ctx.options.slack_webhook:
+            return None  # Slack still to be told; run() does not publish to SNS again
+        return StepResult("done", NoticeSent(sent=(published,), already=True))
 
     def run(self, inp: StepInput, api: Api) -> StepResult:
         topic, webhook = targets(inp.settings, inp.ctx.options)
         if not topic and not webhook:
-            return StepResult("skipped", {"reason": f"{NO_TARGET} configured"})
-        notice = build_notice("completed", inp.incident, inp.target, inp.earlier,
-                              contained_at=inp.contained_at)
-        sent, failed = deliver(api, notice, topic, webhook, inp.ctx.retry)
-        detail = {"sent": sent, "failed": failed, "next_actions": list(notice.next_actions)}
+            return StepResult.skipped(f"{NO_TARGET} configured")
+        if inp.view is None:
+            raise StepFailed(self.name, "the incident is not journaled yet")
+        notice = build_notice("completed", inp.view)
+        published = already_published(inp)
+        sent, failed = deliver(api, notice, None if published else topic, webhook,
+                               inp.ctx.retry)
+        facts = NoticeSent(sent=tuple(([published] if published else []) + sent),
+                           failed=tuple(failed), next_actions=notice.next_actions)
         if failed:
             raise StepFailed(self.name, "; ".join(f"{f['channel']}: {f['error']}" for f in failed),
-                             detail)
-        return StepResult("done", detail)
+                             facts.to_detail())
+        return StepResult("done", facts)

@@ -20,6 +20,7 @@ from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed, StepFailed
 from responder.journal import CallRecord
 from responder.steps.base import Action, StepInput, StepResult, register
+from responder.steps.results import KeyReplaced, ReplacementHalted
 
 DEFAULT_SECRET_NAME = "responder/{user}/access-key"  # noqa: S105 - a name, not a secret
 IAM_KEY_LIMIT = 2
@@ -49,6 +50,8 @@ class ReplaceAccessKey(Action):
         "secretsmanager:PutSecretValue",
         "secretsmanager:DescribeSecret",
     )
+    kind = "replacement"
+    result = KeyReplaced
     schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
@@ -78,7 +81,7 @@ class ReplaceAccessKey(Action):
 
     def run(self, inp: StepInput, api: Api) -> StepResult:
         if not inp.ctx.options.replace:
-            return StepResult("skipped", {"reason": "--no-replace"})
+            return StepResult.skipped("--no-replace")
         user = inp.require_target(self.name).user_name
         compromised = inp.incident.access_key_id
         name = secret_name(inp, user)
@@ -104,7 +107,7 @@ class ReplaceAccessKey(Action):
                 self.name,
                 f"created {created['AccessKeyId']} but could not store its secret in {name} "
                 f"({exc.code}: {exc.aws_message}); `respond resume` deletes and recreates it",
-                {"created_access_key_id": created["AccessKeyId"]},
+                ReplacementHalted(created["AccessKeyId"]).to_detail(),
             ) from exc
         return self._result(api, user, created["AccessKeyId"], arn,
                             deleted or compromised not in keys, adopted=False)
@@ -113,9 +116,8 @@ class ReplaceAccessKey(Action):
     def _result(api: Api, user: str, key_id: str, arn: str, deleted: bool, *,
                 adopted: bool) -> StepResult:
         """Done; with the user's IAM picture after replacement, for the report."""
-        return StepResult("done", {"access_key_id": key_id, "secret_ref": arn,
-                                   "deleted_compromised": deleted, "adopted": adopted,
-                                   "snapshot_after": iam_snapshot.take(api, user)})
+        return StepResult("done", KeyReplaced(key_id, arn, deleted, adopted,
+                                              iam_snapshot.take(api, user)))
 
     @staticmethod
     def _list(api: Api, user: str) -> list[str]:
@@ -166,7 +168,7 @@ class ReplaceAccessKey(Action):
             raise StepFailed(self.name, f"{user} has two keys and the playbook keeps the "
                              "compromised one (delete_compromised: never). Delete the user's "
                              f"other key or {compromised} by hand, then `respond resume`")
-        if inp.done("collect_cloudtrail") is None:
+        if inp.view is None or inp.view.evidence is None:
             raise StepFailed(self.name, f"{user} has two keys, so {compromised} must be deleted "
                              "to make room, but evidence collection has not finished: deleting "
                              "first would lose the key's trail. Re-run collection (`respond "

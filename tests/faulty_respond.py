@@ -1,10 +1,13 @@
-"""Test-only fault injection through botocore event hooks, switched on by environment
-variables, so black-box tests can kill, pause or throttle a real `respond` process.
+"""`respond` with fault hooks: the launcher black-box tests use to kill, pause or throttle
+a real run. Run it as `[sys.executable, "tests/faulty_respond.py", *respond_args]`.
 
-Nothing here runs unless a RESPONDER_FAULT_* variable is set. The hooks sit where
-failures really happen: `before-call` (the call is about to be made), `after-call` (the
-call has succeeded; nothing journaled its result yet) and `before-send` (each HTTP
-attempt, so a retry by botocore would be counted too).
+The product never reads these variables (an environment variable must not be able to
+sabotage containment in Lambda), so the hooks live here and are attached from outside:
+every boto3 session the process creates gets them, then `responder.cli.main` runs as the
+console script would. The hooks sit where failures really happen: `before-call` (the
+call is about to be made), `after-call` (the call has succeeded; nothing journaled its
+result yet) and `before-send` (each HTTP attempt, so a retry by botocore would be counted
+too).
 
 - RESPONDER_FAULT_CRASH_BEFORE=k   os._exit(137) right before the k-th API call
 - RESPONDER_FAULT_CRASH_AFTER=k    os._exit(137) right after the k-th call succeeded
@@ -14,6 +17,9 @@ attempt, so a retry by botocore would be counted too).
 - RESPONDER_FAULT_SEED=n           seed for the throttling choice (default 0)
 - RESPONDER_FAULT_ERROR=Op=Code[,Op=Code]   always fail operation Op with error Code
 - RESPONDER_FAULT_LOG=path         append "call Op" / "attempt Op" lines to path
+
+Counters are process-wide: a run makes calls through several sessions and threads, and
+the k-th call means the k-th of the whole run.
 """
 
 from __future__ import annotations
@@ -23,11 +29,14 @@ import os
 import random
 import sys
 import threading
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import boto3
+import boto3.session
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
+PREFIX = "RESPONDER_FAULT_"
 CRASH_EXIT = 137
 _PROTOCOL_ERRORS = {
     "json": (b'{"__type": "%s", "message": "injected %s"}', "application/x-amz-json-1.1"),
@@ -40,20 +49,22 @@ _PROTOCOL_ERRORS = {
 _STATUS = {"AccessDenied": 403, "AccessDeniedException": 403, "NoSuchEntity": 404}
 
 
-def enabled() -> bool:
-    return any(k.startswith("RESPONDER_FAULT_") for k in os.environ)
+def wanted(env: Mapping[str, str]) -> bool:
+    """Whether `env` asks for faults, i.e. a run must go through this launcher."""
+    return any(name.startswith(PREFIX) for name in env)
 
 
 class _Raw(io.BytesIO):
-    def stream(self, **_: Any) -> Any:
+    """A body botocore can stream, for the error answers made up in before-send."""
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
         yield self.read()
 
 
-class _Faults:
-    """Process-wide counters: a run makes calls through several sessions and threads."""
+class Faults:
+    """The hooks and their process-wide counters, configured from RESPONDER_FAULT_*."""
 
-    def __init__(self) -> None:
-        env = os.environ
+    def __init__(self, env: Mapping[str, str]) -> None:
         self.crash_before = int(env.get("RESPONDER_FAULT_CRASH_BEFORE", "0"))
         self.crash_after = int(env.get("RESPONDER_FAULT_CRASH_AFTER", "0"))
         self.pause_before = int(env.get("RESPONDER_FAULT_PAUSE_BEFORE", "0"))
@@ -111,18 +122,32 @@ class _Faults:
         headers["Content-Type"] = content_type
         return AWSResponse(request.url, _STATUS.get(code, 400), headers, _Raw(payload))
 
+    def install(self, session: boto3.Session) -> None:
+        session.events.register("before-call", self.before_call)
+        session.events.register("after-call", self.after_call)
+        # botocore types handlers as returning None; before-send may answer with a response.
+        session.events.register_first("before-send", self.before_send)  # type: ignore[arg-type]
 
-_ACTIVE: _Faults | None = None
+
+def hook_every_session(faults: Faults) -> None:
+    """Attach `faults` to each boto3 session as it is built, before any client exists,
+    so the product's clients inherit the hooks exactly as if it had attached them."""
+    real_init = boto3.session.Session.__init__
+
+    def init(self: boto3.Session, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        faults.install(self)
+
+    boto3.session.Session.__init__ = init  # type: ignore[method-assign]
 
 
-def install(session: boto3.Session) -> None:
-    """Attach the hooks to a session, if the environment asks for faults."""
-    global _ACTIVE  # noqa: PLW0603 - one set of counters per process, by design
-    if not enabled():
-        return
-    if _ACTIVE is None:
-        _ACTIVE = _Faults()
-    session.events.register("before-call", _ACTIVE.before_call)
-    session.events.register("after-call", _ACTIVE.after_call)
-    # botocore types handlers as returning None; before-send may answer with a response.
-    session.events.register_first("before-send", _ACTIVE.before_send)  # type: ignore[arg-type]
+def main() -> int:
+    from responder.cli import main as respond
+
+    if wanted(os.environ):
+        hook_every_session(Faults(os.environ))
+    return respond(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

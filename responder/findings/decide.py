@@ -1,0 +1,110 @@
+"""The guardrails and the mapping, applied to a candidate: a Trigger, or why not.
+
+Everything that must not start a playbook is refused here, before any AWS call, with a
+message that tells the on-call engineer what to do instead: sample findings, closed ones,
+findings that name no access key, root keys, temporary (ASIA) keys, and finding types
+the trigger mapping does not select.
+"""
+
+from __future__ import annotations
+
+from responder.errors import BadInput
+from responder.findings.mapping import TriggerMapping
+from responder.findings.model import Candidate, FindingRefused, Trigger
+from responder.guardrails import ROOT_NAMES, check_access_key_id
+
+_ROOT = frozenset(name.lower() for name in ROOT_NAMES if name)
+_CONSOLE = {
+    "guardduty": "the GuardDuty console",
+    "health": "the AWS Health Dashboard",
+    "securityhub": "the Security Hub console",
+}
+_PRINCIPAL_KINDS = {"assumedrole": "role", "iamuser": "IAM user", "federateduser": "federated user"}
+
+
+def _principal(c: Candidate) -> str:
+    """Who the finding is about, in words an engineer can search the console for."""
+    kind = _PRINCIPAL_KINDS.get((c.user_type or "").lower(), c.user_type)
+    name = " ".join(p for p in (kind, c.user_name) if p)
+    if c.principal_id:
+        name = f"{name} ({c.principal_id})" if name else c.principal_id
+    return name
+
+
+def decide(c: Candidate, mapping: TriggerMapping) -> Trigger:
+    """The Trigger for `c`; FindingRefused (or BadInput for a malformed key) if none.
+
+    The checks run in this order so that the refusal names the most useful thing to do:
+    a sample or closed finding needs nothing, a root or temporary key needs a different
+    response, and only then does the mapping decide whether to act.
+    """
+    key = c.access_key_id
+    by_hand = f"`respond compromised {key}`" if key else "`respond compromised ACCESS_KEY_ID`"
+    if c.sample:
+        raise FindingRefused(
+            f"{c.label} is a {c.product} sample finding, not a real incident: nothing to "
+            "contain and nothing was changed. To rehearse a response, run `respond drill`",
+            reason="sample", finding_id=c.finding_id, access_key_id=key)
+    if c.closed:
+        raise FindingRefused(
+            f"{c.label} is {c.closed}, so someone already closed it; nothing was changed. "
+            f"If the key is still a concern, reopen the finding or run {by_hand}",
+            reason="archived", finding_id=c.finding_id, access_key_id=key)
+    is_root = ((c.user_type or "").lower() == "root"
+               or (c.user_name or "").lower() in _ROOT)
+    if is_root:
+        what = f"the root user's access key {key}" if key else "the account's root user"
+        raise FindingRefused(
+            f"{c.label} concerns {what}"
+            f"{f' in account {c.account_id}' if c.account_id else ''}. Root credentials "
+            "cannot be contained safely through IAM APIs: sign in to the console as the "
+            "root user, delete the root access key under Security credentials, rotate the "
+            "root password and MFA, and review CloudTrail for what the credentials did",
+            reason="root", finding_id=c.finding_id, access_key_id=key)
+    if key is None:
+        named = f" ({', '.join(c.resources)})" if c.resources else ""
+        who = _principal(c)
+        raise FindingRefused(
+            f"{c.label} ({c.finding_type}) names no access key{named}; investigate the "
+            f"principal{f' {who}' if who else ''} or resource it names in "
+            f"{_CONSOLE[c.source]}. `respond` contains access keys only: if you find "
+            "one, run `respond compromised ACCESS_KEY_ID`",
+            reason="no-access-key", finding_id=c.finding_id)
+    if key.startswith("ASIA"):
+        who = _principal(c)
+        minted = (f"respond to the principal that minted it, {who}: if it is a role, "
+                  "revoke its active sessions (IAM console, Roles, Revoke active sessions) "
+                  "and find how its credentials left" if who else
+                  "find the role or user that minted it (`aws cloudtrail lookup-events "
+                  f"--lookup-attributes AttributeKey=AccessKeyId,AttributeValue={key}`, "
+                  "sessionIssuer) and revoke that role's active sessions")
+        raise FindingRefused(
+            f"{c.label}: {key} is a temporary (STS) key; it cannot be disabled and expires "
+            f"on its own. Instead, {minted}; if an IAM user minted it with GetSessionToken, "
+            "run `respond compromised` on that user's AKIA key",
+            reason="temporary-key", finding_id=c.finding_id, access_key_id=key)
+    try:
+        key = check_access_key_id(key)
+    except BadInput as exc:
+        raise BadInput(f"{c.label}: {exc}") from exc
+    chosen = mapping.rule_for(c.types)
+    if chosen is None:
+        raise FindingRefused(
+            f"{c.label}: type {c.finding_type!r} is not configured to trigger a playbook: "
+            f"add a rule for it to the trigger mapping ({mapping.origin}), or run {by_hand} "
+            "to respond by hand",
+            reason="not-configured", finding_id=c.finding_id, access_key_id=key)
+    rule, reported = chosen
+    floor = mapping.threshold(rule)
+    if c.severity is not None and c.severity < floor:
+        raise FindingRefused(
+            f"{c.label}: severity {c.severity:g} of {reported!r} is below min_severity "
+            f"{floor:g} (rule {rule.match!r} in {mapping.origin}), so it is not configured "
+            f"to trigger a playbook: lower min_severity there to act on such findings, or "
+            f"run {by_hand} to respond by hand",
+            reason="not-configured", finding_id=c.finding_id, access_key_id=key)
+    return Trigger(
+        finding_id=c.finding_id, source=c.source, finding_type=reported,
+        severity=c.severity, access_key_id=key, user_name=c.user_name,
+        account_id=c.account_id, region=c.region, playbook=rule.playbook, sample=c.sample,
+    )

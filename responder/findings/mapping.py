@@ -1,0 +1,149 @@
+"""The trigger mapping: which finding types start which playbook, read and validated.
+
+Which types start which playbook is data (`playbooks/triggers.json`, or a mapping file of
+your own), not code, so an operator can widen or narrow automatic response without a
+release. It is validated in full on load, so a typo fails before any finding is judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Set
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from responder.errors import BadInput
+from responder.playbook import load_yaml
+
+SHIPPED_PACKAGE = "responder.playbooks"
+"""Where playbooks/ is installed (same package responder.playbook reads)."""
+DEFAULT_MAPPING = "triggers.json"
+"""The shipped mapping. JSON, not YAML: every playbooks/*.yaml is listed as a playbook."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    match: str
+    """Shell-style pattern (fnmatch, case-sensitive) on the finding type."""
+    playbook: str
+    min_severity: float | None = None
+    """Overrides the mapping's min_severity for this rule."""
+
+
+@dataclass(frozen=True)
+class TriggerMapping:
+    """Which finding types start which playbook; the first matching rule decides."""
+
+    rules: tuple[Rule, ...]
+    min_severity: float = 0.0
+    origin: str = "<mapping>"
+    description: str = ""
+
+    def rule_for(self, types: Iterable[tuple[str, str]]) -> tuple[Rule, str] | None:
+        """The first rule matching any candidate, with the type to report for it.
+
+        `types` pairs each candidate string to match with the type to report (they
+        differ for ASFF, where GuardDuty's own type is derived from the Types entry).
+        """
+        candidates = list(types)
+        for rule in self.rules:
+            for candidate, reported in candidates:
+                if fnmatchcase(candidate, rule.match):
+                    return rule, reported
+        return None
+
+    def threshold(self, rule: Rule) -> float:
+        return self.min_severity if rule.min_severity is None else rule.min_severity
+
+
+Mapping: TypeAlias = TriggerMapping
+"""The name the interface uses for the trigger mapping."""
+
+_MAPPING_FIELDS = frozenset({"description", "min_severity", "rules"})
+_RULE_FIELDS = frozenset({"match", "playbook", "min_severity"})
+
+
+def _reject_unknown(data: dict[Any, Any], known: Set[str], where: str) -> None:
+    """A misspelt field would otherwise be ignored and the rule silently mean less."""
+    unknown = sorted(set(map(str, data)) - known)
+    if unknown:
+        raise BadInput(f"{where}: unknown field {', '.join(map(repr, unknown))}; "
+                       f"known: {', '.join(sorted(known))}")
+
+
+def _severity_setting(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 10:
+        raise BadInput(f"{where}: min_severity must be a number from 0 to 10, got {value!r}")
+    return float(value)
+
+
+def _text_setting(value: Any, where: str, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise BadInput(f"{where}: {name} must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _rule_from(item: Any, at: str) -> Rule:
+    if not isinstance(item, dict):
+        raise BadInput(f"{at}: must be a mapping {{match, playbook[, min_severity]}}")
+    _reject_unknown(item, _RULE_FIELDS, at)
+    for name in ("match", "playbook"):
+        if name not in item:
+            raise BadInput(f"{at}: `{name}` is required")
+    return Rule(
+        match=_text_setting(item["match"], at, "match"),
+        playbook=_text_setting(item["playbook"], at, "playbook"),
+        min_severity=(None if item.get("min_severity") is None
+                      else _severity_setting(item["min_severity"], at)),
+    )
+
+
+def _mapping_from(data: Any, origin: str) -> TriggerMapping:
+    where = f"trigger mapping {origin}"
+    if not isinstance(data, dict):
+        raise BadInput(f"{where}: must be a mapping with `rules` (and optionally "
+                       f"`min_severity`), got {type(data).__name__}")
+    _reject_unknown(data, _MAPPING_FIELDS, where)
+    if "rules" not in data or not isinstance(data["rules"], list):
+        raise BadInput(f"{where}: `rules` is required and must be a list of "
+                       "{match, playbook[, min_severity]}")
+    min_severity = _severity_setting(data.get("min_severity", 0.0), where)
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise BadInput(f"{where}: description must be a string")
+    rules = tuple(_rule_from(item, f"{where}: rules[{index}]")
+                  for index, item in enumerate(data["rules"]))
+    return TriggerMapping(rules, min_severity, origin, description)
+
+
+def _parse_mapping(text: str, origin: str) -> TriggerMapping:
+    return _mapping_from(load_yaml(text, f"trigger mapping {origin}", BadInput), origin)
+
+
+@cache
+def _shipped_mapping() -> TriggerMapping:
+    text = (resources.files(SHIPPED_PACKAGE) / DEFAULT_MAPPING).read_text("utf-8")
+    return _parse_mapping(text, f"playbooks/{DEFAULT_MAPPING}")
+
+
+def load_mapping(path: str | None = None) -> TriggerMapping:
+    """The mapping in `path` (YAML or JSON), or the shipped default; validated."""
+    if path is None:
+        return _shipped_mapping()
+    return _parse_mapping(read_text(path, "trigger mapping"), path)
+
+
+def read_text(path: str, what: str) -> str:
+    """A UTF-8 file (BOM tolerated); unreadable or undecodable is BadInput naming it.
+
+    Shared with the finding reader so both files fail with the same kind of message.
+    """
+    try:
+        return Path(path).read_text("utf-8-sig")
+    except OSError as exc:
+        raise BadInput(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{what} {path}: not UTF-8 text") from exc

@@ -1,0 +1,97 @@
+"""What the parsers hand the runner, what they refuse with, and what they pass between them.
+
+Kept apart from the parsers so the runner and the journal (`responder.trigger`) can name a
+`Trigger` without importing how findings are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from responder.errors import Refused, ResponderError
+
+Source = Literal["guardduty", "health", "securityhub"]
+RefusalReason = Literal[
+    "sample", "archived", "root", "no-access-key", "temporary-key", "not-configured",
+    "none-actionable",
+]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One access key a finding asks us to respond to, and the playbook to run."""
+
+    finding_id: str
+    """Source-qualified and stable across re-deliveries: the journal's dedupe key."""
+    source: Source
+    finding_type: str
+    """GuardDuty type, Health eventTypeCode, or the ASFF Types entry that matched."""
+    severity: float | None
+    """0-10 (Security Hub: Normalized / 10); None for AWS Health."""
+    access_key_id: str
+    user_name: str | None
+    account_id: str | None
+    region: str | None
+    playbook: str
+    sample: bool
+
+
+class FindingRefused(Refused):
+    """A finding that must not start a playbook (exit 3); says what to do instead."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: RefusalReason,
+        finding_id: str | None = None,
+        access_key_id: str | None = None,
+        problems: Sequence[ResponderError] = (),
+    ) -> None:
+        super().__init__(message)
+        self.reason: RefusalReason = reason
+        self.finding_id = finding_id
+        self.access_key_id = access_key_id
+        self.problems = tuple(problems)
+        """For `none-actionable`: the refusal or error of each finding in the document."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Candidate:
+    """What a finding says about one key, before the guardrails and the mapping.
+
+    Each source reads its own shape into this, so the guardrails and the mapping are
+    applied once, the same way, whatever the source. The key and principal fields default
+    to None because Health and Security Hub fill them in only once they find a key.
+    """
+
+    finding_id: str
+    source: Source
+    label: str
+    """How messages name the finding, e.g. `GuardDuty finding 5ab…`."""
+    finding_type: str
+    types: tuple[tuple[str, str], ...]
+    """(string to match, type to report) pairs for the mapping."""
+    severity: float | None
+    account_id: str | None
+    region: str | None
+    access_key_id: str | None = None
+    user_name: str | None = None
+    user_type: str | None = None
+    principal_id: str | None = None
+    sample: bool = False
+    product: str = "GuardDuty"
+    closed: str | None = None
+    """Why the finding is no longer open (archived, suppressed), if it is not."""
+    resources: tuple[str, ...] = ()
+    """What the finding names instead of a key, for the no-key message."""
+
+    def for_key(self, key: str) -> Candidate:
+        """This candidate for one of several keys a finding names.
+
+        Each key gets its own finding id, so the journal dedupes them separately and
+        re-delivery of the finding still maps every key to the same incident.
+        """
+        return replace(self, finding_id=f"{self.finding_id}#{key}", access_key_id=key)

@@ -1,0 +1,208 @@
+"""What the humans are told after (or instead of) a completed response: one Notice.
+
+Containment is only half a response: someone still has to move the applications to the
+new key, check the user's MFA, read the evidence and leave AWS's own quarantine alone.
+One Notice is built from the incident view (facts found by type, not by step name, so a
+renamed playbook step still counts), so the SNS message, the Slack post and the report's
+next actions say the same thing. No secret should be in it (the journal holds none),
+and every line still passes through `redact` as a last line of defence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from responder.aws import redact
+from responder.steps.results import EvidenceCollected, KeyReplaced
+
+if TYPE_CHECKING:
+    from responder.view import IncidentView
+
+HIGH_RISK_NAMED = 6
+"""Distinct high-risk event names spelled out in the next action; the rest are counted."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Everything a notification says, derived once from the incident view."""
+
+    kind: Literal["completed", "halted"]
+    incident_id: str
+    access_key_id: str
+    user_name: str | None
+    account_id: str | None
+    started_at: datetime
+    contained_at: datetime | None
+    steps: tuple[tuple[str, str, str | None], ...]
+    """(step name, status, error) in playbook order."""
+    evidence: Mapping[str, Any] | None
+    """events, regions, regions_failed, sha256, path, high_risk, high_risk_total,
+    temporary_keys, roles_assumed; None when evidence collection did not finish."""
+    replacement: Mapping[str, Any] | None
+    """access_key_id, secret_ref, deleted_compromised; None when no key was issued."""
+    has_mfa: bool | None
+    aws_quarantine: tuple[str, ...]
+    failing_step: str | None
+    next_actions: tuple[str, ...]
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _evidence(facts: EvidenceCollected | None) -> dict[str, Any] | None:
+    """The evidence as a notice tells it: counts, where, and the high-risk events."""
+    if facts is None:
+        return None
+    return {
+        "events": facts.events,
+        "regions": list(facts.regions),
+        "regions_failed": dict(facts.regions_failed),
+        "sha256": facts.sha256,
+        "path": facts.path,
+        "high_risk": [dict(e) for e in facts.high_risk],
+        "high_risk_total": facts.high_risk_total,
+        "temporary_keys": list(facts.temporary_key_ids),
+        "roles_assumed": [str(r) for r in facts.roles_assumed],
+    }
+
+
+def _replacement(facts: KeyReplaced | None) -> dict[str, Any] | None:
+    if facts is None:
+        return None
+    return {
+        "access_key_id": facts.access_key_id,
+        "secret_ref": facts.secret_ref,
+        "deleted_compromised": facts.deleted_compromised,
+    }
+
+
+def _names(events: Sequence[Mapping[str, Any]]) -> str:
+    counts: dict[str, int] = {}
+    for event in events:
+        name = str(event.get("eventName"))
+        counts[name] = counts.get(name, 0) + 1
+    ranked = sorted(counts, key=lambda n: (-counts[n], n))
+    shown = [n if counts[n] == 1 else f"{n} x{counts[n]}" for n in ranked[:HIGH_RISK_NAMED]]
+    if len(ranked) > HIGH_RISK_NAMED:
+        shown.append(f"and {len(ranked) - HIGH_RISK_NAMED} more kinds")
+    return ", ".join(shown)
+
+
+def _halted_actions(n: Notice, view: IncidentView) -> list[str]:
+    failing = next((s for s in view.steps if s.name == n.failing_step), None)
+    why = f" ({failing.error})" if failing is not None and failing.error else ""
+    disabled = n.contained_at is not None or view.key_disabled is not None
+    denied = view.sessions_revoked is not None
+    actions = [
+        f"The response halted at step {n.failing_step or 'unknown'}{why}: fix the cause, "
+        f"then run `respond resume {n.incident_id}` to continue from that step",
+        f"Containment as it stands: key {n.access_key_id} disabled: "
+        f"{'yes' if disabled else 'NO'}; older sessions denied (deny policy attached): "
+        f"{'yes' if denied else 'NO'}",
+    ]
+    if not disabled:
+        command = (f"`aws iam update-access-key --user-name {n.user_name} --access-key-id "
+                   f"{n.access_key_id} --status Inactive`" if n.user_name else
+                   "`aws iam update-access-key ... --status Inactive`")
+        actions.append(f"{n.access_key_id} may still be ACTIVE: resume now, or disable it by "
+                       f"hand with {command}")
+    elif not denied:
+        actions.append(f"Sessions minted with {n.access_key_id} before it was disabled still "
+                       f"work until the deny policy is attached: resume soon")
+    return actions
+
+
+def _evidence_actions(n: Notice, view: IncidentView) -> list[str]:
+    actions: list[str] = []
+    if n.evidence is not None:
+        risky = list(n.evidence.get("high_risk") or [])
+        total = int(n.evidence.get("high_risk_total") or len(risky))
+        if total:
+            actions.append(f"Review the {total} high-risk actions found ({_names(risky)}) in "
+                           f"the evidence file {n.evidence.get('path')}")
+        else:
+            actions.append("Evidence: no high-risk actions found; still skim the evidence file "
+                           f"{n.evidence.get('path')}")
+        temporary = list(n.evidence.get("temporary_keys") or [])
+        roles = list(n.evidence.get("roles_assumed") or [])
+        if temporary:
+            actions.append(f"Review what the temporary keys minted with {n.access_key_id} did "
+                           f"({', '.join(temporary)}); they are in the evidence file")
+        if roles:
+            actions.append(f"Review the roles the key assumed ({', '.join(roles)}) and "
+                           "revoke their older sessions")
+        failed = dict(n.evidence.get("regions_failed") or {})
+        if failed:
+            actions.append(f"CloudTrail could not be read in {len(failed)} regions "
+                           f"({', '.join(sorted(failed))}): review them by hand")
+    elif (evidence_step := view.step_for(EvidenceCollected)) is not None \
+            and evidence_step.status == "failed":
+        actions.append(f"Evidence collection failed ({evidence_step.error}): review CloudTrail "
+                       f"for {n.access_key_id} by hand")
+    return actions
+
+
+def _next_actions(n: Notice, view: IncidentView) -> tuple[str, ...]:
+    user = n.user_name or "the key's owner"
+    actions: list[str] = []
+    if n.kind == "halted":
+        actions += _halted_actions(n, view)
+    if n.replacement:
+        actions.append(
+            f"Update the applications that used {n.access_key_id} to the new key "
+            f"{n.replacement.get('access_key_id')}; read it from Secrets Manager secret "
+            f"{n.replacement.get('secret_ref')}"
+        )
+    elif n.kind == "completed":
+        actions.append(f"No replacement key was issued: update the applications that used "
+                       f"{n.access_key_id}, and give {user} a new key only if they need one")
+    if n.has_mfa is False:
+        actions.append(f"Verify MFA: {user} has no MFA device: enable one before handing "
+                       "back access")
+    elif n.has_mfa is True:
+        actions.append(f"Verify MFA: {user} has MFA: confirm with them that the device is "
+                       "theirs and was not added by the attacker")
+    else:
+        actions.append(f"Verify MFA: the IAM snapshot was not taken; check whether {user} "
+                       "has an MFA device and that it is theirs")
+    actions += _evidence_actions(n, view)
+    if n.kind == "completed" and not (n.replacement or {}).get("deleted_compromised"):
+        actions.append(f"Delete {n.access_key_id}, the old key, once forensics are done (if "
+                       "it still exists)")
+    new_key = "the replacement key" if n.replacement else f"any new key for {user}"
+    actions += [
+        f"AWS already attached {policy} to {user}: {new_key} inherits its denials until the "
+        "AWS support case says to detach it; never detach it yourself before that"
+        for policy in n.aws_quarantine
+    ]
+    return tuple(str(redact(a)) for a in actions)
+
+
+def build_notice(
+    kind: Literal["completed", "halted"], view: IncidentView, *, failing_step: str | None = None
+) -> Notice:
+    """The notice for an incident as the view shows it now."""
+    target = view.target
+    draft = Notice(
+        kind=kind,
+        incident_id=view.id,
+        access_key_id=view.access_key_id,
+        user_name=target.user_name if target else None,
+        account_id=target.account_id if target else None,
+        started_at=view.started_at,
+        contained_at=view.contained_at,
+        steps=tuple(
+            (s.name, s.status, None if s.error is None else str(redact(s.error)))
+            for s in view.steps
+        ),
+        evidence=_evidence(view.evidence),
+        replacement=_replacement(view.replacement),
+        has_mfa=view.has_mfa,
+        aws_quarantine=view.aws_quarantine,
+        failing_step=failing_step or (view.failing_step if kind == "halted" else None),
+        next_actions=(),
+    )
+    return replace(draft, next_actions=_next_actions(draft, view))

@@ -1,0 +1,265 @@
+"""The application service: what `respond compromised`, `respond finding`, the Lambda
+handler and the drill ask for, decided before (and around) a run.
+
+Identify runs before an incident is opened, so a refusal (root key, not found, another
+account) leaves nothing behind but its one-line message. Then: join the key's open
+incident, answer with a finished one whose key is still contained, or open a new one
+and run it. The cross-account rule (a role to reach the key's account, or a refusal)
+lives here once, for keys and for findings alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+from responder.aws import Api, ApiCall, assuming, caller_access_key
+from responder.context import Incident, RunContext, Target
+from responder.errors import AlreadyHandled, AwsCallFailed, OtherAccount, StepFailed
+from responder.guardrails import check_access_key_id, check_not_own_key
+from responder.journal import IncidentExists, IncidentRecord, Journal
+from responder.lease import acquire, new_owner
+from responder.logging import get_logger
+from responder.playbook import Playbook, StepSpec
+from responder.runner import EarlierStep, IncidentRun
+from responder.steps import REGISTRY, StepInput, StepResult
+from responder.steps.results import OwnerFound
+
+log = get_logger("responder.service")
+
+
+def new_incident_id(now: datetime) -> str:
+    return f"inc-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class BufferedCall:
+    call: ApiCall
+    intent_at: datetime
+    ok: bool = False
+    attempts: int = 0
+    result: Any = None
+    error: str | None = None
+    result_at: datetime | None = None
+
+
+class BufferRecorder:
+    """Holds identify's calls made before the incident exists, to journal them after."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+        self.calls: list[BufferedCall] = []
+
+    def intent(self, call: ApiCall) -> int:
+        self.calls.append(BufferedCall(call, self._clock()))
+        return len(self.calls) - 1
+
+    def sending(self, token: Any) -> None:
+        """identify only reads; nothing to mark."""
+
+    def result(
+        self, token: Any, *, ok: bool, attempts: int, result: Any = None, error: str | None = None
+    ) -> None:
+        pending = self.calls[token]
+        self.calls[token] = BufferedCall(pending.call, pending.intent_at, ok, attempts, result,
+                                         error, self._clock())
+
+
+@dataclass(frozen=True)
+class Identified:
+    """identify's outcome, reached before any incident is opened."""
+
+    incident: Incident
+    spec: StepSpec
+    target: Target
+    result: StepResult
+    started: datetime
+    ended: datetime
+    calls: tuple[BufferedCall, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What --dry-run found and would do."""
+
+    identified: Identified
+    steps: tuple[tuple[StepSpec, tuple[ApiCall, ...]], ...]
+
+
+def checked_key(ctx: RunContext, access_key_id: str) -> tuple[str, boto3.Session]:
+    """The key id if it is well formed and not the one this responder signs with (local
+    checks, no AWS call), with the session that was checked."""
+    key = check_access_key_id(access_key_id)
+    session = ctx.session_factory()
+    check_not_own_key(key, caller_access_key(session))
+    return key, session
+
+
+def identify(
+    ctx: RunContext, playbook: Playbook, key: str, session: boto3.Session | None = None
+) -> Identified:
+    """The read-only identify step for a checked key, with no journal trace yet."""
+    session = session or ctx.session_factory()
+    started = ctx.clock()
+    incident = Incident(new_incident_id(started), key, playbook.name, started)
+    spec = playbook.steps[0]
+    recorder = BufferRecorder(ctx.clock)
+    try:
+        result = REGISTRY[spec.action]().run(
+            StepInput(ctx, incident, None, spec.settings), Api(session, ctx.retry, recorder)
+        )
+    except AwsCallFailed as exc:
+        raise StepFailed(spec.name, exc.explain()) from exc
+    owner = result.facts
+    if not isinstance(owner, OwnerFound) or not owner.user_name or not owner.account_id:
+        raise StepFailed(spec.name, "identify did not name the key's owner")
+    return Identified(incident, spec, Target(owner.user_name, owner.account_id), result,
+                      started, ctx.clock(), tuple(recorder.calls))
+
+
+def plan(ctx: RunContext, playbook: Playbook, access_key_id: str) -> Plan:
+    """Dry run: the read-only identify step for real, every other step only planned."""
+    found = identify(ctx, playbook, *checked_key(ctx, access_key_id))
+    planned = tuple(
+        (spec, REGISTRY[spec.action]().plan(
+            StepInput(ctx, found.incident, found.target, spec.settings)))
+        for spec in playbook.steps[1:]
+    )
+    return Plan(found, planned)
+
+
+def _journal_identified(journal: Journal, found: Identified) -> None:
+    incident_id, name = found.incident.id, found.spec.name
+    journal.step_started(incident_id, name, found.started)
+    for buffered in found.calls:
+        token = journal.intent(incident_id, name, buffered.call, buffered.intent_at)
+        journal.result(token, ok=buffered.ok, attempts=buffered.attempts,
+                       now=buffered.result_at or found.ended, result=buffered.result,
+                       error=buffered.error)
+    journal.step_finished(incident_id, name, status="done", now=found.ended,
+                          detail=found.result.detail, error=None)
+    journal.update_incident(incident_id, found.ended, user_name=found.target.user_name,
+                            account_id=found.target.account_id)
+
+
+def _still_contained(
+    ctx: RunContext, session: boto3.Session, history: list[IncidentRecord]
+) -> IncidentRecord | None:
+    """The last completed incident of this key, if the key is still Inactive or gone.
+
+    Re-running a finished response must not issue another replacement key; but a key
+    that someone re-enabled since is live again and gets a new incident.
+    """
+    done = [r for r in history if r.status == "completed" and r.user_name]
+    if not done:
+        return None
+    last = done[-1]
+    api = Api(session, ctx.retry)
+    try:
+        keys = api.call(ApiCall("iam", "ListAccessKeys", {"UserName": last.user_name}))
+    except AwsCallFailed as exc:
+        if exc.code == "NoSuchEntity":  # the user is gone, and the key with it
+            return last
+        raise StepFailed("identify", exc.explain()) from exc
+    status = next((k["Status"] for k in keys.get("AccessKeyMetadata", [])
+                   if k["AccessKeyId"] == last.access_key_id), "Deleted")
+    return None if status == "Active" else last
+
+
+def via_role(ctx: RunContext, role_arn: str) -> RunContext:
+    """The same run, acting through `role_arn` (remembered so a resume uses it again)."""
+    return dataclasses.replace(
+        ctx,
+        session_factory=assuming(ctx.session_factory, role_arn),
+        options=dataclasses.replace(ctx.options, role_arn=role_arn),
+    )
+
+
+def in_account(ctx: RunContext, account_id: str, refusal: OtherAccount) -> RunContext:
+    """The context that acts in `account_id`: through RESPONDER_ROLE_ARN_TEMPLATE's role
+    there. An explicit --role-arn that still does not reach it, or no template, refuses."""
+    if ctx.options.role_arn or not ctx.role_arn_template:
+        raise refusal
+    return via_role(ctx, ctx.role_arn_template.format(account_id=account_id))
+
+
+def caller_account(ctx: RunContext) -> str:
+    found = Api(ctx.session_factory(), ctx.retry).call(ApiCall("sts", "GetCallerIdentity"))
+    return str(found["Account"])
+
+
+def for_finding_account(ctx: RunContext, finding_id: str, account_id: str | None) -> RunContext:
+    """The context that acts in the account a finding is about."""
+    if not account_id or ctx.options.role_arn:
+        return ctx
+    here = caller_account(ctx)
+    if account_id == here:
+        return ctx
+    return in_account(ctx, account_id, OtherAccount(
+        f"finding {finding_id} is about account {account_id}, but these credentials are in "
+        f"{here}: set RESPONDER_ROLE_ARN_TEMPLATE (e.g. arn:aws:iam::{{account_id}}:role/"
+        "KeyResponder) or pass --role-arn", account_id))
+
+
+def respond(
+    ctx: RunContext, journal: Journal, playbook: Playbook, access_key_id: str, *,
+    owner: str | None = None, finding_id: str | None = None,
+) -> IncidentRecord:
+    """Start an incident for the key, or join the open one, and run it to the end."""
+    owner = owner or new_owner()
+    key, session = checked_key(ctx, access_key_id)
+    existing = journal.find_open(key)
+    if existing is not None:
+        log.info("incident.join", incident_id=existing.id)
+        return resume(ctx, journal, existing.id, owner)
+    history = journal.history_for_key(key)
+    handled = _still_contained(ctx, session, history)
+    if handled is not None:
+        log.info("incident.already_contained", incident_id=handled.id)
+        return handled
+    try:
+        found = identify(ctx, playbook, key, session)
+    except OtherAccount as other:
+        ctx = in_account(ctx, other.owner_account, other)
+        found = identify(ctx, playbook, key)
+    try:
+        record = journal.create_incident(
+            incident_id=found.incident.id, access_key_id=key, playbook=playbook.to_dict(),
+            started_at=found.started, source=ctx.source, options=ctx.options.as_dict(),
+            owner=owner, lease_seconds=ctx.lease_seconds, finding_id=finding_id,
+        )
+    except IncidentExists as exists:
+        prior = journal.find_by_finding(finding_id) if finding_id else None
+        if prior is not None:
+            raise AlreadyHandled(finding_id or "", prior.id, prior.status) from exists
+        log.info("incident.join", incident_id=exists.incident_id)
+        return resume(ctx, journal, exists.incident_id, owner)
+    _journal_identified(journal, found)
+    earlier = EarlierStep(found.spec.name, found.spec.action, found.started, found.ended)
+    return IncidentRun(ctx, journal, record, owner, resumed=bool(history),
+                       earlier=(earlier,)).run()
+
+
+def resume(
+    ctx: RunContext, journal: Journal, incident_id: str, owner: str | None = None
+) -> IncidentRecord:
+    """Continue an incident from its first step not done; each step re-observes."""
+    owner = owner or new_owner()
+    record = journal.get(incident_id)
+    if not record.is_open:
+        return record
+    acquire(ctx, journal, incident_id, owner)
+    options = ctx.options.resumed_with(record.options)
+    if options.role_arn and not ctx.options.role_arn:
+        ctx = via_role(ctx, options.role_arn)
+    if record.options.get("slack_webhook") and not options.slack_webhook:
+        log.warning("notify.slack_webhook_missing", incident_id=incident_id,
+                    hint="set RESPONDER_SLACK_WEBHOOK to notify Slack on resume")
+    resumed_ctx = dataclasses.replace(ctx, options=options)
+    return IncidentRun(resumed_ctx, journal, record, owner, resumed=True).run()

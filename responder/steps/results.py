@@ -1,0 +1,174 @@
+"""The typed facts each step establishes: what the journal keeps and every reader shares.
+
+A step returns one of these; the runner journals it as a plain mapping (`to_detail`),
+and the incident view reads it back (`from_detail`) by the type its action declares, so a
+renamed key fails here, once, instead of turning a report field silently null. Reading
+back is lenient on purpose: a journal written by an older version, or a step that
+failed halfway, yields the defaults, never an exception in the middle of a report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Self
+
+FactKind = Literal["identification", "containment", "evidence", "replacement", "notification"]
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _tuple(value: Any) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, (list, tuple)) else ()
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Base of every step result. Fields typed `tuple` or `Mapping` are read back as such;
+    a field left None (with a None default) is not journaled at all."""
+
+    optional: ClassVar[frozenset[str]] = frozenset()
+    """Fields journaled only when set, so the detail reads as it always has."""
+
+    def to_detail(self) -> dict[str, Any]:
+        detail: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.name in self.optional:
+                continue
+            detail[f.name] = _plain(value)
+        return detail
+
+    @classmethod
+    def from_detail(cls, detail: Mapping[str, Any]) -> Self:
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in detail:
+                continue
+            raw = detail[f.name]
+            kind = str(f.type)
+            if kind.startswith("tuple"):
+                raw = _tuple(raw)
+            elif kind.startswith("Mapping"):
+                raw = dict(_mapping(raw))
+            values[f.name] = raw
+        return cls(**values)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: tuples as lists, mappings as dicts (the journal's form)."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Skipped(Facts):
+    """A step that had nothing to do, and why (shown in the step list)."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class OwnerFound(Facts):
+    """identify: the key's owner and account, without listing users."""
+
+    user_name: str | None = None
+    account_id: str | None = None
+    last_used: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KeyDisabled(Facts):
+    """disable-key: the key's status now (Inactive, or Deleted if it was already gone)."""
+
+    status: str = "Inactive"
+    already: bool = False
+
+
+@dataclass(frozen=True)
+class SessionsRevoked(Facts):
+    """revoke-sessions: the inline deny and the user's IAM picture right after it."""
+
+    policy_name: str = ""
+    token_issue_time_before: str | None = None
+    already: bool = False
+    snapshot: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TemporaryKey(Facts):
+    """A temporary key the leaked key (or one of its sessions) minted."""
+
+    access_key_id: str = ""
+    events: int = 0
+    regions_failed: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvidenceCollected(Facts):
+    """collect-evidence: where the CloudTrail events are, their digest and summary."""
+
+    optional: ClassVar[frozenset[str]] = frozenset({"describe_regions_error"})
+
+    events: int = 0
+    regions: tuple[str, ...] = ()
+    regions_failed: Mapping[str, Any] = field(default_factory=dict)
+    path: str | None = None
+    sha256: str | None = None
+    duplicates_dropped: int = 0
+    pages: int = 0
+    window: Mapping[str, Any] = field(default_factory=dict)
+    temporary_keys: tuple[Mapping[str, Any], ...] = ()
+    roles_assumed: tuple[str, ...] = ()
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    describe_regions_error: str | None = None
+
+    @property
+    def temporary_key_ids(self) -> tuple[str, ...]:
+        return tuple(str(t.get("access_key_id")) if isinstance(t, Mapping) else str(t)
+                     for t in self.temporary_keys)
+
+    @property
+    def high_risk(self) -> tuple[Mapping[str, Any], ...]:
+        return tuple(e for e in _tuple(self.summary.get("high_risk")) if isinstance(e, Mapping))
+
+    @property
+    def high_risk_total(self) -> int:
+        total = self.summary.get("high_risk_total")
+        return total if isinstance(total, int) else len(self.high_risk)
+
+
+@dataclass(frozen=True)
+class KeyReplaced(Facts):
+    """replace-key: the new key and where its secret is (never the secret itself)."""
+
+    access_key_id: str | None = None
+    secret_ref: str | None = None
+    deleted_compromised: bool = False
+    adopted: bool = False
+    snapshot_after: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReplacementHalted(Facts):
+    """replace-key failed after creating a key whose secret could not be stored."""
+
+    created_access_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NoticeSent(Facts):
+    """notify: which channels were told and which failed."""
+
+    optional: ClassVar[frozenset[str]] = frozenset({"already"})
+
+    sent: tuple[Mapping[str, Any], ...] = ()
+    failed: tuple[Mapping[str, Any], ...] = ()
+    next_actions: tuple[str, ...] = ()
+    already: bool | None = None
