@@ -114,9 +114,3 @@ class Target:
     user_name: str
     account_id: str
 
-    @classmethod
-    def from_detail(cls, detail: Mapping[str, Any]) -> Target | None:
-        user, account = detail.get("user_name"), detail.get("account_id")
-        if isinstance(user, str) and isinstance(account, str):
-            return cls(user, account)
-        return None

@@ -137,7 +137,7 @@ def _validate(data: Any, origin: str) -> None:
         ):
             path = ".".join(["with", *map(str, err.absolute_path)])
             raise PlaybookInvalid(f"{where} field {path!r}: {_schema_message(err)}")
-    if data["steps"][0]["action"] != "identify":
+    if REGISTRY[data["steps"][0]["action"]].kind != "identification":
         raise PlaybookInvalid(
             f"{origin}: step {data['steps'][0]['name']!r} (steps[0]): the first step must use "
             "action 'identify' (later steps need the key's owner)"

@@ -25,7 +25,6 @@ from responder.steps.results import (
     Facts,
     KeyDisabled,
     KeyReplaced,
-    NoticeSent,
     OwnerFound,
     SessionsRevoked,
     Skipped,
@@ -168,12 +167,6 @@ class IncidentView:
     def replacement(self) -> KeyReplaced | None:
         replaced = self.done(KeyReplaced)
         return replaced if replaced is not None and replaced.access_key_id else None
-
-    @property
-    def notices(self) -> NoticeSent | None:
-        """What the notification step sent and failed to send, done or failed."""
-        step = self.step_for(NoticeSent)
-        return step.facts if step is not None and isinstance(step.facts, NoticeSent) else None
 
     @property
     def notification_failed(self) -> bool:

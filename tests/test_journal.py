@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from moto import mock_aws
 from responder import playbook
 from responder.aws import ApiCall
 from responder.errors import LeaseHeld, UnknownIncident
-from responder.journal import IncidentExists, Journal
+from responder.journal import CallHandle, IncidentExists, Journal
 from responder.journal.dynamodb import DynamoDbJournal
 from responder.journal.sqlite import SqliteJournal
 
@@ -174,7 +175,7 @@ def test_sending_marks_only_pending_calls(journal: Journal) -> None:
     journal.result(second, ok=False, attempts=1, now=T0, error="AccessDenied")
     journal.sending(second)
     assert [(c.id, c.outcome, c.error) for c in journal.calls("inc-1")] == [
-        (first, "sending", None), (second, "error", "AccessDenied")]
+        (first.call_id, "sending", None), (second.call_id, "error", "AccessDenied")]
 
 
 def test_recent_is_newest_first(journal: Journal) -> None:
@@ -208,7 +209,8 @@ def test_writes_to_an_unknown_incident_change_nothing(journal: Journal) -> None:
     journal.update_incident("inc-nope", T0, report="r.md")
     journal.step_started("inc-nope", "identify", T0)
     journal.release_lease("inc-nope", "a")
-    journal.result(12345, ok=True, attempts=1, now=T0)
+    journal.sending(CallHandle("inc-nope", "000000012345"))
+    journal.result(CallHandle("inc-nope", "000000012345"), ok=True, attempts=1, now=T0)
     with pytest.raises(UnknownIncident):
         journal.get("inc-nope")
     assert journal.recent() == []
@@ -234,3 +236,42 @@ def test_finding_id_names_one_incident(journal: Journal) -> None:
     assert found is not None
     assert found.id == "inc-1"
     assert journal.find_by_finding("gd-2") is None
+
+
+def test_concurrent_intents_come_back_in_intent_order(journal: Journal) -> None:
+    """Threads journaling at once (evidence collection, one per region) lose no call; each
+    thread's calls come back in the order it made them, and ids sort as calls() lists."""
+    _open(journal)
+    threads, each = 4, 12
+
+    def collect(thread: int) -> list[CallHandle]:
+        return [
+            journal.intent("inc-1", "collect-evidence",
+                           ApiCall("cloudtrail", "LookupEvents", {"thread": thread, "page": n}),
+                           T0 + timedelta(milliseconds=n))
+            for n in range(each)
+        ]
+
+    with ThreadPoolExecutor(threads) as pool:
+        made = list(pool.map(collect, range(threads)))
+    calls = journal.calls("inc-1")
+    ids = [c.id for c in calls]
+    assert len(set(ids)) == len(ids) == threads * each
+    assert ids == sorted(ids)
+    for thread, handles in enumerate(made):
+        assert [c.id for c in calls if c.params["thread"] == thread] == [
+            h.call_id for h in handles]
+        assert [c.params["page"] for c in calls if c.params["thread"] == thread] == list(
+            range(each))
+
+
+def test_reopening_is_refused_while_another_incident_has_the_key(journal: Journal) -> None:
+    """Setting a closed incident back to running cannot give a key two open incidents:
+    the update names the open incident to join, as create_incident does."""
+    _open(journal)
+    journal.update_incident("inc-1", T0, status="refused")
+    _open(journal, "inc-2")
+    with pytest.raises(IncidentExists) as exists:
+        journal.update_incident("inc-1", T0, status="running")
+    assert exists.value.incident_id == "inc-2"
+    assert journal.get("inc-1").status == "refused"

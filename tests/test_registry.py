@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import get_args
 
 import jsonschema
 import pytest
@@ -13,6 +16,7 @@ import pytest
 from responder import iam_policy
 from responder.context import Incident, RunContext, Target
 from responder.steps import REGISTRY, StepInput, required_permissions
+from responder.steps.results import EvidenceCollected, FactKind, Facts, KeyReplaced
 
 PERMISSION = re.compile(r"^[a-z0-9-]+:[A-Z][A-Za-z0-9]+$")
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -45,3 +49,28 @@ def test_shipped_iam_policy_is_generated_from_the_registry() -> None:
     assert (DOCS / "iam-policy.json").read_text() == iam_policy.render()
     listed = {a for s in iam_policy.document()["Statement"] for a in s["Action"]}
     assert listed == set(required_permissions())
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_action_declares_the_kind_and_type_of_its_facts(name: str) -> None:
+    """Each action says what kind of fact it establishes and the frozen type of its result,
+    and that type survives the journal's round trip (to_detail, then from_detail)."""
+    action = REGISTRY[name]
+    assert action.kind in get_args(FactKind)
+    assert issubclass(action.result, Facts)
+    assert dataclasses.is_dataclass(action.result)
+    assert action.result.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    empty = action.result()
+    assert action.result.from_detail(json.loads(json.dumps(empty.to_detail()))) == empty
+
+
+def test_facts_read_back_from_the_journal_keep_their_types() -> None:
+    """Tuples come back as tuples and mappings as mappings after a JSON round trip, and a
+    detail journaled by an older version (missing or unknown keys) still reads."""
+    facts = EvidenceCollected(events=3, regions=("us-east-1",), window={"start": "s"},
+                              temporary_keys=({"access_key_id": "ASIAX"},))
+    again = EvidenceCollected.from_detail(json.loads(json.dumps(facts.to_detail())))
+    assert again == facts
+    assert again.temporary_key_ids == ("ASIAX",)
+    assert "describe_regions_error" not in facts.to_detail()
+    assert KeyReplaced.from_detail({"created_access_key_id": "AKIAX"}) == KeyReplaced()

@@ -148,77 +148,63 @@ class SqliteJournal(base.JournalBase):
         except sqlite3.IntegrityError as exc:
             raise base.Collision(f"incident {new.id}: {exc}") from exc
 
-    def _get_or_none(self, incident_id: str) -> IncidentRecord | None:
+    def _incidents(self, clause: str, *args: Any) -> list[IncidentRecord]:
+        """Incidents selected by a clause written in this module (values always bound)."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM incidents WHERE id = ?", (incident_id,)
-            ).fetchone()
-        return None if row is None else base.incident_record(row)
+            rows = self._db.execute(f"SELECT * FROM incidents {clause}", args).fetchall()
+        return [base.incident_record(r) for r in rows]
+
+    def _get_or_none(self, incident_id: str) -> IncidentRecord | None:
+        found = self._incidents("WHERE id = ?", incident_id)
+        return found[0] if found else None
 
     def find_open(self, access_key_id: str) -> IncidentRecord | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM incidents WHERE access_key_id = ?"
-                " AND status IN ('running', 'halted')",
-                (access_key_id,),
-            ).fetchone()
-        return None if row is None else base.incident_record(row)
+        found = self._incidents(
+            "WHERE access_key_id = ? AND status IN ('running', 'halted')", access_key_id
+        )
+        return found[0] if found else None
 
     def find_by_finding(self, finding_id: str) -> IncidentRecord | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM incidents WHERE finding_id = ?", (finding_id,)
-            ).fetchone()
-        return None if row is None else base.incident_record(row)
+        found = self._incidents("WHERE finding_id = ?", finding_id)
+        return found[0] if found else None
 
     def history_for_key(self, access_key_id: str) -> list[IncidentRecord]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM incidents WHERE access_key_id = ? ORDER BY started_at",
-                (access_key_id,),
-            ).fetchall()
-        return [base.incident_record(r) for r in rows]
+        return self._incidents("WHERE access_key_id = ? ORDER BY started_at", access_key_id)
 
     def recent(self, limit: int = 20) -> list[IncidentRecord]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM incidents ORDER BY started_at DESC LIMIT ?", (limit,)
-            ).fetchall()
-        return [base.incident_record(r) for r in rows]
+        return self._incidents("ORDER BY started_at DESC LIMIT ?", limit)
 
     def acquire_lease(self, incident_id: str, owner: str, now: datetime, seconds: float) -> None:
-        with self._tx() as db:
-            cur = db.execute(
-                "UPDATE incidents SET lease_owner = ?, lease_expires = ?"
-                " WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires < ?)",
-                (owner, iso(now + timedelta(seconds=seconds)), incident_id, owner, iso(now)),
-            )
-            if cur.rowcount == 1:
-                return
-        self._raise_held(incident_id)
+        self._lease_write(
+            incident_id,
+            "UPDATE incidents SET lease_owner = ?, lease_expires = ?"
+            " WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires < ?)",
+            (owner, iso(now + timedelta(seconds=seconds)), incident_id, owner, iso(now)),
+        )
 
     def take_over_lease(
         self, incident_id: str, dead_owner: str, owner: str, now: datetime, seconds: float
     ) -> None:
-        with self._tx() as db:
-            cur = db.execute(
-                "UPDATE incidents SET lease_owner = ?, lease_expires = ?"
-                " WHERE id = ? AND lease_owner = ?",
-                (owner, iso(now + timedelta(seconds=seconds)), incident_id, dead_owner),
-            )
-            if cur.rowcount == 1:
-                return
-        self._raise_held(incident_id)
+        self._lease_write(
+            incident_id,
+            "UPDATE incidents SET lease_owner = ?, lease_expires = ?"
+            " WHERE id = ? AND lease_owner = ?",
+            (owner, iso(now + timedelta(seconds=seconds)), incident_id, dead_owner),
+        )
 
     def renew_lease(self, incident_id: str, owner: str, now: datetime, seconds: float) -> None:
+        self._lease_write(
+            incident_id,
+            "UPDATE incidents SET lease_expires = ? WHERE id = ? AND lease_owner = ?",
+            (iso(now + timedelta(seconds=seconds)), incident_id, owner),
+        )
+
+    def _lease_write(self, incident_id: str, sql: str, args: tuple[Any, ...]) -> None:
+        """One conditional lease UPDATE; LeaseHeld when its condition did not hold."""
         with self._tx() as db:
-            cur = db.execute(
-                "UPDATE incidents SET lease_expires = ? WHERE id = ? AND lease_owner = ?",
-                (iso(now + timedelta(seconds=seconds)), incident_id, owner),
-            )
-            if cur.rowcount == 1:
-                return
-        self._raise_held(incident_id)
+            changed = db.execute(sql, args).rowcount
+        if changed != 1:
+            self._raise_held(incident_id)
 
     def release_lease(self, incident_id: str, owner: str) -> None:
         with self._tx() as db:

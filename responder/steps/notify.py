@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from responder.aws import Api, ApiCall, RetryPolicy
+from responder.context import Options
 from responder.errors import AwsCallFailed, StepFailed
 from responder.notice import Notice, build_notice
 from responder.notify import NotificationError, post_slack, publish_sns
@@ -20,7 +21,7 @@ from responder.steps.results import NoticeSent
 NO_TARGET = "no --notify-topic, --slack-webhook, RESPONDER_SLACK_WEBHOOK or sns_topic_arn"
 
 
-def targets(settings: Mapping[str, Any], options: Any) -> tuple[str | None, str | None]:
+def targets(settings: Mapping[str, Any], options: Options) -> tuple[str | None, str | None]:
     """(SNS topic, Slack webhook): the command line wins over the playbook."""
     return options.notify_topic or settings.get("sns_topic_arn"), options.slack_webhook
 
