@@ -57,10 +57,11 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         help="debug logging on stderr")
 
 
-def _aws_options(parser: argparse.ArgumentParser) -> None:
+def _aws_options(parser: argparse.ArgumentParser, *, role: bool = True) -> None:
     parser.add_argument("--profile", help="AWS profile (default: the AWS CLI's chain)")
     parser.add_argument("--region", help="AWS region (default: the AWS CLI's chain)")
-    parser.add_argument("--role-arn", help="assume this role first (cross-account)")
+    if role:
+        parser.add_argument("--role-arn", help="assume this role first (cross-account)")
 
 
 def _output_option(parser: argparse.ArgumentParser) -> None:
@@ -130,10 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     stat = sub.add_parser("status", parents=[common],
                           help="list incidents, or show one (reads only the journal)")
     stat.add_argument("incident_id", nargs="?", metavar="INCIDENT_ID")
+    _aws_options(stat, role=False)  # where a dynamodb:// journal is
     _output_option(stat)
 
     rep = sub.add_parser("report", parents=[common], help="print an incident's report")
     rep.add_argument("incident_id", metavar="INCIDENT_ID")
+    _aws_options(rep, role=False)  # where a dynamodb:// journal is
     rep.add_argument("--format", choices=["md", "json"], default="md")
 
     drill = sub.add_parser("drill", parents=[common],
@@ -181,7 +184,13 @@ def _context(args: argparse.Namespace) -> RunContext:
 
 
 def _journal(args: argparse.Namespace) -> Journal:
-    return open_journal(args.state, responder_home())
+    """The journal `--state` names; a DynamoDB table is reached with `--profile` and
+    `--region` (never through `--role-arn`: the journal stays in the responder's account)."""
+    session = None
+    if args.state and str(args.state).startswith("dynamodb://"):
+        session = session_factory(getattr(args, "profile", None),
+                                  getattr(args, "region", None))()
+    return open_journal(args.state, responder_home(), session)
 
 
 def _print_doc(doc: dict[str, Any], output: str) -> None:

@@ -40,7 +40,8 @@ def _context() -> RunContext:
 def _journal(ctx: RunContext) -> Journal:
     state = os.environ.get("RESPONDER_STATE")
     table = os.environ.get("RESPONDER_TABLE")
-    return open_journal(state or (f"dynamodb://{table}" if table else None), ctx.home)
+    return open_journal(state or (f"dynamodb://{table}" if table else None), ctx.home,
+                        ctx.session_factory())
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

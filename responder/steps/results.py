@@ -102,15 +102,6 @@ class SessionsRevoked(Facts):
 
 
 @dataclass(frozen=True)
-class TemporaryKey(Facts):
-    """A temporary key the leaked key (or one of its sessions) minted."""
-
-    access_key_id: str = ""
-    events: int = 0
-    regions_failed: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class EvidenceCollected(Facts):
     """collect-evidence: where the CloudTrail events are, their digest and summary."""
 
@@ -125,6 +116,7 @@ class EvidenceCollected(Facts):
     pages: int = 0
     window: Mapping[str, Any] = field(default_factory=dict)
     temporary_keys: tuple[Mapping[str, Any], ...] = ()
+    """access_key_id, events and regions_failed of each temporary key the key minted."""
     roles_assumed: tuple[str, ...] = ()
     summary: Mapping[str, Any] = field(default_factory=dict)
     describe_regions_error: str | None = None
