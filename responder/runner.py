@@ -21,7 +21,7 @@ from responder import report
 from responder.aws import Api, ApiCall
 from responder.context import Incident, RunContext, iso
 from responder.errors import AwsCallFailed, BadInput, LeaseHeld, Refused, ResponderError, StepFailed
-from responder.journal import IncidentRecord, Journal
+from responder.journal import CallHandle, IncidentRecord, Journal
 from responder.lease import Lease
 from responder.logging import get_logger, incident_log
 from responder.machine import COMPLETED, HALTED, REFUSED, TERMINAL, machine_spec
@@ -65,16 +65,16 @@ class JournalRecorder:
         self._run = run
         self._step = step
 
-    def intent(self, call: ApiCall) -> Any:
+    def intent(self, call: ApiCall) -> CallHandle:
         self._run.lease.heartbeat()
         return self._run.journal.intent(self._run.incident.id, self._step, call,
                                         self._run.ctx.clock())
 
-    def sending(self, token: Any) -> None:
+    def sending(self, token: CallHandle) -> None:
         self._run.journal.sending(token)
 
     def result(
-        self, token: Any, *, ok: bool, attempts: int, result: Any = None, error: str | None = None
+        self, token: CallHandle, *, ok: bool, attempts: int, result: Any = None, error: str | None = None
     ) -> None:
         self._run.journal.result(token, ok=ok, attempts=attempts, now=self._run.ctx.clock(),
                                  result=result, error=error)

@@ -150,7 +150,9 @@ class Journal(Protocol):
     def release_lease(self, incident_id: str, owner: str) -> None: ...
 
     def update_incident(self, incident_id: str, now: datetime, **fields: Any) -> None:
-        """Set status, user_name, account_id, contained_at, error and/or report."""
+        """Set status, user_name, account_id, contained_at, error and/or report (None
+        clears one; an unknown field is a ValueError). Raises IncidentExists when a new
+        open status would give the key a second open incident."""
 
     def steps(self, incident_id: str) -> list[StepRecord]: ...
 

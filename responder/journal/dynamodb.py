@@ -109,9 +109,18 @@ class DynamoDbJournal(base.JournalBase):
             client or (session or boto3.Session()).client("dynamodb"),
             retry or RetryPolicy(),
         )
+        self._table.client.meta.events.register("after-call.dynamodb", self._missing_table)
         # Immutable facts, cached to save reads on the hot path (intent per AWS call).
         self._started: dict[str, datetime] = {}
         self._positions: dict[tuple[str, str], int] = {}
+
+    def _missing_table(self, parsed: Mapping[str, Any], **_: Any) -> None:
+        """A journal table that does not exist is a wrong --state (or --region), said in
+        one line, not a botocore traceback from the middle of a query."""
+        if parsed.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            region = self._table.client.meta.region_name
+            raise BadInput(f"--state dynamodb://{self.table_name}: no such DynamoDB table in "
+                           f"{region} (pass --region/--profile where the journal table is)")
 
     @classmethod
     def from_url(
