@@ -74,7 +74,8 @@ class JournalRecorder:
         self._run.journal.sending(token)
 
     def result(
-        self, token: CallHandle, *, ok: bool, attempts: int, result: Any = None, error: str | None = None
+        self, token: CallHandle, *, ok: bool, attempts: int, result: Any = None,
+        error: str | None = None,
     ) -> None:
         self._run.journal.result(token, ok=ok, attempts=attempts, now=self._run.ctx.clock(),
                                  result=result, error=error)
