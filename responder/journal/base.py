@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, NoReturn
 
+from responder.aws import ApiCall
 from responder.context import iso, parse_iso
 from responder.errors import LeaseHeld, UnknownIncident
-from responder.journal import (
+from responder.journal.records import (
     OPEN_STATUSES,
     CallHandle,
     CallRecord,
@@ -145,8 +146,14 @@ class Collision(Exception):
     finding); the base class works out which incident won."""
 
 
-class JournalBase(ABC):
-    """The shared half of a Journal: backends implement the storage hooks below."""
+class Journal(ABC):
+    """The one source of truth about an incident, and the contract every backend keeps.
+
+    The runner writes intent before every AWS call and the outcome after it; a step's
+    status moves pending → running → done | failed | skipped. The rules are implemented
+    here once; a backend implements the reads, the lease and the storage hooks below,
+    and passes the same tests (tests/test_journal.py).
+    """
 
     @property
     @abstractmethod
@@ -158,6 +165,50 @@ class JournalBase(ABC):
 
     @abstractmethod
     def find_by_finding(self, finding_id: str) -> IncidentRecord | None: ...
+
+    @abstractmethod
+    def history_for_key(self, access_key_id: str) -> list[IncidentRecord]:
+        """Every incident of the key, oldest first."""
+
+    @abstractmethod
+    def recent(self, limit: int = 20) -> list[IncidentRecord]:
+        """The newest incidents first."""
+
+    @abstractmethod
+    def acquire_lease(self, incident_id: str, owner: str, now: datetime, seconds: float) -> None:
+        """Take the lease if free, expired or already ours; else raise LeaseHeld."""
+
+    @abstractmethod
+    def take_over_lease(
+        self, incident_id: str, dead_owner: str, owner: str, now: datetime, seconds: float
+    ) -> None:
+        """Take the lease from `dead_owner` (known dead) if it still holds it."""
+
+    @abstractmethod
+    def renew_lease(self, incident_id: str, owner: str, now: datetime, seconds: float) -> None:
+        """Extend our lease; raise LeaseHeld if someone else has taken it over."""
+
+    @abstractmethod
+    def release_lease(self, incident_id: str, owner: str) -> None: ...
+
+    @abstractmethod
+    def steps(self, incident_id: str) -> list[StepRecord]:
+        """In playbook order."""
+
+    @abstractmethod
+    def step_started(self, incident_id: str, name: str, now: datetime) -> None: ...
+
+    @abstractmethod
+    def intent(self, incident_id: str, step: str, call: ApiCall, now: datetime) -> CallHandle:
+        """Journal the call as pending before it is made."""
+
+    @abstractmethod
+    def sending(self, handle: CallHandle) -> None:
+        """pending → sending, never over a result; a handle naming no call changes nothing."""
+
+    @abstractmethod
+    def calls(self, incident_id: str, step: str | None = None) -> list[CallRecord]:
+        """In intent order."""
 
     @abstractmethod
     def _get_or_none(self, incident_id: str) -> IncidentRecord | None: ...
@@ -203,6 +254,11 @@ class JournalBase(ABC):
         lease_seconds: float,
         finding_id: str | None = None,
     ) -> IncidentRecord:
+        """Create incident and pending steps atomically, holding the lease.
+
+        Raises IncidentExists when the key already has an open incident, or when an
+        incident for the same finding id exists (whatever its status).
+        """
         new = NewIncident(
             id=incident_id, access_key_id=access_key_id, playbook=playbook,
             started_at=started_at, source=source, options=options, owner=owner,
@@ -230,6 +286,9 @@ class JournalBase(ABC):
         return self.get(incident_id)
 
     def update_incident(self, incident_id: str, now: datetime, **fields: Any) -> None:
+        """Set status, user_name, account_id, contained_at, error and/or report (None
+        clears one; an unknown field is a ValueError). Raises IncidentExists when a new
+        open status would give the key a second open incident."""
         values = incident_changes(fields, now)
         opening = values.get("status") in OPEN_STATUSES
         for attempt in range(COLLISION_ATTEMPTS):
@@ -249,6 +308,7 @@ class JournalBase(ABC):
                 return
 
     def get(self, incident_id: str) -> IncidentRecord:
+        """Raises UnknownIncident."""
         record = self._get_or_none(incident_id)
         if record is None:
             raise UnknownIncident(

@@ -89,7 +89,7 @@ MAX_TRANSACT_ITEMS: Final = 100
 """DynamoDB's TransactWriteItems limit: incident + 2 guards + one item per step."""
 
 
-class DynamoDbJournal(base.JournalBase):
+class DynamoDbJournal(base.Journal):
     """The Journal backend for Lambda and shared use: one DynamoDB table."""
 
     def __init__(

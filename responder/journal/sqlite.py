@@ -90,7 +90,7 @@ def _call_id(row_id: int) -> str:
     return f"{row_id:012d}"
 
 
-class SqliteJournal(base.JournalBase):
+class SqliteJournal(base.Journal):
     """The default Journal backend."""
 
     def __init__(self, path: Path) -> None:
