@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -255,3 +256,47 @@ def test_dry_run_plan_changes_nothing(
                                    "Status": "Inactive"}
     assert set(faults.calls) == {"GetAccessKeyLastUsed", "GetAccessKeyInfo"}
     assert iam_state(account.iam) == before
+
+
+class Crash(BaseException):
+    """Stands in for a killed process: nothing in the product catches it."""
+
+
+def _crash(parsed: dict[str, Any]) -> None:
+    raise Crash
+
+
+@pytest.mark.parametrize("case", [("UpdateAccessKey", "disable-key"),
+                                  ("PutUserPolicy", "revoke-sessions")])
+def test_resumed_containment_reports_when_it_took_hold(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults,
+    case: tuple[str, str],
+) -> None:
+    """Killed right after a containment call took effect and resumed an hour later: the
+    step's effect is dated when AWS applied it (the journal has it), not when resume looked
+    again; contained_at is the later of the two steps' moments."""
+    now = [datetime(2026, 12, 1, 9, 0, tzinfo=UTC)]
+
+    def clock() -> datetime:
+        now[0] += timedelta(milliseconds=10)
+        return now[0]
+
+    operation, step = case
+    ctx = make_ctx(session_factory=faults.session_factory(), clock=clock)
+    faults.rewrite(operation, _crash)
+    with pytest.raises(Crash):
+        _respond(ctx, journal, account.leaked_key)
+    (incident,) = journal.recent()
+    faults.clear()
+    now[0] += timedelta(hours=1)
+    record = service.resume(ctx, journal, incident.id)
+    assert record.status == "completed"
+    steps = {s.name: s for s in journal.steps(incident.id)}
+    took_hold = datetime.fromisoformat(steps[step].detail["effective_at"])
+    assert took_hold - record.started_at < timedelta(minutes=1)
+    assert record.contained_at is not None
+    contained_in = record.contained_at - record.started_at
+    if step == "revoke-sessions":  # both containment calls went out before the crash
+        assert contained_in < timedelta(minutes=1)
+    else:  # the deny policy only went on after the resume
+        assert contained_in > timedelta(hours=1)

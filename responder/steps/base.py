@@ -46,6 +46,16 @@ class StepInput:
         """
         return self.incident.resumed or bool(self.history)
 
+    def acted_at(self, operation: str) -> datetime | None:
+        """When an earlier attempt of this step last had `operation` take effect: the
+        moment AWS answered it, or, for a call whose answer was lost, when it was sent
+        (what AWS observed since then may be that very call). Resumed containment
+        reports this, not the moment it looked again."""
+        for call in reversed(self.history):
+            if call.operation == operation and call.outcome in {"ok", "sending"}:
+                return call.result_at or call.intent_at
+        return None
+
     def require_target(self, step: str) -> Target:
         if self.target is None:
             raise StepFailed(step, "the key's owner is unknown: identify has not completed")

@@ -77,15 +77,15 @@ class AttachDenyPolicy(Action):
             document = json.loads(document)
         if document != deny_policy(inp.incident.started_at):
             return None
-        return self._result(inp, api, already=True)
+        return self._result(inp, api, already=True, at=inp.acted_at("PutUserPolicy"))
 
     def run(self, inp: StepInput, api: Api) -> StepResult:
         (put,) = self.plan(inp)
         api.call(put)
-        return self._result(inp, api, already=False)
+        return self._result(inp, api, already=False, at=inp.ctx.clock())
 
-    def _result(self, inp: StepInput, api: Api, *, already: bool) -> StepResult:
-        attached_at = inp.ctx.clock()
+    def _result(self, inp: StepInput, api: Api, *, already: bool,
+                at: datetime | None) -> StepResult:
         target = inp.require_target(self.name)
         cutoff = deny_policy(inp.incident.started_at)["Statement"][0]["Condition"][
             "DateLessThan"]["aws:TokenIssueTime"]
@@ -93,5 +93,5 @@ class AttachDenyPolicy(Action):
             "done",
             SessionsRevoked(POLICY_NAME, cutoff, already,
                             iam_snapshot.take(api, target.user_name)),
-            effective_at=attached_at,
+            effective_at=at,
         )

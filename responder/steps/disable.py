@@ -40,7 +40,8 @@ class DisableAccessKey(Action):
         if not mine:
             return StepResult("done", KeyDisabled("Deleted", already=True))
         if mine[0]["Status"] == "Inactive":
-            return StepResult("done", KeyDisabled("Inactive", already=True))
+            return StepResult("done", KeyDisabled("Inactive", already=True),
+                              effective_at=inp.acted_at("UpdateAccessKey"))
         return None
 
     def run(self, inp: StepInput, api: Api) -> StepResult:
