@@ -29,7 +29,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from responder import machine
+from responder import service
 from responder.aws import RetryPolicy
 from responder.context import RunContext
 from responder.drill.cloudtrail import CloudTrailFake
@@ -75,7 +75,7 @@ def _collect(regions: list[str], per_region: int, *, virtual: bool) -> dict[str,
         journal = SqliteJournal(Path(home) / "j.db")
         if virtual:  # tracing slows Python down: only for the memory runs
             tracemalloc.start()
-        record = machine.respond(ctx, journal, _playbook(regions), key)
+        record = service.respond(ctx, journal, _playbook(regions), key)
         peak = tracemalloc.get_traced_memory()[1] if virtual else 0
         tracemalloc.stop()
         step = journal.steps(record.id)[1]

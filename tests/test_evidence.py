@@ -14,7 +14,7 @@ import pytest
 from cloudtrail_faults import FaultyCloudTrail
 from conftest import Account, Faults
 
-from responder import machine
+from responder import service
 from responder.context import RunContext
 from responder.journal.sqlite import SqliteJournal
 from responder.playbook import Playbook
@@ -64,7 +64,7 @@ def trail(account: Account) -> Iterator[FaultyCloudTrail]:
 
 def _run(ctx: RunContext, journal: SqliteJournal, key: str,
          regions: list[str] | str = REGIONS) -> dict[str, Any]:
-    record = machine.respond(ctx, journal, _playbook(regions), key)
+    record = service.respond(ctx, journal, _playbook(regions), key)
     step = {s.name: s for s in journal.steps(record.id)}["collect-evidence"]
     assert step.status == "done", step.error
     return dict(step.detail)
@@ -151,7 +151,7 @@ def test_every_region_failing_fails_the_step_but_the_playbook_continues(
 ) -> None:
     """on_failure: continue: evidence failure is recorded and the incident still completes."""
     trail.failing_regions = frozenset(REGIONS)
-    record = machine.respond(make_ctx(), journal, _playbook(REGIONS), account.leaked_key)
+    record = service.respond(make_ctx(), journal, _playbook(REGIONS), account.leaked_key)
     assert record.status == "completed"
     step = {s.name: s for s in journal.steps(record.id)}["collect-evidence"]
     assert step.status == "failed"
@@ -184,7 +184,7 @@ def test_lookup_results_are_not_copied_into_the_journal(
     account: Account, trail: FaultyCloudTrail, journal: SqliteJournal, make_ctx: CtxFactory
 ) -> None:
     """The journal keeps each page's size, not its events (they live in the JSONL)."""
-    record = machine.respond(make_ctx(), journal, _playbook(REGIONS), account.leaked_key)
+    record = service.respond(make_ctx(), journal, _playbook(REGIONS), account.leaked_key)
     lookups = [c for c in journal.calls(record.id) if c.operation == "LookupEvents"]
     assert lookups
     assert all(c.result is not None and isinstance(c.result["Events"], int) for c in lookups)

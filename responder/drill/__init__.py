@@ -1,6 +1,6 @@
 """`respond drill`: the real playbook against an embedded fake account, checked and timed.
 
-The drill goes through `machine.respond`, the same entry point as `respond compromised`,
+The drill goes through `service.respond`, the same entry point as `respond compromised`,
 so a passing drill says the production path works, not a copy of it.
 """
 
