@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import boto3
+import structlog
 from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import (
@@ -24,23 +25,27 @@ from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
     EndpointConnectionError,
+    ProfileNotFound,
     ReadTimeoutError,
 )
 from tenacity import (
+    RetryCallState,
     Retrying,
     retry_if_exception,
     stop_after_attempt,
+    stop_after_delay,
     wait_random_exponential,
 )
 
-from responder.errors import AwsCallFailed
+from responder.errors import AwsCallFailed, BadInput
 
 T = TypeVar("T")
+_log = structlog.get_logger("responder.aws")
 
 BOTO_CONFIG = Config(
     retries={"total_max_attempts": 1, "mode": "standard"},
     connect_timeout=5,
-    read_timeout=30,
+    read_timeout=15,
     user_agent_extra="aws-key-responder",
 )
 
@@ -99,38 +104,65 @@ def is_retryable(exc: BaseException, *, not_found_is_transient: bool = False) ->
     return isinstance(status, int) and status >= 500
 
 
+def env_number(name: str, default: float) -> float:
+    """A numeric setting from the environment; a typo is bad input, said in one line."""
+    text = os.environ.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # negative, or NaN (which compares false with everything)
+        raise BadInput(f"{name}={text!r}: expected a number of 0 or more")
+    return value
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter; tests pass a zero-wait policy."""
+    """Exponential backoff with full jitter, bounded in attempts and in time; tests pass a
+    zero-wait policy. No new attempt starts after `deadline_seconds`, so the longest wait
+    on an endpoint that never answers is about the deadline plus one read timeout."""
 
     max_attempts: int = 8
     initial_seconds: float = 0.25
     max_seconds: float = 8.0
+    deadline_seconds: float = 60.0
 
     @classmethod
     def from_env(cls) -> RetryPolicy:
-        """Defaults, with RESPONDER_RETRY_* overrides for drills and fault tests."""
+        """Defaults, with RESPONDER_RETRY_* overrides (drills, fault tests, slow links)."""
         return cls(
-            max_attempts=int(os.environ.get("RESPONDER_RETRY_ATTEMPTS", cls.max_attempts)),
-            initial_seconds=float(
-                os.environ.get("RESPONDER_RETRY_INITIAL_SECONDS", cls.initial_seconds)
-            ),
-            max_seconds=float(os.environ.get("RESPONDER_RETRY_MAX_SECONDS", cls.max_seconds)),
+            max_attempts=max(1, int(env_number("RESPONDER_RETRY_ATTEMPTS", cls.max_attempts))),
+            initial_seconds=env_number("RESPONDER_RETRY_INITIAL_SECONDS", cls.initial_seconds),
+            max_seconds=env_number("RESPONDER_RETRY_MAX_SECONDS", cls.max_seconds),
+            deadline_seconds=env_number("RESPONDER_RETRY_DEADLINE_SECONDS",
+                                        cls.deadline_seconds),
         )
 
-    def retrying(self, retry_on: Callable[[BaseException], bool]) -> Retrying:
-        """The backoff itself, for any transport (AWS calls, the Slack webhook)."""
+    def retrying(self, retry_on: Callable[[BaseException], bool], label: str = "") -> Retrying:
+        """The backoff itself, for any transport (AWS calls, the Slack webhook). Each
+        retry is logged (which call, attempt n of m, why), so a slow endpoint is visible."""
+
+        def say(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            _log.warning("retrying", call=label or "request",
+                         attempt=f"{state.attempt_number}/{self.max_attempts}",
+                         error=error_code(error) if error is not None else None)
+
         return Retrying(
             retry=retry_if_exception(retry_on),
             wait=wait_random_exponential(multiplier=self.initial_seconds, max=self.max_seconds),
-            stop=stop_after_attempt(self.max_attempts),
+            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.deadline_seconds),
+            before_sleep=say,
             reraise=True,
         )
 
-    def call(self, fn: Callable[[], T], *, not_found_is_transient: bool = False) -> tuple[T, int]:
+    def call(self, fn: Callable[[], T], *, not_found_is_transient: bool = False,
+             label: str = "") -> tuple[T, int]:
         """Run `fn` under the policy; returns its value and the number of attempts."""
         retrying = self.retrying(
-            lambda e: is_retryable(e, not_found_is_transient=not_found_is_transient)
+            lambda e: is_retryable(e, not_found_is_transient=not_found_is_transient), label
         )
         attempts = 0
         for attempt in retrying:
@@ -149,10 +181,14 @@ def session_factory(
     """A factory of boto3 sessions from the default chain (optionally via a role)."""
 
     def make() -> boto3.Session:
-        base = boto3.Session(profile_name=profile, region_name=region)
-        if base.region_name is None:
-            # IAM and STS answer in us-east-1; the AWS CLI would fail here, we need not.
-            base = boto3.Session(profile_name=profile, region_name="us-east-1")
+        try:
+            base = boto3.Session(profile_name=profile, region_name=region)
+            if base.region_name is None:
+                # IAM and STS answer in us-east-1; the AWS CLI would fail here, we need not.
+                base = boto3.Session(profile_name=profile, region_name="us-east-1")
+        except ProfileNotFound as exc:
+            raise BadInput(f"AWS profile {profile!r} is not in the AWS config or credentials "
+                           "files (`aws configure list-profiles` lists them)") from exc
         return base
 
     return assuming(make, role_arn) if role_arn else make
@@ -299,6 +335,8 @@ class Api:
         goes there, since a throttled retry spends the service's quota too.
         """
         method = getattr(self.client(call.service, region), xform_name(call.operation))
+        _log.debug("aws.call", call=f"{call.service}:{call.operation}", region=region,
+                   mutating=call.mutating)
         token = self._recorder.intent(call) if self._recorder else None
         attempts_seen = 0
 
@@ -315,7 +353,8 @@ class Api:
 
         try:
             response, attempts = self._retry.call(
-                attempt, not_found_is_transient=not_found_is_transient
+                attempt, not_found_is_transient=not_found_is_transient,
+                label=f"{call.service}:{call.operation}",
             )
         except (ClientError, BotoCoreError) as exc:
             if self._recorder and token is not None:

@@ -10,16 +10,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 from responder import __version__, findings, machine, playbook, report, service, trigger
-from responder.aws import RetryPolicy, session_factory
+from responder.aws import RetryPolicy, env_number, session_factory
 from responder.context import Options, RunContext, responder_home, utcnow
-from responder.errors import EXIT_BAD_INPUT, EXIT_HALTED, BadInput, ResponderError
-from responder.journal import Journal, open_journal
+from responder.errors import EXIT_BAD_INPUT, EXIT_HALTED, BadInput, Interrupted, ResponderError
+from responder.guardrails import check_role_arn, check_topic_arn
+from responder.journal import Journal, open_journal, open_journal_to_act
 from responder.logging import configure
 from responder.view import IncidentView
 
@@ -67,6 +70,12 @@ def _aws_options(parser: argparse.ArgumentParser, *, role: bool = True) -> None:
 def _output_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", choices=["human", "json"], default="human",
                         help="json prints exactly one JSON object on stdout")
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,12 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
                          epilog="example:\n  respond resume inc-20261125-092338-3f9a1c",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     res.add_argument("incident_id", metavar="INCIDENT_ID")
+    res.add_argument("--no-replace", action="store_true",
+                     help="issue no replacement key from here on (the way past a replace-key "
+                     "that cannot succeed)")
+    res.add_argument("--yes", action="store_true",
+                     help="accepted for symmetry with compromised; resume never asks")
     _aws_options(res)
     _output_option(res)
 
     stat = sub.add_parser("status", parents=[common],
                           help="list incidents, or show one (reads only the journal)")
     stat.add_argument("incident_id", nargs="?", metavar="INCIDENT_ID")
+    stat.add_argument("--limit", type=_positive_int, default=20, metavar="N",
+                      help="finished incidents to list after every open one (default 20)")
+    stat.add_argument("--all", action="store_true", help="list every incident")
     _aws_options(stat, role=False)  # where a dynamodb:// journal is
     _output_option(stat)
 
@@ -173,24 +190,40 @@ def _context(args: argparse.Namespace) -> RunContext:
         retry=RetryPolicy.from_env(),
         options=Options(
             replace=not getattr(args, "no_replace", False),
-            notify_topic=getattr(args, "notify_topic", None),
-            slack_webhook=getattr(args, "slack_webhook", None),
-            role_arn=getattr(args, "role_arn", None),
+            notify_topic=check_topic_arn(getattr(args, "notify_topic", None)),
+            slack_webhook=getattr(args, "slack_webhook", None)
+            or os.environ.get("RESPONDER_SLACK_WEBHOOK") or None,
+            role_arn=check_role_arn(getattr(args, "role_arn", None)),
         ),
-        lease_seconds=float(os.environ.get("RESPONDER_LEASE_SECONDS", "60")),
-        role_arn_template=os.environ.get("RESPONDER_ROLE_ARN_TEMPLATE"),
+        lease_seconds=env_number("RESPONDER_LEASE_SECONDS", 60.0),
+        role_arn_template=check_role_arn(os.environ.get("RESPONDER_ROLE_ARN_TEMPLATE") or None,
+                                         "RESPONDER_ROLE_ARN_TEMPLATE"),
         progress=_terminal_progress if sys.stderr.isatty() else None,
     )
 
 
-def _journal(args: argparse.Namespace) -> Journal:
-    """The journal `--state` names; a DynamoDB table is reached with `--profile` and
-    `--region` (never through `--role-arn`: the journal stays in the responder's account)."""
-    session = None
+def _journal_session(args: argparse.Namespace) -> Any:
+    """A DynamoDB journal is reached with `--profile` and `--region` (never through
+    `--role-arn`: the journal stays in the responder's own account)."""
     if args.state and str(args.state).startswith("dynamodb://"):
-        session = session_factory(getattr(args, "profile", None),
-                                  getattr(args, "region", None))()
-    return open_journal(args.state, responder_home(), session)
+        return session_factory(getattr(args, "profile", None), getattr(args, "region", None))()
+    return None
+
+
+def _journal(args: argparse.Namespace) -> Journal:
+    """The journal `--state` names, for commands that read or continue an incident."""
+    args.opened_journal = open_journal(args.state, responder_home(), _journal_session(args))
+    return args.opened_journal  # type: ignore[no-any-return]
+
+
+def _journal_to_act(args: argparse.Namespace) -> Journal:
+    """The journal for a new response: local trouble never blocks containment (see
+    journal.open_journal_to_act), it is said in one line."""
+    journal, warning = open_journal_to_act(args.state, responder_home(), _journal_session(args))
+    if warning:
+        _err(warning)
+    args.opened_journal = journal
+    return journal
 
 
 def _print_doc(doc: dict[str, Any], output: str) -> None:
@@ -213,18 +246,20 @@ def cmd_compromised(args: argparse.Namespace) -> int:
         _print_doc(report.plan_document(service.plan(ctx, pb, args.access_key_id)), args.output)
         return 0
     ctx = _context(args)
+    identified = None
     if not args.yes:
         if not sys.stdin.isatty():
             raise BadInput("no terminal to confirm on: pass --yes to act (or --dry-run to look)")
-        sys.stderr.write(report.render_human(report.plan_document(
-            service.plan(ctx, pb, args.access_key_id))) + "\n")
+        planned = service.plan(ctx, pb, args.access_key_id)
+        identified = planned.identified
+        sys.stderr.write(report.render_human(report.plan_document(planned)) + "\n")
         sys.stderr.write("Proceed? [y/N] ")
         sys.stderr.flush()
         if sys.stdin.readline().strip().lower() not in {"y", "yes"}:
             _err("aborted; nothing was changed")
             return EXIT_BAD_INPUT
-    journal = _journal(args)
-    record = service.respond(ctx, journal, pb, args.access_key_id)
+    journal = _journal_to_act(args)
+    record = service.respond(ctx, journal, pb, args.access_key_id, identified=identified)
     return _finish(journal, record.id, args.output)
 
 
@@ -236,23 +271,31 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     journal = _journal(args)
+    now = utcnow()
     if args.incident_id:
-        _print_doc(report.incident_document(IncidentView.load(journal, args.incident_id)),
+        _print_doc(report.incident_document(IncidentView.load(journal, args.incident_id), now),
                    args.output)
         return 0
-    records = sorted(journal.recent(50), key=lambda r: not r.is_open)  # open ones first
+    everything = journal.recent(-1)  # every open incident is listed, however old
+    opened = [r for r in everything if r.is_open]
+    closed = [r for r in everything if not r.is_open]
+    records = opened + (closed if args.all else closed[: args.limit])
     views = [IncidentView.of(r, journal.steps(r.id)) for r in records]
+    docs = [report.incident_document(v, now) for v in views]
     if args.output == "json":
-        _out_json({"incidents": [report.incident_document(v) for v in views]})
+        _out_json({"incidents": docs})
         return 0
     if not views:
         _out("no incidents in the journal")
-    now = utcnow()
+        return 0
     _out(f"{'INCIDENT':<28} {'STATUS':<9} {'ACCESS KEY':<20}  {'USER':<16} {'STEP':<17} AGE")
-    for v in views:
+    for v, doc in zip(views, docs, strict=True):
         r = v.record
-        _out(f"{r.id:<28} {r.status:<9} {r.access_key_id:<20}  {r.user_name or '?':<16} "
+        _out(f"{r.id:<28} {doc['status']:<9} {r.access_key_id:<20}  {r.user_name or '?':<16} "
              f"{v.current_step or '-':<17} {_age(now - r.started_at)}")
+    hidden = len(closed) - (len(closed) if args.all else min(len(closed), args.limit))
+    if hidden:
+        _out(f"({hidden} older finished incidents not shown: --limit N or --all)")
     return 0
 
 
@@ -304,7 +347,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 def cmd_finding(args: argparse.Namespace) -> int:
     found = findings.load(args.file)
-    journal = _journal(args)
+    journal = _journal_to_act(args)
     ctx = _context(args)
     views = [IncidentView.load(journal, trigger.respond(ctx, journal, t).id) for t in found]
     docs = [report.incident_document(v) for v in views]
@@ -327,26 +370,47 @@ COMMANDS = {
 }
 
 
+def _on_sigterm(signum: int, _frame: Any) -> None:
+    """SIGTERM ends a run like Ctrl-C does: the incident is marked halted and the output
+    still says which one and how to resume, instead of a silent exit 143."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _failed(args: argparse.Namespace, exc: ResponderError) -> int:
+    """One line on stderr; with --output json still the one object on stdout."""
+    _err(str(exc))
+    output = getattr(args, "output", "human")
+    if exc.incident_id is not None:
+        journal = getattr(args, "opened_journal", None) or _journal(args)
+        doc = report.incident_document(IncidentView.load(journal, exc.incident_id))
+        if output == "json":
+            _out_json(doc)
+        elif exc.exit_code == EXIT_HALTED:
+            _out(report.render_human(doc))
+    elif output == "json":
+        _out_json(report.error_document(exc, getattr(args, "access_key_id", None)))
+    return exc.exit_code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure(verbose=args.verbose)
+    os.umask(0o077)  # journal, evidence, reports and logs are for their owner only
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return COMMANDS[args.command](args)
     except ResponderError as exc:
-        _err(str(exc))
-        output = getattr(args, "output", "human")
-        if exc.incident_id is not None:
-            doc = report.incident_document(IncidentView.load(_journal(args), exc.incident_id))
-            if output == "json":
-                _out_json(doc)
-            elif exc.exit_code == EXIT_HALTED:
-                _out(report.render_human(doc))
-        elif output == "json":
-            _out_json(report.error_document(exc, getattr(args, "access_key_id", None)))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        _err("interrupted; the journal is consistent: `respond status` then `respond resume ID`")
+        return _failed(args, exc)
+    except KeyboardInterrupt as stop:  # before any incident was opened
+        return _failed(args, Interrupted(str(stop) or "SIGINT"))
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        _err(f"internal error: {type(exc).__name__}: {exc}"
+             + ("" if args.verbose else " (run with -v for the traceback)"))
+        if args.verbose:
+            traceback.print_exc()
         return EXIT_HALTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

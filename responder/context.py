@@ -54,10 +54,11 @@ class Options:
 
     def resumed_with(self, stored: Mapping[str, Any]) -> Options:
         """Options for resuming an incident started with `stored` (its as_dict()): what
-        this invocation says wins; the webhook URL was never stored, so it must come again
-        (RESPONDER_SLACK_WEBHOOK)."""
+        this invocation says wins (`--no-replace` turns replacement off for the rest of the
+        incident: the way out of a replace-key that cannot succeed); the webhook URL was
+        never stored, so it must come again (RESPONDER_SLACK_WEBHOOK)."""
         return Options(
-            replace=bool(stored.get("replace", self.replace)),
+            replace=self.replace and bool(stored.get("replace", True)),
             notify_topic=self.notify_topic or stored.get("notify_topic"),
             slack_webhook=self.slack_webhook,
             role_arn=self.role_arn or stored.get("role_arn"),

@@ -48,6 +48,11 @@ class PlaybookInvalid(BadInput):
     """A playbook file failed to parse or validate; names file, step and field."""
 
 
+class JournalUnavailable(BadInput):
+    """The journal cannot be opened or written (a directory, a corrupt file, a read-only
+    or full disk, a missing table)."""
+
+
 class UnknownIncident(BadInput):
     """No incident with that id exists in the journal."""
 
@@ -95,6 +100,24 @@ class LeaseHeld(ResponderError):
         self.expires_at = expires_at
 
 
+class Interrupted(ResponderError):
+    """SIGINT or SIGTERM stopped the run; the incident, if one was opened, is halted."""
+
+    exit_code = EXIT_HALTED
+    status = "halted"
+
+    def __init__(self, signal_name: str, incident_id: str | None = None) -> None:
+        if incident_id is None:
+            message = (f"interrupted by {signal_name} before any incident was opened; "
+                       "nothing was changed")
+        else:
+            message = (f"interrupted by {signal_name}: incident {incident_id} is halted; "
+                       f"`respond resume {incident_id}` continues it")
+        super().__init__(message)
+        self.signal_name = signal_name
+        self.incident_id = incident_id
+
+
 class StepFailed(ResponderError):
     """A step could not reach its goal; the incident halts there and can be resumed."""
 
@@ -121,17 +144,32 @@ class AwsCallFailed(ResponderError):
 
     def explain(self) -> str:
         """What the on-call engineer must fix, rather than what AWS said."""
-        if self.code in {"AccessDenied", "AccessDeniedException"}:
-            return (
-                f"{self.operation} was denied ({self.aws_message}); the responder's "
-                f"credentials need {self.service}:{self.operation} (see docs/iam-policy.json). "
-                "Fix the policy, then `respond resume`"
-            )
-        if self.code == "NoSuchEntity":
-            return (f"{self.operation}: {self.aws_message}. Was the user or key deleted "
-                    "meanwhile? If so, `respond status` shows what was done; nothing more is "
-                    "needed for it")
-        if self.code == "LimitExceeded":
-            return (f"{self.operation} hit an IAM limit ({self.aws_message}): a user may hold "
-                    "two access keys. Delete a key you are sure is unused, then `respond resume`")
+        for codes, advice in _ADVICE:
+            if self.code in codes:
+                return advice.format(op=self.operation, service=self.service, code=self.code,
+                                     said=self.aws_message)
         return str(self)
+
+
+_ADVICE: Final = (
+    ({"AccessDenied", "AccessDeniedException"},
+     "{op} was denied ({said}); the responder's credentials need {service}:{op} (see "
+     "docs/iam-policy.json). Fix the policy, then `respond resume`"),
+    ({"NoSuchEntity"},
+     "{op}: {said}. Was the user or key deleted meanwhile? If so, `respond status` shows "
+     "what was done; nothing more is needed for it"),
+    ({"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"},
+     "no usable AWS credentials: set AWS_PROFILE (or pass --profile), or AWS_ACCESS_KEY_ID "
+     "and AWS_SECRET_ACCESS_KEY, as for the AWS CLI ({said})"),
+    ({"InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "ExpiredTokenException",
+      "UnrecognizedClientException"},
+     "AWS rejected the responder's credentials ({code}: {said}): refresh them (e.g. `aws sso "
+     "login`) and run again"),
+    ({"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+      "ConnectionClosedError"},
+     "AWS did not answer {op} ({said}): check the network and AWS_ENDPOINT_URL; "
+     "RESPONDER_RETRY_DEADLINE_SECONDS bounds the wait"),
+    ({"LimitExceeded"},
+     "{op} hit an IAM limit ({said}): a user may hold two access keys. Delete a key you are "
+     "sure is unused, then `respond resume`"),
+)

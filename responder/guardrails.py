@@ -26,9 +26,12 @@ def check_access_key_id(text: str) -> str:
     key = text.strip()
     match = _KEY_RE.match(key)
     if not match:
+        if len(key) == 20 and _KEY_RE.match(key.upper()):
+            raise BadInput(f"malformed access key id {key!r}: access key ids are upper case; "
+                           f"did you mean {key.upper()}?")
         raise BadInput(
-            f"malformed access key id {key[:24]!r}: expected 20 characters, 'AKIA' followed "
-            "by 16 upper-case letters or digits"
+            f"malformed access key id {key[:24]!r} ({len(key)} characters): expected 20, "
+            "'AKIA' followed by 16 upper-case letters or digits"
         )
     prefix = match["prefix"]
     if prefix == "ASIA":
@@ -60,3 +63,24 @@ def check_not_root(key: str, user_name: str | None) -> None:
             "IAM APIs safely: sign in to the console as root, delete the key under "
             "Security credentials, and rotate the root password and MFA"
         )
+
+
+_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
+
+
+def check_topic_arn(text: str | None) -> str | None:
+    """An SNS topic ARN, checked before anything runs: a typo found only at the notify
+    step would leave the humans untold after the key was already contained."""
+    if text is not None and not _TOPIC_ARN.match(text):
+        raise BadInput(f"--notify-topic {text!r} is not an SNS topic ARN "
+                       "(arn:aws:sns:REGION:ACCOUNT:NAME)")
+    return text
+
+
+def check_role_arn(text: str | None, option: str = "--role-arn") -> str | None:
+    """An IAM role ARN (or, for the template, one with `{account_id}` in it)."""
+    if text is not None and not _ROLE_ARN.match(text.replace("{account_id}", "0" * 12)):
+        raise BadInput(f"{option} {text!r} is not an IAM role ARN "
+                       "(arn:aws:iam::ACCOUNT:role/NAME)")
+    return text

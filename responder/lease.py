@@ -13,6 +13,8 @@ import os
 import secrets
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from responder.context import RunContext
 from responder.errors import LeaseHeld
@@ -63,15 +65,46 @@ class Lease:
         self.owner = owner
         self._lock = threading.Lock()
         self._renewed_at = -math.inf
+        self._lost: LeaseHeld | None = None
+
+    @contextmanager
+    def kept_alive(self) -> Iterator[None]:
+        """Renew the lease in the background every quarter lease while the block runs: one
+        AWS call retried for longer than the lease must not let another runner take the
+        incident over mid-call. A lease lost meanwhile is raised at the next heartbeat."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(max(self._ctx.lease_seconds / 4, 0.01)):
+                try:
+                    self._renew()
+                except LeaseHeld as lost:
+                    self._lost = lost
+                    return
+                except Exception as exc:  # noqa: BLE001 - the next call's heartbeat retries
+                    log.warning("lease.renew_failed", error=f"{type(exc).__name__}: {exc}")
+
+        thread = threading.Thread(target=beat, name=f"lease-{self.incident_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def heartbeat(self) -> None:
         """Renew the lease, at most every quarter lease: a write per AWS call would make
         the journal, not AWS, the bottleneck of evidence collection."""
+        if self._lost is not None:
+            raise self._lost
         now = self._ctx.monotonic()
         with self._lock:
             if now - self._renewed_at < self._ctx.lease_seconds / 4:
                 return
             self._renewed_at = now
+        self._renew()
+
+    def _renew(self) -> None:
         self._journal.renew_lease(self.incident_id, self.owner, self._ctx.clock(),
                                   self._ctx.lease_seconds)
 

@@ -33,11 +33,17 @@ class JsonlSink:
         self._lock = threading.Lock()
         self._file: TextIO | None = None
 
-    def open(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def open(self, path: Path) -> str | None:
+        """Start appending to `path`; the reason it cannot be written, else None. A log
+        file is never a reason to stop: the run goes on, logging to stderr only."""
         with self._lock:
             self.close_file()
-            self._file = path.open("a", encoding="utf-8")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = path.open("a", encoding="utf-8")
+            except OSError as exc:
+                return f"{type(exc).__name__}: {exc.strerror or exc}"
+        return None
 
     def close_file(self) -> None:
         if self._file is not None:
@@ -47,8 +53,11 @@ class JsonlSink:
     def __call__(self, _: WrappedLogger, __: str, event: EventDict) -> EventDict:
         with self._lock:
             if self._file is not None:
-                self._file.write(json.dumps(event, default=str, sort_keys=True) + "\n")
-                self._file.flush()
+                try:
+                    self._file.write(json.dumps(event, default=str, sort_keys=True) + "\n")
+                    self._file.flush()
+                except OSError:  # a full disk: stop writing the file, keep stderr
+                    self._file = None
         return event
 
 
@@ -78,7 +87,11 @@ def incident_log(path: Path, **bind: Any) -> Iterator[None]:
     if not structlog.is_configured():
         # Library use (Lambda, tests, drill): the JSONL file must exist whoever called us.
         configure()
-    SINK.open(path)
+    problem = SINK.open(path)
+    if problem is not None:
+        get_logger("responder.logging").warning(
+            "incident_log.unwritable", path=str(path), error=problem,
+            hint="the response goes on; this incident's log is on stderr only")
     try:
         with structlog.contextvars.bound_contextvars(**bind):
             yield

@@ -137,6 +137,9 @@ def _validate(data: Any, origin: str) -> None:
         ):
             path = ".".join(["with", *map(str, err.absolute_path)])
             raise PlaybookInvalid(f"{where} field {path!r}: {_schema_message(err)}")
+        problem = action.check_settings(step.get("with") or {})
+        if problem is not None:
+            raise PlaybookInvalid(f"{where}: {problem}")
     if REGISTRY[data["steps"][0]["action"]].kind != "identification":
         raise PlaybookInvalid(
             f"{origin}: step {data['steps'][0]['name']!r} (steps[0]): the first step must use "
@@ -144,10 +147,25 @@ def _validate(data: Any, origin: str) -> None:
         )
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping: YAML lets the second
+    silently win, so a pasted `with:` block could quietly replace the reviewed one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(text: str, origin: str, error: type[BadInput] = PlaybookInvalid) -> Any:
     """YAML to data; a syntax error becomes `error` naming the origin, line and column."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""

@@ -7,6 +7,7 @@ status`, `respond report` and the output of the run itself can never disagree.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,14 +38,22 @@ def _step(step: StepView) -> dict[str, Any]:
     }
 
 
-def incident_document(view: IncidentView) -> dict[str, Any]:
-    """The one JSON object `--output json` prints (DESIGN §2); absent facts are null."""
+ABANDONED = ("interrupted: its runner stopped before finishing (killed, or the machine "
+             "went away); `respond resume {id}` continues it")
+
+
+def incident_document(view: IncidentView, now: datetime | None = None) -> dict[str, Any]:
+    """The one JSON object `--output json` prints (DESIGN §2); absent facts are null.
+
+    With `now`, an incident left running by a runner that is gone shows as halted
+    (interrupted), which is what it is until someone resumes it."""
     record = view.record
     evidence = view.evidence
     replacement = view.done(KeyReplaced)
+    abandoned = now is not None and view.abandoned(now)
     return {
         "incident_id": record.id,
-        "status": record.status,
+        "status": "halted" if abandoned else record.status,
         "access_key_id": record.access_key_id,
         "user_name": record.user_name,
         "account_id": record.account_id,
@@ -63,7 +72,7 @@ def incident_document(view: IncidentView) -> dict[str, Any]:
             "secret_ref": replacement.secret_ref,
         },
         "report": record.report,
-        "error": record.error,
+        "error": ABANDONED.format(id=record.id) if abandoned else record.error,
     }
 
 

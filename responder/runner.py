@@ -20,7 +20,15 @@ from transitions import EventData, Machine
 from responder import report
 from responder.aws import Api, ApiCall
 from responder.context import Incident, RunContext, iso
-from responder.errors import AwsCallFailed, BadInput, LeaseHeld, Refused, ResponderError, StepFailed
+from responder.errors import (
+    AwsCallFailed,
+    BadInput,
+    Interrupted,
+    LeaseHeld,
+    Refused,
+    ResponderError,
+    StepFailed,
+)
 from responder.journal import CallHandle, IncidentRecord, Journal
 from responder.lease import Lease
 from responder.logging import get_logger, incident_log
@@ -56,6 +64,22 @@ class EarlierStep:
     action: str
     started: datetime
     ended: datetime
+
+
+def first_to_run(view: IncidentView) -> str:
+    """Where a run starts: the first step not finished, or an earlier step that failed
+    but was let through (on_failure: continue) whose kind of fact a step still to run
+    needs; so a resume re-collects the evidence that replace-key halted for."""
+    steps = view.steps
+    for i, step in enumerate(steps):
+        if not step.finished:
+            return step.name
+        if step.status == "failed" and step.kind is not None and any(
+            step.kind in REGISTRY[later.action].needs
+            for later in steps[i + 1:] if later.status not in {"done", "skipped"}
+        ):
+            return step.name
+    return COMPLETED
 
 
 class JournalRecorder:
@@ -98,8 +122,7 @@ class IncidentRun:
                                  playbook=self.playbook.name, started_at=record.started_at,
                                  resumed=resumed)
         self.api = Api(ctx.session_factory(), ctx.retry)
-        view = IncidentView.of(record, journal.steps(record.id))
-        initial = next((s.name for s in view.steps if not s.finished), COMPLETED)
+        initial = first_to_run(IncidentView.of(record, journal.steps(record.id)))
         self.machine = new_machine(self, self.playbook, initial, self._execute)
 
     def view(self, *, calls: bool = False) -> IncidentView:
@@ -119,11 +142,16 @@ class IncidentRun:
                          duration_ms=round((step.ended - step.started).total_seconds() * 1000),
                          error=None)
             try:
-                while self.state not in TERMINAL:
-                    self._advance_once()
+                with self.lease.kept_alive():
+                    while self.state not in TERMINAL:
+                        self._advance_once()
             except ResponderError as exc:
                 exc.incident_id = self.incident.id
                 raise
+            except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM as the CLI delivers it
+                signal_name = str(stop) or "SIGINT"
+                self._close(HALTED, error=f"interrupted by {signal_name}", notify=False)
+                raise Interrupted(signal_name, self.incident.id) from stop
             finally:
                 self.lease.release()
         return self.journal.get(self.incident.id)
@@ -145,16 +173,18 @@ class IncidentRun:
         if self.state == COMPLETED:
             self._close(COMPLETED, error=None)
 
-    def _close(self, status: str, error: str | None, failing_step: str | None = None) -> None:
+    def _close(self, status: str, error: str | None, failing_step: str | None = None, *,
+               notify: bool = True) -> None:
+        """Journal the end; a halted run tells the humans (unless a human stopped it)."""
         self.journal.update_incident(self.incident.id, self.ctx.clock(), status=status,
                                      error=error)
-        if status == HALTED:
+        if status == HALTED and notify:
             self._notify_halted(failing_step)
         try:
             path = report.write(self.view(calls=True), self.ctx.incident_dir(self.incident.id))
             self.journal.update_incident(self.incident.id, self.ctx.clock(), report=str(path))
-        except OSError as exc:
-            log.exception("report.failed", error=str(exc))
+        except OSError as exc:  # local files: said, never in the way of the outcome
+            log.warning("report.unwritable", error=f"{type(exc).__name__}: {exc}")
         log.info("incident.end", status=status, error=error)
 
     def _notify_halted(self, failing_step: str | None) -> None:
@@ -196,6 +226,10 @@ class IncidentRun:
         except (BadInput, Refused) as exc:
             self._finish(spec, started, "failed", {}, str(exc))
             raise
+        except OSError as exc:  # local files (evidence, reports): never AWS's doing
+            self._fail(spec, started, f"cannot write local files: {type(exc).__name__}: "
+                       f"{exc}; fix the disk or $RESPONDER_HOME, then `respond resume`", exc)
+            return
         except Exception as exc:  # noqa: BLE001 - a bug in a step must halt, journaled, not crash
             self._fail(spec, started, f"internal error: {type(exc).__name__}: {exc}", exc)
             return

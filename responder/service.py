@@ -21,7 +21,7 @@ import boto3
 
 from responder.aws import Api, ApiCall, assuming, caller_access_key
 from responder.context import Incident, RunContext, Target
-from responder.errors import AlreadyHandled, AwsCallFailed, OtherAccount, StepFailed
+from responder.errors import AlreadyHandled, AwsCallFailed, BadInput, OtherAccount, StepFailed
 from responder.guardrails import check_access_key_id, check_not_own_key
 from responder.journal import IncidentExists, IncidentRecord, Journal
 from responder.lease import acquire, new_owner
@@ -114,8 +114,8 @@ def identify(
         result = REGISTRY[spec.action]().run(
             StepInput(ctx, incident, None, spec.settings), Api(session, ctx.retry, recorder)
         )
-    except AwsCallFailed as exc:
-        raise StepFailed(spec.name, exc.explain()) from exc
+    except AwsCallFailed as exc:  # no incident yet, nothing changed: say what to fix
+        raise BadInput(f"{spec.name}: {exc.explain()}; nothing was changed") from exc
     owner = result.facts
     if not isinstance(owner, OwnerFound) or not owner.user_name or not owner.account_id:
         raise StepFailed(spec.name, "identify did not name the key's owner")
@@ -166,7 +166,7 @@ def _still_contained(
     except AwsCallFailed as exc:
         if exc.code == "NoSuchEntity":  # the user is gone, and the key with it
             return last
-        raise StepFailed("identify", exc.explain()) from exc
+        raise BadInput(f"identify: {exc.explain()}; nothing was changed") from exc
     status = next((k["Status"] for k in keys.get("AccessKeyMetadata", [])
                    if k["AccessKeyId"] == last.access_key_id), "Deleted")
     return None if status == "Active" else last
@@ -210,8 +210,13 @@ def for_finding_account(ctx: RunContext, finding_id: str, account_id: str | None
 def respond(
     ctx: RunContext, journal: Journal, playbook: Playbook, access_key_id: str, *,
     owner: str | None = None, finding_id: str | None = None,
+    identified: Identified | None = None,
 ) -> IncidentRecord:
-    """Start an incident for the key, or join the open one, and run it to the end."""
+    """Start an incident for the key, or join the open one, and run it to the end.
+
+    `identified` is what the plan shown at the confirmation prompt found: it is reused
+    (same incident id, no second identify), the incident starting when it was confirmed.
+    """
     owner = owner or new_owner()
     key, session = checked_key(ctx, access_key_id)
     existing = journal.find_open(key)
@@ -223,15 +228,19 @@ def respond(
     if handled is not None:
         log.info("incident.already_contained", incident_id=handled.id)
         return handled
-    try:
-        found = identify(ctx, playbook, key, session)
-    except OtherAccount as other:
-        ctx = in_account(ctx, other.owner_account, other)
-        found = identify(ctx, playbook, key)
+    if identified is not None and identified.incident.access_key_id == key:
+        found = dataclasses.replace(identified, incident=dataclasses.replace(
+            identified.incident, started_at=ctx.clock()))
+    else:
+        try:
+            found = identify(ctx, playbook, key, session)
+        except OtherAccount as other:
+            ctx = in_account(ctx, other.owner_account, other)
+            found = identify(ctx, playbook, key)
     try:
         record = journal.create_incident(
             incident_id=found.incident.id, access_key_id=key, playbook=playbook.to_dict(),
-            started_at=found.started, source=ctx.source, options=ctx.options.as_dict(),
+            started_at=found.incident.started_at, source=ctx.source, options=ctx.options.as_dict(),
             owner=owner, lease_seconds=ctx.lease_seconds, finding_id=finding_id,
         )
     except IncidentExists as exists:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from responder.context import Target, parse_iso
 from responder.errors import exit_code_for
 from responder.journal import CallRecord, IncidentRecord, Journal, StepRecord, StepStatus
+from responder.lease import owner_is_dead
 from responder.steps.base import REGISTRY
 from responder.steps.results import (
     EvidenceCollected,
@@ -217,6 +218,17 @@ class IncidentView:
             found = (snap or {}).get("aws_quarantine")
             names += [str(p) for p in found] if isinstance(found, list) else []
         return tuple(dict.fromkeys(names))
+
+    def abandoned(self, now: datetime) -> bool:
+        """Running, but no runner holds it any more: its lease lapsed or was released, or
+        its holder is a process on this machine that is gone (killed, or the machine
+        restarted). Shown as halted (interrupted): only `respond resume` moves it on."""
+        record = self.record
+        if record.status != "running":
+            return False
+        if record.lease_owner is None or record.lease_expires is None:
+            return True
+        return record.lease_expires < now or owner_is_dead(record.lease_owner)
 
     @property
     def exit_code(self) -> int:

@@ -18,8 +18,10 @@ from typing import Any
 
 from responder.aws import ApiCall
 from responder.context import iso
+from responder.errors import JournalUnavailable
 from responder.journal import CallHandle, CallRecord, IncidentRecord, StepRecord, base
 
+SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
     id TEXT PRIMARY KEY,
@@ -94,18 +96,25 @@ class SqliteJournal(base.Journal):
     """The default Journal backend."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Open (creating) the journal and prove it can be written: a journal that fails
+        only at the first write would fail in the middle of containment."""
         self.path = path
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            path, timeout=30, isolation_level=None, check_same_thread=False
-        )
-        self._db.row_factory = _dict_row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        with self._lock:
-            self._db.executescript(SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            self._db.row_factory = _dict_row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            with self._lock:
+                self._db.executescript(SCHEMA)
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # a real write
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalUnavailable(
+                f"journal {path} cannot be used ({type(exc).__name__}: {exc})") from exc
 
     @property
     def location(self) -> str:

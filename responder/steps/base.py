@@ -91,8 +91,19 @@ class Action(ABC):
     makes the incident contained (contained_at)."""
     result: ClassVar[type[Facts]]
     """The type of the facts its StepResult carries, to read them back from the journal."""
+    needs: ClassVar[tuple[FactKind, ...]] = ()
+    """Kinds of fact this step may need from earlier steps: on resume, an earlier step of
+    that kind that failed (on_failure: continue) runs again before this one."""
     critical: ClassVar[bool] = True
     """False for steps whose failure must never halt the incident (notify)."""
+
+    @classmethod
+    def check_settings(cls, settings: Mapping[str, Any]) -> str | None:
+        """What in `settings` would fail at run time though the schema allows it (a
+        template naming an unknown field, ...): found when the playbook is validated,
+        not halfway through an incident. None when nothing is wrong."""
+        del settings
+        return None
 
     @abstractmethod
     def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:

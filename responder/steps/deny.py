@@ -21,9 +21,14 @@ from responder.steps.results import SessionsRevoked
 POLICY_NAME = "responder-revoke-older-sessions"
 
 
+def cutoff_text(moment: datetime) -> str:
+    """aws:TokenIssueTime's form: UTC, to the second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def deny_policy(started_at: datetime) -> dict[str, Any]:
     """The policy document; the condition time is the incident's start, to the second."""
-    cutoff = started_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cutoff = cutoff_text(started_at)
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -81,17 +86,23 @@ class AttachDenyPolicy(Action):
 
     def run(self, inp: StepInput, api: Api) -> StepResult:
         (put,) = self.plan(inp)
-        api.call(put)
+        try:
+            api.call(put)
+        except AwsCallFailed as exc:
+            if exc.code != "NoSuchEntity":
+                raise
+            # The user was deleted meanwhile: none of its sessions has a permission left.
+            return StepResult("done", SessionsRevoked(
+                POLICY_NAME, cutoff_text(inp.incident.started_at), user_deleted=True),
+                effective_at=inp.ctx.clock())
         return self._result(inp, api, already=False, at=inp.ctx.clock())
 
     def _result(self, inp: StepInput, api: Api, *, already: bool,
                 at: datetime | None) -> StepResult:
         target = inp.require_target(self.name)
-        cutoff = deny_policy(inp.incident.started_at)["Statement"][0]["Condition"][
-            "DateLessThan"]["aws:TokenIssueTime"]
         return StepResult(
             "done",
-            SessionsRevoked(POLICY_NAME, cutoff, already,
+            SessionsRevoked(POLICY_NAME, cutoff_text(inp.incident.started_at), already,
                             iam_snapshot.take(api, target.user_name)),
             effective_at=at,
         )

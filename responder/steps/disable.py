@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from responder.aws import Api, ApiCall
+from responder.errors import AwsCallFailed
 from responder.steps.base import Action, StepInput, StepResult, register
 from responder.steps.results import KeyDisabled
 
@@ -46,6 +47,14 @@ class DisableAccessKey(Action):
 
     def run(self, inp: StepInput, api: Api) -> StepResult:
         (update,) = self.plan(inp)
-        api.call(update)
+        try:
+            api.call(update)
+        except AwsCallFailed as exc:
+            if exc.code != "NoSuchEntity":
+                raise
+            # The key (or its user) was deleted meanwhile: it can sign nothing any more,
+            # which is what this step is for. Recorded, and the incident goes on.
+            return StepResult("done", KeyDisabled("Deleted", already=True),
+                              effective_at=inp.ctx.clock())
         return StepResult("done", KeyDisabled("Inactive", already=False),
                           effective_at=inp.ctx.clock())

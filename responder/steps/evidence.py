@@ -37,20 +37,31 @@ def _window(inp: StepInput, end: datetime) -> tuple[datetime, datetime]:
     return end - timedelta(days=days), end
 
 
+class Abandoned(BaseException):
+    """Raised in a worker whose collection was abandoned (SIGINT/SIGTERM); not an
+    Exception, so nothing on the way mistakes it for a failed lookup."""
+
+
 class _Progress:
     """Counts pages and regions across worker threads and reports to the context."""
 
     def __init__(self, inp: StepInput, tasks: int) -> None:
         self._inp = inp
         self._lock = threading.Lock()
+        self._abandoned = threading.Event()
         self.tasks = tasks
         self.done = 0
         self.events = 0
 
     def page(self, events: int) -> None:
+        if self._abandoned.is_set():
+            raise Abandoned
         with self._lock:
             self.events += events
             self._report()
+
+    def abandon(self) -> None:
+        self._abandoned.set()
 
     def finished(self) -> None:
         with self._lock:
@@ -172,8 +183,16 @@ class CollectCloudTrail(Action):
                 progress.finished()
                 return result
 
-            with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(tasks))) as pool:
+            pool = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(tasks)))
+            try:
                 batch = list(pool.map(one, tasks))
+            except BaseException:
+                # Interrupted: each worker stops after the page in flight instead of
+                # paging on while the process waits to exit.
+                progress.abandon()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown()
             results += batch
             minted = {t: r.access_key_id for r in batch for t in sorted(r.temporary_keys)}
             new = sorted(set(minted) - seen)[: max(0, MAX_PIVOT_KEYS - len(seen) + 1)]

@@ -95,10 +95,15 @@ class KeyDisabled(Facts):
 class SessionsRevoked(Facts):
     """revoke-sessions: the inline deny and the user's IAM picture right after it."""
 
+    optional: ClassVar[frozenset[str]] = frozenset({"user_deleted"})
+
     policy_name: str = ""
     token_issue_time_before: str | None = None
     already: bool = False
     snapshot: Mapping[str, Any] = field(default_factory=dict)
+    user_deleted: bool | None = None
+    """The user was deleted meanwhile: no policy to attach, and no session of theirs
+    has any permission left."""
 
 
 @dataclass(frozen=True)
@@ -140,11 +145,17 @@ class EvidenceCollected(Facts):
 class KeyReplaced(Facts):
     """replace-key: the new key and where its secret is (never the secret itself)."""
 
+    optional: ClassVar[frozenset[str]] = frozenset({"adopted_from"})
+
     access_key_id: str | None = None
     secret_ref: str | None = None
     deleted_compromised: bool = False
     adopted: bool = False
+    """The key was already in AWS (an earlier attempt's, or another responder's)."""
     snapshot_after: Mapping[str, Any] = field(default_factory=dict)
+    adopted_from: str | None = None
+    """The incident that issued the adopted key, as tagged on the user (it may live in
+    another journal): set when a replacement recorded in AWS was adopted."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,363 @@
+"""Black-box: local trouble, interruptions and bad settings never block containment, never
+leave a traceback, and always leave one line on stderr and one JSON object on stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Account, CliResult, iam_state, respond_command, run_respond
+
+Cli = Callable[..., CliResult]
+POLICY_NAME = "responder-revoke-older-sessions"
+
+
+def _status(account: Account, key: str, user: str = "alice") -> str:
+    keys = account.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    return next((k["Status"] for k in keys if k["AccessKeyId"] == key), "Deleted")
+
+
+def _one_json(result: CliResult) -> dict[str, Any]:
+    doc = json.loads(result.stdout)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _clean(result: CliResult) -> None:
+    """No traceback, ever; what went wrong is said in lines starting `respond:`."""
+    assert "Traceback" not in result.stderr, result.stderr
+    assert any(line.startswith("respond: ") for line in result.stderr.splitlines()), \
+        result.stderr
+
+
+def _home() -> Path:
+    return Path(os.environ["RESPONDER_HOME"])
+
+
+# -------------------------------------------------------------------- local trouble
+
+
+def test_incident_directory_not_a_directory_still_contains(
+    server_account: Account, cli: Cli
+) -> None:
+    """$RESPONDER_HOME/incidents is a file: the key is still disabled and the deny policy
+    attached; the log and evidence trouble is said, not raised."""
+    _home().mkdir(parents=True, exist_ok=True)
+    (_home() / "incidents").write_text("not a directory")
+    result = cli("compromised", server_account.leaked_key, "--yes", "--no-replace",
+                 "--output", "json")
+    doc = _one_json(result)
+    assert _status(server_account, server_account.leaked_key) == "Inactive"
+    assert server_account.iam.list_user_policies(UserName="alice")["PolicyNames"] == [
+        POLICY_NAME]
+    assert doc["contained_at"] is not None
+    assert doc["status"] == "completed", doc
+    assert result.code == 0
+    evidence = next(s for s in doc["steps"] if s["name"] == "collect-evidence")
+    assert evidence["status"] == "failed"
+    assert "cannot write local files" in evidence["error"]
+    assert "Traceback" not in result.stderr
+    assert "incident_log.unwritable" in result.stderr
+
+
+@pytest.mark.parametrize("breakage", ["corrupt", "directory"])
+def test_unusable_journal_falls_back_and_contains(
+    server_account: Account, cli: Cli, breakage: str
+) -> None:
+    """A corrupt journal file, or --state naming a directory: one line names the problem
+    and the temporary journal used instead; the key is contained."""
+    _home().mkdir(parents=True, exist_ok=True)
+    if breakage == "corrupt":
+        (_home() / "responder.db").write_bytes(b"this is not a database" * 100)
+        extra: tuple[str, ...] = ()
+    else:
+        extra = ("--state", str(_home()))
+    result = cli(*extra, "compromised", server_account.leaked_key, "--yes", "--no-replace",
+                 "--output", "json")
+    _clean(result)
+    assert result.code == 0, result.stderr
+    warning = next(line for line in result.stderr.splitlines() if line.startswith("respond: "))
+    assert "cannot be used" in warning
+    assert "journaling this response in " in warning
+    fallback = Path(warning.rsplit(" ", 1)[1])
+    assert fallback.exists()
+    assert _one_json(result)["status"] == "completed"
+    assert _status(server_account, server_account.leaked_key) == "Inactive"
+
+
+def test_reading_an_unusable_journal_is_one_line(cli: Cli) -> None:
+    """status on a corrupt journal: exit 2 and one line (no fallback: there is nothing to
+    show from a fresh journal)."""
+    _home().mkdir(parents=True, exist_ok=True)
+    (_home() / "responder.db").write_bytes(b"garbage" * 200)
+    result = cli("status")
+    _clean(result)
+    assert result.code == 2
+    assert "cannot be used" in result.stderr
+
+
+def test_files_under_home_are_private(server_account: Account, cli: Cli) -> None:
+    """Journal, evidence, reports and logs are readable by their owner only."""
+    result = cli("compromised", server_account.leaked_key, "--yes", "--no-replace")
+    assert result.code == 0, result.stderr
+    found = list(_home().rglob("*"))
+    assert any(p.name == "report.md" for p in found)
+    for path in found:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, (path, oct(mode))
+
+
+# ------------------------------------------------------------------ interruptions
+
+
+@contextmanager
+def _paused(moto_server: str, call: int, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """`respond ARGS` paused right before its `call`-th AWS call (the fault launcher)."""
+    env = {**os.environ, "AWS_ENDPOINT_URL": moto_server, "RESPONDER_RETRY_MAX_SECONDS": "0",
+           "RESPONDER_FAULT_PAUSE_BEFORE": str(call)}
+    with subprocess.Popen(
+        [*respond_command(env), *args], env=env, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as proc:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # blocks until the run reports it is paused
+            if "responder-fault: paused" in line:
+                break
+        yield proc
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_halts_the_incident_and_says_how_to_resume(
+    server_account: Account, cli: Cli, moto_server: str, signum: signal.Signals
+) -> None:
+    """SIGTERM/SIGINT after the key was disabled: exit 1, the incident is halted (not left
+    running), stderr names it and the resume command, stdout still has the JSON object;
+    resume then completes."""
+    with _paused(moto_server, 4, "compromised", server_account.leaked_key, "--yes",
+                 "--no-replace", "--output", "json") as proc:
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    doc = json.loads(stdout)
+    incident = doc["incident_id"]
+    assert doc["status"] == "halted"
+    assert f"interrupted by {signum.name}" in stderr
+    assert f"respond resume {incident}" in stderr
+    listed = _one_json(cli("status", incident, "--output", "json"))
+    assert listed["status"] == "halted"
+    resumed = cli("resume", incident, "--output", "json")
+    assert resumed.code == 0, resumed.stderr
+    assert _one_json(resumed)["status"] == "completed"
+
+
+def test_signal_before_any_incident_says_nothing_changed(
+    server_account: Account, cli: Cli, moto_server: str
+) -> None:
+    """Interrupted during identify: no incident, no resume advice, one JSON object."""
+    with _paused(moto_server, 1, "compromised", server_account.leaked_key, "--yes",
+                 "--output", "json") as proc:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert "Traceback" not in stderr
+    assert "nothing was changed" in stderr
+    assert "respond resume" not in stderr
+    doc = json.loads(stdout)
+    assert doc["incident_id"] is None
+    assert _one_json(cli("status", "--output", "json"))["incidents"] == []
+    assert _status(server_account, server_account.leaked_key) == "Active"
+
+
+def test_killed_runner_shows_as_halted_interrupted(
+    server_account: Account, cli: Cli, moto_server: str
+) -> None:
+    """kill -9 leaves the journal saying running; status shows it halted (interrupted)
+    since no runner holds it, and lists it first."""
+    with _paused(moto_server, 4, "compromised", server_account.leaked_key, "--yes",
+                 "--no-replace") as proc:
+        proc.kill()
+        proc.communicate(timeout=60)
+    listed = _one_json(cli("status", "--output", "json"))["incidents"]
+    assert listed[0]["status"] == "halted"
+    assert "interrupted" in listed[0]["error"]
+    assert "respond resume" in listed[0]["error"]
+
+
+def test_status_lists_every_open_incident_and_takes_a_limit(
+    server_account: Account, cli: Cli, moto_server: str
+) -> None:
+    """An open incident is listed however many finished ones are newer; --limit bounds the
+    finished ones, --all lists everything."""
+    with _paused(moto_server, 4, "compromised", server_account.leaked_key, "--yes",
+                 "--no-replace") as proc:
+        proc.kill()
+        proc.communicate(timeout=60)
+    for key in (server_account.bob_key, server_account.other_key):
+        assert cli("compromised", key, "--yes", "--no-replace").code == 0
+    limited = _one_json(cli("status", "--limit", "1", "--output", "json"))["incidents"]
+    assert [i["access_key_id"] for i in limited] == [server_account.leaked_key,
+                                                     server_account.other_key]
+    everything = _one_json(cli("status", "--all", "--output", "json"))["incidents"]
+    assert len(everything) == 3
+    human = cli("status", "--limit", "1")
+    assert "1 older finished incidents not shown" in human.stdout
+
+
+# ------------------------------------------------------------ before any incident
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_no_credentials_is_bad_input(server_account: Account, moto_server: str) -> None:
+    """No credentials anywhere: exit 2 with what to set, no incident, no traceback."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}}
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    result = run_respond(moto_server, env, "compromised", server_account.leaked_key, "--yes",
+                         "--output", "json")
+    _clean(result)
+    assert result.code == 2
+    assert "no usable AWS credentials" in result.stderr
+    assert _one_json(result)["incident_id"] is None
+
+
+def test_dead_endpoint_is_bounded_visible_and_bad_input(server_account: Account,
+                                                        moto_server: str) -> None:
+    """Nothing listens at AWS_ENDPOINT_URL: each retry is shown (call, attempt n/m), the
+    wait is bounded by the policy, and it is exit 2 saying what to check."""
+    result = run_respond(moto_server, dict(os.environ), "compromised",
+                         server_account.leaked_key, "--yes",
+                         env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{_closed_port()}",
+                              "RESPONDER_RETRY_ATTEMPTS": "3",
+                              "RESPONDER_RETRY_DEADLINE_SECONDS": "30"})
+    _clean(result)
+    assert result.code == 2
+    assert "AWS did not answer" in result.stderr
+    assert "attempt=1/3 call=iam:GetAccessKeyLastUsed" in result.stderr
+    assert "attempt=2/3" in result.stderr
+    assert "attempt=3/3" not in result.stderr  # no retry is announced after the last
+
+
+@pytest.mark.parametrize(("args", "env", "says"), [
+    (("--profile", "nosuchprofile"), {}, "AWS profile 'nosuchprofile' is not"),
+    ((), {"RESPONDER_LEASE_SECONDS": "abc"}, "RESPONDER_LEASE_SECONDS='abc'"),
+    ((), {"RESPONDER_RETRY_ATTEMPTS": "-3"}, "RESPONDER_RETRY_ATTEMPTS='-3'"),
+    (("--notify-topic", "my-topic"), {}, "is not an SNS topic ARN"),
+    (("--role-arn", "arn:aws:iam::123:user/x"), {}, "is not an IAM role ARN"),
+    ((), {"RESPONDER_ROLE_ARN_TEMPLATE": "KeyResponder"}, "RESPONDER_ROLE_ARN_TEMPLATE"),
+])
+def test_bad_settings_are_one_line_and_change_nothing(
+    server_account: Account, cli: Cli, args: tuple[str, ...], env: dict[str, str], says: str
+) -> None:
+    """Each bad setting is exit 2, one line naming it, and nothing changed in IAM."""
+    before = iam_state(server_account.iam)
+    result = cli("compromised", server_account.leaked_key, "--yes", *args, env=env)
+    _clean(result)
+    assert result.code == 2, result.stderr
+    assert says in result.stderr
+    assert iam_state(server_account.iam) == before
+
+
+def test_lowercase_key_says_upper_case(cli: Cli) -> None:
+    """A lower-cased key id is told to be upper case, not that its length is wrong."""
+    result = cli("compromised", "akiaiosfodnn7example", "--yes")
+    assert result.code == 2
+    assert "did you mean AKIAIOSFODNN7EXAMPLE" in result.stderr
+    assert "expected 20" not in result.stderr
+
+
+def test_verbose_shows_each_aws_call(server_account: Account, cli: Cli) -> None:
+    """-v adds debug lines (each AWS call); without it they are not shown."""
+    quiet = cli("compromised", server_account.leaked_key, "--dry-run")
+    loud = cli("-v", "compromised", server_account.leaked_key, "--dry-run")
+    assert quiet.code == loud.code == 0
+    assert "aws.call" not in quiet.stderr
+    assert "call=iam:GetAccessKeyLastUsed" in loud.stderr
+
+
+# ------------------------------------------------------------- ways out of a halt
+
+
+def test_key_deleted_mid_run_finishes_with_that_fact(
+    server_account: Account, cli: Cli, moto_server: str
+) -> None:
+    """The leaked key is deleted between identify and UpdateAccessKey: the incident
+    completes, recording the key as Deleted, instead of halting forever."""
+    with _paused(moto_server, 3, "compromised", server_account.leaked_key, "--yes",
+                 "--no-replace", "--output", "json") as proc:
+        server_account.iam.delete_access_key(UserName="alice",
+                                             AccessKeyId=server_account.leaked_key)
+        stdout, stderr = proc.communicate(input="", timeout=120)
+    assert proc.returncode == 0, stderr
+    doc = json.loads(stdout)
+    assert doc["status"] == "completed"
+    disable = next(s for s in doc["steps"] if s["name"] == "disable-key")
+    assert disable["detail"]["status"] == "Deleted"
+
+
+def test_resume_reruns_failed_evidence_that_replacement_needs(
+    server_account: Account, cli: Cli
+) -> None:
+    """Evidence failed (continue) and alice has two keys, so replace-key halts; `respond
+    resume` collects the evidence again and then replaces, instead of halting forever."""
+    first = cli("compromised", server_account.leaked_key, "--yes", "--output", "json",
+                env={"RESPONDER_FAULT_ERROR": "LookupEvents=AccessDeniedException"})
+    assert first.code == 1, first.stderr
+    doc = _one_json(first)
+    assert [s["status"] for s in doc["steps"]][3:5] == ["failed", "failed"]
+    resumed = cli("resume", doc["incident_id"], "--output", "json")
+    assert resumed.code == 0, resumed.stderr
+    again = _one_json(resumed)
+    assert [s["status"] for s in again["steps"]][3:5] == ["done", "done"]
+    assert again["replacement"] is not None
+
+
+def test_resume_no_replace_is_a_way_out(server_account: Account, cli: Cli) -> None:
+    """A replace-key that cannot succeed is passed with `respond resume ID --no-replace`."""
+    first = cli("compromised", server_account.leaked_key, "--yes", "--output", "json",
+                env={"RESPONDER_FAULT_ERROR": "CreateAccessKey=AccessDenied"})
+    assert first.code == 1, first.stderr
+    incident = _one_json(first)["incident_id"]
+    resumed = cli("resume", incident, "--no-replace", "--yes", "--output", "json")
+    assert resumed.code == 0, resumed.stderr
+    doc = _one_json(resumed)
+    replace = next(s for s in doc["steps"] if s["name"] == "replace-key")
+    assert replace["status"] == "skipped"
+    assert doc["status"] == "completed"
+
+
+def test_duplicate_yaml_keys_are_refused(tmp_path: Path, cli: Cli) -> None:
+    """A playbook with a key given twice is invalid (the second would silently win)."""
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: dup\nversion: 1\nversion: 2\nsteps:\n"
+                    "  - {name: identify, action: identify}\n")
+    result = cli("playbooks", "validate", str(path))
+    assert result.code == 2
+    assert "version" in result.stderr
+    assert "twice" in result.stderr
+
+
+def test_retry_deadline_ends_the_wait(server_account: Account, moto_server: str) -> None:
+    """RESPONDER_RETRY_DEADLINE_SECONDS=0: no retry starts once the deadline has passed,
+    however many attempts the policy would allow."""
+    result = run_respond(moto_server, dict(os.environ), "compromised",
+                         server_account.leaked_key, "--yes",
+                         env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{_closed_port()}",
+                              "RESPONDER_RETRY_ATTEMPTS": "8",
+                              "RESPONDER_RETRY_DEADLINE_SECONDS": "0"})
+    _clean(result)
+    assert result.code == 2
+    assert "retrying" not in result.stderr
