@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +18,7 @@ from responder import playbook, service
 from responder.context import Options, RunContext
 from responder.errors import BadInput, Refused, StepFailed
 from responder.journal.sqlite import SqliteJournal
+from responder.lease import Lease
 from responder.steps.deny import POLICY_NAME, deny_policy
 
 CtxFactory = Callable[..., RunContext]
@@ -300,3 +304,46 @@ def test_resumed_containment_reports_when_it_took_hold(
         assert contained_in < timedelta(minutes=1)
     else:  # the deny policy only went on after the resume
         assert contained_in > timedelta(hours=1)
+
+
+def test_confirmed_plan_is_not_identified_again(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
+) -> None:
+    """The plan shown at the prompt is the incident that runs: same id, and identify's two
+    calls are not made a second time before UpdateAccessKey."""
+    ctx = make_ctx(session_factory=faults.session_factory())
+    pb = playbook.load("compromised-key")
+    planned = service.plan(ctx, pb, account.leaked_key)
+    record = service.respond(ctx, journal, pb, account.leaked_key,
+                             identified=planned.identified)
+    assert record.id == planned.identified.incident.id
+    assert record.status == "completed"
+    before_update = faults.calls[: faults.calls.index("UpdateAccessKey")]
+    assert before_update == ["GetAccessKeyLastUsed", "GetAccessKeyInfo"]
+
+
+def test_lease_is_renewed_while_a_call_is_in_flight(
+    make_ctx: CtxFactory, tmp_path: Path
+) -> None:
+    """A runner blocked in one long call still renews its lease in the background, so no
+    other runner can take the incident over meanwhile."""
+    renewed = threading.Event()
+
+    class Watched(SqliteJournal):
+        def renew_lease(self, incident_id: str, owner: str, now: datetime,
+                        seconds: float) -> None:
+            super().renew_lease(incident_id, owner, now, seconds)
+            renewed.set()
+
+    watched = Watched(tmp_path / "watched.db")
+    ctx = make_ctx(lease_seconds=0.2, monotonic=time.monotonic)
+    started = datetime.now(UTC)
+    watched.create_incident(incident_id="inc-1", access_key_id="AKIAIOSFODNN7EXAMPLE",
+                            playbook=playbook.load("compromised-key").to_dict(),
+                            started_at=started, source="test", options={}, owner="me",
+                            lease_seconds=0.2)
+    lease = Lease(ctx, watched, "inc-1", "me")
+    with lease.kept_alive():
+        assert renewed.wait(timeout=30), "no renewal while the call was in flight"
+    assert watched.get("inc-1").lease_owner == "me"
+    watched.close()
