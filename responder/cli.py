@@ -346,17 +346,19 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def cmd_finding(args: argparse.Namespace) -> int:
-    found = findings.load(args.file)
+    parsed = findings.load_each(args.file)
     journal = _journal_to_act(args)
-    ctx = _context(args)
-    views = [IncidentView.load(journal, trigger.respond(ctx, journal, t).id) for t in found]
-    docs = [report.incident_document(v) for v in views]
+    outcomes = trigger.respond_all(_context(args), journal, parsed)
+    for outcome in outcomes:
+        if outcome.error is not None:
+            _err(outcome.error)
     if args.output == "json":
-        _out_json(docs[0] if len(docs) == 1 else {"incidents": docs})
+        _out_json(trigger.result_document(outcomes))
     else:
-        for doc in docs:
-            _out(report.render_human(doc))
-    return max(v.exit_code for v in views)
+        for outcome in outcomes:
+            if outcome.ran:
+                _out(report.render_human(outcome.document))
+    return trigger.worst(outcomes)
 
 
 COMMANDS = {

@@ -1,26 +1,46 @@
 """Lambda entry point for the EventBridge rule: GuardDuty / Health / Security Hub event in,
 the DESIGN §2 object out.
 
-Refusals (sample finding, duplicate delivery, root or temporary key) return their object
-and are not retried. A halted incident raises, so Lambda's retries (and then the
-dead-letter queue) take over; each retry joins the open incident and resumes it.
+Every finding of the event is answered on its own (`trigger.respond_all`, as `respond
+finding` does). Refusals (sample finding, duplicate delivery, root or temporary key) and
+bad input return their object and are not retried. When a finding's incident halted, or
+another runner held its lease, the handler raises, but only after every other finding was
+answered, so Lambda's retries (and then the dead-letter queue) take over; each retry
+refuses the finished findings as duplicates and joins and resumes the open incidents.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from responder import findings, report, trigger
-from responder.aws import RetryPolicy, session_factory
+from responder.aws import RetryPolicy, env_number, session_factory
 from responder.context import Options, RunContext
-from responder.errors import AlreadyHandled, BadInput, Refused
+from responder.errors import BadInput, ResponderError
 from responder.journal import Journal, open_journal
 from responder.logging import configure, get_logger
-from responder.view import IncidentView
 
 log = get_logger("responder.lambda")
+
+
+class Unfinished(ResponderError):
+    """Some findings of the event halted or were held by another runner: retry the event.
+
+    Raised only after every finding was answered; `result` is what the handler would
+    otherwise have returned, `unfinished` the outcomes a retry can finish.
+    """
+
+    def __init__(self, result: dict[str, Any], unfinished: Sequence[trigger.Outcome]) -> None:
+        named = ", ".join(
+            f"{o.finding_id} ({o.document.get('incident_id') or 'no incident'}: "
+            f"{o.document.get('status')})" for o in unfinished)
+        super().__init__(f"{len(unfinished)} finding(s) not finished, Lambda retries the "
+                         f"event to resume them: {named}")
+        self.result = result
+        self.unfinished = tuple(unfinished)
 
 
 def _context() -> RunContext:
@@ -31,7 +51,7 @@ def _context() -> RunContext:
         retry=RetryPolicy.from_env(),
         options=Options(notify_topic=env.get("RESPONDER_NOTIFY_TOPIC") or None,
                         slack_webhook=env.get("RESPONDER_SLACK_WEBHOOK") or None),
-        lease_seconds=float(env.get("RESPONDER_LEASE_SECONDS", "300")),
+        lease_seconds=env_number("RESPONDER_LEASE_SECONDS", 300.0),
         source="lambda",
         role_arn_template=env.get("RESPONDER_ROLE_ARN_TEMPLATE") or None,
     )
@@ -45,27 +65,25 @@ def _journal(ctx: RunContext) -> Journal:
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """Respond to every actionable finding in the event; returns the §2 object (or
-    {"incidents": [...]} when one event carried several findings)."""
+    """Answer every finding in the event; returns the §2 object (or {"incidents": [...]}
+    when one event carried several findings). Raises Unfinished, after answering them
+    all, when any halted or was held by another runner, so that Lambda retries."""
     configure()
     ctx = _context()
     journal = _journal(ctx)
     try:
-        triggers = findings.parse(event)
-    except (BadInput, Refused) as refusal:
-        log.warning("finding.refused", error=str(refusal))
-        return report.error_document(refusal, None)
-    docs: list[dict[str, Any]] = []
-    for found in triggers:
-        try:
-            record = trigger.respond(ctx, journal, found)
-        except AlreadyHandled as duplicate:
-            docs.append(report.incident_document(
-                IncidentView.load(journal, duplicate.existing_incident)))
-            continue
-        except (BadInput, Refused) as refusal:
-            log.warning("finding.refused", finding_id=found.finding_id, error=str(refusal))
-            docs.append(report.error_document(refusal, found.access_key_id))
-            continue
-        docs.append(report.incident_document(IncidentView.load(journal, record.id)))
-    return docs[0] if len(docs) == 1 else {"incidents": docs}
+        parsed = findings.parse_each(event)
+    except BadInput as bad:
+        log.warning("finding.refused", error=str(bad))
+        return report.error_document(bad, None)
+    outcomes = trigger.respond_all(ctx, journal, parsed)
+    for outcome in outcomes:
+        if outcome.error is not None:
+            log.warning("finding.unanswered" if outcome.retryable else "finding.refused",
+                        finding_id=outcome.finding_id, exit_code=outcome.exit_code,
+                        incident_id=outcome.document.get("incident_id"), error=outcome.error)
+    result = trigger.result_document(outcomes)
+    unfinished = [o for o in outcomes if o.retryable]
+    if unfinished:
+        raise Unfinished(result, unfinished)
+    return result

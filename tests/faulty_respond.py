@@ -112,8 +112,10 @@ class Faults:
         code = self.errors.get(operation) or ("Throttling" if throttled else None)
         if code is None:
             return None
-        protocol = {"cloudtrail": "json", "secretsmanager": "json", "ec2": "ec2"}.get(
-            service, "query")
+        # Event names carry the service id (hyphenated): "secrets-manager", not the
+        # endpoint prefix; a query-shaped error to a JSON service would not parse at all.
+        protocol = {"cloudtrail": "json", "secrets-manager": "json", "dynamodb": "json",
+                    "ec2": "ec2"}.get(service, "query")
         body, content_type = _PROTOCOL_ERRORS[protocol]
         if protocol == "json" and code == "Throttling":
             code = "ThrottlingException"

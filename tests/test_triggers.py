@@ -9,7 +9,8 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import REGION, Account, CliResult, make_account
+from conftest import REGION, Account, CliResult, Faults, make_account
+from finding_docs import UNKNOWN_KEY, asff_finding, guardduty_event, securityhub_event
 from moto import mock_aws
 
 from responder import lambda_handler
@@ -154,3 +155,115 @@ def test_cross_account_without_a_role_is_refused(lambda_env: DynamoDbJournal) ->
     assert result["status"] == "refused"
     assert "RESPONDER_ROLE_ARN_TEMPLATE" in result["error"]
     assert _keys(other, "bob")[other.bob_key] == "Active"
+
+
+# -- every finding of an event answered on its own (issue 14, item 3) ---------------------
+
+
+def _lambda_with_faults(monkeypatch: pytest.MonkeyPatch, faults: Faults) -> None:
+    """The handler's AWS sessions carry the fault hooks (in-process moto)."""
+    monkeypatch.setattr(lambda_handler, "session_factory",
+                        lambda *_, **__: faults.session_factory())
+
+
+def _status_of(account: Account, user: str, key: str) -> str:
+    """Active, Inactive, or Deleted (replace-key deletes alice's leaked key: she has two)."""
+    return _keys(account, user).get(key, "Deleted")
+
+
+def test_lambda_unknown_key_does_not_sink_the_valid_finding(
+    lambda_env: DynamoDbJournal,
+) -> None:
+    """A Security Hub event naming an unknown key first and bob's key second: bob's key
+    ends Inactive, both outcomes are returned, and nothing is raised (bad input is not
+    retried)."""
+    account = make_account(boto3.Session(region_name=REGION))
+    event = securityhub_event(asff_finding(UNKNOWN_KEY, "unknown-1"),
+                              asff_finding(account.bob_key, "valid-1"))
+    result = lambda_handler.handler(event, None)
+    assert [(d["finding_id"], d["status"], d["exit_code"]) for d in result["incidents"]] == [
+        ("securityhub:unknown-1", "refused", 2), ("securityhub:valid-1", "completed", 0)]
+    assert UNKNOWN_KEY in result["incidents"][0]["error"]
+    assert _keys(account, "bob")[account.bob_key] == "Inactive"
+    assert len(lambda_env.history_for_key(account.bob_key)) == 1
+
+
+def test_lambda_guardduty_event_in_an_array_is_one_incident(
+    lambda_env: DynamoDbJournal,
+) -> None:
+    """`[event]` is the event: one incident, returned as the single §2 object."""
+    account = make_account(boto3.Session(region_name=REGION))
+    result = lambda_handler.handler(
+        [_event("guardduty-eventbridge.json", account.bob_key, alice="bob")], None)  # type: ignore[arg-type]
+    assert result["status"] == "completed", result
+    assert "incidents" not in result
+    assert _keys(account, "bob")[account.bob_key] == "Inactive"
+    assert len(lambda_env.recent()) == 1
+
+
+def test_lambda_array_of_two_events_is_two_incidents(lambda_env: DynamoDbJournal) -> None:
+    """Two events for two keys in one list: two incidents, both keys contained."""
+    account = make_account(boto3.Session(region_name=REGION))
+    result = lambda_handler.handler([guardduty_event(account.bob_key, "gd-bob"),  # type: ignore[arg-type]
+                                     guardduty_event(account.leaked_key, "gd-alice")], None)
+    assert [(d["finding_id"], d["status"]) for d in result["incidents"]] == [
+        ("guardduty:gd-bob", "completed"), ("guardduty:gd-alice", "completed")]
+    assert len({d["incident_id"] for d in result["incidents"]}) == 2
+    assert _status_of(account, "bob", account.bob_key) == "Inactive"
+    assert _status_of(account, "alice", account.leaked_key) != "Active"
+
+
+def test_lambda_sample_and_duplicate_next_to_new_findings(lambda_env: DynamoDbJournal) -> None:
+    """A sample and an already handled finding are refused (not retried: no raise); the
+    new finding next to them is contained; the duplicate names the first incident."""
+    account = make_account(boto3.Session(region_name=REGION))
+    first = lambda_handler.handler(guardduty_event(account.bob_key, "gd-bob"), None)
+    result = lambda_handler.handler([
+        guardduty_event(account.bob_key, "gd-bob"),  # type: ignore[list-item]
+        guardduty_event(account.leaked_key, "sample-alice", sample=True),
+        guardduty_event(account.leaked_key, "gd-alice"),
+    ], None)
+    assert [(d["finding_id"], d["status"], d["exit_code"]) for d in result["incidents"]] == [
+        ("guardduty:gd-bob", "refused", 3), ("guardduty:sample-alice", "refused", 3),
+        ("guardduty:gd-alice", "completed", 0)]
+    assert result["incidents"][0]["incident_id"] == first["incident_id"]
+    assert _status_of(account, "alice", account.leaked_key) != "Active"
+    assert len(lambda_env.recent()) == 2
+
+
+def test_lambda_halt_raises_after_all_findings_and_the_retry_resumes(
+    lambda_env: DynamoDbJournal, monkeypatch: pytest.MonkeyPatch, faults: Faults
+) -> None:
+    """alice's disable is denied once: bob's finding is still contained, then the handler
+    raises so Lambda retries. The retry resumes alice's halted incident (same id) to the
+    end and refuses bob's finished one as a duplicate, without raising."""
+    account = make_account(boto3.Session(region_name=REGION))
+    _lambda_with_faults(monkeypatch, faults)
+    faults.fail("UpdateAccessKey", "AccessDenied", times=1)
+    event = [guardduty_event(account.leaked_key, "gd-alice"),
+             guardduty_event(account.bob_key, "gd-bob")]
+    with pytest.raises(lambda_handler.Unfinished) as caught:
+        lambda_handler.handler(event, None)  # type: ignore[arg-type]
+    first = caught.value.result["incidents"]
+    assert [(d["finding_id"], d["status"]) for d in first] == [
+        ("guardduty:gd-alice", "halted"), ("guardduty:gd-bob", "completed")]
+    assert [o.finding_id for o in caught.value.unfinished] == ["guardduty:gd-alice"]
+    assert _keys(account, "alice")[account.leaked_key] == "Active"
+    assert _keys(account, "bob")[account.bob_key] == "Inactive"
+
+    retry = lambda_handler.handler(event, None)  # type: ignore[arg-type]
+    assert [(d["finding_id"], d["status"]) for d in retry["incidents"]] == [
+        ("guardduty:gd-alice", "completed"), ("guardduty:gd-bob", "refused")]
+    assert retry["incidents"][0]["incident_id"] == first[0]["incident_id"]
+    assert retry["incidents"][1]["incident_id"] == first[1]["incident_id"]
+    assert _status_of(account, "alice", account.leaked_key) != "Active"
+    assert len(lambda_env.recent()) == 2
+
+
+def test_lambda_document_with_no_finding_is_returned_refused(
+    lambda_env: DynamoDbJournal,
+) -> None:
+    """An event that is no finding at all returns bad input (exit 2), not retried."""
+    result = lambda_handler.handler(_event("not-a-finding.json"), None)
+    assert (result["status"], result["exit_code"]) == ("refused", 2)
+    assert lambda_env.recent() == []

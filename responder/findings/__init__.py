@@ -11,11 +11,13 @@ playbook is data (`playbooks/triggers.json`, or a mapping file of your own), not
 The modules, in the order data flows through them:
 `dispatch` (recognise the document) → `guardduty` / `health` / `securityhub` (one per
 source, each reading its shape with `lookup` into a `model.Candidate`) → `decide`
-(guardrails and the `mapping`) → `model.Trigger`. Import from here: the submodules
-are the package's own business.
+(guardrails and the `mapping`) → `model.Trigger`, or `model.Rejected` for a finding
+that starts nothing. `parse_each` / `load_each` answer every finding of a document on
+its own (what `trigger.respond_all` takes); `parse` / `load` keep only the Triggers.
+Import from here: the submodules are the package's own business.
 """
 
-from responder.findings.dispatch import load, parse
+from responder.findings.dispatch import actionable, load, load_each, parse, parse_each
 from responder.findings.mapping import (
     DEFAULT_MAPPING,
     SHIPPED_PACKAGE,
@@ -24,7 +26,14 @@ from responder.findings.mapping import (
     TriggerMapping,
     load_mapping,
 )
-from responder.findings.model import FindingRefused, RefusalReason, Source, Trigger
+from responder.findings.model import (
+    FindingRefused,
+    Parsed,
+    RefusalReason,
+    Rejected,
+    Source,
+    Trigger,
+)
 from responder.findings.securityhub import ASFF_SCHEMA_VERSION
 
 __all__ = [
@@ -33,12 +42,17 @@ __all__ = [
     "SHIPPED_PACKAGE",
     "FindingRefused",
     "Mapping",
+    "Parsed",
     "RefusalReason",
+    "Rejected",
     "Rule",
     "Source",
     "Trigger",
     "TriggerMapping",
+    "actionable",
     "load",
+    "load_each",
     "load_mapping",
     "parse",
+    "parse_each",
 ]

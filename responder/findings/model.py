@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, TypeAlias
 
-from responder.errors import Refused, ResponderError
+from responder.errors import BadInput, Refused, ResponderError
 
 Source = Literal["guardduty", "health", "securityhub"]
 RefusalReason = Literal[
@@ -56,6 +56,29 @@ class FindingRefused(Refused):
         self.access_key_id = access_key_id
         self.problems = tuple(problems)
         """For `none-actionable`: the refusal or error of each finding in the document."""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """One finding of a document that starts nothing, and why; the others still may.
+
+    `error` is a FindingRefused (exit 3) for a finding the guardrails or the mapping
+    decline, or a BadInput (exit 2) for one that cannot be read (no id, a malformed key,
+    an element of a list that is not a finding at all). The finding id and key are
+    given where the finding names them, so the output can say which finding it was.
+    """
+
+    error: BadInput | Refused
+    finding_id: str | None = None
+    access_key_id: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return self.error.exit_code
+
+
+Parsed: TypeAlias = Trigger | Rejected
+"""What parsing makes of one finding: the key to respond to, or why there is none."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -45,12 +45,23 @@ class DisableAccessKey(Action):
                               effective_at=inp.acted_at("UpdateAccessKey"))
         return None
 
+    def _gone(self, inp: StepInput, api: Api) -> bool:
+        """Whether the key really no longer exists (NoSuchEntity alone could also be a
+        wrong user name): the user's keys are listed to be sure."""
+        target = inp.require_target(self.name)
+        try:
+            keys = api.call(ApiCall("iam", "ListAccessKeys", {"UserName": target.user_name}))
+        except AwsCallFailed as exc:
+            return exc.code == "NoSuchEntity"  # the user is gone, and its keys with it
+        return all(k["AccessKeyId"] != inp.incident.access_key_id
+                   for k in keys.get("AccessKeyMetadata", []))
+
     def run(self, inp: StepInput, api: Api) -> StepResult:
         (update,) = self.plan(inp)
         try:
             api.call(update)
         except AwsCallFailed as exc:
-            if exc.code != "NoSuchEntity":
+            if exc.code != "NoSuchEntity" or not self._gone(inp, api):
                 raise
             # The key (or its user) was deleted meanwhile: it can sign nothing any more,
             # which is what this step is for. Recorded, and the incident goes on.
