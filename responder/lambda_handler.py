@@ -69,6 +69,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     when one event carried several findings). Raises Unfinished, after answering them
     all, when any halted or was held by another runner, so that Lambda retries."""
     configure()
+    os.umask(0o077)  # evidence and reports under /tmp are for this function only
     ctx = _context()
     journal = _journal(ctx)
     try:

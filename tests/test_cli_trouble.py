@@ -361,3 +361,43 @@ def test_retry_deadline_ends_the_wait(server_account: Account, moto_server: str)
     _clean(result)
     assert result.code == 2
     assert "retrying" not in result.stderr
+
+
+def test_user_deleted_mid_run_finishes_with_that_fact(
+    server_account: Account, cli: Cli, moto_server: str
+) -> None:
+    """alice is deleted between UpdateAccessKey and PutUserPolicy: the incident completes,
+    recording that the user is gone and that no replacement was issued."""
+    iam = server_account.iam
+    with _paused(moto_server, 4, "compromised", server_account.leaked_key, "--yes",
+                 "--output", "json") as proc:
+        for key in (server_account.leaked_key, server_account.other_key):
+            iam.delete_access_key(UserName="alice", AccessKeyId=key)
+        iam.delete_user(UserName="alice")
+        stdout, stderr = proc.communicate(input="", timeout=120)
+    assert proc.returncode == 0, stderr
+    doc = json.loads(stdout)
+    assert doc["status"] == "completed"
+    steps = {s["name"]: s for s in doc["steps"]}
+    assert steps["revoke-sessions"]["detail"]["user_deleted"] is True
+    assert steps["replace-key"]["status"] == "skipped"
+    assert "no longer exists" in steps["replace-key"]["detail"]["reason"]
+
+
+@pytest.mark.parametrize("command", [("playbooks", "validate"), ("compromised", "--dry-run")])
+def test_secret_name_template_is_checked_with_the_playbook(
+    tmp_path: Path, cli: Cli, command: tuple[str, ...]
+) -> None:
+    """A secret_name naming an unknown placeholder fails validation (exit 2, the field
+    named), before any run could trip on it halfway."""
+    path = tmp_path / "bad-template.yaml"
+    path.write_text("name: bad\nversion: 1\nsteps:\n  - {name: identify, action: identify}\n"
+                    "  - name: replace-key\n    action: replace_access_key\n"
+                    "    with: {secret_name: 'team/{username}/key'}\n")
+    args = (*command, str(path)) if command[0] == "playbooks" else (
+        "compromised", "AKIAIOSFODNN7EXAMPLE", "--dry-run", "--playbook", str(path))
+    result = cli(*args)
+    _clean(result)
+    assert result.code == 2
+    assert "with.secret_name" in result.stderr
+    assert "{user}" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -12,7 +13,7 @@ from cloudtrail_faults import FaultyCloudTrail
 from conftest import REGION, Account, Faults
 
 from responder import service
-from responder.context import Options, RunContext
+from responder.context import Options, RunContext, iso
 from responder.errors import StepFailed
 from responder.journal.sqlite import SqliteJournal
 from responder.playbook import Playbook
@@ -106,6 +107,7 @@ def test_evidence_not_finished_halts_before_deleting(
         service.respond(make_ctx(), journal, _playbook(), account.leaked_key)
     assert halted.value.exit_code == 1
     assert _keys(account) == {account.leaked_key: "Inactive", account.other_key: "Active"}
+    assert _tags(account, "alice") == {}  # refused before claiming: nobody else is held up
 
 
 def test_delete_compromised_never_halts_with_two_keys(
@@ -196,9 +198,12 @@ def test_crash_after_store_resume_adopts_the_stored_key(
     record = service.resume(ctx, journal, open_incident.id)
     detail = _step(journal, record.id).detail
     assert detail["adopted"] is True
+    assert "adopted_from" not in detail  # its own key, not another responder's
     assert faults.count("CreateAccessKey") == 1
     assert len(_keys(account, "bob")) == 2
     assert list(_versions(account, "responder/bob/access-key").values()) == [["AWSCURRENT"]]
+    assert _tags(account) == {RECORD: f"{account.bob_key}:{detail['access_key_id']}:"
+                                      f"{open_incident.id}"}
 
 
 def test_secret_never_reaches_the_journal(
@@ -209,3 +214,100 @@ def test_secret_never_reaches_the_journal(
     secret = _secret(account, "responder/bob/access-key")["SecretAccessKey"].encode()
     for path in journal.path.parent.glob("journal.db*"):
         assert secret not in path.read_bytes(), path
+
+
+CLAIM = "aws-key-responder:replacing:"
+RECORD = "aws-key-responder:replacement"
+
+
+def _tags(account: Account, user: str = "bob") -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in account.iam.list_user_tags(UserName=user)["Tags"]}
+
+
+def _claim(account: Account, incident_id: str, key: str, at: datetime,
+           user: str = "bob") -> None:
+    """Another responder's claim, as it tags the user before CreateAccessKey."""
+    account.iam.tag_user(UserName=user, Tags=[{"Key": f"{CLAIM}{incident_id}",
+                                               "Value": f"{key}/{iso(at)}"}])
+
+
+def test_replacement_is_recorded_on_the_user_and_the_claim_removed(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory
+) -> None:
+    """After a replacement the user carries the record other responders read (compromised
+    key, new key, incident) and no claim; the record holds no secret."""
+    record = service.respond(make_ctx(), journal, _playbook(), account.bob_key)
+    new = _step(journal, record.id).detail["access_key_id"]
+    assert _tags(account) == {RECORD: f"{account.bob_key}:{new}:{record.id}"}
+    assert _secret(account, "responder/bob/access-key")["SecretAccessKey"] not in str(
+        _tags(account))
+
+
+def test_fresh_claim_of_another_responder_halts_until_it_is_stale(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
+) -> None:
+    """Another incident claimed this key a minute ago and recorded nothing yet: halt
+    (exit 1) saying so, create nothing. Once the claim is older than the bound, resume
+    takes over, replaces the key and removes the dead claim."""
+    _claim(account, "inc-20260101-000000-other1", account.bob_key,
+           datetime.now(UTC) - timedelta(minutes=1))
+    ctx = make_ctx(session_factory=faults.session_factory())
+    with pytest.raises(StepFailed, match="another responder") as halted:
+        service.respond(ctx, journal, _playbook(), account.bob_key)
+    assert halted.value.exit_code == 1
+    assert "inc-20260101-000000-other1" in str(halted.value)
+    assert f"respond resume {halted.value.incident_id}" in str(halted.value)
+    assert (faults.count("CreateAccessKey"), faults.count("TagUser")) == (0, 0)
+    assert _keys(account, "bob") == {account.bob_key: "Inactive"}
+    later = make_ctx(session_factory=faults.session_factory(),
+                     clock=lambda: datetime.now(UTC) + timedelta(minutes=15))
+    assert halted.value.incident_id is not None
+    record = service.resume(later, journal, halted.value.incident_id)
+    assert record.status == "completed"
+    new = _step(journal, record.id).detail["access_key_id"]
+    assert _keys(account, "bob") == {account.bob_key: "Inactive", new: "Active"}
+    assert _tags(account) == {RECORD: f"{account.bob_key}:{new}:{record.id}"}
+
+
+def test_stale_claim_does_not_block(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory
+) -> None:
+    """A claim written long ago by a responder that never recorded a replacement (it
+    died) does not hold the key: the run replaces it and clears the dead claim."""
+    _claim(account, "inc-20200101-000000-dead01", account.bob_key,
+           datetime(2020, 1, 1, tzinfo=UTC))
+    record = service.respond(make_ctx(), journal, _playbook(), account.bob_key)
+    assert record.status == "completed"
+    detail = _step(journal, record.id).detail
+    assert detail["adopted"] is False
+    assert _tags(account) == {RECORD: f"{account.bob_key}:{detail['access_key_id']}:{record.id}"}
+
+
+def test_claim_on_another_key_of_the_user_does_not_block(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory
+) -> None:
+    """A fresh claim names the key it replaces: one on alice's other key leaves the
+    response to her leaked key free to proceed, and the other claim in place."""
+    other_claim = f"{CLAIM}inc-20260101-000000-other2"
+    _claim(account, "inc-20260101-000000-other2", account.other_key, datetime.now(UTC),
+           user="alice")
+    record = service.respond(make_ctx(), journal, _playbook(), account.leaked_key)
+    assert record.status == "completed"
+    tags = _tags(account, "alice")
+    assert other_claim in tags
+    assert tags[RECORD] == (f"{account.leaked_key}:"
+                            f"{_step(journal, record.id).detail['access_key_id']}:{record.id}")
+
+
+def test_recorded_replacement_that_is_no_longer_live_is_not_adopted(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory
+) -> None:
+    """A record naming a key that has since been deleted is not a replacement: the run
+    issues a new key and records that one instead."""
+    account.iam.tag_user(UserName="bob", Tags=[{
+        "Key": RECORD, "Value": f"{account.bob_key}:AKIAGONEGONEGONEGONE:inc-old"}])
+    record = service.respond(make_ctx(), journal, _playbook(), account.bob_key)
+    detail = _step(journal, record.id).detail
+    assert detail["adopted"] is False
+    assert detail["access_key_id"] in _keys(account, "bob")
+    assert _tags(account)[RECORD] == f"{account.bob_key}:{detail['access_key_id']}:{record.id}"

@@ -6,6 +6,12 @@ taken before CreateAccessKey, and CreateAccessKey's own result) tells which key 
 incident created. A key we created whose secret was never stored is useless (its secret
 died with the process): it is deleted and recreated. No key but the compromised one and
 our own orphan is ever deleted.
+
+Exactly-once across journals: AWS itself holds the record (replacement_record: a claim
+tagged on the user before CreateAccessKey, the replacement tagged after the secret is
+stored). Any responder, whatever its journal, first reads those tags: a replacement
+recorded for this key whose key is still Active and whose secret still holds it is
+adopted; another incident's fresh claim halts this one (resume adopts its result).
 """
 
 from __future__ import annotations
@@ -13,13 +19,16 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from responder import iam_snapshot
 from responder.aws import Api, ApiCall
+from responder.context import iso
 from responder.errors import AwsCallFailed, StepFailed
 from responder.journal import CallRecord
+from responder.steps import replacement_record as records
 from responder.steps.base import Action, StepInput, StepResult, register
+from responder.steps.replacement_record import Claim, Replacement, UserTags
 from responder.steps.results import KeyReplaced, ReplacementHalted
 
 DEFAULT_SECRET_NAME = "responder/{user}/access-key"  # noqa: S105 - a name, not a secret
@@ -46,12 +55,14 @@ class ReplaceAccessKey(Action):
         "iam:ListAccessKeys",
         "iam:CreateAccessKey",
         "iam:DeleteAccessKey",
+        *records.PERMISSIONS,
         "secretsmanager:CreateSecret",
         "secretsmanager:PutSecretValue",
         "secretsmanager:DescribeSecret",
     )
     kind = "replacement"
     result = KeyReplaced
+    needs = ("evidence",)  # deleting the compromised key to make room waits for its trail
     schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
@@ -62,13 +73,31 @@ class ReplaceAccessKey(Action):
         },
     }
 
+    @classmethod
+    def check_settings(cls, settings: Mapping[str, Any]) -> str | None:
+        template = str(settings.get("secret_name", DEFAULT_SECRET_NAME))
+        try:
+            template.format(user="alice")
+        except (KeyError, IndexError, ValueError) as exc:
+            return (f"field 'with.secret_name': {template!r} is not a valid name template "
+                    f"({type(exc).__name__}: {exc}); the only placeholder is {{user}}")
+        return None
+
     def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
         if not inp.ctx.options.replace:
             return ()
         user = inp.require_target(self.name).user_name
         name = secret_name(inp, user)
+        compromised = inp.incident.access_key_id
+        claim = Claim(inp.incident.id, compromised, inp.ctx.clock())
+        done = Replacement(compromised, "<new key id>", inp.incident.id)
         return (
+            ApiCall("iam", "ListUserTags", {"UserName": user},
+                    note="a replacement another responder recorded for this key is adopted"),
             ApiCall("iam", "ListAccessKeys", {"UserName": user}),
+            ApiCall("iam", "TagUser", {"UserName": user, "Tags": [
+                {"Key": claim.tag_key, "Value": claim.tag_value}]}, mutating=True,
+                note="the claim, read back (ListUserTags) before creating anything"),
             ApiCall("iam", "DeleteAccessKey",
                     {"UserName": user, "AccessKeyId": inp.incident.access_key_id},
                     mutating=True, note="only if the user already has 2 keys, and only once "
@@ -77,27 +106,74 @@ class ReplaceAccessKey(Action):
             ApiCall("secretsmanager", "CreateSecret",
                     {"Name": name, "SecretString": "<the new key; never shown>"}, mutating=True,
                     note="PutSecretValue instead if the secret exists"),
+            ApiCall("iam", "TagUser", {"UserName": user, "Tags": [
+                {"Key": records.RECORD_KEY, "Value": done.tag_value}]}, mutating=True),
+            ApiCall("iam", "UntagUser", {"UserName": user, "TagKeys": [claim.tag_key]},
+                    mutating=True),
         )
 
     def run(self, inp: StepInput, api: Api) -> StepResult:
         if not inp.ctx.options.replace:
             return StepResult.skipped("--no-replace")
         user = inp.require_target(self.name).user_name
+        try:
+            # None: another responder recorded a replacement while we claimed; look again.
+            return self._attempt(inp, api, user) or self._attempt(inp, api, user) or \
+                self._busy(inp, user, "recorded a replacement while this one was claiming "
+                           "the key")
+        except AwsCallFailed as exc:
+            if exc.code != "NoSuchEntity" or not self._user_gone(api, user):
+                raise
+            # Deleted meanwhile: nobody is left to give a key to. Recorded, not halted on.
+            return StepResult.skipped(f"user {user} no longer exists: no replacement issued")
+
+    def _user_gone(self, api: Api, user: str) -> bool:
+        try:
+            self._list(api, user)
+        except AwsCallFailed as exc:
+            return exc.code == "NoSuchEntity"
+        return False
+
+    def _attempt(self, inp: StepInput, api: Api, user: str) -> StepResult | None:
+        """Observe AWS (tags, keys, secret), adopt what is there, else claim and replace."""
         compromised = inp.incident.access_key_id
         name = secret_name(inp, user)
+        tags = records.read(api, user)
         keys = self._list(api, user)
-        ours = self._created_by_us(inp, keys)
+        recorded = tags.replacement_of(compromised)
+        theirs = recorded if recorded and recorded.incident_id != inp.incident.id else None
+        # Another responder's recorded key is not one this incident may have created.
+        ours = self._created_by_us(inp, [k for k in keys
+                                         if theirs is None or k != theirs.access_key_id])
+        arn = self._recorded_secret(api, name, recorded, keys)
+        if recorded is not None and arn is not None:
+            if ours is not None and ours != recorded.access_key_id:
+                self._delete(api, user, ours)  # ours lost the race: no orphan left behind
+            records.release(api, user, self._releasable(inp, tags, claimed=False))
+            return self._result(api, user, recorded.access_key_id, arn,
+                                compromised not in keys, adopted=True,
+                                adopted_from=theirs.incident_id if theirs else None)
+        other = tags.in_flight(compromised, inp.incident.id, inp.ctx.clock())
+        if other is not None:
+            self._busy(inp, user, f"(incident {other.incident_id}, claimed "
+                       f"{iso(other.at)}) is replacing it right now")
         if ours is not None:
             arn = self._stored(api, name, version_token(inp.incident.id, ours))
             if arn is not None:
-                return self._result(api, user, ours, arn, compromised not in keys, adopted=True)
+                return self._commit(inp, api, user, tags=tags, key_id=ours, arn=arn,
+                                    claimed=False, deleted=compromised not in keys,
+                                    adopted=True)
             # Created, but its secret died with the process that created it.
             self._delete(api, user, ours)
-            keys = [k for k in keys if k != ours]
-        deleted = False
-        if len(keys) >= IAM_KEY_LIMIT:
-            self._make_room(inp, api, user, keys)
-            deleted = True
+            keys.pop(ours, None)
+        full = len(keys) >= IAM_KEY_LIMIT
+        if full:
+            self._check_room(inp, user, list(keys))  # before claiming: a refusal holds nobody
+        claimed = self._claim(inp, api, user, tags)
+        if claimed is None:
+            return None
+        if full:
+            self._delete(api, user, compromised)
         created = api.call(ApiCall("iam", "CreateAccessKey", {"UserName": user}, mutating=True),
                            not_found_is_transient=True)["AccessKey"]
         try:
@@ -109,20 +185,71 @@ class ReplaceAccessKey(Action):
                 f"({exc.code}: {exc.aws_message}); `respond resume` deletes and recreates it",
                 ReplacementHalted(created["AccessKeyId"]).to_detail(),
             ) from exc
-        return self._result(api, user, created["AccessKeyId"], arn,
-                            deleted or compromised not in keys, adopted=False)
+        return self._commit(inp, api, user, tags=claimed, key_id=created["AccessKeyId"],
+                            arn=arn, claimed=True, deleted=full or compromised not in keys,
+                            adopted=False)
+
+    def _claim(self, inp: StepInput, api: Api, user: str, seen: UserTags) -> UserTags | None:
+        """Tag this incident's claim and read the tags back: whoever then sees another
+        fresh claim on the key withdraws. None if a replacement was recorded meanwhile."""
+        compromised = inp.incident.access_key_id
+        mine = Claim(inp.incident.id, compromised, inp.ctx.clock())
+        records.claim(api, self.name, user, mine)
+        now = records.read(api, user)
+        other = now.in_flight(compromised, inp.incident.id, inp.ctx.clock())
+        appeared = now.replacement_of(compromised) not in (None,
+                                                           seen.replacement_of(compromised))
+        if other is None and not appeared:
+            return now
+        records.release(api, user, [mine.tag_key])
+        if other is not None:
+            self._busy(inp, user, f"(incident {other.incident_id}, claimed {iso(other.at)}) "
+                       "is replacing it right now")
+        return None
+
+    def _busy(self, inp: StepInput, user: str, what: str) -> NoReturn:
+        """Halt: another responder owns this replacement; resuming later adopts its key."""
+        raise StepFailed(self.name, f"another responder {what}: not creating a second "
+                         f"replacement for {inp.incident.access_key_id} of {user}. `respond "
+                         f"resume {inp.incident.id}` later adopts its replacement (a claim "
+                         f"older than {records.CLAIM_SECONDS / 60:.0f} minutes is taken over)")
+
+    def _releasable(self, inp: StepInput, tags: UserTags, *, claimed: bool) -> list[str]:
+        """Claims to remove: ours (the replacement is recorded), and others' stale ones."""
+        own = records.claim_key(inp.incident.id)
+        mine = [own] if claimed or tags.own(inp.incident.id) is not None else []
+        return [*mine, *tags.stale(inp.incident.id, inp.ctx.clock())]
+
+    def _commit(self, inp: StepInput, api: Api, user: str, *, tags: UserTags, key_id: str,
+                arn: str, claimed: bool, deleted: bool, adopted: bool) -> StepResult:
+        """Record the stored replacement on the user, then drop the claims it settles."""
+        records.record(api, self.name, user,
+                       Replacement(inp.incident.access_key_id, key_id, inp.incident.id))
+        records.release(api, user, self._releasable(inp, tags, claimed=claimed))
+        return self._result(api, user, key_id, arn, deleted, adopted=adopted)
+
+    def _recorded_secret(self, api: Api, name: str, recorded: Replacement | None,
+                         keys: Mapping[str, str]) -> str | None:
+        """The secret's ARN if the recorded replacement is live: its key still Active and
+        the secret's current version the one that responder stored (DescribeSecret only:
+        the value is never read)."""
+        if recorded is None or keys.get(recorded.access_key_id) != "Active":
+            return None
+        return self._stored(api, name, version_token(recorded.incident_id,
+                                                     recorded.access_key_id))
 
     @staticmethod
     def _result(api: Api, user: str, key_id: str, arn: str, deleted: bool, *,
-                adopted: bool) -> StepResult:
+                adopted: bool, adopted_from: str | None = None) -> StepResult:
         """Done; with the user's IAM picture after replacement, for the report."""
         return StepResult("done", KeyReplaced(key_id, arn, deleted, adopted,
-                                              iam_snapshot.take(api, user)))
+                                              iam_snapshot.take(api, user), adopted_from))
 
     @staticmethod
-    def _list(api: Api, user: str) -> list[str]:
+    def _list(api: Api, user: str) -> dict[str, str]:
+        """The user's keys and their status."""
         found = api.call(ApiCall("iam", "ListAccessKeys", {"UserName": user}))
-        return [k["AccessKeyId"] for k in found.get("AccessKeyMetadata", [])]
+        return {k["AccessKeyId"]: k["Status"] for k in found.get("AccessKeyMetadata", [])}
 
     @staticmethod
     def _delete(api: Api, user: str, key_id: str) -> None:
@@ -134,7 +261,8 @@ class ReplaceAccessKey(Action):
                 raise
 
     def _created_by_us(self, inp: StepInput, keys: list[str]) -> str | None:
-        """The key an earlier attempt of this step created, if it still exists."""
+        """The key an earlier attempt of this step created, if it still exists (`keys`
+        leaves out the key another responder recorded, which is not ours to find)."""
         for call in reversed(_ok_results(inp.history, "CreateAccessKey")):
             key_id = (call.result or {}).get("AccessKey", {}).get("AccessKeyId")
             if key_id in keys:
@@ -157,8 +285,8 @@ class ReplaceAccessKey(Action):
                              "then `respond resume`")
         return new[0] if new else None
 
-    def _make_room(self, inp: StepInput, api: Api, user: str, keys: list[str]) -> None:
-        """IAM allows two keys: delete the compromised one, and only when that is safe."""
+    def _check_room(self, inp: StepInput, user: str, keys: list[str]) -> None:
+        """IAM allows two keys: the compromised one may make room, only when that is safe."""
         compromised = inp.incident.access_key_id
         if compromised not in keys:
             raise StepFailed(self.name, f"{user} already has two keys ({', '.join(keys)}), "
@@ -173,7 +301,6 @@ class ReplaceAccessKey(Action):
                              "to make room, but evidence collection has not finished: deleting "
                              "first would lose the key's trail. Re-run collection (`respond "
                              "resume`) or resume with --no-replace")
-        self._delete(api, user, compromised)
 
     @staticmethod
     def _stored(api: Api, name: str, version: str) -> str | None:
