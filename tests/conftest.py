@@ -216,6 +216,28 @@ def run_respond(moto_server: str, base_env: dict[str, str], *args: str,
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+def logged_calls(log: Path) -> list[str]:
+    """The operations a fault-launcher log names as calls, in order."""
+    if not log.exists():
+        return []
+    return [line.split(" ", 1)[1] for line in log.read_text().splitlines()
+            if line.startswith("call ")]
+
+
+def reference_run(moto_server: str, home: Path,
+                  args_for: Callable[[Account], tuple[str, ...]]) -> tuple[Account, CliResult]:
+    """One uninterrupted `respond` on a fresh server account, in its own home, with every
+    AWS call logged to home/calls.log (read it with logged_calls)."""
+    env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
+    env.update(ISOLATED_ENV, RESPONDER_HOME=str(home),
+               RESPONDER_FAULT_LOG=str(home / "calls.log"))
+    with CloudTrailFake().installed():
+        account = fresh_server_account(moto_server)
+        result = run_respond(moto_server, env, *args_for(account))
+        assert result.code == 0, result.stderr
+    return account, result
+
+
 class Faults:
     """botocore hooks that fail chosen operations and count every call made.
 

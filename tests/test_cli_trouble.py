@@ -234,15 +234,20 @@ def test_no_credentials_is_bad_input(server_account: Account, moto_server: str) 
     assert _one_json(result)["incident_id"] is None
 
 
+def _against_nothing(account: Account, moto_server: str, attempts: int,
+                     deadline: int) -> CliResult:
+    """`respond compromised` with AWS_ENDPOINT_URL on a port nothing listens on."""
+    return run_respond(moto_server, dict(os.environ), "compromised", account.leaked_key,
+                       "--yes", env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{_closed_port()}",
+                                     "RESPONDER_RETRY_ATTEMPTS": str(attempts),
+                                     "RESPONDER_RETRY_DEADLINE_SECONDS": str(deadline)})
+
+
 def test_dead_endpoint_is_bounded_visible_and_bad_input(server_account: Account,
                                                         moto_server: str) -> None:
     """Nothing listens at AWS_ENDPOINT_URL: each retry is shown (call, attempt n/m), the
     wait is bounded by the policy, and it is exit 2 saying what to check."""
-    result = run_respond(moto_server, dict(os.environ), "compromised",
-                         server_account.leaked_key, "--yes",
-                         env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{_closed_port()}",
-                              "RESPONDER_RETRY_ATTEMPTS": "3",
-                              "RESPONDER_RETRY_DEADLINE_SECONDS": "30"})
+    result = _against_nothing(server_account, moto_server, attempts=3, deadline=30)
     _clean(result)
     assert result.code == 2
     assert "AWS did not answer" in result.stderr
@@ -353,11 +358,7 @@ def test_duplicate_yaml_keys_are_refused(tmp_path: Path, cli: Cli) -> None:
 def test_retry_deadline_ends_the_wait(server_account: Account, moto_server: str) -> None:
     """RESPONDER_RETRY_DEADLINE_SECONDS=0: no retry starts once the deadline has passed,
     however many attempts the policy would allow."""
-    result = run_respond(moto_server, dict(os.environ), "compromised",
-                         server_account.leaked_key, "--yes",
-                         env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{_closed_port()}",
-                              "RESPONDER_RETRY_ATTEMPTS": "8",
-                              "RESPONDER_RETRY_DEADLINE_SECONDS": "0"})
+    result = _against_nothing(server_account, moto_server, attempts=8, deadline=0)
     _clean(result)
     assert result.code == 2
     assert "retrying" not in result.stderr

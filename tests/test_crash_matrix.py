@@ -9,7 +9,6 @@ call of a normal run, is marked slow and run by CI (`pytest -m slow`).
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,18 +17,14 @@ from typing import Any
 
 import pytest
 from conftest import (
-    DROPPED_ENV,
-    ISOLATED_ENV,
     REGION,
     Account,
     CliResult,
     Pager,
-    fresh_server_account,
+    logged_calls,
     make_pager,
-    run_respond,
+    reference_run,
 )
-
-from responder.drill.cloudtrail import CloudTrailFake
 
 Cli = Callable[..., CliResult]
 POLICY_NAME = "responder-revoke-older-sessions"
@@ -43,13 +38,6 @@ class Outcome:
     crash_code: int
     doc: dict[str, Any]
     operations: Counter[str]
-
-
-def _calls(log: Path) -> list[str]:
-    if not log.exists():
-        return []
-    return [line.split(" ", 1)[1] for line in log.read_text().splitlines()
-            if line.startswith("call ")]
 
 
 def _crash_and_resume(cli: Cli, account: Account, pager: Pager, tmp_path: Path,
@@ -68,7 +56,7 @@ def _crash_and_resume(cli: Cli, account: Account, pager: Pager, tmp_path: Path,
     else:
         again = cli(*args, env={"RESPONDER_FAULT_LOG": str(log)})
     assert again.code == 0, (fault, again.stderr[-3000:])
-    return Outcome(crashed.code, json.loads(again.stdout), Counter(_calls(log)))
+    return Outcome(crashed.code, json.loads(again.stdout), Counter(logged_calls(log)))
 
 
 def _assert_end_state(account: Account, pager: Pager, outcome: Outcome) -> None:
@@ -99,18 +87,18 @@ def _assert_end_state(account: Account, pager: Pager, outcome: Outcome) -> None:
 def normal_calls(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """The AWS calls of one uninterrupted run, in order, after checking its end state."""
     home = tmp_path_factory.mktemp("reference")
+    pagers: list[Pager] = []
+
+    def args(account: Account) -> tuple[str, ...]:
+        pagers.append(make_pager(account.session))
+        return ("compromised", account.leaked_key, "--yes", "--output", "json",
+                "--notify-topic", pagers[0].topic_arn)
+
+    account, result = reference_run(moto_server, home, args)
     log = home / "calls.log"
-    env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
-    env.update(ISOLATED_ENV, RESPONDER_HOME=str(home), RESPONDER_FAULT_LOG=str(log))
-    with CloudTrailFake().installed():
-        account = fresh_server_account(moto_server)
-        pager = make_pager(account.session)
-        result = run_respond(moto_server, env, "compromised", account.leaked_key, "--yes",
-                             "--output", "json", "--notify-topic", pager.topic_arn)
-        assert result.code == 0, result.stderr
-        _assert_end_state(account, pager,
-                          Outcome(0, json.loads(result.stdout), Counter(_calls(log))))
-    calls = _calls(log)
+    _assert_end_state(account, pagers[0],
+                      Outcome(0, json.loads(result.stdout), Counter(logged_calls(log))))
+    calls = logged_calls(log)
     assert len(calls) < FULL_MATRIX_MAX
     print(f"\ncrash matrix: a normal run makes {len(calls)} AWS calls")
     return calls

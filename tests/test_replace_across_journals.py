@@ -22,20 +22,17 @@ import boto3
 import pytest
 from cloudtrail_faults import FaultyCloudTrail
 from conftest import (
-    DROPPED_ENV,
-    ISOLATED_ENV,
     REGION,
     Account,
     CliResult,
     Faults,
-    fresh_server_account,
+    logged_calls,
+    reference_run,
     respond_command,
-    run_respond,
 )
 
 from responder import service
 from responder.context import RunContext
-from responder.drill.cloudtrail import CloudTrailFake
 from responder.errors import StepFailed
 from responder.journal.dynamodb import DynamoDbJournal
 from responder.journal.sqlite import SqliteJournal
@@ -74,10 +71,7 @@ def _tags(account: Account, user: str = "bob") -> dict[str, str]:
 
 
 def _calls(log: Path) -> Counter[str]:
-    if not log.exists():
-        return Counter()
-    return Counter(line.split(" ", 1)[1] for line in log.read_text().splitlines()
-                   if line.startswith("call "))
+    return Counter(logged_calls(log))
 
 
 def _replace_step(doc: dict[str, Any]) -> dict[str, Any]:
@@ -239,16 +233,9 @@ def test_second_journal_adopts_the_replacement(
 def bob_calls(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """The AWS calls of one uninterrupted response to bob's key, in order."""
     home = tmp_path_factory.mktemp("reference")
-    log = home / "calls.log"
-    env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
-    env.update(ISOLATED_ENV, RESPONDER_HOME=str(home), RESPONDER_FAULT_LOG=str(log))
-    with CloudTrailFake().installed():
-        account = fresh_server_account(moto_server)
-        result = run_respond(moto_server, env, "compromised", account.bob_key, "--yes",
-                             "--output", "json")
-        assert result.code == 0, result.stderr
-    return [line.split(" ", 1)[1] for line in log.read_text().splitlines()
-            if line.startswith("call ")]
+    reference_run(moto_server, home,
+                  lambda account: ("compromised", account.bob_key, "--yes", "--output", "json"))
+    return logged_calls(home / "calls.log")
 
 
 def _paused(moto_server: str, home: Path, log: Path, key: str,

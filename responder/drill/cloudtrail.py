@@ -41,6 +41,7 @@ from responder.drill.cloudtrail_records import (
     stable_uuid,
     summary,
 )
+from responder.findings.lookup import number
 
 __all__ = ["CloudTrailFake", "FakeError"]
 
@@ -101,15 +102,10 @@ def _epoch(value: Any, name: str) -> float:
     if isinstance(value, datetime):
         aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         return aware.timestamp()
-    if isinstance(value, bool):
-        raise FakeError("InvalidTimeRangeException", 400, f"{name} is not a timestamp")
-    if isinstance(value, int | float):
-        return float(value)
+    seconds = number(value)  # numbers and numeric text; never a bool
+    if seconds is not None:
+        return seconds
     if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
         try:
             return _epoch(datetime.fromisoformat(value.replace("Z", "+00:00")), name)
         except ValueError:

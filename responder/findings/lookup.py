@@ -59,7 +59,8 @@ def required_texts(obj: Any, names: Sequence[str], what: str, advice: str) -> li
 
 
 def number(value: Any) -> float | None:
-    """A severity as a float; GetFindings may send it as a string, and bool is not one."""
+    """A number, or numeric text (GetFindings sends severities as strings), as a float;
+    a bool is not a number here. Shared with the CloudTrail fake's timestamps."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
