@@ -15,7 +15,7 @@ import sys
 import traceback
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from responder import __version__, findings, machine, playbook, report, service, trigger
 from responder.aws import RetryPolicy, env_number, session_factory
@@ -26,12 +26,17 @@ from responder.journal import Journal, open_journal, open_journal_to_act
 from responder.logging import configure
 from responder.view import IncidentView
 
+if TYPE_CHECKING:
+    import boto3
+
 EXAMPLES = """\
 examples:
   respond compromised AKIAIOSFODNN7EXAMPLE --dry-run      # see the plan, change nothing
   respond compromised AKIAIOSFODNN7EXAMPLE --yes          # contain it now
   respond status                                          # open and recent incidents
   respond resume inc-20261125-092338-3f9a1c               # continue a halted incident
+  respond resume inc-20261125-092338-3f9a1c --no-replace  # ... without a replacement key
+  respond finding guardduty-event.json                    # answer a finding (or a list)
   respond drill                                           # rehearse against a fake account
 """
 
@@ -202,11 +207,13 @@ def _context(args: argparse.Namespace) -> RunContext:
     )
 
 
-def _journal_session(args: argparse.Namespace) -> Any:
+def _journal_session(args: argparse.Namespace) -> boto3.Session | None:
     """A DynamoDB journal is reached with `--profile` and `--region` (never through
     `--role-arn`: the journal stays in the responder's own account)."""
     if args.state and str(args.state).startswith("dynamodb://"):
-        return session_factory(getattr(args, "profile", None), getattr(args, "region", None))()
+        session: boto3.Session = session_factory(getattr(args, "profile", None),
+                                                 getattr(args, "region", None))()
+        return session
     return None
 
 
