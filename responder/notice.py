@@ -47,6 +47,8 @@ class Notice:
     aws_quarantine: tuple[str, ...]
     failing_step: str | None
     next_actions: tuple[str, ...]
+    sessions_cutoff: str | None = None
+    """Temporary credentials of the user issued before this time are denied."""
 
 
 # --------------------------------------------------------------------------- building
@@ -77,6 +79,13 @@ def _replacement(facts: KeyReplaced | None) -> dict[str, Any] | None:
         "secret_ref": facts.secret_ref,
         "deleted_compromised": facts.deleted_compromised,
     }
+
+
+def _cutoff(view: IncidentView) -> str | None:
+    revoked = view.sessions_revoked
+    if revoked is None or revoked.user_deleted:
+        return None
+    return revoked.token_issue_time_before
 
 
 def _names(events: Sequence[Mapping[str, Any]]) -> str:
@@ -168,6 +177,11 @@ def _next_actions(n: Notice, view: IncidentView) -> tuple[str, ...]:
     else:
         actions.append(f"Verify MFA: the IAM snapshot was not taken; check whether {user} "
                        "has an MFA device and that it is theirs")
+    if n.sessions_cutoff:
+        actions.append(f"{user}'s own temporary credentials (sessions) issued before "
+                       f"{n.sessions_cutoff} are denied from now on, theirs as well as the "
+                       f"attacker's: anything of theirs that uses one must get a new one "
+                       f"after {n.sessions_cutoff}")
     actions += _evidence_actions(n, view)
     if n.kind == "completed" and not (n.replacement or {}).get("deleted_compromised"):
         actions.append(f"Delete {n.access_key_id}, the old key, once forensics are done (if "
@@ -204,5 +218,6 @@ def build_notice(
         aws_quarantine=view.aws_quarantine,
         failing_step=failing_step or (view.failing_step if kind == "halted" else None),
         next_actions=(),
+        sessions_cutoff=_cutoff(view),
     )
     return replace(draft, next_actions=_next_actions(draft, view))

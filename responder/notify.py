@@ -89,6 +89,8 @@ def render_text(notice: Notice) -> tuple[str, str]:
         f"Account:     {n.account_id or 'unknown'}",
         f"Started:     {iso(n.started_at)}",
         f"Contained:   {iso(n.contained_at) or 'NOT contained'}",
+        f"Sessions:    issued before {n.sessions_cutoff} are denied" if n.sessions_cutoff
+        else "Sessions:    not cut off",
         "",
         "Steps:",
         *[f"  {name}: {status}" + (f" ({error})" if error else "")

@@ -176,6 +176,8 @@ def report_document(view: IncidentView) -> dict[str, Any]:
         for s in view.steps
     ]
     doc["time_to_contain_seconds"] = seconds_between(doc["started_at"], doc["contained_at"])
+    revoked = view.sessions_revoked
+    doc["sessions_cutoff"] = revoked.token_issue_time_before if revoked else None
     doc["iam_snapshot"] = {
         "at_containment": view.snapshot_at_containment,
         "after_replacement": view.snapshot_after_replacement,
@@ -209,6 +211,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
         f"| Started | {doc['started_at']} |",
         f"| Contained | {doc['contained_at']} |",
         f"| Time to contain | {doc['time_to_contain_seconds']} s |",
+        f"| Sessions cut off | issued before {doc['sessions_cutoff']} |",
         "",
     ]
     if doc.get("error"):

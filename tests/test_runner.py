@@ -15,11 +15,12 @@ from conftest import Account, Faults, iam_state
 from structlog.testing import capture_logs
 
 from responder import playbook, service
-from responder.context import Options, RunContext
+from responder.context import Options, RunContext, parse_iso
 from responder.errors import BadInput, Refused, StepFailed
 from responder.journal.sqlite import SqliteJournal
 from responder.lease import Lease
 from responder.steps.deny import POLICY_NAME, deny_policy
+from responder.view import IncidentView
 
 CtxFactory = Callable[..., RunContext]
 
@@ -40,6 +41,15 @@ def _status(account: Account, key: str, user: str = "alice") -> str:
     return next(k["Status"] for k in keys if k["AccessKeyId"] == key)
 
 
+def _cutoff(journal: SqliteJournal, incident_id: str) -> datetime:
+    """The cutoff revoke-sessions journaled (after the key was disabled, plus the margin)."""
+    revoked = IncidentView.load(journal, incident_id).sessions_revoked
+    assert revoked is not None
+    cutoff = parse_iso(revoked.token_issue_time_before)
+    assert cutoff is not None
+    return cutoff
+
+
 def _respond(ctx: RunContext, journal: SqliteJournal, key: str) -> Any:
     return service.respond(ctx, journal, playbook.load("compromised-key"), key)
 
@@ -56,7 +66,7 @@ def test_contains_the_key_and_nothing_else(
     assert _status(account, account.leaked_key) == "Inactive"
     assert _status(account, account.other_key) == "Active"
     assert _status(account, account.bob_key, "bob") == "Active"
-    assert _policy(account) == deny_policy(record.started_at)
+    assert _policy(account) == deny_policy(_cutoff(journal, record.id))
     assert account.iam.list_user_policies(UserName="bob")["PolicyNames"] == []
 
 
@@ -71,17 +81,21 @@ def test_at_most_two_calls_before_the_key_is_disabled(
     assert faults.count("UpdateAccessKey") == 1
 
 
-def test_policy_condition_is_the_incident_start(
+def test_policy_condition_is_after_the_key_was_disabled(
     account: Account, journal: SqliteJournal, make_ctx: CtxFactory
 ) -> None:
-    """Sessions issued before the incident started are denied; the time is to the second."""
+    """Sessions issued before the key was disabled plus the 300 s propagation margin are
+    denied; the time is rounded up to the second."""
     record = _respond(make_ctx(), journal, account.leaked_key)
     statement = _policy(account)["Statement"][0]
     assert statement["Effect"] == "Deny"
     assert statement["Action"] == "*"
-    assert statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"] == (
-        record.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    )
+    disabled = next(s for s in IncidentView.load(journal, record.id).steps
+                    if s.name == "disable-key").effective_at
+    assert disabled is not None
+    cutoff = parse_iso(statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"])
+    assert cutoff is not None
+    assert timedelta(seconds=300) <= cutoff - disabled < timedelta(seconds=301)
 
 
 def test_halt_then_resume_does_not_repeat_done_steps(
@@ -108,7 +122,7 @@ def test_halt_then_resume_does_not_repeat_done_steps(
     assert resumed.status == "completed"
     assert faults.count("UpdateAccessKey") == 1
     assert faults.count("GetAccessKeyLastUsed") == 1
-    assert _policy(account) == deny_policy(record.started_at)
+    assert _policy(account) == deny_policy(_cutoff(journal, incident_id))
     assert resumed.contained_at is not None
 
 
@@ -170,7 +184,7 @@ def test_reenabled_key_gets_a_new_incident_that_observes_first(
     account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
 ) -> None:
     """A key re-enabled after its incident is live again: a new incident disables it, and
-    the deny policy (same name) now carries the new start time: still one policy."""
+    the deny policy (same name) now carries the new cutoff: still one policy."""
     ctx = make_ctx(session_factory=faults.session_factory())
     first = _respond(ctx, journal, account.leaked_key)
     account.iam.update_access_key(UserName="alice", AccessKeyId=account.leaked_key,
@@ -181,7 +195,8 @@ def test_reenabled_key_gets_a_new_incident_that_observes_first(
     steps = {s.name: s for s in journal.steps(second.id)}
     assert steps["disable-key"].detail["already"] is False
     assert account.iam.list_user_policies(UserName="alice")["PolicyNames"] == [POLICY_NAME]
-    assert _policy(account) == deny_policy(second.started_at)
+    assert _policy(account) == deny_policy(_cutoff(journal, second.id))
+    assert _cutoff(journal, second.id) > _cutoff(journal, first.id)
 
 
 def test_root_key_is_refused_without_trace(

@@ -19,12 +19,13 @@ import boto3
 
 from responder import playbook, report, service
 from responder.aws import RetryPolicy
-from responder.context import Options, RunContext, responder_home
+from responder.context import Options, RunContext, iso, parse_iso, responder_home
 from responder.drill import world as world_mod
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.errors import BadInput, ResponderError
 from responder.journal.sqlite import SqliteJournal
 from responder.steps.deny import POLICY_NAME, deny_policy
+from responder.steps.results import KeyDisabled
 from responder.view import IncidentView
 
 SCENARIOS = ("basic",)
@@ -125,16 +126,7 @@ def _checks(session: boto3.Session, world: world_mod.World, view: IncidentView,
         Check("the user's other key is untouched", keys.get(world.other_key) == "Active",
               str(keys.get(world.other_key))),
     ]
-    try:
-        document = iam.get_user_policy(UserName=world.victim,
-                                       PolicyName=POLICY_NAME)["PolicyDocument"]
-        if isinstance(document, str):
-            document = json.loads(document)
-        checks.append(Check("deny policy attached with the incident's start time",
-                            document == deny_policy(view.started_at)))
-    except iam.exceptions.NoSuchEntityException:
-        checks.append(Check("deny policy attached with the incident's start time", False,
-                            "policy missing"))
+    checks.append(_cutoff_check(iam, world, view))
     bystanders_ok = all(
         k["Status"] == "Active"
         for user in world.bystanders
@@ -145,6 +137,27 @@ def _checks(session: boto3.Session, world: world_mod.World, view: IncidentView,
     checks.append(_notification_check(session, world, view))
     checks.append(_evidence_check(view, attacker))
     return tuple(checks)
+
+
+def _cutoff_check(iam: Any, world: world_mod.World, view: IncidentView) -> Check:
+    """The deny policy is attached, and its cutoff falls after the key was disabled (plus
+    the propagation margin), so a session minted while the disabling spread dies too."""
+    name = "deny policy attached, cutoff after the key was disabled"
+    revoked = view.sessions_revoked
+    disabled = view.step_for(KeyDisabled)
+    cutoff = parse_iso(revoked.token_issue_time_before) if revoked else None
+    disabled_at = disabled.effective_at if disabled else None
+    if cutoff is None or disabled_at is None:
+        return Check(name, False, "containment not recorded")
+    try:
+        document = iam.get_user_policy(UserName=world.victim,
+                                       PolicyName=POLICY_NAME)["PolicyDocument"]
+    except iam.exceptions.NoSuchEntityException:
+        return Check(name, False, "policy missing")
+    if isinstance(document, str):
+        document = json.loads(document)
+    return Check(name, document == deny_policy(cutoff) and cutoff > disabled_at,
+                 f"cutoff {iso(cutoff)}, key disabled {iso(disabled_at)}")
 
 
 def _replacement_check(session: boto3.Session, view: IncidentView,

@@ -1,24 +1,35 @@
-"""revoke-sessions: an inline deny on sessions issued before the incident started.
+"""revoke-sessions: an inline deny on the sessions the key could have minted.
 
-Disabling a key leaves every STS session minted with it alive for up to 36 hours. The
-policy denies everything to tokens issued before the incident's start; requests signed
-with a long-term key carry no aws:TokenIssueTime, so the user's other key keeps working.
-The name is fixed so a retry or a later incident overwrites rather than adds a policy.
+Disabling a key leaves every STS session minted with it alive for up to 36 hours, and
+the disabling itself takes a while to reach every IAM endpoint: a session minted in that
+window would outlive the response. So the policy denies everything to tokens issued
+before the moment the key was disabled plus a propagation margin (the playbook's
+`propagation_margin_seconds`, default 300), rounded up to the second. Requests signed
+with a long-term key carry no aws:TokenIssueTime, so the user's other key keeps working;
+the user's own sessions from before the cutoff must be minted again after it.
+
+The cutoff is decided once: the disabling moment is journaled by disable-key, and once
+the policy was sent its document is in this step's journaled call, which resume and
+observe read back instead of recomputing. The name is fixed so a retry or a later
+incident overwrites rather than adds a policy.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
 
 from responder import iam_snapshot
 from responder.aws import Api, ApiCall
+from responder.context import parse_iso
 from responder.errors import AwsCallFailed
 from responder.steps.base import Action, StepInput, StepResult, register
-from responder.steps.results import SessionsRevoked
+from responder.steps.results import KeyDisabled, SessionsRevoked
 
 POLICY_NAME = "responder-revoke-older-sessions"
+DEFAULT_MARGIN_SECONDS = 300
 
 
 def cutoff_text(moment: datetime) -> str:
@@ -26,9 +37,8 @@ def cutoff_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def deny_policy(started_at: datetime) -> dict[str, Any]:
-    """The policy document; the condition time is the incident's start, to the second."""
-    cutoff = cutoff_text(started_at)
+def deny_policy(cutoff: datetime) -> dict[str, Any]:
+    """The policy document: deny everything to tokens issued before `cutoff`."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -37,10 +47,40 @@ def deny_policy(started_at: datetime) -> dict[str, Any]:
                 "Effect": "Deny",
                 "Action": "*",
                 "Resource": "*",
-                "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}},
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff_text(cutoff)}},
             }
         ],
     }
+
+
+def policy_cutoff(document: Any) -> datetime | None:
+    """The cutoff a deny policy document (text or parsed) names, if it is ours."""
+    try:
+        parsed = json.loads(document) if isinstance(document, str) else document
+        text = parsed["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    return parse_iso(text) if isinstance(text, str) else None
+
+
+def _round_up(moment: datetime) -> datetime:
+    whole = moment.replace(microsecond=0)
+    return whole if whole == moment else whole + timedelta(seconds=1)
+
+
+def cutoff_for(inp: StepInput) -> datetime:
+    """The journaled cutoff if this step already sent its policy, else the journaled
+    moment the key was disabled plus the margin (before any incident: the start)."""
+    for call in reversed(inp.history):
+        if call.operation == "PutUserPolicy" and call.outcome in {"ok", "sending"}:
+            sent = policy_cutoff(call.params.get("PolicyDocument"))
+            if sent is not None:
+                return sent
+    disabled_at = inp.incident.started_at
+    if inp.view is not None and (step := inp.view.step_for(KeyDisabled)) is not None:
+        disabled_at = step.effective_at or step.ended_at or inp.ctx.clock()
+    margin = int(inp.settings.get("propagation_margin_seconds", DEFAULT_MARGIN_SECONDS))
+    return _round_up(disabled_at + timedelta(seconds=margin))
 
 
 @register("attach_deny_policy")
@@ -48,9 +88,17 @@ class AttachDenyPolicy(Action):
     permissions = ("iam:PutUserPolicy", "iam:GetUserPolicy", *iam_snapshot.SNAPSHOT_PERMISSIONS)
     kind = "containment"
     result = SessionsRevoked
+    schema: ClassVar[Mapping[str, Any]] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "propagation_margin_seconds": {"type": "integer", "minimum": 0, "maximum": 3600},
+        },
+    }
 
     def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
         target = inp.require_target(self.name)
+        margin = int(inp.settings.get("propagation_margin_seconds", DEFAULT_MARGIN_SECONDS))
         return (
             ApiCall(
                 "iam",
@@ -58,9 +106,10 @@ class AttachDenyPolicy(Action):
                 {
                     "UserName": target.user_name,
                     "PolicyName": POLICY_NAME,
-                    "PolicyDocument": json.dumps(deny_policy(inp.incident.started_at)),
+                    "PolicyDocument": json.dumps(deny_policy(cutoff_for(inp))),
                 },
                 mutating=True,
+                note=f"the cutoff is when the key is disabled plus {margin} s",
             ),
         )
 
@@ -80,12 +129,14 @@ class AttachDenyPolicy(Action):
         document = current.get("PolicyDocument")
         if isinstance(document, str):
             document = json.loads(document)
-        if document != deny_policy(inp.incident.started_at):
+        cutoff = cutoff_for(inp)
+        if document != deny_policy(cutoff):
             return None
-        return self._result(inp, api, already=True, at=inp.acted_at("PutUserPolicy"))
+        return self._result(inp, api, cutoff, already=True, at=inp.acted_at("PutUserPolicy"))
 
     def run(self, inp: StepInput, api: Api) -> StepResult:
         (put,) = self.plan(inp)
+        cutoff = policy_cutoff(put.params["PolicyDocument"]) or cutoff_for(inp)
         try:
             api.call(put)
         except AwsCallFailed as exc:
@@ -93,16 +144,16 @@ class AttachDenyPolicy(Action):
                 raise
             # The user was deleted meanwhile: none of its sessions has a permission left.
             return StepResult("done", SessionsRevoked(
-                POLICY_NAME, cutoff_text(inp.incident.started_at), user_deleted=True),
+                POLICY_NAME, cutoff_text(cutoff), user_deleted=True),
                 effective_at=inp.ctx.clock())
-        return self._result(inp, api, already=False, at=inp.ctx.clock())
+        return self._result(inp, api, cutoff, already=False, at=inp.ctx.clock())
 
-    def _result(self, inp: StepInput, api: Api, *, already: bool,
+    def _result(self, inp: StepInput, api: Api, cutoff: datetime, *, already: bool,
                 at: datetime | None) -> StepResult:
         target = inp.require_target(self.name)
         return StepResult(
             "done",
-            SessionsRevoked(POLICY_NAME, cutoff_text(inp.incident.started_at), already,
+            SessionsRevoked(POLICY_NAME, cutoff_text(cutoff), already,
                             iam_snapshot.take(api, target.user_name)),
             effective_at=at,
         )
