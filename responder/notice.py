@@ -49,6 +49,9 @@ class Notice:
     next_actions: tuple[str, ...]
     sessions_cutoff: str | None = None
     """Temporary credentials of the user issued before this time are denied."""
+    attacker: Mapping[str, Any] | None = None
+    """keys_disabled, principals_quarantined, sessions_revoked (counts) and needs_human
+    (the items); None when contain-attacker did not run."""
 
 
 # --------------------------------------------------------------------------- building
@@ -86,6 +89,18 @@ def _cutoff(view: IncidentView) -> str | None:
     if revoked is None or revoked.user_deleted:
         return None
     return revoked.token_issue_time_before
+
+
+def _attacker(view: IncidentView) -> dict[str, Any] | None:
+    facts = view.attacker
+    if facts is None:
+        return None
+    return {
+        "keys_disabled": len(facts.keys_disabled),
+        "principals_quarantined": len(facts.principals_quarantined),
+        "sessions_revoked": sum(len(r.get("sessions") or []) for r in facts.sessions_revoked),
+        "needs_human": [dict(item) for item in facts.needs_human],
+    }
 
 
 def _names(events: Sequence[Mapping[str, Any]]) -> str:
@@ -182,6 +197,10 @@ def _next_actions(n: Notice, view: IncidentView) -> tuple[str, ...]:
                        f"{n.sessions_cutoff} are denied from now on, theirs as well as the "
                        f"attacker's: anything of theirs that uses one must get a new one "
                        f"after {n.sessions_cutoff}")
+    for item in (n.attacker or {}).get("needs_human", []):
+        actions.append(f"Undo what the attacker did ({item.get('event_name')} at "
+                       f"{item.get('time')} with {item.get('access_key_id')}): "
+                       f"{item.get('what')}; `{item.get('undo')}`")
     actions += _evidence_actions(n, view)
     if n.kind == "completed" and not (n.replacement or {}).get("deleted_compromised"):
         actions.append(f"Delete {n.access_key_id}, the old key, once forensics are done (if "
@@ -219,5 +238,6 @@ def build_notice(
         failing_step=failing_step or (view.failing_step if kind == "halted" else None),
         next_actions=(),
         sessions_cutoff=_cutoff(view),
+        attacker=_attacker(view),
     )
     return replace(draft, next_actions=_next_actions(draft, view))

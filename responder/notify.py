@@ -109,6 +109,12 @@ def render_text(notice: Notice) -> tuple[str, str]:
             lines.append(f"  temporary keys: {', '.join(e['temporary_keys'])}")
         if e.get("roles_assumed"):
             lines.append(f"  roles assumed: {', '.join(e['roles_assumed'])}")
+    if n.attacker is not None:
+        a = n.attacker
+        lines += ["", f"Attacker: {a['keys_disabled']} keys it created disabled, "
+                      f"{a['principals_quarantined']} users/roles it created quarantined, "
+                      f"{a['sessions_revoked']} role sessions it opened denied, "
+                      f"{len(a['needs_human'])} changes for a human to undo"]
     if n.replacement is not None:
         lines += ["", f"New access key: {n.replacement.get('access_key_id')} (secret in "
                       f"{n.replacement.get('secret_ref')})"]

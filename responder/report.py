@@ -71,8 +71,25 @@ def incident_document(view: IncidentView, now: datetime | None = None) -> dict[s
             "access_key_id": replacement.access_key_id,
             "secret_ref": replacement.secret_ref,
         },
+        "attacker": attacker_document(view),
         "report": record.report,
         "error": ABANDONED.format(id=record.id) if abandoned else record.error,
+    }
+
+
+def attacker_document(view: IncidentView) -> dict[str, Any] | None:
+    """What shuts the attacker out: the sessions cutoff and what contain-attacker did and
+    left for a human; null until revoke-sessions has run."""
+    revoked, attacker = view.sessions_revoked, view.attacker
+    if revoked is None and attacker is None:
+        return None
+    return {
+        "cutoff": revoked.token_issue_time_before if revoked else None,
+        "sessions_revoked": [dict(s) for s in attacker.sessions_revoked] if attacker else [],
+        "keys_disabled": [dict(k) for k in attacker.keys_disabled] if attacker else [],
+        "principals_quarantined": [dict(p) for p in attacker.principals_quarantined]
+        if attacker else [],
+        "needs_human": [dict(n) for n in attacker.needs_human] if attacker else [],
     }
 
 
@@ -99,7 +116,8 @@ def plan_document(found: Plan) -> dict[str, Any]:
         "access_key_id": ident.incident.access_key_id, "user_name": ident.target.user_name,
         "account_id": ident.target.account_id, "playbook": ident.incident.playbook,
         "started_at": iso(ident.incident.started_at), "contained_at": None, "steps": steps,
-        "evidence": None, "replacement": None, "report": None, "error": None,
+        "evidence": None, "replacement": None, "attacker": None, "report": None,
+        "error": None,
     }
 
 
@@ -109,7 +127,7 @@ def error_document(exc: ResponderError, access_key_id: str | None) -> dict[str, 
         "incident_id": None, "status": exc.status, "access_key_id": access_key_id,
         "user_name": None, "account_id": None, "playbook": None, "started_at": None,
         "contained_at": None, "steps": [], "evidence": None, "replacement": None,
-        "report": None, "error": str(exc), "exit_code": exc.exit_code,
+        "attacker": None, "report": None, "error": str(exc), "exit_code": exc.exit_code,
     }
 
 
@@ -261,6 +279,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
         out += ["", "| event | count |", "|---|---|"]
         out += [f"| {name} | {n} |" for name, n in (summary.get("by_event_name") or {}).items()]
         out.append("")
+    out += _attacker_markdown(doc.get("attacker"))
     replacement = doc.get("replacement")
     out += ["## Replacement", ""]
     out.append(f"- new key `{replacement['access_key_id']}`, secret `{replacement['secret_ref']}`"
@@ -282,6 +301,31 @@ def render_markdown(doc: dict[str, Any]) -> str:
                        f"{[p.get('PolicyName') for p in snap.get('attached_policies', [])]}, "
                        f"groups {snap.get('groups')}, MFA {snap.get('has_mfa')}")
     return "\n".join(out) + "\n"
+
+
+def _attacker_markdown(attacker: dict[str, Any] | None) -> list[str]:
+    """What the attacker opened, what was shut, and what a human must undo."""
+    if attacker is None:
+        return []
+    out = ["## The attacker", ""]
+    if attacker["cutoff"]:
+        out.append(f"- temporary credentials of the user issued before {attacker['cutoff']} "
+                   "are denied (the user's own included: they must mint new ones)")
+    out += [f"- key `{k.get('access_key_id')}` of `{k.get('user_name')}` (created by the "
+            "attacker) set Inactive" for k in attacker["keys_disabled"]]
+    out += [f"- {p.get('type')} `{p.get('name')}` (created by the attacker) quarantined: "
+            "deny-all inline policy `responder-quarantine`"
+            for p in attacker["principals_quarantined"]]
+    out += [f"- role `{r.get('role_name')}`: the attacker's sessions "
+            f"{', '.join(r.get('sessions') or [])} denied; its other sessions keep working"
+            for r in attacker["sessions_revoked"]]
+    needs = attacker["needs_human"]
+    if needs:
+        out += ["", "Changed by the attacker, for a human to undo (nothing here was touched):",
+                "", "| event | time | key | what | undo |", "|---|---|---|---|---|"]
+        out += [f"| {n.get('event_name')} | {n.get('time')} | {n.get('access_key_id')} | "
+                f"{n.get('what')} | `{n.get('undo')}` |" for n in needs]
+    return [*out, ""]
 
 
 def write(view: IncidentView, directory: Path) -> Path:

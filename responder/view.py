@@ -21,6 +21,7 @@ from responder.journal import CallRecord, IncidentRecord, Journal, StepRecord, S
 from responder.lease import owner_is_dead
 from responder.steps.base import REGISTRY
 from responder.steps.results import (
+    AttackerContained,
     EvidenceCollected,
     FactKind,
     Facts,
@@ -163,6 +164,10 @@ class IncidentView:
     @property
     def evidence(self) -> EvidenceCollected | None:
         return self.done(EvidenceCollected)
+
+    @property
+    def attacker(self) -> AttackerContained | None:
+        return self.done(AttackerContained)
 
     @property
     def replacement(self) -> KeyReplaced | None:

@@ -50,7 +50,8 @@ def test_incident_directory_not_a_directory_still_contains(
     server_account: Account, cli: Cli
 ) -> None:
     """$RESPONDER_HOME/incidents is a file: the key is still disabled and the deny policy
-    attached; the log and evidence trouble is said, not raised."""
+    attached; the log and evidence trouble is said, not raised. Without evidence what the
+    attacker created is unknown, so contain-attacker halts the incident (resumable)."""
     _home().mkdir(parents=True, exist_ok=True)
     (_home() / "incidents").write_text("not a directory")
     result = cli("compromised", server_account.leaked_key, "--yes", "--no-replace",
@@ -60,8 +61,11 @@ def test_incident_directory_not_a_directory_still_contains(
     assert server_account.iam.list_user_policies(UserName="alice")["PolicyNames"] == [
         POLICY_NAME]
     assert doc["contained_at"] is not None
-    assert doc["status"] == "completed", doc
-    assert result.code == 0
+    assert doc["status"] == "halted", doc
+    assert result.code == 1
+    attacker = next(s for s in doc["steps"] if s["name"] == "contain-attacker")
+    assert attacker["status"] == "failed"
+    assert "evidence collection has not finished" in attacker["error"]
     evidence = next(s for s in doc["steps"] if s["name"] == "collect-evidence")
     assert evidence["status"] == "failed"
     assert "cannot write local files" in evidence["error"]

@@ -9,22 +9,31 @@ call of a normal run, is marked slow and run by CI (`pytest -m slow`).
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import (
+    DROPPED_ENV,
+    ISOLATED_ENV,
     REGION,
     Account,
     CliResult,
     Pager,
+    fresh_server_account,
+    iam_state,
     logged_calls,
     make_pager,
     reference_run,
+    run_respond,
 )
+
+from responder.drill.cloudtrail import CloudTrailFake
 
 Cli = Callable[..., CliResult]
 POLICY_NAME = "responder-revoke-older-sessions"
@@ -62,7 +71,7 @@ def _crash_and_resume(cli: Cli, account: Account, pager: Pager, tmp_path: Path,
 def _assert_end_state(account: Account, pager: Pager, outcome: Outcome) -> None:
     doc = outcome.doc
     assert doc["status"] == "completed"
-    assert [s["status"] for s in doc["steps"]] == ["done"] * 6, doc["steps"]
+    assert [s["status"] for s in doc["steps"]] == ["done"] * 7, doc["steps"]
     new = doc["replacement"]["access_key_id"]
     keys = {k["AccessKeyId"]: k["Status"]
             for k in account.iam.list_access_keys(UserName="alice")["AccessKeyMetadata"]}
@@ -140,3 +149,126 @@ def test_crash_matrix(server_account: Account, cli: Cli, pager: Pager, tmp_path:
                                 {f"RESPONDER_FAULT_CRASH_{when}": str(k)})
     assert outcome.crash_code == 137
     _assert_end_state(server_account, pager, outcome)
+
+
+# -- with attacker artifacts: a crash around each of contain-attacker's mutations ------
+
+ATTACKER_MUTATIONS = [("UpdateAccessKey", 2), ("UpdateAccessKey", 3), ("PutUserPolicy", 2),
+                      ("PutRolePolicy", 1)]
+"""(operation, n-th of the run): contain-attacker's changes, after disable-key's
+UpdateAccessKey and revoke-sessions' PutUserPolicy."""
+
+
+def _attack(account: Account, trail: CloudTrailFake) -> None:
+    """A key created on carol, a session that creates user backdoor with a key, a role
+    assumed: each made for real in moto and recorded in the CloudTrail fake."""
+    iam = account.iam
+    iam.create_user(UserName="carol")
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    leaked, temp = account.leaked_key, "ASIACRASHMATRIXTEMP1"
+
+    def record(name: str, key: str, offset: int, **extra: Any) -> None:
+        trail.record(REGION, name, key, event_time=at + timedelta(seconds=offset), **extra)
+
+    def created(key: str, user: str, offset: int) -> None:
+        made = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+        record("CreateAccessKey", key, offset, request_parameters={"userName": user},
+               response_elements={"accessKey": {"accessKeyId": made, "userName": user}})
+
+    created(leaked, "carol", 1)
+    record("GetSessionToken", leaked, 2,
+           response_elements={"credentials": {"accessKeyId": temp}})
+    iam.create_user(UserName="backdoor")
+    record("CreateUser", temp, 3, request_parameters={"userName": "backdoor"})
+    created(temp, "backdoor", 4)
+    iam.create_role(RoleName="deploy", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"AWS": "*"}}]}))
+    arn = iam.get_role(RoleName="deploy")["Role"]["Arn"]
+    assumed = account.session.client("sts", region_name=REGION).assume_role(
+        RoleArn=arn, RoleSessionName="attacker")["AssumedRoleUser"]
+    record("AssumeRole", leaked, 5, request_parameters={"roleArn": arn,
+                                                        "roleSessionName": "attacker"},
+           response_elements={"assumedRoleUser": assumed})
+
+
+def _attacker_state(account: Account) -> dict[str, Any]:
+    """Each user's key statuses and inline policies, and the deploy role's inline policies
+    with the role id written as ROLEID (ids differ from one server reset to the next)."""
+    iam = account.iam
+    state: dict[str, Any] = {
+        user: {"keys": sorted(status for _, status in v["keys"]), "inline": v["inline"],
+               "attached": v["attached"]}
+        for user, v in iam_state(iam).items()}
+    role_id = iam.get_role(RoleName="deploy")["Role"]["RoleId"]
+    state["deploy"] = {
+        n: json.loads(json.dumps(iam.get_role_policy(RoleName="deploy", PolicyName=n)[
+            "PolicyDocument"]).replace(role_id, "ROLEID"))
+        for n in iam.list_role_policies(RoleName="deploy")["PolicyNames"]}
+    return state
+
+
+@pytest.fixture(scope="module")
+def attacker_calls(moto_server: str, tmp_path_factory: pytest.TempPathFactory
+                   ) -> tuple[list[str], dict[str, Any]]:
+    """The calls of one uninterrupted run with attacker artifacts, and its end state."""
+    home = tmp_path_factory.mktemp("attacker-reference")
+    env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
+    env.update(ISOLATED_ENV, RESPONDER_HOME=str(home),
+               RESPONDER_FAULT_LOG=str(home / "calls.log"))
+    trail = CloudTrailFake()
+    with trail.installed():  # reference_run's own fake would hold no attacker events
+        account = fresh_server_account(moto_server)
+        _attack(account, trail)
+        pager = make_pager(account.session)
+        result = run_respond(moto_server, env, "compromised", account.leaked_key, "--yes",
+                             "--output", "json", "--notify-topic", pager.topic_arn)
+        assert result.code == 0, result.stderr[-3000:]
+    calls = logged_calls(home / "calls.log")
+    _assert_end_state(account, pager, Outcome(0, json.loads(result.stdout), Counter(calls)))
+    return calls, _attacker_state(account)
+
+
+def _nth(calls: list[str], operation: str, n: int) -> int:
+    """The 1-based position of the n-th `operation` in `calls`."""
+    return [i for i, c in enumerate(calls, 1) if c == operation][n - 1]
+
+
+def test_attacker_reference_run_contains_the_artifacts(
+        attacker_calls: tuple[list[str], dict[str, Any]]) -> None:
+    """The uninterrupted run shuts all three doors, with one mutation each."""
+    calls, state = attacker_calls
+    assert Counter(calls)["UpdateAccessKey"] == 3
+    assert Counter(calls)["PutRolePolicy"] == 1
+    assert state["backdoor"]["inline"] == ["responder-quarantine"]
+    assert state["carol"]["keys"] == ["Inactive"]
+    assert state["backdoor"]["keys"] == ["Inactive"]
+    assert state["alice"]["keys"] == ["Active", "Active"]  # the other key, the replacement
+    (statement,) = state["deploy"]["responder-revoke-attacker-sessions"]["Statement"]
+    assert statement["Condition"] == {"StringEquals": {"aws:userid": ["ROLEID:attacker"]}}
+
+
+@pytest.mark.parametrize("when", ["BEFORE", "AFTER"])
+@pytest.mark.parametrize(("operation", "nth"), ATTACKER_MUTATIONS)
+def test_crash_around_each_attacker_mutation(  # noqa: PLR0917 - pytest fixtures
+        server_account: Account, server_trail: CloudTrailFake, cli: Cli, pager: Pager,
+        tmp_path: Path, attacker_calls: tuple[list[str], dict[str, Any]], *, when: str,
+        operation: str, nth: int) -> None:
+    """Killed right before / after each of contain-attacker's changes, resumed twice: the
+    same end state as an uninterrupted run, no duplicated statement, and the second
+    resume makes no change at all."""
+    calls, reference = attacker_calls
+    _attack(server_account, server_trail)
+    k = _nth(calls, operation, nth)
+    outcome = _crash_and_resume(cli, server_account, pager, tmp_path,
+                                {f"RESPONDER_FAULT_CRASH_{when}": str(k)})
+    assert outcome.crash_code == 137
+    _assert_end_state(server_account, pager, outcome)
+    state = _attacker_state(server_account)
+    assert state == reference  # keys, quarantine, one revoke statement naming one session
+    log = tmp_path / "second.log"
+    again = cli("resume", outcome.doc["incident_id"], "--output", "json",
+                env={"RESPONDER_FAULT_LOG": str(log)})
+    assert again.code == 0, again.stderr[-2000:]
+    assert not {"UpdateAccessKey", "PutUserPolicy", "PutRolePolicy"} & set(logged_calls(log))
+    assert _attacker_state(server_account) == state

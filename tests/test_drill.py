@@ -14,13 +14,15 @@ from responder.errors import BadInput
 
 
 def test_drill_passes_every_check() -> None:
-    """The basic drill contains the leaked key and every check passes."""
+    """The basic drill contains the leaked key and the attacker (its user is quarantined),
+    and every check passes."""
     result = drill.run("basic")
     assert result.passed, result.render()
     names = {c.name for c in result.checks}
     assert {"leaked key disabled (then deleted to make room for the new one)",
             "the user's other key is untouched",
-            "deny policy attached with the incident's start time",
+            "deny policy attached, cutoff after the key was disabled",
+            "attacker's user support-backup quarantined",
             "replacement key stored in Secrets Manager and working",
             "notification delivered to the on-call topic",
             "attacker's events (and its session's) in the evidence"} <= names

@@ -81,7 +81,8 @@ def test_new_incident_has_every_step_pending(journal: Journal) -> None:
     assert record.lease_owner == "a"
     assert [(s.name, s.status) for s in journal.steps("inc-1")] == [
         ("identify", "pending"), ("disable-key", "pending"), ("revoke-sessions", "pending"),
-        ("collect-evidence", "pending"), ("replace-key", "pending"), ("notify", "pending"),
+        ("collect-evidence", "pending"), ("contain-attacker", "pending"),
+        ("replace-key", "pending"), ("notify", "pending"),
     ]
 
 

@@ -32,6 +32,7 @@ def test_shipped_playbook_matches_design() -> None:
         ("disable-key", "disable_access_key"),
         ("revoke-sessions", "attach_deny_policy"),
         ("collect-evidence", "collect_cloudtrail"),
+        ("contain-attacker", "contain_attacker"),
         ("replace-key", "replace_access_key"),
         ("notify", "notify"),
     ]

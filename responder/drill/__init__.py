@@ -133,6 +133,7 @@ def _checks(session: boto3.Session, world: world_mod.World, view: IncidentView,
         for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
     )
     checks.append(Check("other users' keys untouched", bystanders_ok))
+    checks.append(_quarantine_check(iam, view))
     checks.append(_replacement_check(session, view, keys))
     checks.append(_notification_check(session, world, view))
     checks.append(_evidence_check(view, attacker))
@@ -158,6 +159,17 @@ def _cutoff_check(iam: Any, world: world_mod.World, view: IncidentView) -> Check
         document = json.loads(document)
     return Check(name, document == deny_policy(cutoff) and cutoff > disabled_at,
                  f"cutoff {iso(cutoff)}, key disabled {iso(disabled_at)}")
+
+
+def _quarantine_check(iam: Any, view: IncidentView) -> Check:
+    """The user the attacker created through its session can do nothing any more."""
+    name = f"attacker's user {world_mod.ATTACKER_USER} quarantined"
+    policies = iam.list_user_policies(UserName=world_mod.ATTACKER_USER)["PolicyNames"]
+    attacker = view.attacker
+    listed = attacker is not None and any(
+        p.get("name") == world_mod.ATTACKER_USER for p in attacker.principals_quarantined)
+    return Check(name, "responder-quarantine" in policies and listed,
+                 f"inline policies {policies}")
 
 
 def _replacement_check(session: boto3.Session, view: IncidentView,

@@ -78,6 +78,8 @@ def _oncall_channel(session: boto3.Session) -> tuple[str, str]:
 
 ATTACKER_IP = "198.51.100.23"
 ATTACKER_AGENT = "python-requests/2.31 (kali)"
+ATTACKER_USER = "support-backup"
+"""The user the attacker creates (through a session) to stay in after the key dies."""
 
 
 def attack(world: World, trail: CloudTrailFake) -> list[dict[str, Any]]:
@@ -120,9 +122,10 @@ def attack(world: World, trail: CloudTrailFake) -> list[dict[str, Any]]:
         aws_session_token=token["SessionToken"],
         region_name=REGION,
     )
-    session.client("iam").create_user(UserName="support-backup")
+    session.client("iam").create_user(UserName=ATTACKER_USER)
     record(REGION, "CreateUser", temporary_key, 20,
-           request_parameters={"userName": "support-backup"})
+           request_parameters={"userName": ATTACKER_USER},
+           response_elements={"user": {"userName": ATTACKER_USER}})
     attacker.client("ec2", region_name="eu-west-1").describe_instances()
     record("eu-west-1", "DescribeInstances", world.leaked_key, 31)
     return done

@@ -1,6 +1,6 @@
 """Importing this package registers every action (see base.REGISTRY)."""
 
-from responder.steps import deny, disable, evidence, identify, notify, replace
+from responder.steps import attacker, deny, disable, evidence, identify, notify, replace
 from responder.steps.base import REGISTRY, Action, StepInput, StepResult
 
 __all__ = [
@@ -8,6 +8,7 @@ __all__ = [
     "Action",
     "StepInput",
     "StepResult",
+    "attacker",
     "deny",
     "disable",
     "evidence",

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Self
 
-FactKind = Literal["identification", "containment", "evidence", "replacement", "notification"]
+FactKind = Literal["identification", "containment", "evidence", "attacker", "replacement",
+                   "notification"]
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -175,3 +176,21 @@ class NoticeSent(Facts):
     failed: tuple[Mapping[str, Any], ...] = ()
     next_actions: tuple[str, ...] = ()
     already: bool | None = None
+
+
+@dataclass(frozen=True)
+class AttackerContained(Facts):
+    """contain-attacker: what the attacker opened and this step shut, what the cutoff
+    already covers, and what a human must undo (with the command)."""
+
+    keys_disabled: tuple[Mapping[str, Any], ...] = ()
+    """{"user_name", "access_key_id", "already"}: keys the attacker created."""
+    principals_quarantined: tuple[Mapping[str, Any], ...] = ()
+    """{"type": "user"|"role", "name", "keys_disabled": [...]}: given responder-quarantine."""
+    sessions_revoked: tuple[Mapping[str, Any], ...] = ()
+    """{"role_name", "role_arn", "sessions": ["ROLEID:session", ...]}."""
+    covered_by_cutoff: tuple[Mapping[str, Any], ...] = ()
+    """{"event_id", "event_name", "access_key_id"}: sessions the user's cutoff denies."""
+    needs_human: tuple[Mapping[str, Any], ...] = ()
+    """{"event_id", "event_name", "time", "access_key_id", "what", "undo"}."""
+    events_considered: int = 0

@@ -1,0 +1,238 @@
+"""contain-attacker: shut what the attacker opened with the key and its sessions.
+
+Disabling the key and denying the user's older sessions leaves three doors open: role
+sessions the key assumed (the user's policy does not bind a role session), access keys
+it created on any user, and users and roles it created. This step reads the incident's
+evidence (the key's CloudTrail events and those of every temporary key it minted; only
+successful ones), then:
+
+- each key the attacker created goes Inactive;
+- each user or role it created gets the inline deny-all `responder-quarantine` (and the
+  user's keys go Inactive);
+- each role it assumed gets `responder-revoke-attacker-sessions`, a deny naming exactly
+  the attacker's sessions (aws:userid is ROLEID:session), merged with the sessions the
+  policy already names, so the role's real workload keeps working;
+- everything else that grants or widens access is listed for a human with the command
+  that undoes it (attacker_rules.RULES).
+
+Nothing is deleted, and nothing the attacker's keys did not create or use is touched.
+Every change is observed first (key already Inactive, policy already there), the
+policy names are fixed and session lists are set unions, so a resume after a crash
+anywhere reaches the same end state and a second resume changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from responder.aws import Api, ApiCall, caller_access_key
+from responder.errors import AwsCallFailed, StepFailed
+from responder.steps.attacker_rules import (
+    Findings,
+    analyse,
+    read_events,
+    revoke_policy,
+    sessions_in,
+)
+from responder.steps.base import Action, StepInput, StepResult, register
+from responder.steps.results import AttackerContained
+
+QUARANTINE_POLICY = "responder-quarantine"
+REVOKE_POLICY = "responder-revoke-attacker-sessions"
+ACTS_ON = "acts on what the evidence shows: "
+
+
+def quarantine_policy() -> dict[str, Any]:
+    """Deny everything, unconditionally: a principal the attacker created."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "ResponderQuarantine", "Effect": "Deny", "Action": "*", "Resource": "*"}]}
+
+
+def _document(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _compact(document: dict[str, Any]) -> str:
+    return json.dumps(document, separators=(",", ":"))
+
+
+@register("contain_attacker")
+class ContainAttacker(Action):
+    permissions = (
+        "iam:ListAccessKeys", "iam:UpdateAccessKey", "iam:GetUserPolicy",
+        "iam:PutUserPolicy", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:GetRole",
+    )
+    kind = "attacker"
+    result = AttackerContained
+    needs = ("evidence",)  # on resume, a failed collection runs again before this step
+
+    def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
+        user = "<user the evidence names>"
+        role = "<role the evidence names>"
+        return (
+            ApiCall("iam", "ListAccessKeys", {"UserName": user},
+                    note=ACTS_ON + "each user the attacker created a key on or created"),
+            ApiCall("iam", "UpdateAccessKey", {"UserName": user, "AccessKeyId":
+                    "<key the attacker created>", "Status": "Inactive"}, mutating=True,
+                    note=ACTS_ON + "each key the attacker created, and each key of a user "
+                    "it created"),
+            ApiCall("iam", "GetUserPolicy", {"UserName": user,
+                                             "PolicyName": QUARANTINE_POLICY}),
+            ApiCall("iam", "PutUserPolicy", {"UserName": user, "PolicyName": QUARANTINE_POLICY,
+                                             "PolicyDocument": _compact(quarantine_policy())},
+                    mutating=True, note=ACTS_ON + "each user the attacker created"),
+            ApiCall("iam", "GetRolePolicy", {"RoleName": role,
+                                             "PolicyName": QUARANTINE_POLICY}),
+            ApiCall("iam", "PutRolePolicy", {"RoleName": role, "PolicyName": QUARANTINE_POLICY,
+                                             "PolicyDocument": _compact(quarantine_policy())},
+                    mutating=True, note=ACTS_ON + "each role the attacker created"),
+            ApiCall("iam", "GetRole", {"RoleName": role},
+                    note="only when an AssumeRole event does not name the session's role id"),
+            ApiCall("iam", "PutRolePolicy", {
+                "RoleName": role, "PolicyName": REVOKE_POLICY,
+                "PolicyDocument": _compact(revoke_policy(["<ROLEID:attacker session>"]))},
+                    mutating=True, note=ACTS_ON + "each role the attacker assumed, merged "
+                    "with the sessions the policy already names (GetRolePolicy first)"),
+        )
+
+    def run(self, inp: StepInput, api: Api) -> StepResult:
+        target = inp.require_target(self.name)
+        path = self._evidence(inp)
+        own = {caller_access_key(api.session)}
+        if inp.view is not None and inp.view.replacement is not None:
+            own.add(inp.view.replacement.access_key_id)
+        protected = frozenset(k for k in own if k)
+        found = analyse(read_events(path), leaked_key=inp.incident.access_key_id,
+                        victim=target.user_name, account_id=target.account_id,
+                        own_keys=protected)
+        return StepResult("done", _Containing(api, protected).apply(found))
+
+    def _evidence(self, inp: StepInput) -> Path:
+        evidence = inp.view.evidence if inp.view is not None else None
+        if evidence is None or not evidence.path:
+            raise StepFailed(self.name, "evidence collection has not finished, so what the "
+                             "attacker created is unknown; `respond resume "
+                             f"{inp.incident.id}` collects it again, then contains it")
+        path = Path(evidence.path)
+        if not path.is_file():
+            raise StepFailed(self.name, f"the evidence file {path} is missing; `respond "
+                             f"resume {inp.incident.id}` cannot rebuild it: collect it again "
+                             "with a new incident for this key")
+        return path
+
+
+class _Containing:
+    """The changes, each observed before it is made."""
+
+    def __init__(self, api: Api, protected: frozenset[str]) -> None:
+        self.api = api
+        self.protected = protected
+        self._keys: dict[str, dict[str, str] | None] = {}
+
+    def apply(self, found: Findings) -> AttackerContained:
+        keys = [self._disable(user, key) for key, user in found.keys.items()
+                if key not in self.protected]
+        principals = [self._quarantine_user(u) for u in found.users]
+        principals += [self._quarantine_role(r) for r in found.roles]
+        sessions = [self._revoke(role, entry) for role, entry in found.sessions.items()]
+        return AttackerContained(
+            keys_disabled=tuple(k for k in keys if k is not None),
+            principals_quarantined=tuple(p for p in principals if p is not None),
+            sessions_revoked=tuple(s for s in sessions if s is not None),
+            covered_by_cutoff=tuple(found.covered_by_cutoff),
+            needs_human=tuple(found.needs_human),
+            events_considered=found.events_considered,
+        )
+
+    def _list(self, user: str) -> dict[str, str] | None:
+        """The user's keys and their status (None: no such user), listed once."""
+        if user not in self._keys:
+            try:
+                listed = self.api.call(ApiCall("iam", "ListAccessKeys", {"UserName": user}))
+            except AwsCallFailed as exc:
+                if exc.code != "NoSuchEntity":
+                    raise
+                self._keys[user] = None
+            else:
+                self._keys[user] = {k["AccessKeyId"]: k["Status"]
+                                    for k in listed.get("AccessKeyMetadata", [])}
+        return self._keys[user]
+
+    def _disable(self, user: str, key: str) -> dict[str, Any] | None:
+        keys = self._list(user)
+        if keys is None or key not in keys:
+            return None  # gone: it signs nothing any more
+        already = keys[key] == "Inactive"
+        if not already:
+            self.api.call(ApiCall("iam", "UpdateAccessKey", {
+                "UserName": user, "AccessKeyId": key, "Status": "Inactive"}, mutating=True))
+            keys[key] = "Inactive"
+        return {"user_name": user, "access_key_id": key, "already": already}
+
+    def _quarantine_user(self, user: str) -> dict[str, Any] | None:
+        if not self._put("User", user, QUARANTINE_POLICY, quarantine_policy()):
+            return None
+        disabled = [k for k in sorted(self._list(user) or {}) if k not in self.protected
+                    and self._disable(user, k) is not None]
+        return {"type": "user", "name": user, "keys_disabled": disabled}
+
+    def _quarantine_role(self, role: str) -> dict[str, Any] | None:
+        if not self._put("Role", role, QUARANTINE_POLICY, quarantine_policy()):
+            return None
+        return {"type": "role", "name": role, "keys_disabled": []}
+
+    def _revoke(self, role: str, entry: dict[str, Any]) -> dict[str, Any] | None:
+        wanted = set(entry["sessions"])
+        unresolved = {s for s in wanted if s.startswith("?:")}
+        if unresolved:
+            role_id = self._role_id(role)
+            if role_id is None:
+                return None
+            wanted = (wanted - unresolved) | {role_id + s[1:] for s in unresolved}
+        current = self._get("Role", role, REVOKE_POLICY)
+        merged = wanted | (sessions_in(current) if current is not None else set())
+        if not self._put("Role", role, REVOKE_POLICY, revoke_policy(merged), current=current):
+            return None
+        return {"role_name": role, "role_arn": entry["role_arn"], "sessions": sorted(wanted)}
+
+    def _role_id(self, role: str) -> str | None:
+        try:
+            found = self.api.call(ApiCall("iam", "GetRole", {"RoleName": role}))
+        except AwsCallFailed as exc:
+            if exc.code == "NoSuchEntity":
+                return None
+            raise
+        return str(found["Role"]["RoleId"])
+
+    def _get(self, kind: str, name: str, policy: str) -> Any:
+        """The inline policy's document, or None when there is none."""
+        try:
+            found = self.api.call(ApiCall("iam", f"Get{kind}Policy",
+                                          {f"{kind}Name": name, "PolicyName": policy}))
+        except AwsCallFailed as exc:
+            if exc.code == "NoSuchEntity":
+                return None
+            raise
+        return _document(found.get("PolicyDocument"))
+
+    _UNSET: Any = object()
+
+    def _put(self, kind: str, name: str, policy: str, document: dict[str, Any],
+             current: Any = _UNSET) -> bool:
+        """Put the inline policy unless it is already exactly `document`; False when the
+        principal no longer exists."""
+        if current is self._UNSET:
+            current = self._get(kind, name, policy)
+        if current == document:
+            return True
+        try:
+            self.api.call(ApiCall("iam", f"Put{kind}Policy", {
+                f"{kind}Name": name, "PolicyName": policy,
+                "PolicyDocument": _compact(document)}, mutating=True))
+        except AwsCallFailed as exc:
+            if exc.code == "NoSuchEntity":
+                return False
+            raise
+        return True
