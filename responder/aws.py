@@ -302,6 +302,10 @@ class Api:
     def session(self) -> boto3.Session:
         return self._session
 
+    def with_session(self, session: boto3.Session) -> Api:
+        """The same policy and journal, acting through another session (another account)."""
+        return Api(session, self._retry, self._recorder)
+
     def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region)
         if key not in self._clients:

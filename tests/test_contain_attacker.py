@@ -343,3 +343,34 @@ def test_the_responders_own_keys_are_never_the_attackers() -> None:
                     own_keys=frozenset({"AKIARESPONDER", "AKIAREPLACEMENT"}))
     assert found.keys == {"AKIANEW2": "alice"}
     assert found.events_considered == 2
+
+
+def test_role_in_another_account_is_reached_through_the_cross_account_role(
+    world: World, journal: SqliteJournal, make_ctx: CtxFactory
+) -> None:
+    """With RESPONDER_ROLE_ARN_TEMPLATE configured, a role the attacker assumed in another
+    account gets the deny naming its session there, through that account's responder
+    role; nothing is listed for a human and the home account's roles are untouched."""
+    other = "222222222222"
+    sts = world.account.session.client("sts", region_name=REGION)
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{other}:role/KeyResponder",
+                            RoleSessionName="setup")["Credentials"]
+    there = boto3.Session(aws_access_key_id=creds["AccessKeyId"],
+                          aws_secret_access_key=creds["SecretAccessKey"],
+                          aws_session_token=creds["SessionToken"], region_name=REGION)
+    iam_there = there.client("iam")
+    _role(iam_there, "deploy")
+    arn = iam_there.get_role(RoleName="deploy")["Role"]["Arn"]
+    assert arn.startswith(f"arn:aws:iam::{other}:")
+    session = f"{iam_there.get_role(RoleName='deploy')['Role']['RoleId']}:attacker"
+    world.record("AssumeRole", world.account.leaked_key, request_parameters={
+        "roleArn": arn, "roleSessionName": "attacker"}, response_elements={
+        "assumedRoleUser": {"assumedRoleId": session}})
+    ctx = make_ctx(role_arn_template="arn:aws:iam::{account_id}:role/KeyResponder")
+    _, facts = _contain(ctx, journal, world.account.leaked_key)
+    statement = _inline(iam_there, "role", "deploy", REVOKE_POLICY)["Statement"][0]
+    assert statement["Condition"] == {"StringEquals": {"aws:userid": [session]}}
+    assert facts.sessions_revoked == (
+        {"role_name": "deploy", "role_arn": arn, "sessions": [session]},)
+    assert facts.needs_human == ()
+    assert world.iam.list_role_policies(RoleName="deploy")["PolicyNames"] == []

@@ -23,12 +23,16 @@ anywhere reaches the same end state and a second resume changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
-from responder.aws import Api, ApiCall, caller_access_key
+from botocore.exceptions import BotoCoreError, ClientError
+
+from responder.aws import Api, ApiCall, assuming, caller_access_key
 from responder.errors import AwsCallFailed, StepFailed
+from responder.logging import get_logger
 from responder.steps.attacker_rules import (
     Findings,
     analyse,
@@ -38,6 +42,8 @@ from responder.steps.attacker_rules import (
 )
 from responder.steps.base import Action, StepInput, StepResult, register
 from responder.steps.results import AttackerContained
+
+log = get_logger("responder.attacker")
 
 QUARANTINE_POLICY = "responder-quarantine"
 REVOKE_POLICY = "responder-revoke-attacker-sessions"
@@ -107,7 +113,37 @@ class ContainAttacker(Action):
         found = analyse(read_events(path), leaked_key=inp.incident.access_key_id,
                         victim=target.user_name, account_id=target.account_id,
                         own_keys=protected)
-        return StepResult("done", _Containing(api, protected).apply(found))
+        facts = _Containing(api, protected).apply(found)
+        revoked, human = self._elsewhere(inp, api, protected, found)
+        return StepResult("done", dataclasses.replace(
+            facts, sessions_revoked=facts.sessions_revoked + revoked,
+            needs_human=tuple(sorted(facts.needs_human + human,  # in the order they happened
+                                     key=lambda h: (str(h.get("time")), str(h.get("event_id")))))))
+
+    @staticmethod
+    def _elsewhere(inp: StepInput, api: Api, protected: frozenset[str], found: Findings,
+                   ) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
+        """Roles the attacker assumed in other accounts: reached through the configured
+        cross-account role (RESPONDER_ROLE_ARN_TEMPLATE), else listed for a human."""
+        revoked: list[dict[str, Any]] = []
+        human: list[dict[str, Any]] = []
+        for account, roles in sorted(found.foreign.items()):
+            there = None
+            if inp.ctx.role_arn_template:
+                role_arn = inp.ctx.role_arn_template.format(account_id=account)
+                try:
+                    there = _Containing(api.with_session(
+                        assuming(inp.ctx.session_factory, role_arn)()), protected)
+                except (ClientError, BotoCoreError) as exc:
+                    log.warning("contain_attacker.account_unreachable", account=account,
+                                role_arn=role_arn, error=str(exc))
+            for name, entry in sorted(roles.items()):
+                done = there.revoke_sessions(name, entry) if there is not None else None
+                if done is not None:
+                    revoked.append(done)
+                else:
+                    human += entry["human"]
+        return tuple(revoked), tuple(human)
 
     def _evidence(self, inp: StepInput) -> Path:
         evidence = inp.view.evidence if inp.view is not None else None
@@ -136,7 +172,7 @@ class _Containing:
                 if key not in self.protected]
         principals = [self._quarantine_user(u) for u in found.users]
         principals += [self._quarantine_role(r) for r in found.roles]
-        sessions = [self._revoke(role, entry) for role, entry in found.sessions.items()]
+        sessions = [self.revoke_sessions(role, entry) for role, entry in found.sessions.items()]
         return AttackerContained(
             keys_disabled=tuple(k for k in keys if k is not None),
             principals_quarantined=tuple(p for p in principals if p is not None),
@@ -183,7 +219,7 @@ class _Containing:
             return None
         return {"type": "role", "name": role, "keys_disabled": []}
 
-    def _revoke(self, role: str, entry: dict[str, Any]) -> dict[str, Any] | None:
+    def revoke_sessions(self, role: str, entry: dict[str, Any]) -> dict[str, Any] | None:
         wanted = set(entry["sessions"])
         unresolved = {s for s in wanted if s.startswith("?:")}
         if unresolved:

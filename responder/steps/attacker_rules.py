@@ -29,6 +29,9 @@ class Findings:
     roles: list[str] = field(default_factory=list)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     """role name -> {"role_arn", "sessions": {ROLEID:session or "?:session"}}"""
+    foreign: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """account id -> the same as `sessions`, for roles in another account, each with the
+    needs-human items ("human") to list when that account cannot be reached."""
     covered_by_cutoff: list[dict[str, Any]] = field(default_factory=list)
     needs_human: list[dict[str, Any]] = field(default_factory=list)
     events_considered: int = 0
@@ -170,12 +173,16 @@ def _assumed(found: Findings, event: Mapping[str, Any], account_id: str) -> None
         f"?:{request.get('roleSessionName') or ''}"
     name = role_name(arn)
     policy = json.dumps(revoke_policy([session]), separators=(",", ":"))
-    if account_of(arn) not in {None, account_id}:
-        found.needs_human.append(_human(
+    other = account_of(arn)
+    if other is not None and other != account_id and not service_linked(arn):
+        entry = found.foreign.setdefault(other, {}).setdefault(
+            name, {"role_arn": arn, "sessions": set(), "human": []})
+        entry["sessions"].add(session)
+        entry["human"].append(_human(
             event, f"assumed role {arn} in another account (session {session})",
             f"aws iam put-role-policy --role-name {name} --policy-name "
             f"responder-revoke-attacker-sessions --policy-document '{policy}' "
-            f"(with credentials of account {account_of(arn)})"))
+            f"(with credentials of account {other})"))
         return
     if service_linked(arn):
         found.needs_human.append(_human(
