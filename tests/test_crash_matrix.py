@@ -37,7 +37,7 @@ from responder.drill.cloudtrail import CloudTrailFake
 
 Cli = Callable[..., CliResult]
 POLICY_NAME = "responder-revoke-older-sessions"
-FULL_MATRIX_MAX = 52  # above a normal run's 44 calls (moto lists 24 regions), with room
+FULL_MATRIX_MAX = 52  # above a normal run's 49 calls (moto lists 24 regions), with room
 MUTATIONS = ["UpdateAccessKey", "PutUserPolicy", "DeleteAccessKey", "CreateAccessKey",
              "CreateSecret", "Publish"]
 
