@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +237,33 @@ def reference_run(moto_server: str, home: Path,
         result = run_respond(moto_server, env, *args_for(account))
         assert result.code == 0, result.stderr
     return account, result
+
+
+def record_backdoor(account: Account, trail: CloudTrailFake, session_key: str) -> str:
+    """Through a GetSessionToken session (`session_key`) the leaked key creates user
+    backdoor with an access key, made for real and recorded in the fake as CloudTrail
+    would; returns backdoor's key. Events start three minutes ago, a second apart."""
+    iam = account.iam
+    at = datetime.now(UTC) - timedelta(minutes=3)
+    trail.record(REGION, "GetSessionToken", account.leaked_key, event_time=at,
+                 response_elements={"credentials": {"accessKeyId": session_key}})
+    iam.create_user(UserName="backdoor")
+    trail.record(REGION, "CreateUser", session_key, event_time=at + timedelta(seconds=1),
+                 request_parameters={"userName": "backdoor"})
+    key = str(iam.create_access_key(UserName="backdoor")["AccessKey"]["AccessKeyId"])
+    trail.record(REGION, "CreateAccessKey", session_key, event_time=at + timedelta(seconds=2),
+                 request_parameters={"userName": "backdoor"},
+                 response_elements={"accessKey": {"accessKeyId": key}})
+    return key
+
+
+class Crash(BaseException):
+    """Stands in for a killed process: nothing in the product catches it."""
+
+
+def crash(parsed: dict[str, Any]) -> None:
+    """A response rewrite (Faults.rewrite) that kills the run right after AWS answered."""
+    raise Crash
 
 
 class Faults:

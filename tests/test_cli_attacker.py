@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudtrail_faults import FaultyCloudTrail
-from conftest import REGION, Account, CliResult, Pager, iam_state
+from conftest import REGION, Account, CliResult, Pager, iam_state, record_backdoor
 
 Cli = Callable[..., CliResult]
 
@@ -18,22 +18,13 @@ Cli = Callable[..., CliResult]
 def _backdoor(account: Account, trail: FaultyCloudTrail) -> str:
     """Through a GetSessionToken session the leaked key creates user backdoor with a key
     and a password, and attaches a policy to bob; returns backdoor's key."""
-    iam = account.iam
+    key = record_backdoor(account, trail, "ASIABLACKBOXSESSION1")
     at = datetime.now(UTC) - timedelta(minutes=3)
-    temp = "ASIABLACKBOXSESSION1"
-    trail.record(REGION, "GetSessionToken", account.leaked_key, event_time=at,
-                 response_elements={"credentials": {"accessKeyId": temp}})
-    iam.create_user(UserName="backdoor")
-    trail.record(REGION, "CreateUser", temp, event_time=at + timedelta(seconds=1),
-                 request_parameters={"userName": "backdoor"})
-    key = str(iam.create_access_key(UserName="backdoor")["AccessKey"]["AccessKeyId"])
-    trail.record(REGION, "CreateAccessKey", temp, event_time=at + timedelta(seconds=2),
-                 request_parameters={"userName": "backdoor"},
-                 response_elements={"accessKey": {"accessKeyId": key}})
-    iam.create_login_profile(UserName="backdoor", Password="Pa55word!Pa55word!")
-    trail.record(REGION, "CreateLoginProfile", temp, event_time=at + timedelta(seconds=3),
-                 request_parameters={"userName": "backdoor"})
-    trail.record(REGION, "AttachUserPolicy", temp, event_time=at + timedelta(seconds=4),
+    account.iam.create_login_profile(UserName="backdoor", Password="Pa55word!Pa55word!")
+    trail.record(REGION, "CreateLoginProfile", "ASIABLACKBOXSESSION1",
+                 event_time=at + timedelta(seconds=3), request_parameters={"userName": "backdoor"})
+    trail.record(REGION, "AttachUserPolicy", "ASIABLACKBOXSESSION1",
+                 event_time=at + timedelta(seconds=4),
                  request_parameters={"userName": "bob",
                                      "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"})
     return key

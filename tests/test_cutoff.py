@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Account, CliResult, Faults
+from conftest import Account, CliResult, Crash, Faults, crash
 
 from responder import playbook, service
 from responder.context import Options, RunContext, parse_iso
@@ -89,13 +89,6 @@ def test_margin_out_of_range_is_an_invalid_playbook(tmp_path: Path, cli: Cli,
     assert "propagation_margin_seconds" in result.stderr
 
 
-class Crash(BaseException):
-    """Stands in for a killed process: nothing in the product catches it."""
-
-
-def _crash(parsed: dict[str, Any]) -> None:
-    raise Crash
-
 
 def test_cutoff_is_decided_once_across_a_resume(
     account: Account, journal: SqliteJournal, make_ctx: Callable[..., RunContext],
@@ -111,7 +104,7 @@ def test_cutoff_is_decided_once_across_a_resume(
 
     ctx = make_ctx(session_factory=faults.session_factory(), clock=clock,
                    options=Options(replace=False))
-    faults.rewrite("PutUserPolicy", _crash)
+    faults.rewrite("PutUserPolicy", crash)
     with pytest.raises(Crash):
         service.respond(ctx, journal, playbook.load("compromised-key"), account.leaked_key)
     first = _policy_cutoff(account)

@@ -14,14 +14,13 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from conftest import REGION, Account, make_account
+from conftest import REGION, Account, make_account, record_backdoor
 from moto import mock_aws
 from moto.core import enable_iam_authentication
 from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
@@ -65,24 +64,6 @@ def _user_with_key(iam: Any, name: str, policy: dict[str, Any]) -> boto3.Session
                          aws_secret_access_key=key["SecretAccessKey"], region_name=REGION)
 
 
-def _backdoor(account: Account, trail: CloudTrailFake) -> str:
-    """Through a GetSessionToken session the leaked key creates user backdoor with a key;
-    returns backdoor's key (as in test_cli_attacker, without the bob change)."""
-    iam = account.iam
-    at = datetime.now(UTC) - timedelta(minutes=3)
-    temp = "ASIALEASTPRIVILEGE01"
-    trail.record(REGION, "GetSessionToken", account.leaked_key, event_time=at,
-                 response_elements={"credentials": {"accessKeyId": temp}})
-    iam.create_user(UserName="backdoor")
-    trail.record(REGION, "CreateUser", temp, event_time=at + timedelta(seconds=1),
-                 request_parameters={"userName": "backdoor"})
-    key = str(iam.create_access_key(UserName="backdoor")["AccessKey"]["AccessKeyId"])
-    trail.record(REGION, "CreateAccessKey", temp, event_time=at + timedelta(seconds=2),
-                 request_parameters={"userName": "backdoor"},
-                 response_elements={"accessKey": {"accessKeyId": key}})
-    return key
-
-
 @contextmanager
 def _world(policy: dict[str, Any]) -> Iterator[World]:
     """Build the account with no authorization, then turn enforcement on for the rest."""
@@ -106,7 +87,7 @@ def _world(policy: dict[str, Any]) -> Iterator[World]:
         with mock_aws(), CloudTrailFake().installed() as trail:
             setup = boto3.Session(region_name=REGION)
             account = make_account(setup)
-            backdoor_key = _backdoor(account, trail)
+            backdoor_key = record_backdoor(account, trail, "ASIALEASTPRIVILEGE01")
             topic = setup.client("sns", region_name=REGION).create_topic(Name="incidents")
             responder = _user_with_key(account.iam, "responder", policy)
             admin = _user_with_key(account.iam, "admin", ALLOW_ALL)

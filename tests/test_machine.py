@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-from conftest import Account, Faults, make_pager
+from conftest import Account, Crash, Faults, crash, make_pager
 from test_notify import Hook, hook  # noqa: F401 - the local Slack stand-in fixture
 
 from responder import machine, playbook, service
@@ -53,13 +52,6 @@ def test_every_step_can_be_refused_and_halted() -> None:
         assert (step.name, "halted", "halt") in drawn
 
 
-class Crash(BaseException):
-    """Stands in for a killed process: nothing in the product catches it."""
-
-
-def _crash(parsed: dict[str, Any]) -> None:
-    raise Crash
-
 
 def test_resumed_notify_with_slack_does_not_publish_to_sns_again(
     account: Account, journal: SqliteJournal, make_ctx: Callable[..., RunContext],
@@ -71,7 +63,7 @@ def test_resumed_notify_with_slack_does_not_publish_to_sns_again(
     ctx = make_ctx(session_factory=faults.session_factory(),
                    options=Options(replace=False, notify_topic=pager.topic_arn,
                                    slack_webhook=hook.url))
-    faults.rewrite("Publish", _crash)
+    faults.rewrite("Publish", crash)
     with pytest.raises(Crash):
         service.respond(ctx, journal, playbook.load("compromised-key"), account.leaked_key)
     (incident,) = journal.recent()

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from cloudtrail_faults import FaultyCloudTrail
-from conftest import REGION, Account, Faults
+from conftest import REGION, Account, Crash, Faults, crash
 
 from responder import service
 from responder.context import Options, RunContext, iso
@@ -21,14 +21,6 @@ from responder.playbook import Playbook
 CtxFactory = Callable[..., RunContext]
 SECRET_NAME = "responder/alice/access-key"
 
-
-class Crash(BaseException):
-    """Stands in for a killed process: nothing in the product catches it."""
-
-
-def _crash(parsed: dict[str, Any]) -> None:
-    """A response rewrite that kills the run right after AWS answered."""
-    raise Crash
 
 
 def _playbook(**replace: Any) -> Playbook:
@@ -171,7 +163,7 @@ def test_crash_inside_create_then_resume_adopts_nothing_twice(
     """Killed after CreateAccessKey succeeded but before its result was journaled: resume
     finds that key through the journal's earlier ListAccessKeys, deletes it (its secret is
     lost) and creates exactly one replacement."""
-    faults.rewrite("CreateAccessKey", _crash)
+    faults.rewrite("CreateAccessKey", crash)
     ctx = make_ctx(session_factory=faults.session_factory())
     with pytest.raises(Crash):
         service.respond(ctx, journal, _playbook(), account.bob_key)
@@ -189,7 +181,7 @@ def test_crash_after_store_resume_adopts_the_stored_key(
     account: Account, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
 ) -> None:
     """Killed right after the secret was stored: resume adopts that key, creates nothing."""
-    faults.rewrite("CreateSecret", _crash)
+    faults.rewrite("CreateSecret", crash)
     ctx = make_ctx(session_factory=faults.session_factory())
     with pytest.raises(Crash):
         service.respond(ctx, journal, _playbook(), account.bob_key)

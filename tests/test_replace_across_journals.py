@@ -25,7 +25,9 @@ from conftest import (
     REGION,
     Account,
     CliResult,
+    Crash,
     Faults,
+    crash,
     logged_calls,
     reference_run,
     respond_command,
@@ -43,13 +45,6 @@ CtxFactory = Callable[..., RunContext]
 RECORD = "aws-key-responder:replacement"
 TABLE = "responder-journal"
 
-
-class Crash(BaseException):
-    """Stands in for a killed process: nothing in the product catches it."""
-
-
-def _crash(parsed: dict[str, Any]) -> None:
-    raise Crash
 
 
 # -- helpers -------------------------------------------------------------------------
@@ -163,7 +158,7 @@ def test_dead_responders_orphan_is_removed_when_it_resumes_after_a_takeover(
     secret). Journal B halts on A's fresh claim; once the claim is stale, B takes over
     and replaces the key. When A finally resumes it adopts B's key and deletes its own
     orphan: one replacement, no orphan, the secret holding it."""
-    faults.rewrite("CreateAccessKey", _crash)
+    faults.rewrite("CreateAccessKey", crash)
     with pytest.raises(Crash):
         service.respond(make_ctx(session_factory=faults.session_factory()), journal,
                         _playbook(), account.bob_key)

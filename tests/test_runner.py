@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Account, Faults, iam_state
+from conftest import Account, Crash, Faults, crash, iam_state
 from structlog.testing import capture_logs
 
 from responder import playbook, service
@@ -279,13 +279,6 @@ def test_dry_run_plan_changes_nothing(
     assert iam_state(account.iam) == before
 
 
-class Crash(BaseException):
-    """Stands in for a killed process: nothing in the product catches it."""
-
-
-def _crash(parsed: dict[str, Any]) -> None:
-    raise Crash
-
 
 @pytest.mark.parametrize("case", [("UpdateAccessKey", "disable-key"),
                                   ("PutUserPolicy", "revoke-sessions")])
@@ -304,7 +297,7 @@ def test_resumed_containment_reports_when_it_took_hold(
 
     operation, step = case
     ctx = make_ctx(session_factory=faults.session_factory(), clock=clock)
-    faults.rewrite(operation, _crash)
+    faults.rewrite(operation, crash)
     with pytest.raises(Crash):
         _respond(ctx, journal, account.leaked_key)
     (incident,) = journal.recent()

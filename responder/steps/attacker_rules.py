@@ -236,8 +236,12 @@ def _region(event: Mapping[str, Any]) -> str:
     return str(event.get("awsRegion") or "us-east-1")
 
 
+_NAME_FLAG = {"user": "user-name", "role": "role-name", "group": "group-name"}
+"""The aws CLI flag naming the principal of each kind."""
+
+
 def _detach(kind: str) -> Rule:
-    flag = {"user": "user-name", "role": "role-name", "group": "group-name"}[kind]
+    flag = _NAME_FLAG[kind]
 
     def rule(_: Mapping[str, Any], req: Mapping[str, Any], __: Mapping[str, Any]
              ) -> tuple[str, str]:
@@ -248,7 +252,7 @@ def _detach(kind: str) -> Rule:
 
 
 def _inline(kind: str) -> Rule:
-    flag = {"user": "user-name", "role": "role-name", "group": "group-name"}[kind]
+    flag = _NAME_FLAG[kind]
 
     def rule(_: Mapping[str, Any], req: Mapping[str, Any], __: Mapping[str, Any]
              ) -> tuple[str, str]:
