@@ -93,6 +93,15 @@ def attacker_document(view: IncidentView) -> dict[str, Any] | None:
     }
 
 
+def _nothing_yet() -> dict[str, Any]:
+    """Every §2 field, null (steps empty): what a document without an incident starts
+    from, so a field added to incident_document is added here once, never missing."""
+    return {"incident_id": None, "status": None, "access_key_id": None, "user_name": None,
+            "account_id": None, "playbook": None, "started_at": None, "contained_at": None,
+            "steps": [], "evidence": None, "replacement": None, "attacker": None,
+            "report": None, "error": None}
+
+
 def plan_document(found: Plan) -> dict[str, Any]:
     """The §2 object of a dry run: identify done for real, every other step planned."""
     ident = found.identified
@@ -112,23 +121,17 @@ def plan_document(found: Plan) -> dict[str, Any]:
         "error": None,
     } for spec, calls in found.steps]
     return {
-        "incident_id": ident.incident.id, "status": "planned",
+        **_nothing_yet(), "incident_id": ident.incident.id, "status": "planned",
         "access_key_id": ident.incident.access_key_id, "user_name": ident.target.user_name,
         "account_id": ident.target.account_id, "playbook": ident.incident.playbook,
-        "started_at": iso(ident.incident.started_at), "contained_at": None, "steps": steps,
-        "evidence": None, "replacement": None, "attacker": None, "report": None,
-        "error": None,
+        "started_at": iso(ident.incident.started_at), "steps": steps,
     }
 
 
 def error_document(exc: ResponderError, access_key_id: str | None) -> dict[str, Any]:
     """The §2 object for a run refused before any incident was opened."""
-    return {
-        "incident_id": None, "status": exc.status, "access_key_id": access_key_id,
-        "user_name": None, "account_id": None, "playbook": None, "started_at": None,
-        "contained_at": None, "steps": [], "evidence": None, "replacement": None,
-        "attacker": None, "report": None, "error": str(exc), "exit_code": exc.exit_code,
-    }
+    return {**_nothing_yet(), "status": exc.status, "access_key_id": access_key_id,
+            "error": str(exc), "exit_code": exc.exit_code}
 
 
 def seconds_between(start: str | None, end: str | None) -> float | None:
