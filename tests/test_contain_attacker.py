@@ -374,3 +374,23 @@ def test_role_in_another_account_is_reached_through_the_cross_account_role(
         {"role_name": "deploy", "role_arn": arn, "sessions": [session]},)
     assert facts.needs_human == ()
     assert world.iam.list_role_policies(RoleName="deploy")["PolicyNames"] == []
+
+
+def test_unreachable_other_account_is_listed_for_a_human(
+    world: World, journal: SqliteJournal, make_ctx: CtxFactory, faults: Faults
+) -> None:
+    """The cross-account role cannot be assumed (AccessDenied): the role in the other
+    account is listed for a human with its command, and the incident still completes."""
+    arn = "arn:aws:iam::222222222222:role/deploy"
+    world.record("AssumeRole", world.account.leaked_key, request_parameters={
+        "roleArn": arn, "roleSessionName": "attacker"}, response_elements={
+        "assumedRoleUser": {"assumedRoleId": "AROAOTHERACCOUNT0001:attacker"}})
+    faults.fail("AssumeRole", "AccessDenied", status=403)
+    ctx = make_ctx(session_factory=faults.session_factory(),
+                   role_arn_template="arn:aws:iam::{account_id}:role/KeyResponder")
+    _, facts = _contain(ctx, journal, world.account.leaked_key)
+    assert facts.sessions_revoked == ()
+    (item,) = facts.needs_human
+    assert "another account" in item["what"]
+    assert "put-role-policy --role-name deploy" in item["undo"]
+    assert faults.count("AssumeRole") == 1
