@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from responder import __version__, findings, machine, playbook, report, service, trigger
 from responder.aws import RetryPolicy, env_number, session_factory
-from responder.context import Options, RunContext, responder_home, utcnow
+from responder.context import Options, RunContext, SessionHint, responder_home, utcnow
 from responder.errors import EXIT_BAD_INPUT, EXIT_HALTED, BadInput, Interrupted, ResponderError
-from responder.guardrails import check_role_arn, check_topic_arn
+from responder.guardrails import check_principal_arn, check_role_arn, check_topic_arn
 from responder.journal import Journal, open_journal, open_journal_to_act
 from responder.logging import configure
 from responder.view import IncidentView
@@ -97,18 +97,31 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     comp = sub.add_parser(
-        "compromised", parents=[common], help="contain a leaked long-term access key",
-        description="Identify the key's owner, disable the key, revoke its sessions, "
-        "collect evidence, replace it and notify.",
+        "compromised", parents=[common], help="contain a leaked access key (AKIA or ASIA)",
+        description="A long-term (AKIA) key: identify its owner, disable the key, revoke "
+        "its sessions, collect evidence, contain the attacker, replace it and notify "
+        "(compromised-key). A temporary (ASIA) key: identify its session through "
+        "CloudTrail, deny exactly that session (an EC2 instance's only away from the "
+        "instance), collect evidence, contain the attacker and notify; no key is disabled "
+        "(compromised-session).",
         epilog="examples:\n  respond compromised AKIAIOSFODNN7EXAMPLE --dry-run\n"
-        "  respond compromised AKIAIOSFODNN7EXAMPLE --yes --output json",
+        "  respond compromised AKIAIOSFODNN7EXAMPLE --yes --output json\n"
+        "  respond compromised ASIAIOSFODNN7EXAMPLE --dry-run\n"
+        "  respond compromised ASIAIOSFODNN7EXAMPLE --yes \\\n"
+        "      --principal arn:aws:sts::123456789012:assumed-role/app/session-1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     comp.add_argument("access_key_id", metavar="ACCESS_KEY_ID")
     comp.add_argument("--dry-run", action="store_true",
                       help="run only the read-only identify step and print the plan")
     comp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    comp.add_argument("--playbook", default="compromised-key", metavar="NAME|FILE")
+    comp.add_argument("--playbook", metavar="NAME|FILE",
+                      help="default: compromised-key for AKIA keys, compromised-session for "
+                      "ASIA keys")
+    comp.add_argument("--principal", metavar="ARN",
+                      help="ASIA keys only: the session's principal (arn:aws:sts::ACCOUNT:"
+                      "assumed-role/ROLE/SESSION or arn:aws:iam::ACCOUNT:user/NAME), used "
+                      "when CloudTrail has no event for the key yet")
     _aws_options(comp)
     comp.add_argument("--notify-topic", metavar="ARN", help="SNS topic for notifications")
     comp.add_argument("--slack-webhook", metavar="URL",
@@ -199,6 +212,8 @@ def _context(args: argparse.Namespace) -> RunContext:
             slack_webhook=getattr(args, "slack_webhook", None)
             or os.environ.get("RESPONDER_SLACK_WEBHOOK") or None,
             role_arn=check_role_arn(getattr(args, "role_arn", None)),
+            session=SessionHint(principal_arn=args.principal)
+            if getattr(args, "principal", None) else None,
         ),
         lease_seconds=env_number("RESPONDER_LEASE_SECONDS", 60.0),
         role_arn_template=check_role_arn(os.environ.get("RESPONDER_ROLE_ARN_TEMPLATE") or None,
@@ -247,7 +262,11 @@ def _finish(journal: Journal, record_id: str, output: str) -> int:
 
 
 def cmd_compromised(args: argparse.Namespace) -> int:
-    pb = playbook.load(args.playbook)
+    pb = playbook.load(args.playbook or service.default_playbook(args.access_key_id))
+    principal = check_principal_arn(args.principal)
+    if principal is not None and service.key_kind(pb) != "temporary":
+        raise BadInput("--principal names a temporary key's session; "
+                       f"{args.access_key_id.strip()} is a long-term key")
     if args.dry_run:
         ctx = _context(args)
         _print_doc(report.plan_document(service.plan(ctx, pb, args.access_key_id)), args.output)

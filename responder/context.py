@@ -13,9 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from responder.aws import RetryPolicy, SessionFactory
+
+if TYPE_CHECKING:
+    from responder.steps.results import SessionFound
 
 
 def utcnow() -> datetime:
@@ -43,6 +46,55 @@ def responder_home() -> Path:
     return Path(env) if env else Path.home() / ".local" / "state" / "responder"
 
 
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True)
+class SessionHint:
+    """What a finding (or `--principal`) already says about a leaked temporary key's
+    session. identify falls back on it when CloudTrail has no event for the key yet (it
+    delivers events minutes late); revoke-session takes the instance's network from it
+    instead of asking EC2. Stored with the incident's options, so a resume has it too."""
+
+    principal_arn: str | None = None
+    """arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION, or arn:aws:iam::ACCOUNT:user/NAME
+    for a user's session (GetSessionToken)."""
+    role_id: str | None = None
+    """AROA...: the role's unique id, when the finding's principalId names it."""
+    instance_id: str | None = None
+    region: str | None = None
+    """Where the instance runs (the finding's region)."""
+    vpc_id: str | None = None
+    private_ip: str | None = None
+    """The instance's primary private IPv4 address."""
+    public_ips: tuple[str, ...] = ()
+    """The instance's own public addresses, as the finding lists them."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "principal_arn": self.principal_arn, "role_id": self.role_id,
+            "instance_id": self.instance_id, "region": self.region, "vpc_id": self.vpc_id,
+            "private_ip": self.private_ip, "public_ips": list(self.public_ips),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SessionHint | None:
+        """Read back leniently (a journal of an older version has no hint at all)."""
+        if not isinstance(data, Mapping):
+            return None
+        ips = data.get("public_ips")
+        return cls(
+            principal_arn=_text_or_none(data.get("principal_arn")),
+            role_id=_text_or_none(data.get("role_id")),
+            instance_id=_text_or_none(data.get("instance_id")),
+            region=_text_or_none(data.get("region")),
+            vpc_id=_text_or_none(data.get("vpc_id")),
+            private_ip=_text_or_none(data.get("private_ip")),
+            public_ips=tuple(str(i) for i in ips) if isinstance(ips, list | tuple) else (),
+        )
+
+
 @dataclass(frozen=True)
 class Options:
     """Per-run choices from the command line or the trigger, read by steps."""
@@ -51,6 +103,8 @@ class Options:
     notify_topic: str | None = None
     slack_webhook: str | None = None
     role_arn: str | None = None
+    session: SessionHint | None = None
+    """For a temporary key: what the finding or `--principal` says about its session."""
 
     def resumed_with(self, stored: Mapping[str, Any]) -> Options:
         """Options for resuming an incident started with `stored` (its as_dict()): what
@@ -62,6 +116,7 @@ class Options:
             notify_topic=self.notify_topic or stored.get("notify_topic"),
             slack_webhook=self.slack_webhook,
             role_arn=self.role_arn or stored.get("role_arn"),
+            session=self.session or SessionHint.from_dict(stored.get("session")),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -71,6 +126,7 @@ class Options:
             "notify_topic": self.notify_topic,
             "slack_webhook": bool(self.slack_webhook),
             "role_arn": self.role_arn,
+            "session": self.session.as_dict() if self.session is not None else None,
         }
 
 
@@ -112,6 +168,9 @@ class Incident:
 class Target:
     """Who owns the key, as identify found it."""
 
-    user_name: str
+    user_name: str | None
+    """The IAM user; None for a role's session."""
     account_id: str
+    session: SessionFound | None = None
+    """For a temporary key: the session, as identify-session found it."""
 

@@ -21,8 +21,9 @@ _OTHER_PREFIXES = {
 ROOT_NAMES = frozenset({"", "root", "<root_account>"})
 
 
-def check_access_key_id(text: str) -> str:
-    """Return the key id if it names a long-term key; else say precisely what is wrong."""
+def check_access_key_id(text: str, *, temporary_ok: bool = False) -> str:
+    """Return the key id if it is well formed: a long-term (AKIA) key, or with
+    `temporary_ok` also a temporary (ASIA) one; else say precisely what is wrong."""
     key = text.strip()
     match = _KEY_RE.match(key)
     if not match:
@@ -31,20 +32,26 @@ def check_access_key_id(text: str) -> str:
                            f"did you mean {key.upper()}?")
         raise BadInput(
             f"malformed access key id {key[:24]!r} ({len(key)} characters): expected 20, "
-            "'AKIA' followed by 16 upper-case letters or digits"
+            "'AKIA' (or 'ASIA') followed by 16 upper-case letters or digits"
         )
     prefix = match["prefix"]
-    if prefix == "ASIA":
+    if prefix == "ASIA" and not temporary_ok:
         raise BadInput(
             f"{key} is a temporary (STS) key: it cannot be disabled and expires on its own. "
-            "Respond to the long-term AKIA key or role that minted it, and revoke that "
-            "role's sessions"
+            "Respond with the compromised-session playbook (`respond compromised` chooses "
+            "it for ASIA keys), which revokes exactly that session"
         )
     if prefix in _OTHER_PREFIXES:
         raise BadInput(f"{key} is {_OTHER_PREFIXES[prefix]}, not an access key id")
-    if prefix != "AKIA":
-        raise BadInput(f"malformed access key id {key}: long-term keys start with AKIA")
+    if prefix not in {"AKIA", "ASIA"}:
+        raise BadInput(f"malformed access key id {key}: long-term keys start with AKIA, "
+                       "temporary ones with ASIA")
     return key
+
+
+def is_temporary(key: str) -> bool:
+    """ASIA keys are STS session credentials; AKIA keys are an IAM user's long-term keys."""
+    return key.startswith("ASIA")
 
 
 def check_not_own_key(key: str, caller_key: str | None) -> None:
@@ -83,4 +90,20 @@ def check_role_arn(text: str | None, option: str = "--role-arn") -> str | None:
     if text is not None and not _ROLE_ARN.match(text.replace("{account_id}", "0" * 12)):
         raise BadInput(f"{option} {text!r} is not an IAM role ARN "
                        "(arn:aws:iam::ACCOUNT:role/NAME)")
+    return text
+
+
+ROLE_SESSION_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sts::(?P<account>\d{12}):assumed-role/(?P<role>[\w+=,.@-]+)/"
+    r"(?P<session>[\w+=,.@-]+)$")
+USER_ARN = re.compile(
+    r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):user/(?:[\w+=,.@/-]*/)?(?P<user>[\w+=,.@-]+)$")
+
+
+def check_principal_arn(text: str | None) -> str | None:
+    """`--principal`: a role session's or an IAM user's ARN, checked before anything runs."""
+    if text is not None and not (ROLE_SESSION_ARN.match(text) or USER_ARN.match(text)):
+        raise BadInput(f"--principal {text!r} is neither a role session "
+                       "(arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION) nor an IAM user "
+                       "(arn:aws:iam::ACCOUNT:user/NAME)")
     return text

@@ -52,6 +52,8 @@ class Notice:
     attacker: Mapping[str, Any] | None = None
     """keys_disabled, principals_quarantined, sessions_revoked (counts) and needs_human
     (the items); None when contain-attacker did not run."""
+    session: str | None = None
+    """For a temporary key: whose session it is, in words (role app session x)."""
 
 
 # --------------------------------------------------------------------------- building
@@ -169,7 +171,9 @@ def _evidence_actions(n: Notice, view: IncidentView) -> list[str]:
     return actions
 
 
-def _next_actions(n: Notice, view: IncidentView) -> tuple[str, ...]:
+def _key_actions(n: Notice, view: IncidentView) -> list[str]:
+    """What a long-term key's response leaves to the humans: the new key, MFA, the
+    user's own sessions."""
     user = n.user_name or "the key's owner"
     actions: list[str] = []
     if n.kind == "halted":
@@ -197,11 +201,71 @@ def _next_actions(n: Notice, view: IncidentView) -> tuple[str, ...]:
                        f"{n.sessions_cutoff} are denied from now on, theirs as well as the "
                        f"attacker's: anything of theirs that uses one must get a new one "
                        f"after {n.sessions_cutoff}")
+    return actions
+
+
+def _session_actions(n: Notice, view: IncidentView) -> list[str]:
+    """What a leaked session's response leaves to the humans: how it was denied, the
+    key that minted it, and how the credentials left."""
+    found, denied = view.session, view.session_denied
+    if found is None:
+        return []
+    actions: list[str] = []
+    if denied is None:
+        actions.append(
+            f"The session {found.label} ({n.access_key_id}) is NOT denied yet: the response "
+            f"halted at {n.failing_step or 'an earlier step'}; run `respond resume "
+            f"{n.incident_id}` now" if n.kind == "halted" else
+            f"The session {found.label} was not denied: review the incident's steps")
+    elif denied.principal_deleted:
+        actions.append(f"The {denied.on} {denied.name} no longer exists: the session has no "
+                       "permission left")
+    elif denied.on == "user":
+        actions.append(
+            f"{found.user_name}'s temporary credentials issued before "
+            f"{denied.token_issue_time_before} are denied ({denied.policy_name}), theirs as "
+            f"well as the attacker's; {found.user_name}'s access keys were not touched")
+    elif denied.away_from_instance:
+        away = denied.away_from_instance
+        egress = ", ".join(away.get("egress_ips") or []) or \
+            "none known: every use over a public endpoint is denied"
+        actions.append(
+            f"Instance {found.instance_id} keeps its role {denied.name}; its credentials are "
+            f"denied anywhere but from the instance (VPC {away.get('vpc_id')}, address "
+            f"{away.get('private_ip')}, egress {egress}). "
+            "Find how they left it: require IMDSv2 (`aws ec2 modify-instance-metadata-options "
+            f"--instance-id {found.instance_id} --http-tokens required`) and look for SSRF "
+            "or a compromise on the instance")
+    else:
+        instance = (f"; instance {found.instance_id}'s network was not found, so its own "
+                    "use of the role is denied too: remove the session from the policy once "
+                    "the instance is replaced" if found.instance_id else "")
+        actions.append(
+            f"Session {denied.session} of role {denied.name} is denied by inline policy "
+            f"{denied.policy_name}; the role's other sessions keep working{instance}. Remove "
+            "it from the policy once the session has expired (role sessions last 12 hours "
+            "at most)")
+    if found.minted_by:
+        actions.append(f"The session was minted with {found.minted_by} ({found.minted_by_arn}):"
+                       f" if that key leaked too, run `respond compromised {found.minted_by}`")
+    elif found.principal_type == "IAMUser":
+        actions.append(f"CloudTrail did not show which of {found.user_name}'s keys minted the "
+                       "session: check their last use (`aws iam list-access-keys --user-name "
+                       f"{found.user_name}`); if one leaked, run `respond compromised` on it")
+    return actions
+
+
+def _next_actions(n: Notice, view: IncidentView) -> tuple[str, ...]:
+    session = view.session is not None
+    actions = _session_actions(n, view) if session else _key_actions(n, view)
     for item in (n.attacker or {}).get("needs_human", []):
         actions.append(f"Undo what the attacker did ({item.get('event_name')} at "
                        f"{item.get('time')} with {item.get('access_key_id')}): "
                        f"{item.get('what')}; `{item.get('undo')}`")
     actions += _evidence_actions(n, view)
+    if session:
+        return tuple(str(redact(a)) for a in actions)
+    user = n.user_name or "the key's owner"
     if n.kind == "completed" and not (n.replacement or {}).get("deleted_compromised"):
         actions.append(f"Delete {n.access_key_id}, the old key, once forensics are done (if "
                        "it still exists)")
@@ -239,5 +303,6 @@ def build_notice(
         next_actions=(),
         sessions_cutoff=_cutoff(view),
         attacker=_attacker(view),
+        session=view.session.label if view.session is not None else None,
     )
     return replace(draft, next_actions=_next_actions(draft, view))

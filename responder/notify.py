@@ -85,6 +85,7 @@ def render_text(notice: Notice) -> tuple[str, str]:
         _headline(n),
         "",
         f"Access key:  {n.access_key_id}",
+        f"Session:     {n.session}" if n.session else
         f"User:        {n.user_name or 'unknown'}",
         f"Account:     {n.account_id or 'unknown'}",
         f"Started:     {iso(n.started_at)}",
@@ -142,6 +143,7 @@ def slack_payload(notice: Notice) -> dict[str, Any]:
         f"*Incident*\n{_esc(n.incident_id)}",
         f"*Status*\n{'contained' if n.kind == 'completed' else 'HALTED'}",
         f"*Access key*\n`{_esc(n.access_key_id)}`",
+        f"*Session*\n{_esc(n.session)}" if n.session else
         f"*User*\n{_esc(n.user_name or 'unknown')}",
         f"*Account*\n{_esc(n.account_id or 'unknown')}",
         f"*Contained*\n{iso(n.contained_at) or 'NOT contained'}",

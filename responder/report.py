@@ -16,7 +16,7 @@ from responder.errors import ResponderError
 from responder.journal import CallRecord
 from responder.notice import build_notice
 from responder.steps import REGISTRY
-from responder.steps.results import KeyReplaced
+from responder.steps.results import KeyReplaced, SessionDenied, SessionFound
 from responder.view import IncidentView, StepView
 
 if TYPE_CHECKING:
@@ -72,8 +72,26 @@ def incident_document(view: IncidentView, now: datetime | None = None) -> dict[s
             "secret_ref": replacement.secret_ref,
         },
         "attacker": attacker_document(view),
+        "session": session_document(view.session, view.session_denied),
         "report": record.report,
         "error": ABANDONED.format(id=record.id) if abandoned else record.error,
+    }
+
+
+def session_document(found: SessionFound | None, denied: SessionDenied | None = None
+                     ) -> dict[str, Any] | None:
+    """For a temporary key: whose session it is and how it was denied; null for a
+    long-term key."""
+    if found is None:
+        return None
+    return {
+        "principal_type": found.principal_type, "principal_arn": found.principal_arn,
+        "user_name": found.user_name, "role_name": found.role_name,
+        "role_arn": found.role_arn, "session_name": found.session_name,
+        "aws_userid": found.aws_userid, "instance_id": found.instance_id,
+        "minted_by": found.minted_by, "minted_by_arn": found.minted_by_arn,
+        "found_by": found.found_by, "event": dict(found.event) or None,
+        "denied": None if denied is None else denied.to_detail(),
     }
 
 
@@ -99,7 +117,7 @@ def _nothing_yet() -> dict[str, Any]:
     return {"incident_id": None, "status": None, "access_key_id": None, "user_name": None,
             "account_id": None, "playbook": None, "started_at": None, "contained_at": None,
             "steps": [], "evidence": None, "replacement": None, "attacker": None,
-            "report": None, "error": None}
+            "session": None, "report": None, "error": None}
 
 
 def plan_document(found: Plan) -> dict[str, Any]:
@@ -125,6 +143,7 @@ def plan_document(found: Plan) -> dict[str, Any]:
         "access_key_id": ident.incident.access_key_id, "user_name": ident.target.user_name,
         "account_id": ident.target.account_id, "playbook": ident.incident.playbook,
         "started_at": iso(ident.incident.started_at), "steps": steps,
+        "session": session_document(ident.target.session),
     }
 
 
@@ -143,8 +162,7 @@ def render_human(doc: dict[str, Any]) -> str:
     """A short terminal summary of an incident document (or a plan)."""
     lines = [
         f"incident {doc['incident_id']}  {doc['status'].upper()}",
-        f"  key {doc['access_key_id']}  user {doc['user_name'] or '?'}  "
-        f"account {doc['account_id'] or '?'}",
+        f"  key {doc['access_key_id']}  {_whose(doc)}  account {doc['account_id'] or '?'}",
     ]
     for step in doc["steps"]:
         took = seconds_between(step.get("started_at"), step.get("ended_at"))
@@ -166,6 +184,17 @@ def render_human(doc: dict[str, Any]) -> str:
     if doc["status"] == "halted":
         lines.append(f"  fix the cause, then: respond resume {doc['incident_id']}")
     return "\n".join(lines)
+
+
+def _whose(doc: dict[str, Any]) -> str:
+    """`user alice`, or for a temporary key the session it is."""
+    session = doc.get("session")
+    if not session:
+        return f"user {doc['user_name'] or '?'}"
+    if session.get("role_name"):
+        instance = " (EC2 instance)" if session.get("instance_id") else ""
+        return f"session {session['role_name']}/{session.get('session_name')}{instance}"
+    return f"session of user {session.get('user_name') or '?'}"
 
 
 def _call(call: CallRecord) -> dict[str, Any]:
@@ -220,12 +249,14 @@ def report_document(view: IncidentView) -> dict[str, Any]:
 
 def render_markdown(doc: dict[str, Any]) -> str:
     """report.md for humans and auditors, from report_document()."""
+    what = "leaked temporary key" if doc.get("session") else "compromised access key"
     out = [
-        f"# Incident {doc['incident_id']}: compromised access key `{doc['access_key_id']}`",
+        f"# Incident {doc['incident_id']}: {what} `{doc['access_key_id']}`",
         "",
         "| | |",
         "|---|---|",
         f"| Status | **{doc['status']}** |",
+        f"| Principal | {_whose(doc)} |" if doc.get("session") else
         f"| User | `{doc['user_name']}` |",
         f"| Account | `{doc['account_id']}` |",
         f"| Playbook | {doc['playbook']} |",

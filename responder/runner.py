@@ -37,8 +37,7 @@ from responder.notice import build_notice
 from responder.playbook import Playbook, StepSpec
 from responder.steps import REGISTRY, StepInput
 from responder.steps import notify as notify_step
-from responder.steps.results import OwnerFound
-from responder.view import IncidentView
+from responder.view import IncidentView, target_of
 
 log = get_logger("responder.runner")
 
@@ -237,10 +236,10 @@ class IncidentRun:
         if result.effective_at is not None:
             detail["effective_at"] = iso(result.effective_at)
         self._finish(spec, started, result.status, detail, None)
-        if isinstance(result.facts, OwnerFound) and result.facts.user_name:
+        if (target := target_of(result.facts)) is not None:
             self.journal.update_incident(self.incident.id, self.ctx.clock(),
-                                         user_name=result.facts.user_name,
-                                         account_id=result.facts.account_id)
+                                         user_name=target.user_name,
+                                         account_id=target.account_id)
         self._maybe_contained()
 
     def _fail(self, spec: StepSpec, started: datetime, message: str, exc: Exception,

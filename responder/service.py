@@ -22,14 +22,15 @@ import boto3
 from responder.aws import Api, ApiCall, assuming, caller_access_key
 from responder.context import Incident, RunContext, Target
 from responder.errors import AlreadyHandled, AwsCallFailed, BadInput, OtherAccount, StepFailed
-from responder.guardrails import check_access_key_id, check_not_own_key
+from responder.guardrails import check_access_key_id, check_not_own_key, is_temporary
 from responder.journal import IncidentExists, IncidentRecord, Journal
 from responder.lease import acquire, new_owner
 from responder.logging import get_logger
 from responder.playbook import Playbook, StepSpec
 from responder.runner import EarlierStep, IncidentRun
 from responder.steps import REGISTRY, StepInput, StepResult
-from responder.steps.results import OwnerFound
+from responder.steps.base import KeyKind
+from responder.view import target_of
 
 log = get_logger("responder.service")
 
@@ -92,10 +93,31 @@ class Plan:
     steps: tuple[tuple[StepSpec, tuple[ApiCall, ...]], ...]
 
 
-def checked_key(ctx: RunContext, access_key_id: str) -> tuple[str, boto3.Session]:
-    """The key id if it is well formed and not the one this responder signs with (local
-    checks, no AWS call), with the session that was checked."""
-    key = check_access_key_id(access_key_id)
+SESSION_PLAYBOOK = "compromised-session"
+KEY_PLAYBOOK = "compromised-key"
+
+
+def default_playbook(access_key_id: str) -> str:
+    """The shipped playbook for a key: a temporary (ASIA) key's session, or a long-term key."""
+    return SESSION_PLAYBOOK if is_temporary(access_key_id.strip()) else KEY_PLAYBOOK
+
+
+def key_kind(playbook: Playbook) -> KeyKind:
+    """The kind of key a playbook responds to: what its first (identify) step identifies."""
+    first = REGISTRY.get(playbook.steps[0].action) if playbook.steps else None
+    return (first.identifies if first is not None else None) or "long-term"
+
+
+def checked_key(ctx: RunContext, playbook: Playbook, access_key_id: str
+                ) -> tuple[str, boto3.Session]:
+    """The key id if it is well formed, of the kind the playbook responds to, and not the
+    one this responder signs with (local checks, no AWS call), with the session checked."""
+    kind = key_kind(playbook)
+    key = check_access_key_id(access_key_id, temporary_ok=True)
+    if (kind == "temporary") != is_temporary(key):
+        wanted = "temporary (ASIA) keys" if kind == "temporary" else "long-term (AKIA) keys"
+        raise BadInput(f"playbook {playbook.name} responds to {wanted}, and {key} is not one: "
+                       f"leave out --playbook (`respond` picks {default_playbook(key)} for it)")
     session = ctx.session_factory()
     check_not_own_key(key, caller_access_key(session))
     return key, session
@@ -116,16 +138,16 @@ def identify(
         )
     except AwsCallFailed as exc:  # no incident yet, nothing changed: say what to fix
         raise BadInput(f"{spec.name}: {exc.explain()}; nothing was changed") from exc
-    owner = result.facts
-    if not isinstance(owner, OwnerFound) or not owner.user_name or not owner.account_id:
+    target = target_of(result.facts)
+    if target is None:
         raise StepFailed(spec.name, "identify did not name the key's owner")
-    return Identified(incident, spec, Target(owner.user_name, owner.account_id), result,
-                      started, ctx.clock(), tuple(recorder.calls))
+    return Identified(incident, spec, target, result, started, ctx.clock(),
+                      tuple(recorder.calls))
 
 
 def plan(ctx: RunContext, playbook: Playbook, access_key_id: str) -> Plan:
     """Dry run: the read-only identify step for real, every other step only planned."""
-    found = identify(ctx, playbook, *checked_key(ctx, access_key_id))
+    found = identify(ctx, playbook, *checked_key(ctx, playbook, access_key_id))
     planned = tuple(
         (spec, REGISTRY[spec.action]().plan(
             StepInput(ctx, found.incident, found.target, spec.settings)))
@@ -157,7 +179,9 @@ def _still_contained(
     that someone re-enabled since is live again and gets a new incident.
     """
     done = [r for r in history if r.status == "completed" and r.user_name]
-    if not done:
+    if not done or is_temporary(done[-1].access_key_id):
+        # A session cannot be re-enabled: a new incident re-checks its deny (and adds
+        # nothing if it is still there) rather than trusting the old one.
         return None
     last = done[-1]
     api = Api(session, ctx.retry)
@@ -218,7 +242,7 @@ def respond(
     (same incident id, no second identify), the incident starting when it was confirmed.
     """
     owner = owner or new_owner()
-    key, session = checked_key(ctx, access_key_id)
+    key, session = checked_key(ctx, playbook, access_key_id)
     existing = journal.find_open(key)
     if existing is not None:
         log.info("incident.join", incident_id=existing.id)

@@ -28,11 +28,22 @@ from responder.steps.results import (
     KeyDisabled,
     KeyReplaced,
     OwnerFound,
+    SessionDenied,
+    SessionFound,
     SessionsRevoked,
     Skipped,
 )
 
 F = TypeVar("F", bound=Facts)
+
+
+def target_of(facts: Facts | None) -> Target | None:
+    """Who owns the key, as an identify step's facts name it (None for other facts)."""
+    if isinstance(facts, OwnerFound) and facts.user_name and facts.account_id:
+        return Target(facts.user_name, facts.account_id)
+    if isinstance(facts, SessionFound) and facts.account_id:
+        return Target(facts.user_name, facts.account_id, facts)
+    return None
 
 
 @dataclass(frozen=True)
@@ -129,12 +140,22 @@ class IncidentView:
     @property
     def target(self) -> Target | None:
         """Who owns the key: identify's facts, else what the incident record names."""
-        owner = self.done(OwnerFound)
-        if owner is not None and owner.user_name and owner.account_id:
-            return Target(owner.user_name, owner.account_id)
+        for step in self.steps:
+            found = target_of(step.facts) if step.status == "done" else None
+            if found is not None:
+                return found
         if self.record.user_name and self.record.account_id:
             return Target(self.record.user_name, self.record.account_id)
         return None
+
+    @property
+    def session(self) -> SessionFound | None:
+        """For a temporary key: whose session it is."""
+        return self.done(SessionFound)
+
+    @property
+    def session_denied(self) -> SessionDenied | None:
+        return self.done(SessionDenied)
 
     # -- facts, found by type ----------------------------------------------------
 

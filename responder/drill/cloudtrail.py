@@ -150,11 +150,14 @@ class CloudTrailFake:
         response_elements: dict[str, Any] | None = None,
         read_only: bool | None = None,
         event_id: str | None = None,
+        identity: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Store one event; return its full CloudTrail record (what `CloudTrailEvent` holds).
 
         Times are truncated to whole seconds, as CloudTrail records them; naive datetimes
-        are taken as UTC. Without `event_id` a deterministic uuid is derived.
+        are taken as UTC. Without `event_id` a deterministic uuid is derived. `identity`
+        is the userIdentity to record (cloudtrail_records.role_session_identity, ...);
+        without it one is derived from the key and `user_name`.
         """
         if read_only is None:
             read_only = event_name.startswith(READ_PREFIXES)
@@ -176,6 +179,7 @@ class CloudTrailFake:
                 request_parameters=request_parameters,
                 response_elements=response_elements,
                 read_only=read_only,
+                identity=identity,
             )
             log = self._regions.setdefault(region, _RegionLog())
             if log.events and _sort_key(event) < _sort_key(log.events[-1]):

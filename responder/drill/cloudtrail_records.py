@@ -70,6 +70,8 @@ class Event(NamedTuple):
     request_parameters: dict[str, Any] | None
     response_elements: dict[str, Any] | None
     read_only: bool
+    identity: dict[str, Any] | None = None
+    """The userIdentity to hand out as is; None derives it from the key and user name."""
 
 
 def stable_uuid(*parts: str) -> str:
@@ -109,7 +111,7 @@ def full_record(account_id: str, region: str, event: Event) -> dict[str, Any]:
     """The full CloudTrail record, as `CloudTrailEvent` holds it (and trail files do)."""
     return {
         "eventVersion": "1.09",
-        "userIdentity": _identity(account_id, event),
+        "userIdentity": event.identity or _identity(account_id, event),
         "eventTime": _iso(event.time),
         "eventSource": event.event_source,
         "eventName": event.event_name,
@@ -162,4 +164,63 @@ def _identity(account: str, event: Event) -> dict[str, Any]:
             },
             "attributes": {"mfaAuthenticated": "false"},
         },
+    }
+
+
+def _session_context(issued_at: str | None, issuer: dict[str, Any] | None = None,
+                     **extra: Any) -> dict[str, Any]:
+    context: dict[str, Any] = {"attributes": {"mfaAuthenticated": "false",
+                                              **({"creationDate": issued_at} if issued_at
+                                                 else {})}}
+    if issuer is not None:
+        context["sessionIssuer"] = issuer
+    return {**context, **extra}
+
+
+def role_session_identity(account: str, role_arn: str, role_id: str, session: str,
+                          access_key_id: str, *, issued_at: str | None = None
+                          ) -> dict[str, Any]:
+    """userIdentity of a role session, as CloudTrail writes it. A session named like an
+    instance id is an EC2 instance profile's (CloudTrail adds ec2RoleDelivery then)."""
+    role = role_arn.rsplit("/", 1)[-1]
+    ec2 = {"ec2RoleDelivery": "2.0"} if session.startswith("i-") else {}
+    return {
+        "type": "AssumedRole",
+        "principalId": f"{role_id}:{session}",
+        "arn": f"arn:aws:sts::{account}:assumed-role/{role}/{session}",
+        "accountId": account,
+        "accessKeyId": access_key_id,
+        "sessionContext": _session_context(issued_at, {
+            "type": "Role", "principalId": role_id, "arn": role_arn, "accountId": account,
+            "userName": role}, **ec2),
+    }
+
+
+def user_session_identity(account: str, user: str, access_key_id: str, *,
+                          issued_at: str | None = None) -> dict[str, Any]:
+    """userIdentity of an IAM user's GetSessionToken session: IAMUser with an ASIA key."""
+    return {
+        "type": "IAMUser",
+        "principalId": "AIDA" + _stable_suffix(f"user|{user}"),
+        "arn": f"arn:aws:iam::{account}:user/{user}",
+        "accountId": account,
+        "accessKeyId": access_key_id,
+        "userName": user,
+        "sessionContext": _session_context(issued_at),
+    }
+
+
+def federated_identity(account: str, user: str, name: str, access_key_id: str, *,
+                       issued_at: str | None = None) -> dict[str, Any]:
+    """userIdentity of a GetFederationToken session that `user` minted as `name`."""
+    return {
+        "type": "FederatedUser",
+        "principalId": f"{account}:{name}",
+        "arn": f"arn:aws:sts::{account}:federated-user/{name}",
+        "accountId": account,
+        "accessKeyId": access_key_id,
+        "sessionContext": _session_context(issued_at, {
+            "type": "IAMUser", "principalId": "AIDA" + _stable_suffix(f"user|{user}"),
+            "arn": f"arn:aws:iam::{account}:user/{user}", "accountId": account,
+            "userName": user}),
     }

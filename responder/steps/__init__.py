@@ -1,6 +1,16 @@
 """Importing this package registers every action (see base.REGISTRY)."""
 
-from responder.steps import attacker, deny, disable, evidence, identify, notify, replace
+from responder.steps import (
+    attacker,
+    deny,
+    disable,
+    evidence,
+    identify,
+    identify_session,
+    notify,
+    replace,
+    revoke_session,
+)
 from responder.steps.base import REGISTRY, Action, StepInput, StepResult
 
 __all__ = [
@@ -13,8 +23,10 @@ __all__ = [
     "disable",
     "evidence",
     "identify",
+    "identify_session",
     "notify",
     "replace",
+    "revoke_session",
 ]
 
 

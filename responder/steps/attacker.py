@@ -33,20 +33,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from responder.aws import Api, ApiCall, assuming, caller_access_key
 from responder.errors import AwsCallFailed, StepFailed
 from responder.logging import get_logger
-from responder.steps.attacker_rules import (
-    Findings,
-    analyse,
-    read_events,
-    revoke_policy,
-    sessions_in,
-)
+from responder.steps import role_policy
+from responder.steps.attacker_rules import Findings, analyse, read_events
 from responder.steps.base import Action, StepInput, StepResult, register
 from responder.steps.results import AttackerContained
 
 log = get_logger("responder.attacker")
 
 QUARANTINE_POLICY = "responder-quarantine"
-REVOKE_POLICY = "responder-revoke-attacker-sessions"
+REVOKE_POLICY = role_policy.REVOKE_POLICY
 ACTS_ON = "acts on what the evidence shows: "
 
 
@@ -98,7 +93,8 @@ class ContainAttacker(Action):
                     note="only when an AssumeRole event does not name the session's role id"),
             ApiCall("iam", "PutRolePolicy", {
                 "RoleName": role, "PolicyName": REVOKE_POLICY,
-                "PolicyDocument": _compact(revoke_policy(["<ROLEID:attacker session>"]))},
+                "PolicyDocument": _compact(
+                    role_policy.revoke_policy(["<ROLEID:attacker session>"]))},
                     mutating=True, note=ACTS_ON + "each role the attacker assumed, merged "
                     "with the sessions the policy already names (GetRolePolicy first)"),
         )
@@ -228,8 +224,8 @@ class _Containing:
                 return None
             wanted = (wanted - unresolved) | {role_id + s[1:] for s in unresolved}
         current = self._get("Role", role, REVOKE_POLICY)
-        merged = wanted | (sessions_in(current) if current is not None else set())
-        if not self._put("Role", role, REVOKE_POLICY, revoke_policy(merged), current=current):
+        document = role_policy.merged(current, sessions=wanted)
+        if not self._put("Role", role, REVOKE_POLICY, document, current=current):
             return None
         return {"role_name": role, "role_arn": entry["role_arn"], "sessions": sorted(wanted)}
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from responder.steps.role_policy import REVOKE_POLICY, revoke_policy
+
 ASSUME_EVENTS = frozenset({"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"})
 CUTOFF_EVENTS = frozenset({"GetSessionToken", "GetFederationToken"})
 LOGIN_EVENTS = frozenset({"CreateLoginProfile", "UpdateLoginProfile"})
@@ -74,7 +76,7 @@ def service_linked(arn: str) -> bool:
     return "/aws-service-role/" in arn or role_name(arn).startswith("AWSServiceRoleFor")
 
 
-def analyse(events: Iterable[Mapping[str, Any]], *, leaked_key: str, victim: str,
+def analyse(events: Iterable[Mapping[str, Any]], *, leaked_key: str, victim: str | None,
             account_id: str, own_keys: frozenset[str]) -> Findings:
     """Sort the attacker's successful events into what the step acts on, what the cutoff
     already covers and what is listed for a human. Events signed with `own_keys` (the
@@ -181,7 +183,7 @@ def _assumed(found: Findings, event: Mapping[str, Any], account_id: str) -> None
         entry["human"].append(_human(
             event, f"assumed role {arn} in another account (session {session})",
             f"aws iam put-role-policy --role-name {name} --policy-name "
-            f"responder-revoke-attacker-sessions --policy-document '{policy}' "
+            f"{REVOKE_POLICY} --policy-document '{policy}' "
             f"(with credentials of account {other})"))
         return
     if service_linked(arn):
@@ -192,30 +194,6 @@ def _assumed(found: Findings, event: Mapping[str, Any], account_id: str) -> None
         return
     entry = found.sessions.setdefault(name, {"role_arn": arn, "sessions": set()})
     entry["sessions"].add(session)
-
-
-REVOKE_SID = "ResponderRevokeAttackerSessions"
-
-
-def revoke_policy(sessions: Iterable[str]) -> dict[str, Any]:
-    """Deny everything to exactly these role sessions (aws:userid is ROLEID:session)."""
-    return {"Version": "2012-10-17", "Statement": [{
-        "Sid": REVOKE_SID, "Effect": "Deny", "Action": "*", "Resource": "*",
-        "Condition": {"StringEquals": {"aws:userid": sorted(set(sessions))}}}]}
-
-
-def sessions_in(document: Any) -> set[str]:
-    """The sessions a revoke policy already names (any statement of ours)."""
-    if isinstance(document, str):
-        document = json.loads(document)
-    found: set[str] = set()
-    statements = document.get("Statement", []) if isinstance(document, Mapping) else []
-    for statement in statements if isinstance(statements, list) else [statements]:
-        if not isinstance(statement, Mapping) or statement.get("Sid") != REVOKE_SID:
-            continue
-        ids = _params(_params(statement, "Condition"), "StringEquals").get("aws:userid", [])
-        found.update([ids] if isinstance(ids, str) else [str(i) for i in ids])
-    return found
 
 
 # -- what a human must undo ----------------------------------------------------------------

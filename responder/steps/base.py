@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypeVar
 
 from responder.aws import Api, ApiCall
 from responder.context import Incident, RunContext, Target
@@ -22,6 +22,8 @@ from responder.steps.results import FactKind, Facts, Skipped
 
 if TYPE_CHECKING:
     from responder.view import IncidentView
+
+KeyKind: TypeAlias = Literal["long-term", "temporary"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,14 @@ class StepInput:
             raise StepFailed(step, "the key's owner is unknown: identify has not completed")
         return self.target
 
+    def require_user(self, step: str) -> str:
+        """The IAM user the key belongs to (a step about a user's key needs one)."""
+        user = self.require_target(step).user_name
+        if user is None:
+            raise StepFailed(step, "the key belongs to no IAM user (a role's session): this "
+                             "step applies to a user's key only")
+        return user
+
 
 @dataclass(frozen=True)
 class StepResult:
@@ -96,6 +106,9 @@ class Action(ABC):
     that kind that failed (on_failure: continue) runs again before this one."""
     critical: ClassVar[bool] = True
     """False for steps whose failure must never halt the incident (notify)."""
+    identifies: ClassVar[KeyKind | None] = None
+    """For an identify action: the kind of key it identifies. A playbook whose first
+    step identifies long-term keys cannot take a temporary one, and the other way round."""
 
     @classmethod
     def check_settings(cls, settings: Mapping[str, Any]) -> str | None:

@@ -63,7 +63,19 @@ def policy_cutoff(document: Any) -> datetime | None:
     return parse_iso(text) if isinstance(text, str) else None
 
 
-def _round_up(moment: datetime) -> datetime:
+def sent_cutoff(inp: StepInput) -> datetime | None:
+    """The cutoff of the policy this step already sent, as its journaled call holds it:
+    decided once, never recomputed on a resume."""
+    for call in reversed(inp.history):
+        if call.operation == "PutUserPolicy" and call.outcome in {"ok", "sending"}:
+            sent = policy_cutoff(call.params.get("PolicyDocument"))
+            if sent is not None:
+                return sent
+    return None
+
+
+def round_up(moment: datetime) -> datetime:
+    """To the next whole second: aws:TokenIssueTime is compared to the second."""
     whole = moment.replace(microsecond=0)
     return whole if whole == moment else whole + timedelta(seconds=1)
 
@@ -71,16 +83,14 @@ def _round_up(moment: datetime) -> datetime:
 def cutoff_for(inp: StepInput) -> datetime:
     """The journaled cutoff if this step already sent its policy, else the journaled
     moment the key was disabled plus the margin (before any incident: the start)."""
-    for call in reversed(inp.history):
-        if call.operation == "PutUserPolicy" and call.outcome in {"ok", "sending"}:
-            sent = policy_cutoff(call.params.get("PolicyDocument"))
-            if sent is not None:
-                return sent
+    sent = sent_cutoff(inp)
+    if sent is not None:
+        return sent
     disabled_at = inp.incident.started_at
     if inp.view is not None and (step := inp.view.step_for(KeyDisabled)) is not None:
         disabled_at = step.effective_at or step.ended_at or inp.ctx.clock()
     margin = int(inp.settings.get("propagation_margin_seconds", DEFAULT_MARGIN_SECONDS))
-    return _round_up(disabled_at + timedelta(seconds=margin))
+    return round_up(disabled_at + timedelta(seconds=margin))
 
 
 @register("attach_deny_policy")
@@ -97,14 +107,14 @@ class AttachDenyPolicy(Action):
     }
 
     def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
-        target = inp.require_target(self.name)
+        user = inp.require_user(self.name)
         margin = int(inp.settings.get("propagation_margin_seconds", DEFAULT_MARGIN_SECONDS))
         return (
             ApiCall(
                 "iam",
                 "PutUserPolicy",
                 {
-                    "UserName": target.user_name,
+                    "UserName": user,
                     "PolicyName": POLICY_NAME,
                     "PolicyDocument": json.dumps(deny_policy(cutoff_for(inp))),
                 },
@@ -116,11 +126,11 @@ class AttachDenyPolicy(Action):
     def observe(self, inp: StepInput, api: Api) -> StepResult | None:
         if not inp.revisit:
             return None
-        target = inp.require_target(self.name)
+        user = inp.require_user(self.name)
         try:
             current = api.call(
                 ApiCall("iam", "GetUserPolicy",
-                        {"UserName": target.user_name, "PolicyName": POLICY_NAME})
+                        {"UserName": user, "PolicyName": POLICY_NAME})
             )
         except AwsCallFailed as exc:
             if exc.code == "NoSuchEntity":
@@ -150,10 +160,10 @@ class AttachDenyPolicy(Action):
 
     def _result(self, inp: StepInput, api: Api, cutoff: datetime, *, already: bool,
                 at: datetime | None) -> StepResult:
-        target = inp.require_target(self.name)
+        user = inp.require_user(self.name)
         return StepResult(
             "done",
             SessionsRevoked(POLICY_NAME, cutoff_text(cutoff), already,
-                            iam_snapshot.take(api, target.user_name)),
+                            iam_snapshot.take(api, user)),
             effective_at=at,
         )

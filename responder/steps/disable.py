@@ -15,13 +15,13 @@ class DisableAccessKey(Action):
     result = KeyDisabled
 
     def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
-        target = inp.require_target(self.name)
+        user = inp.require_user(self.name)
         return (
             ApiCall(
                 "iam",
                 "UpdateAccessKey",
                 {
-                    "UserName": target.user_name,
+                    "UserName": user,
                     "AccessKeyId": inp.incident.access_key_id,
                     "Status": "Inactive",
                 },
@@ -34,8 +34,8 @@ class DisableAccessKey(Action):
         # extra ListAccessKeys would delay containment (DESIGN §3: ≤ 2 calls before it).
         if not inp.revisit:
             return None
-        target = inp.require_target(self.name)
-        keys = api.call(ApiCall("iam", "ListAccessKeys", {"UserName": target.user_name}))
+        user = inp.require_user(self.name)
+        keys = api.call(ApiCall("iam", "ListAccessKeys", {"UserName": user}))
         mine = [k for k in keys.get("AccessKeyMetadata", [])
                 if k["AccessKeyId"] == inp.incident.access_key_id]
         if not mine:
@@ -48,9 +48,9 @@ class DisableAccessKey(Action):
     def _gone(self, inp: StepInput, api: Api) -> bool:
         """Whether the key really no longer exists (NoSuchEntity alone could also be a
         wrong user name): the user's keys are listed to be sure."""
-        target = inp.require_target(self.name)
+        user = inp.require_user(self.name)
         try:
-            keys = api.call(ApiCall("iam", "ListAccessKeys", {"UserName": target.user_name}))
+            keys = api.call(ApiCall("iam", "ListAccessKeys", {"UserName": user}))
         except AwsCallFailed as exc:
             return exc.code == "NoSuchEntity"  # the user is gone, and its keys with it
         return all(k["AccessKeyId"] != inp.incident.access_key_id

@@ -32,6 +32,19 @@ MAX_WORKERS = 32
 MAX_PIVOT_KEYS = 50
 
 
+def enabled_regions(api: Api) -> tuple[list[str], str | None]:
+    """The account's enabled regions (us-east-1 always among them), and the error if they
+    could not be listed, in which case us-east-1 and the session's own region stand in."""
+    try:
+        found = api.call(ApiCall("ec2", "DescribeRegions", {"AllRegions": False}))
+    except AwsCallFailed as exc:
+        fallback = {HOME_REGION, api.session.region_name or HOME_REGION}
+        return sorted(fallback), f"{exc.code}: {exc.aws_message}"
+    names = {r["RegionName"] for r in found.get("Regions", [])
+             if r.get("OptInStatus", "opt-in-not-required") != "not-opted-in"}
+    return sorted(names | {HOME_REGION}), None
+
+
 def _window(inp: StepInput, end: datetime) -> tuple[datetime, datetime]:
     days = int(inp.settings.get("lookback_days", 90))
     return end - timedelta(days=days), end
@@ -149,18 +162,10 @@ class CollectCloudTrail(Action):
         ))
 
     def _regions(self, inp: StepInput, api: Api) -> tuple[list[str], str | None]:
-        """Enabled regions (plus us-east-1 always); the session's own if listing fails."""
         setting = inp.settings.get("regions", "all")
         if setting != "all":
             return sorted({*setting, HOME_REGION}), None
-        try:
-            found = api.call(ApiCall("ec2", "DescribeRegions", {"AllRegions": False}))
-        except AwsCallFailed as exc:
-            fallback = {HOME_REGION, api.session.region_name or HOME_REGION}
-            return sorted(fallback), f"{exc.code}: {exc.aws_message}"
-        names = {r["RegionName"] for r in found.get("Regions", [])
-                 if r.get("OptInStatus", "opt-in-not-required") != "not-opted-in"}
-        return sorted(names | {HOME_REGION}), None
+        return enabled_regions(api)
 
     def _collect_with_pivots(
         self, inp: StepInput, api: Api, *, regions: list[str],

@@ -21,6 +21,7 @@ class Identify(Action):
     permissions = ("iam:GetAccessKeyLastUsed", "sts:GetAccessKeyInfo", "sts:GetCallerIdentity")
     kind = "identification"
     result = OwnerFound
+    identifies = "long-term"
 
     def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
         key = inp.incident.access_key_id

@@ -86,7 +86,7 @@ class ReplaceAccessKey(Action):
     def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
         if not inp.ctx.options.replace:
             return ()
-        user = inp.require_target(self.name).user_name
+        user = inp.require_user(self.name)
         name = secret_name(inp, user)
         compromised = inp.incident.access_key_id
         claim = Claim(inp.incident.id, compromised, inp.ctx.clock())
@@ -115,7 +115,7 @@ class ReplaceAccessKey(Action):
     def run(self, inp: StepInput, api: Api) -> StepResult:
         if not inp.ctx.options.replace:
             return StepResult.skipped("--no-replace")
-        user = inp.require_target(self.name).user_name
+        user = inp.require_user(self.name)
         try:
             # None: another responder recorded a replacement while we claimed; look again.
             return self._attempt(inp, api, user) or self._attempt(inp, api, user) or \

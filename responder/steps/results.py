@@ -194,3 +194,79 @@ class AttackerContained(Facts):
     needs_human: tuple[Mapping[str, Any], ...] = ()
     """{"event_id", "event_name", "time", "access_key_id", "what", "undo"}."""
     events_considered: int = 0
+
+
+@dataclass(frozen=True)
+class SessionFound(Facts):
+    """identify-session: whose session a leaked temporary key is, as CloudTrail (or, when
+    it has no event yet, the finding or --principal) names it."""
+
+    optional: ClassVar[frozenset[str]] = frozenset({
+        "user_name", "role_name", "role_arn", "role_id", "session_name", "instance_id",
+        "minted_by", "minted_by_arn", "issued_at"})
+
+    principal_type: str = ""
+    """AssumedRole, IAMUser (a GetSessionToken session) or FederatedUser."""
+    account_id: str | None = None
+    principal_arn: str | None = None
+    user_name: str | None = None
+    """The IAM user whose session it is: IAMUser's own, FederatedUser's issuer."""
+    role_name: str | None = None
+    role_arn: str | None = None
+    role_id: str | None = None
+    session_name: str | None = None
+    instance_id: str | None = None
+    """Set for an EC2 instance-profile session: the session name is the instance id."""
+    minted_by: str | None = None
+    """The access key that minted the session (its GetSessionToken, AssumeRole or
+    GetFederationToken event), when CloudTrail has that event."""
+    minted_by_arn: str | None = None
+    issued_at: str | None = None
+    found_by: str = "cloudtrail"
+    """cloudtrail, or finding / principal when CloudTrail had no event for the key yet."""
+    event: Mapping[str, Any] = field(default_factory=dict)
+    """event_id, event_name, region, time: the event that named the principal."""
+    regions_searched: tuple[str, ...] = ()
+    lookback_days: int = 0
+
+    @property
+    def aws_userid(self) -> str | None:
+        """The session as aws:userid names it in a policy: ROLEID:session."""
+        if self.role_id and self.session_name:
+            return f"{self.role_id}:{self.session_name}"
+        return None
+
+    @property
+    def label(self) -> str:
+        """How a human names it: role/session, user (session), federated user."""
+        if self.principal_type == "AssumedRole":
+            return f"role {self.role_name} session {self.session_name}"
+        if self.principal_type == "FederatedUser":
+            return f"federated session {self.session_name} of user {self.user_name}"
+        return f"a session of user {self.user_name}"
+
+
+@dataclass(frozen=True)
+class SessionDenied(Facts):
+    """revoke-session: the deny that ends exactly the leaked session (and, for an EC2
+    instance's session, only its use away from the instance)."""
+
+    optional: ClassVar[frozenset[str]] = frozenset({"token_issue_time_before",
+                                                    "principal_deleted"})
+
+    on: str = ""
+    """role or user: where the deny is attached."""
+    name: str = ""
+    """The role's or user's name."""
+    policy_name: str = ""
+    session: str | None = None
+    """ROLEID:session for a role session."""
+    token_issue_time_before: str | None = None
+    """For a user's session: its temporary credentials issued before this are denied."""
+    away_from_instance: Mapping[str, Any] = field(default_factory=dict)
+    """instance_id, vpc_id, private_ip, egress_ips, statements: for an instance's
+    session, denied only where the request does not come from the instance; empty
+    otherwise (or when the instance's network could not be found: denied everywhere)."""
+    already: bool = False
+    principal_deleted: bool | None = None
+    """The role or user no longer exists: the session has no permission left."""
