@@ -217,12 +217,13 @@ def run_respond(moto_server: str, base_env: dict[str, str], *args: str,
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
-def logged_calls(log: Path) -> list[str]:
-    """The operations a fault-launcher log names as calls, in order."""
+def logged_calls(log: Path, kind: str = "call") -> list[str]:
+    """The operations a fault-launcher log names as calls (or, with kind="ok", as calls
+    that succeeded: what RESPONDER_FAULT_CRASH_AFTER counts), in order."""
     if not log.exists():
         return []
     return [line.split(" ", 1)[1] for line in log.read_text().splitlines()
-            if line.startswith("call ")]
+            if line.startswith(kind + " ")]
 
 
 def reference_run(moto_server: str, home: Path,

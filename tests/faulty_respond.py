@@ -16,7 +16,8 @@ too).
 - RESPONDER_FAULT_THROTTLE=0.5     answer that share of HTTP attempts with Throttling
 - RESPONDER_FAULT_SEED=n           seed for the throttling choice (default 0)
 - RESPONDER_FAULT_ERROR=Op=Code[,Op=Code]   always fail operation Op with error Code
-- RESPONDER_FAULT_LOG=path         append "call Op" / "attempt Op" lines to path
+- RESPONDER_FAULT_LOG=path         append "call Op" / "attempt Op" / "ok Op" (the call
+                                   succeeded: what CRASH_AFTER counts) lines to path
 
 Counters are process-wide: a run makes calls through several sessions and threads, and
 the k-th call means the k-th of the whole run.
@@ -101,6 +102,7 @@ class Faults:
         with self.lock:
             self.successes += 1
             number = self.successes
+            self._log(f"ok {model.name}")
         if number == self.crash_after:
             os._exit(CRASH_EXIT)
 

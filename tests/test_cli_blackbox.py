@@ -215,8 +215,17 @@ BAD_CASES: dict[str, Callable[[Account, Path], BadCase]] = {
     "21-chars": _static(BadCase(["compromised", "AKIAIOSFODNN7EXAMPLEX", "--yes"],
                                 mentions=["malformed"])),
     "empty": _static(BadCase(["compromised", "", "--yes"], mentions=["malformed"])),
-    "asia": _static(BadCase(["compromised", "ASIAIOSFODNN7EXAMPLE", "--yes"],
-                            mentions=["temporary"])),
+    # A temporary key CloudTrail never saw: refused, saying what was searched.
+    "asia": _static(BadCase(["compromised", "ASIAIOSFODNN7EXAMPLE", "--yes"], code=3,
+                            mentions=["temporary", "CloudTrail", "us-east-1"])),
+    "asia-principal-garbage": _static(BadCase(
+        ["compromised", "ASIAIOSFODNN7EXAMPLE", "--yes", "--principal", "alice"],
+        mentions=["--principal"])),
+    "akia-with-principal": _for_leaked("--principal", "arn:aws:iam::123456789012:user/bob",
+                                       mentions=("long-term",)),
+    "asia-key-playbook": _static(BadCase(
+        ["compromised", "ASIAIOSFODNN7EXAMPLE", "--yes", "--playbook", "compromised-key"],
+        mentions=["compromised-session"])),
     "not-found": _static(BadCase(["compromised", "AKIAAAAAAAAAAAAAAAAA", "--yes"],
                                  mentions=["AKIAAAAAAAAAAAAAAAAA", "not found"])),
     "own-key": _own_key,

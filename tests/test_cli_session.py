@@ -20,6 +20,13 @@ from typing import Any
 
 from cloudtrail_faults import FaultyCloudTrail
 from conftest import REGION, Account, CliResult, iam_state, logged_calls
+from session_world import (
+    ACCOUNT_ID,
+    inline_policies,
+    launch_instance,
+    leak_role_session,
+    make_role,
+)
 
 from responder.drill.cloudtrail_records import role_session_identity, user_session_identity
 
@@ -27,34 +34,6 @@ Cli = Callable[..., CliResult]
 ROLE_KEY = "ASIAROLESESSIONLEAK1"
 USER_KEY = "ASIAUSERSESSIONLEAK1"
 INSTANCE_KEY = "ASIAINSTANCELEAKED01"
-ACCOUNT_ID = "123456789012"
-TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
-    "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-    "Action": "sts:AssumeRole"}]})
-
-
-def _role(account: Account, name: str) -> dict[str, Any]:
-    return dict(account.iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)["Role"])
-
-
-def _inline(account: Account, kind: str, name: str) -> dict[str, dict[str, Any]]:
-    iam = account.iam
-    names = (iam.list_role_policies(RoleName=name) if kind == "role"
-             else iam.list_user_policies(UserName=name))["PolicyNames"]
-    return {p: (iam.get_role_policy(RoleName=name, PolicyName=p) if kind == "role"
-                else iam.get_user_policy(UserName=name, PolicyName=p))["PolicyDocument"]
-            for p in names}
-
-
-def _leak_role_session(account: Account, trail: FaultyCloudTrail, key: str, session: str,
-                       role_name: str = "app") -> dict[str, Any]:
-    role = _role(account, role_name)
-    at = datetime.now(UTC) - timedelta(minutes=4)
-    identity = role_session_identity(ACCOUNT_ID, role["Arn"], role["RoleId"], session, key,
-                                     issued_at=(at - timedelta(minutes=30)).isoformat())
-    trail.record(REGION, "ListBuckets", key, event_time=at, user_name=session,
-                 identity=identity)
-    return role
 
 
 def _keys(account: Account) -> dict[str, list[tuple[str, str]]]:
@@ -67,8 +46,8 @@ def test_role_session_is_denied_exactly(
 ) -> None:
     """Only the leaked session of role app is denied; the other role and every key are
     untouched, and no UpdateAccessKey is sent."""
-    role = _leak_role_session(server_account, server_trail, ROLE_KEY, "ci-run-42")
-    _role(server_account, "bystander")
+    role = leak_role_session(server_account, server_trail, ROLE_KEY, "ci-run-42")
+    make_role(server_account, "bystander")
     keys_before = _keys(server_account)
     log = tmp_path / "calls.log"
     result = cli("compromised", ROLE_KEY, "--yes", "--output", "json",
@@ -81,13 +60,13 @@ def test_role_session_is_denied_exactly(
     assert doc["session"]["role_name"] == "app"
     assert doc["session"]["session_name"] == "ci-run-42"
     assert doc["contained_at"] is not None
-    policies = _inline(server_account, "role", "app")
+    policies = inline_policies(server_account, "role", "app")
     assert list(policies) == ["responder-revoke-attacker-sessions"]
     (statement,) = policies["responder-revoke-attacker-sessions"]["Statement"]
     assert statement["Effect"] == "Deny"
     assert statement["Condition"] == {
         "StringEquals": {"aws:userid": [f"{role['RoleId']}:ci-run-42"]}}
-    assert _inline(server_account, "role", "bystander") == {}
+    assert inline_policies(server_account, "role", "bystander") == {}
     assert _keys(server_account) == keys_before
     assert "UpdateAccessKey" not in logged_calls(log)
     assert "CreateAccessKey" not in logged_calls(log)
@@ -98,12 +77,12 @@ def test_rerun_adds_no_duplicate(
 ) -> None:
     """A second response to the same key finds the session denied and writes nothing new;
     a second leaked session of the role is merged in beside the first."""
-    _leak_role_session(server_account, server_trail, ROLE_KEY, "ci-run-42")
+    leak_role_session(server_account, server_trail, ROLE_KEY, "ci-run-42")
     assert cli("compromised", ROLE_KEY, "--yes").code == 0
-    first = _inline(server_account, "role", "app")
+    first = inline_policies(server_account, "role", "app")
     again = cli("compromised", ROLE_KEY, "--yes", "--output", "json")
     assert again.code == 0, again.stderr[-3000:]
-    assert _inline(server_account, "role", "app") == first
+    assert inline_policies(server_account, "role", "app") == first
     step = next(s for s in again.json()["steps"] if s["name"] == "revoke-session")
     assert step["detail"]["already"] is True
     role_id = server_account.iam.get_role(RoleName="app")["Role"]["RoleId"]
@@ -113,7 +92,7 @@ def test_rerun_adds_no_duplicate(
                             ACCOUNT_ID, f"arn:aws:iam::{ACCOUNT_ID}:role/app", role_id,
                             "ci-run-43", "ASIAROLESESSIONLEAK2"))
     assert cli("compromised", "ASIAROLESESSIONLEAK2", "--yes").code == 0
-    (statement,) = _inline(server_account, "role", "app")[
+    (statement,) = inline_policies(server_account, "role", "app")[
         "responder-revoke-attacker-sessions"]["Statement"]
     assert statement["Condition"]["StringEquals"]["aws:userid"] == [
         f"{role_id}:ci-run-42", f"{role_id}:ci-run-43"]
@@ -139,7 +118,7 @@ def test_user_session_gets_the_users_cutoff_and_keeps_the_key(
     doc = result.json()
     assert doc["user_name"] == "alice"
     assert doc["session"]["minted_by"] == server_account.leaked_key
-    policy = _inline(server_account, "user", "alice")["responder-revoke-older-sessions"]
+    policy = inline_policies(server_account, "user", "alice")["responder-revoke-older-sessions"]
     (statement,) = policy["Statement"]
     assert "aws:TokenIssueTime" in statement["Condition"]["DateLessThan"]
     assert sorted(_keys(server_account)["alice"]) == sorted([
@@ -169,12 +148,12 @@ def test_unknown_temporary_key_is_refused_saying_what_was_searched(
 def test_principal_stands_in_when_cloudtrail_has_nothing_yet(
     server_account: Account, server_trail: FaultyCloudTrail, cli: Cli
 ) -> None:
-    role = _role(server_account, "app")
+    role = make_role(server_account, "app")
     result = cli("compromised", ROLE_KEY, "--yes", "--output", "json", "--principal",
                  f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/app/ci-run-42")
     assert result.code == 0, result.stderr[-3000:]
     assert result.json()["session"]["found_by"] == "principal"
-    (statement,) = _inline(server_account, "role", "app")[
+    (statement,) = inline_policies(server_account, "role", "app")[
         "responder-revoke-attacker-sessions"]["Statement"]
     assert statement["Condition"]["StringEquals"]["aws:userid"] == [
         f"{role['RoleId']}:ci-run-42"]
@@ -210,14 +189,9 @@ def test_instance_credential_finding_denies_only_away_from_the_instance(
     """Through `respond finding`: a deny naming the instance's session, conditioned on
     aws:ec2InstanceSource* and the network path, never an unconditional one; no key
     disabled."""
-    ec2 = server_account.session.client("ec2", region_name=REGION)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    image = ec2.describe_images()["Images"][0]["ImageId"]
-    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
-                                 SubnetId=subnet)["Instances"][0]
-    instance_id, ip = instance["InstanceId"], instance["PrivateIpAddress"]
-    role = _leak_role_session(server_account, server_trail, INSTANCE_KEY, instance_id,
+    instance = launch_instance(server_account)
+    instance_id, vpc, ip = instance.instance_id, instance.vpc_id, instance.private_ip
+    role = leak_role_session(server_account, server_trail, INSTANCE_KEY, instance_id,
                               role_name="web")
     finding = tmp_path / "finding.json"
     finding.write_text(json.dumps(_finding(role, instance_id, vpc, ip)))
@@ -227,7 +201,7 @@ def test_instance_credential_finding_denies_only_away_from_the_instance(
                  env={"RESPONDER_FAULT_LOG": str(log)})
     assert result.code == 0, result.stderr[-3000:]
     assert result.json()["playbook"] == "compromised-session"
-    statements = _inline(server_account, "role", "web")[
+    statements = inline_policies(server_account, "role", "web")[
         "responder-revoke-attacker-sessions"]["Statement"]
     session = f"{role['RoleId']}:{instance_id}"
     assert statements, "no deny was written"
