@@ -35,6 +35,9 @@ log = get_logger("responder.identify_session")
 DEFAULT_LOOKBACK_DAYS = 2
 """Temporary credentials live 36 hours at most (GetSessionToken, GetFederationToken)."""
 PER_REGION = 5
+MINTING_PAGES = 4
+"""Pages of a region's minting events (50 each) read around the session's creation: a
+busy account mints many sessions a minute, and the one we want may not be first."""
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 MINTED_WITH = {"IAMUser": "GetSessionToken", "AssumedRole": "AssumeRole",
                "FederatedUser": "GetFederationToken"}
@@ -83,7 +86,7 @@ def from_identity(identity: Mapping[str, Any], account: str) -> SessionFound:
 @register("identify_session")
 class IdentifySession(Action):
     permissions = ("sts:GetAccessKeyInfo", "sts:GetCallerIdentity", "cloudtrail:LookupEvents",
-                   "ec2:DescribeRegions", "iam:GetRole")
+                   "ec2:DescribeRegions", "iam:GetRole", "iam:GetUser")
     kind = "identification"
     result = SessionFound
     identifies = "temporary"
@@ -150,10 +153,13 @@ class IdentifySession(Action):
 
     @staticmethod
     def _lookup(key: str, start: datetime, end: datetime, *, attribute: str = "AccessKeyId",
-                note: str = "") -> ApiCall:
-        return ApiCall("cloudtrail", "LookupEvents", {
+                note: str = "", size: int = PER_REGION, token: str | None = None) -> ApiCall:
+        params: dict[str, Any] = {
             "LookupAttributes": [{"AttributeKey": attribute, "AttributeValue": key}],
-            "StartTime": start, "EndTime": end, "MaxResults": PER_REGION}, note=note)
+            "StartTime": start, "EndTime": end, "MaxResults": size}
+        if token:
+            params["NextToken"] = token
+        return ApiCall("cloudtrail", "LookupEvents", params, note=note, counts_only=size > 5)
 
     def _first_event(self, api: Api, key: str, window: tuple[datetime, datetime],
                      searched: list[str], failures: dict[str, AwsCallFailed],
@@ -188,22 +194,22 @@ class IdentifySession(Action):
             return found
         window = (issued - timedelta(minutes=10), issued + timedelta(minutes=10))
         for where in dict.fromkeys((HOME_REGION, region or HOME_REGION)):
-            try:
-                page = api.call(self._lookup(event_name, *window, attribute="EventName"),
-                                region=where)
-            except AwsCallFailed as exc:
-                log.warning("identify_session.minting_event_unreadable", region=where,
-                            error=str(exc))
-                continue
-            for event in page.get("Events", []):
-                record = _record(event)
-                credentials = _mapping(_mapping(record.get("responseElements"))
-                                       .get("credentials"))
-                if credentials.get("accessKeyId") == key:
-                    caller = _mapping(record.get("userIdentity"))
-                    return dataclasses.replace(
-                        found, minted_by=_text(caller.get("accessKeyId")),
-                        minted_by_arn=_text(caller.get("arn")))
+            token: str | None = None
+            for _ in range(MINTING_PAGES):
+                try:
+                    page = api.call(self._lookup(event_name, *window, attribute="EventName",
+                                                 size=50, token=token), region=where)
+                except AwsCallFailed as exc:
+                    log.warning("identify_session.minting_event_unreadable", region=where,
+                                error=str(exc))
+                    break
+                minter = _minter(page, key)
+                if minter is not None:
+                    return dataclasses.replace(found, minted_by=_text(minter.get("accessKeyId")),
+                                               minted_by_arn=_text(minter.get("arn")))
+                token = page.get("NextToken")
+                if not token:
+                    break
         return found
 
     # -- no event yet: the finding's or --principal's word -------------------------------
@@ -217,6 +223,14 @@ class IdentifySession(Action):
             raise refusal
         if (user := USER_ARN.match(arn)) is not None:
             _same_account(arn, user["account"], account)
+            try:
+                api.call(ApiCall("iam", "GetUser", {"UserName": user["user"]}))
+            except AwsCallFailed as exc:
+                if exc.code != "NoSuchEntity":
+                    raise
+                raise BadInput(f"user {user['user']} (of {arn}) does not exist in account "
+                               f"{account}: check the name; a deleted user's sessions have "
+                               "no permission left") from exc
             return SessionFound(principal_type="IAMUser", account_id=account, principal_arn=arn,
                                 user_name=user["user"])
         role = ROLE_SESSION_ARN.match(arn)
@@ -272,6 +286,16 @@ def _refuse_untouchable(key: str, found: SessionFound, own_arn: str) -> None:
     if user is not None and found.user_name == user["user"]:
         raise Refused(f"{key} is a session of user {found.user_name}, the user this responder "
                       "itself runs as. Run `respond` with other credentials and try again")
+
+
+def _minter(page: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    """The userIdentity of the event on `page` whose response handed out `key`."""
+    for event in page.get("Events", []):
+        record = _record(event)
+        credentials = _mapping(_mapping(record.get("responseElements")).get("credentials"))
+        if credentials.get("accessKeyId") == key:
+            return _mapping(record.get("userIdentity"))
+    return None
 
 
 def _record(event: Mapping[str, Any]) -> Mapping[str, Any]:
