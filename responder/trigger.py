@@ -56,6 +56,9 @@ def respond(ctx: RunContext, journal: Journal, trigger: Trigger) -> IncidentReco
                  status=prior.status)
         return service.resume(ctx, journal, prior.id)  # the role it used is in its options
     ctx = service.for_finding_account(ctx, trigger.finding_id, trigger.account_id)
+    if trigger.session is not None:  # what the finding says about a temporary key's session
+        ctx = dataclasses.replace(ctx, options=dataclasses.replace(ctx.options,
+                                                                   session=trigger.session))
     log.info("finding.respond", finding_id=trigger.finding_id, source=trigger.source,
              type=trigger.finding_type, access_key_id=trigger.access_key_id)
     return service.respond(ctx, journal, playbook.load(trigger.playbook),

@@ -138,24 +138,76 @@ def test_root_is_recognised_by_type_or_name(principal: dict[str, str]) -> None:
     assert _refusal(event).reason == "root"
 
 
-def test_temporary_key_is_refused_naming_the_role_that_minted_it() -> None:
-    """An ASIA key cannot be disabled: the refusal names the role to act on instead."""
-    refusal = _refusal("guardduty-temporary-key.json")
-    assert refusal.reason == "temporary-key"
+def _long_term_only() -> findings.TriggerMapping:
+    """The shipped mapping without its `"keys": "temporary"` rules: what a mapping written
+    before compromised-session existed looks like."""
+    shipped = findings.load_mapping()
+    return findings.TriggerMapping(tuple(r for r in shipped.rules if r.keys == "long-term"),
+                                   shipped.min_severity, "old-triggers.yaml")
+
+
+def test_temporary_key_without_a_temporary_rule_is_refused_naming_the_role() -> None:
+    """With no `"keys": "temporary"` rule, an ASIA key is refused: revoke the role's
+    sessions, and how to have such findings answered (the rule, or by hand)."""
+    with pytest.raises(FindingRefused) as caught:
+        findings.parse(_doc("guardduty-temporary-key.json"), mapping=_long_term_only())
+    refusal = caught.value
+    assert (refusal.reason, refusal.exit_code) == ("temporary-key", 3)
+    assert refusal.access_key_id == "ASIAEXAMPLEROLE00001"
     message = str(refusal)
     assert "temporary (STS) key" in message
     assert "cannot be disabled" in message
     assert "role web-server-role" in message
     assert "revoke its active sessions" in message
+    assert '`"keys": "temporary"` to the trigger mapping (old-triggers.yaml)' in message
+    assert "`respond compromised ASIAEXAMPLEROLE00001` by hand" in message
+    assert "\n" not in message
 
 
 def test_temporary_key_without_principal_says_how_to_find_it() -> None:
     """With no principal in the finding, the refusal says how to find who minted the key."""
     event = _doc("guardduty-temporary-key.json")
     event["detail"]["resource"]["accessKeyDetails"] = {"accessKeyId": "ASIAEXAMPLEROLE00001"}
-    message = str(_refusal(event))
+    with pytest.raises(FindingRefused) as caught:
+        findings.parse(event, mapping=_long_term_only())
+    message = str(caught.value)
     assert "lookup-events" in message
-    assert "ASIAEXAMPLEROLE00001" in message
+    assert "AttributeValue=ASIAEXAMPLEROLE00001" in message
+
+
+def test_long_term_rules_never_answer_a_temporary_key(tmp_path: Path) -> None:
+    """A catch-all rule without `keys` answers AKIA keys only; an ASIA key is refused."""
+    path = tmp_path / "all.yaml"
+    path.write_text("rules:\n  - {match: '*', playbook: compromised-key}\n")
+    mapping = findings.load_mapping(str(path))
+    assert [t.playbook for t in findings.parse(_doc("guardduty-eventbridge.json"),
+                                               mapping=mapping)] == ["compromised-key"]
+    with pytest.raises(FindingRefused) as caught:
+        findings.parse(_doc("guardduty-temporary-key.json"), mapping=mapping)
+    assert caught.value.reason == "temporary-key"
+    assert str(path) in str(caught.value)
+
+
+def test_temporary_rules_never_answer_a_long_term_key(tmp_path: Path) -> None:
+    """A rule with `keys: temporary` is not considered for an AKIA key."""
+    path = tmp_path / "temp.yaml"
+    path.write_text("rules:\n  - {match: '*', keys: temporary, playbook: compromised-session}\n")
+    mapping = findings.load_mapping(str(path))
+    [temporary] = findings.parse(_doc("guardduty-temporary-key.json"), mapping=mapping)
+    assert temporary.playbook == "compromised-session"
+    with pytest.raises(FindingRefused) as caught:
+        findings.parse(_doc("guardduty-eventbridge.json"), mapping=mapping)
+    assert caught.value.reason == "not-configured"
+
+
+def test_temporary_key_below_min_severity_is_not_configured(tmp_path: Path) -> None:
+    """The severity threshold applies to temporary rules as to long-term ones."""
+    path = tmp_path / "strict.yaml"
+    path.write_text("rules:\n  - {match: '*', keys: temporary, playbook: s, min_severity: 9}\n")
+    with pytest.raises(FindingRefused, match=re.escape("below min_severity 9")) as caught:
+        findings.parse(_doc("guardduty-temporary-key.json"),
+                       mapping=findings.load_mapping(str(path)))
+    assert caught.value.reason == "not-configured"
 
 
 def test_finding_without_access_key_is_refused() -> None:
@@ -371,9 +423,14 @@ def test_shipped_mapping_is_the_documented_default() -> None:
     """The default mapping ships in the package and selects the issue's IAM types."""
     mapping = findings.load_mapping()
     assert mapping.min_severity == 4.0
-    assert [r.match for r in mapping.rules] == [
-        "UnauthorizedAccess:IAMUser/*", "CredentialAccess:IAMUser/*", "Exfiltration:IAMUser/*",
-        "Impact:IAMUser/*", "Persistence:IAMUser/*", "Discovery:IAMUser/*", "AWS_RISK_*"]
+    iam = ["UnauthorizedAccess:IAMUser/*", "CredentialAccess:IAMUser/*",
+           "Exfiltration:IAMUser/*", "Impact:IAMUser/*", "Persistence:IAMUser/*",
+           "Discovery:IAMUser/*"]
+    assert [(r.match, r.keys, r.playbook) for r in mapping.rules] == [
+        *((m, "long-term", "compromised-key") for m in iam),
+        ("AWS_RISK_*", "long-term", "compromised-key"),
+        *((m, "temporary", "compromised-session") for m in iam)]
+    assert '"keys": "temporary"' in mapping.description
     assert findings.DEFAULT_MAPPING in {p.name for p in playbook.shipped_dir().iterdir()}
 
 
@@ -420,6 +477,9 @@ def test_custom_mapping_can_match_asff_types_directly(tmp_path: Path) -> None:
     ("min_severity: 11\nrules: []\n", "from 0 to 10"),
     ("rules:\n  - {match: 'X:*', playbook: ''}\n", "playbook must be a non-empty string"),
     ("rulez: []\n", "unknown field 'rulez'"),
+    ("rules:\n  - {match: 'X:*', playbook: p, keys: session}\n",
+     "rules[0]: keys must be 'long-term' or 'temporary'"),
+    ("rules:\n  - {match: 'X:*', playbook: p, keys: null}\n", "got None"),
 ])
 def test_invalid_mapping_file_is_bad_input_naming_it(tmp_path: Path, text: str,
                                                      words: str) -> None:
@@ -430,6 +490,20 @@ def test_invalid_mapping_file_is_bad_input_naming_it(tmp_path: Path, text: str,
         findings.load_mapping(str(path))
     assert str(path) in str(caught.value)
     assert words in str(caught.value)
+
+
+def test_rule_for_considers_only_rules_for_the_kind_of_key() -> None:
+    """First match wins among the rules for the asked kind; the other kind is skipped."""
+    mapping = findings.TriggerMapping((
+        findings.Rule("A:*", "long-a"),
+        findings.Rule("A:*", "temp-a", keys="temporary"),
+        findings.Rule("*", "temp-any", keys="temporary"),
+    ))
+    types = [("A:x", "A:x")]
+    assert mapping.rule_for(types) == (mapping.rules[0], "A:x")
+    assert mapping.rule_for(types, keys="temporary") == (mapping.rules[1], "A:x")
+    assert mapping.rule_for([("B:y", "B:y")], keys="temporary") == (mapping.rules[2], "B:y")
+    assert mapping.rule_for([("B:y", "B:y")]) is None
 
 
 def test_unreadable_mapping_file_is_bad_input(tmp_path: Path) -> None:

@@ -1,13 +1,16 @@
 """Per-finding parsing: each finding of a document is a Trigger or a Rejected of its own.
 
 Only a document that is no finding document at all fails as a whole; a list of
-EventBridge events is a list of documents, each read on its own.
+EventBridge events is a list of documents, each read on its own. A finding about a
+temporary (ASIA) key is a Trigger for compromised-session carrying what the finding says
+about the session (a SessionHint), which the playbook needs before CloudTrail has it.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +26,15 @@ from finding_docs import (
 )
 
 from responder import findings
+from responder.context import SessionHint
 from responder.errors import BadInput, Refused
 from responder.findings import FindingRefused, Rejected, Trigger
 
 KEY_A = "AKIAEXAMPLEALICE0001"
 KEY_B = "AKIAEXAMPLEBOB000001"
+ACCOUNT = "123456789012"
+EXFILTRATION = "guardduty-instance-credential-exfiltration.json"
+INSTANCE = "i-0abc1234def567890"
 
 
 def _summary(parsed: list[findings.Parsed]) -> list[tuple[str, str | None, str | None, int]]:
@@ -205,3 +212,211 @@ def test_unknown_but_well_formed_key_is_a_trigger() -> None:
     [trigger] = findings.parse_each(securityhub_event(asff_finding(UNKNOWN_KEY, "u-1")))
     assert isinstance(trigger, Trigger)
     assert trigger.access_key_id == UNKNOWN_KEY
+
+
+# Temporary (ASIA) keys: compromised-session, and the session the finding describes.
+
+
+def _trigger(document: Any) -> Trigger:
+    [parsed] = findings.parse_each(document)
+    assert isinstance(parsed, Trigger), parsed
+    return parsed
+
+
+def _hint(document: Any) -> SessionHint:
+    session = _trigger(document).session
+    assert session is not None
+    return session
+
+
+def _pascal(value: Any) -> Any:
+    """boto3's PascalCase spelling of a camelCase GuardDuty finding."""
+    if isinstance(value, dict):
+        return {k[:1].upper() + k[1:]: _pascal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_pascal(v) for v in value]
+    return value
+
+
+def test_instance_credential_exfiltration_carries_the_instance_and_its_network() -> None:
+    """Every SessionHint field comes from the finding: the role session (role id, ARN),
+    the instance, its VPC, private and public address, and the finding's region."""
+    trigger = _trigger(fixture(EXFILTRATION))
+    assert (trigger.access_key_id, trigger.playbook, trigger.user_name) == (
+        "ASIAEXAMPLEWEBINST01", "compromised-session", "web-instance-role")
+    assert trigger.session == SessionHint(
+        principal_arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/web-instance-role/{INSTANCE}",
+        role_id="AROAEXAMPLEROLEID123", instance_id=INSTANCE, region="us-east-1",
+        vpc_id="vpc-0example", private_ip="10.0.1.23", public_ips=("198.51.100.10",))
+
+
+def test_inside_aws_variant_maps_the_same_way() -> None:
+    """InstanceCredentialExfiltration.InsideAWS starts the same playbook with the same hint."""
+    event = fixture(EXFILTRATION)
+    event["detail"]["type"] = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.InsideAWS"
+    inside = _trigger(event)
+    assert inside.finding_type.endswith(".InsideAWS")
+    assert inside.playbook == "compromised-session"
+    assert inside.session == _hint(fixture(EXFILTRATION))
+
+
+def test_pascal_case_getfindings_output_gives_the_same_hint() -> None:
+    """GetFindings through boto3 (PascalCase, a Findings list) reads the same session."""
+    document = {"Findings": [_pascal(fixture(EXFILTRATION)["detail"])]}
+    assert document["Findings"][0]["Resource"]["InstanceDetails"]["NetworkInterfaces"]
+    assert _trigger(document) == _trigger(fixture(EXFILTRATION))
+
+
+def test_first_interface_gives_the_network_every_interface_a_public_ip() -> None:
+    """VPC and private address from the first interface; public addresses from all of
+    them, in order, once each; an interface without one adds none."""
+    event = fixture(EXFILTRATION)
+    interfaces = event["detail"]["resource"]["instanceDetails"]["networkInterfaces"]
+    interfaces += [{"vpcId": "vpc-0other", "privateIpAddress": "10.0.2.9",
+                    "publicIp": "203.0.113.5"},
+                   {"privateIpAddress": "10.0.3.1", "publicIp": ""},
+                   {"publicIp": "198.51.100.10"}, "not an interface"]
+    hint = _hint(event)
+    assert (hint.vpc_id, hint.private_ip) == ("vpc-0example", "10.0.1.23")
+    assert hint.public_ips == ("198.51.100.10", "203.0.113.5")
+
+
+def test_role_session_without_instance_details() -> None:
+    """A role session named after no instance: its ARN and role id, no instance, no
+    network; the finding's own severity still applies (5 is above the default 4)."""
+    trigger = _trigger(fixture("guardduty-role-session.json"))
+    assert (trigger.playbook, trigger.severity) == ("compromised-session", 5.0)
+    assert trigger.session == SessionHint(
+        principal_arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/deploy-role/deploy-pipeline-4711",
+        role_id="AROAEXAMPLEDEPLOYID1", region="us-east-1")
+
+
+@pytest.mark.parametrize(("session_name", "instance"), [
+    ("i-0abc123def4567890", "i-0abc123def4567890"),
+    ("i-0abc1234", "i-0abc1234"),
+    ("i-0abc123", None),
+    ("i-0ABC123DEF4567890", None),
+    ("i-0abc123def4567890-x", None),
+    ("deploy-pipeline-4711", None),
+])
+def test_instance_id_from_the_session_name_only_when_it_is_one(
+        session_name: str, instance: str | None) -> None:
+    """Without instanceDetails, EC2's session name is the instance id, if it looks like one."""
+    event = fixture("guardduty-role-session.json")
+    event["detail"]["resource"]["accessKeyDetails"]["principalId"] = (
+        f"AROAEXAMPLEDEPLOYID1:{session_name}")
+    hint = _hint(event)
+    assert hint.instance_id == instance
+    assert hint.principal_arn == (
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/deploy-role/{session_name}")
+
+
+def test_instance_details_win_over_the_session_name() -> None:
+    """instanceDetails.instanceId is the instance, whatever the session is called."""
+    event = fixture(EXFILTRATION)
+    event["detail"]["resource"]["accessKeyDetails"]["principalId"] = (
+        "AROAEXAMPLEROLEID123:i-0fffffffffffffff0")
+    assert _hint(event).instance_id == INSTANCE
+
+
+def test_iam_user_session_names_the_user() -> None:
+    """A GetSessionToken key: the user's ARN, no role id, no instance."""
+    event = fixture("guardduty-role-session.json")
+    event["detail"]["resource"]["accessKeyDetails"].update(
+        principalId="AIDAEXAMPLECAROL0001", userType="IAMUser", userName="carol")
+    assert _hint(event) == SessionHint(principal_arn=f"arn:aws:iam::{ACCOUNT}:user/carol",
+                                       region="us-east-1")
+
+
+@pytest.mark.parametrize(("details", "arn", "role_id"), [
+    ({"userType": "FederatedUser", "principalId": f"{ACCOUNT}:bob", "userName": "bob"},
+     None, None),
+    ({"userName": None}, None, "AROAEXAMPLEDEPLOYID1"),
+    ({"principalId": "AROAEXAMPLEDEPLOYID1"}, None, "AROAEXAMPLEDEPLOYID1"),
+    ({"principalId": "AIDAEXAMPLEDEPLOYID1:deploy"},
+     f"arn:aws:sts::{ACCOUNT}:assumed-role/deploy-role/deploy", None),
+])
+def test_principal_arn_only_when_every_part_is_known(
+        details: dict[str, Any], arn: str | None, role_id: str | None) -> None:
+    """No ARN for other principal types, without a role name or session name; the role
+    id only from an AROA principal id: a guess would revoke the wrong session."""
+    event = fixture("guardduty-role-session.json")
+    event["detail"]["resource"]["accessKeyDetails"].update(details)
+    hint = _hint(event)
+    assert (hint.principal_arn, hint.role_id) == (arn, role_id)
+
+
+def test_arn_uses_the_finding_partition_and_the_envelope_account() -> None:
+    """GovCloud findings get aws-us-gov ARNs; the event's account fills in a missing one."""
+    event = fixture("guardduty-role-session.json")
+    event["detail"]["partition"] = "aws-us-gov"
+    del event["detail"]["accountId"]
+    event["account"] = "210987654321"
+    assert _hint(event).principal_arn == (
+        "arn:aws-us-gov:sts::210987654321:assumed-role/deploy-role/deploy-pipeline-4711")
+
+
+def test_long_term_key_has_no_session_hint() -> None:
+    """An AKIA key's Trigger carries no session, even if the finding names an instance."""
+    event = fixture("guardduty-eventbridge.json")
+    event["detail"]["resource"]["instanceDetails"] = fixture(EXFILTRATION)["detail"][
+        "resource"]["instanceDetails"]
+    trigger = _trigger(event)
+    assert (trigger.playbook, trigger.session) == ("compromised-key", None)
+
+
+def _refused(document: Any) -> FindingRefused:
+    [parsed] = findings.parse_each(document)
+    assert isinstance(parsed, Rejected), parsed
+    assert isinstance(parsed.error, FindingRefused)
+    return parsed.error
+
+
+def test_instance_id_from_the_session_name_of_the_older_fixture() -> None:
+    """The exfiltration fixture without instanceDetails: instance from the session name."""
+    trigger = _trigger(fixture("guardduty-temporary-key.json"))
+    assert (trigger.access_key_id, trigger.playbook) == ("ASIAEXAMPLEROLE00001",
+                                                         "compromised-session")
+    assert trigger.session == SessionHint(
+        principal_arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/web-server-role/i-0abc123def4567890",
+        role_id="AROAEXAMPLEWEBROLE01", instance_id="i-0abc123def4567890", region="us-east-1")
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    (lambda d: d["service"].update(additionalInfo={"sample": True}), "sample"),
+    (lambda d: d["service"].update(archived=True), "archived"),
+    (lambda d: d["resource"]["accessKeyDetails"].update(userType="Root"), "root"),
+])
+def test_refusals_that_come_first_still_win_for_a_temporary_key(
+        change: Callable[[dict[str, Any]], None], reason: str) -> None:
+    """A sample, archived or root finding is refused as such even with an ASIA key."""
+    event = fixture(EXFILTRATION)
+    change(event["detail"])
+    refusal = _refused(event)
+    assert (refusal.reason, refusal.access_key_id) == (reason, "ASIAEXAMPLEWEBINST01")
+
+
+def test_malformed_temporary_key_is_bad_input() -> None:
+    """An ASIA-prefixed id that is no key id is bad input (exit 2), not a refusal."""
+    event = fixture(EXFILTRATION)
+    event["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = "ASIA-NOT-A-KEY"
+    [parsed] = findings.parse_each(event)
+    assert isinstance(parsed, Rejected)
+    assert parsed.exit_code == 2
+    assert not isinstance(parsed.error, Refused)
+    assert "malformed access key id" in str(parsed.error)
+
+
+def test_security_hub_temporary_key_maps_without_a_session_hint() -> None:
+    """ASFF names no session: an ASIA key there maps to compromised-session, hint None."""
+    trigger = _trigger(securityhub_event(asff_finding("ASIAEXAMPLEROLE00001", "t-1")))
+    assert (trigger.access_key_id, trigger.playbook, trigger.session) == (
+        "ASIAEXAMPLEROLE00001", "compromised-session", None)
+
+
+def test_health_temporary_key_is_refused() -> None:
+    """AWS_RISK_* is a long-term rule only, so a Health event naming an ASIA key is refused."""
+    text = (FIXTURES / "health-credentials-exposed.json").read_text()
+    event = json.loads(text.replace("AKIAEXAMPLECAROL0001", "ASIAEXAMPLECAROL0001"))
+    refusal = _refused(event)
+    assert (refusal.reason, refusal.access_key_id) == ("temporary-key", "ASIAEXAMPLECAROL0001")

@@ -220,8 +220,10 @@ def test_interrupted_incident_is_shown_halted(account: Account, journal: SqliteJ
 def test_rejected_findings_need_no_aws(journal: SqliteJournal, make_ctx: Ctx,
                                        faults: Faults) -> None:
     """Answering only rejected findings makes no AWS call and opens no incident."""
+    archived = asff_finding("AKIAEXAMPLEALICE0002", "t-1")
+    archived["RecordState"] = "ARCHIVED"
     event = securityhub_event(asff_finding("AKIAEXAMPLEALICE0001", "s-1", sample=True),
-                              asff_finding("ASIAEXAMPLEROLE00001", "t-1"))
+                              archived)
     outcomes = _answer(make_ctx(session_factory=faults.session_factory()), journal, event)
     assert [o.exit_code for o in outcomes] == [3, 3]
     assert faults.calls == []

@@ -65,7 +65,6 @@ def test_finding_runs_the_playbook_once(server_account: Account, cli: Cli,
 @pytest.mark.parametrize(("fixture", "code", "words"), [
     ("guardduty-sample.json", 3, "sample"),
     ("guardduty-root.json", 3, "root"),
-    ("guardduty-temporary-key.json", 3, "temporary"),
     ("guardduty-no-key.json", 3, "no access key"),
     ("guardduty-low-severity.json", 3, "min_severity"),
     ("not-a-finding.json", 2, ""),

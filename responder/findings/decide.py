@@ -2,8 +2,10 @@
 
 Everything that must not start a playbook is refused here, before any AWS call, with a
 message that tells the on-call engineer what to do instead: sample findings, closed ones,
-findings that name no access key, root keys, temporary (ASIA) keys, and finding types
-the trigger mapping does not select.
+findings that name no access key, root keys, and finding types the trigger mapping does
+not select. A temporary (ASIA) key is matched only against the mapping's
+`"keys": "temporary"` rules, since disabling a key does nothing to a leaked session;
+without one it is refused with advice on revoking the session.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from responder.errors import BadInput
 from responder.findings.mapping import TriggerMapping
 from responder.findings.model import Candidate, FindingRefused, Trigger
-from responder.guardrails import ROOT_NAMES, check_access_key_id
+from responder.guardrails import ROOT_NAMES, check_access_key_id, is_temporary
 
 _ROOT = frozenset(name.lower() for name in ROOT_NAMES if name)
 _CONSOLE = {
@@ -35,8 +37,8 @@ def decide(c: Candidate, mapping: TriggerMapping) -> Trigger:
     """The Trigger for `c`; FindingRefused (or BadInput for a malformed key) if none.
 
     The checks run in this order so that the refusal names the most useful thing to do:
-    a sample or closed finding needs nothing, a root or temporary key needs a different
-    response, and only then does the mapping decide whether to act.
+    a sample or closed finding needs nothing, a root key needs a different response, and
+    only then does the mapping decide whether to act, with the rules for the key's kind.
     """
     key = c.access_key_id
     by_hand = f"`respond compromised {key}`" if key else "`respond compromised ACCESS_KEY_ID`"
@@ -70,24 +72,14 @@ def decide(c: Candidate, mapping: TriggerMapping) -> Trigger:
             f"{_CONSOLE[c.source]}. `respond` contains access keys only: if you find "
             "one, run `respond compromised ACCESS_KEY_ID`",
             reason="no-access-key", finding_id=c.finding_id)
-    if key.startswith("ASIA"):
-        who = _principal(c)
-        minted = (f"respond to the principal that minted it, {who}: if it is a role, "
-                  "revoke its active sessions (IAM console, Roles, Revoke active sessions) "
-                  "and find how its credentials left" if who else
-                  "find the role or user that minted it (`aws cloudtrail lookup-events "
-                  f"--lookup-attributes AttributeKey=AccessKeyId,AttributeValue={key}`, "
-                  "sessionIssuer) and revoke that role's active sessions")
-        raise FindingRefused(
-            f"{c.label}: {key} is a temporary (STS) key; it cannot be disabled and expires "
-            f"on its own. Instead, {minted}; if an IAM user minted it with GetSessionToken, "
-            "run `respond compromised` on that user's AKIA key",
-            reason="temporary-key", finding_id=c.finding_id, access_key_id=key)
     try:
-        key = check_access_key_id(key)
+        key = check_access_key_id(key, temporary_ok=True)
     except BadInput as exc:
         raise BadInput(f"{c.label}: {exc}") from exc
-    chosen = mapping.rule_for(c.types)
+    temporary = is_temporary(key)
+    chosen = mapping.rule_for(c.types, keys="temporary" if temporary else "long-term")
+    if chosen is None and temporary:
+        raise _temporary_refusal(c, key, mapping)
     if chosen is None:
         raise FindingRefused(
             f"{c.label}: type {c.finding_type!r} is not configured to trigger a playbook: "
@@ -107,4 +99,29 @@ def decide(c: Candidate, mapping: TriggerMapping) -> Trigger:
         finding_id=c.finding_id, source=c.source, finding_type=reported,
         severity=c.severity, access_key_id=key, user_name=c.user_name,
         account_id=c.account_id, region=c.region, playbook=rule.playbook, sample=c.sample,
+        session=c.session,
     )
+
+
+def _temporary_refusal(c: Candidate, key: str, mapping: TriggerMapping) -> FindingRefused:
+    """An ASIA key no `"keys": "temporary"` rule selects: what to do about the session.
+
+    Disabling a key does nothing to a session, so a long-term rule must never answer it;
+    the message says how to contain the session by hand and how to have such findings
+    answered automatically next time.
+    """
+    who = _principal(c)
+    minted = (f"respond to the principal that minted it, {who}: if it is a role, "
+              "revoke its active sessions (IAM console, Roles, Revoke active sessions) "
+              "and find how its credentials left" if who else
+              "find the role or user that minted it (`aws cloudtrail lookup-events "
+              f"--lookup-attributes AttributeKey=AccessKeyId,AttributeValue={key}`, "
+              "sessionIssuer) and revoke that role's active sessions")
+    return FindingRefused(
+        f"{c.label}: {key} is a temporary (STS) key; it cannot be disabled and expires "
+        f"on its own. Instead, {minted}; if an IAM user minted it with GetSessionToken, "
+        "run `respond compromised` on that user's AKIA key. To have such findings "
+        f"answered automatically, add a rule for type {c.finding_type!r} with "
+        f"`\"keys\": \"temporary\"` to the trigger mapping ({mapping.origin}), or run "
+        f"`respond compromised {key}` by hand",
+        reason="temporary-key", finding_id=c.finding_id, access_key_id=key)

@@ -13,7 +13,7 @@ from fnmatch import fnmatchcase
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias, get_args
 
 from responder.errors import BadInput
 from responder.playbook import load_yaml
@@ -24,6 +24,13 @@ DEFAULT_MAPPING = "triggers.json"
 """The shipped mapping. JSON, not YAML: every playbooks/*.yaml is listed as a playbook."""
 
 
+KeyKind: TypeAlias = Literal["long-term", "temporary"]
+"""Which kind of access key a playbook can respond to: an IAM user's long-term (AKIA) key,
+which can be disabled, or a temporary (ASIA) STS key, whose session must be revoked
+instead. The two need different playbooks, so each rule says which kind it answers."""
+KEY_KINDS: tuple[KeyKind, ...] = get_args(KeyKind)
+
+
 @dataclass(frozen=True)
 class Rule:
     match: str
@@ -31,6 +38,9 @@ class Rule:
     playbook: str
     min_severity: float | None = None
     """Overrides the mapping's min_severity for this rule."""
+    keys: KeyKind = "long-term"
+    """The kind of key the rule's playbook responds to; a rule is only considered for
+    findings about that kind, so a key-disabling playbook never meets an ASIA key."""
 
 
 @dataclass(frozen=True)
@@ -42,14 +52,19 @@ class TriggerMapping:
     origin: str = "<mapping>"
     description: str = ""
 
-    def rule_for(self, types: Iterable[tuple[str, str]]) -> tuple[Rule, str] | None:
-        """The first rule matching any candidate, with the type to report for it.
+    def rule_for(self, types: Iterable[tuple[str, str]],
+                 keys: KeyKind = "long-term") -> tuple[Rule, str] | None:
+        """The first rule for `keys` matching any candidate, with the type to report for it.
 
         `types` pairs each candidate string to match with the type to report (they
         differ for ASFF, where GuardDuty's own type is derived from the Types entry).
+        Rules for the other kind of key are skipped, not matched and rejected, so one
+        type can map to a different playbook for each kind.
         """
         candidates = list(types)
         for rule in self.rules:
+            if rule.keys != keys:
+                continue
             for candidate, reported in candidates:
                 if fnmatchcase(candidate, rule.match):
                     return rule, reported
@@ -63,7 +78,8 @@ Mapping: TypeAlias = TriggerMapping
 """The name the interface uses for the trigger mapping."""
 
 _MAPPING_FIELDS = frozenset({"description", "min_severity", "rules"})
-_RULE_FIELDS = frozenset({"match", "playbook", "min_severity"})
+_RULE_FIELDS = frozenset({"match", "playbook", "min_severity", "keys"})
+_RULE_SHAPE = "{match, playbook[, min_severity][, keys]}"
 
 
 def _reject_unknown(data: dict[Any, Any], known: Set[str], where: str) -> None:
@@ -88,7 +104,7 @@ def _text_setting(value: Any, where: str, name: str) -> str:
 
 def _rule_from(item: Any, at: str) -> Rule:
     if not isinstance(item, dict):
-        raise BadInput(f"{at}: must be a mapping {{match, playbook[, min_severity]}}")
+        raise BadInput(f"{at}: must be a mapping {_RULE_SHAPE}")
     _reject_unknown(item, _RULE_FIELDS, at)
     for name in ("match", "playbook"):
         if name not in item:
@@ -98,7 +114,18 @@ def _rule_from(item: Any, at: str) -> Rule:
         playbook=_text_setting(item["playbook"], at, "playbook"),
         min_severity=(None if item.get("min_severity") is None
                       else _severity_setting(item["min_severity"], at)),
+        keys=_keys_setting(item.get("keys", "long-term"), at),
     )
+
+
+def _keys_setting(value: Any, at: str) -> KeyKind:
+    """Checked, not defaulted: a misspelt kind would silently leave the rule unused."""
+    for kind in KEY_KINDS:
+        if value == kind:
+            return kind
+    allowed = " or ".join(repr(k) for k in KEY_KINDS)
+    raise BadInput(f"{at}: keys must be {allowed} (which kind of access key the rule's "
+                   f"playbook responds to), got {value!r}")
 
 
 def _mapping_from(data: Any, origin: str) -> TriggerMapping:
@@ -108,8 +135,7 @@ def _mapping_from(data: Any, origin: str) -> TriggerMapping:
                        f"`min_severity`), got {type(data).__name__}")
     _reject_unknown(data, _MAPPING_FIELDS, where)
     if "rules" not in data or not isinstance(data["rules"], list):
-        raise BadInput(f"{where}: `rules` is required and must be a list of "
-                       "{match, playbook[, min_severity]}")
+        raise BadInput(f"{where}: `rules` is required and must be a list of {_RULE_SHAPE}")
     min_severity = _severity_setting(data.get("min_severity", 0.0), where)
     description = data.get("description", "")
     if not isinstance(description, str):

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, TypeAlias
 
+from responder.context import SessionHint
 from responder.errors import BadInput, Refused, ResponderError
 
 Source = Literal["guardduty", "health", "securityhub"]
@@ -36,6 +37,10 @@ class Trigger:
     region: str | None
     playbook: str
     sample: bool
+    session: SessionHint | None = None
+    """For a temporary (ASIA) key: what the finding says about its session, so the
+    playbook can act before CloudTrail delivers the key's first event. None for AKIA keys
+    and for sources that do not describe the session (Security Hub, Health)."""
 
 
 class FindingRefused(Refused):
@@ -110,6 +115,8 @@ class Candidate:
     """Why the finding is no longer open (archived, suppressed), if it is not."""
     resources: tuple[str, ...] = ()
     """What the finding names instead of a key, for the no-key message."""
+    session: SessionHint | None = None
+    """What the finding says about a temporary key's session; handed on to the Trigger."""
 
     def for_key(self, key: str) -> Candidate:
         """This candidate for one of several keys a finding names.
