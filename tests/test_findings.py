@@ -147,8 +147,8 @@ def _long_term_only() -> findings.TriggerMapping:
 
 
 def test_temporary_key_without_a_temporary_rule_is_refused_naming_the_role() -> None:
-    """With no `"keys": "temporary"` rule, an ASIA key is refused: revoke the role's
-    sessions, and how to have such findings answered (the rule, or by hand)."""
+    """With no `"keys": "temporary"` rule, an ASIA key is refused naming its principal,
+    and how to have the session denied (by hand, or with such a rule)."""
     with pytest.raises(FindingRefused) as caught:
         findings.parse(_doc("guardduty-temporary-key.json"), mapping=_long_term_only())
     refusal = caught.value
@@ -158,21 +158,22 @@ def test_temporary_key_without_a_temporary_rule_is_refused_naming_the_role() -> 
     assert "temporary (STS) key" in message
     assert "cannot be disabled" in message
     assert "role web-server-role" in message
-    assert "revoke its active sessions" in message
-    assert '`"keys": "temporary"` to the trigger mapping (old-triggers.yaml)' in message
+    assert "denies exactly that session" in message
+    assert '(old-triggers.yaml) with `"keys": "temporary"`' in message
     assert "`respond compromised ASIAEXAMPLEROLE00001` by hand" in message
     assert "\n" not in message
 
 
 def test_temporary_key_without_principal_says_how_to_find_it() -> None:
-    """With no principal in the finding, the refusal says how to find who minted the key."""
+    """With no principal in the finding, the refusal says so, and that `respond` finds the
+    session itself (through CloudTrail)."""
     event = _doc("guardduty-temporary-key.json")
     event["detail"]["resource"]["accessKeyDetails"] = {"accessKeyId": "ASIAEXAMPLEROLE00001"}
     with pytest.raises(FindingRefused) as caught:
         findings.parse(event, mapping=_long_term_only())
     message = str(caught.value)
-    assert "lookup-events" in message
-    assert "AttributeValue=ASIAEXAMPLEROLE00001" in message
+    assert "a principal the finding does not name" in message
+    assert "`respond compromised ASIAEXAMPLEROLE00001` by hand" in message
 
 
 def test_long_term_rules_never_answer_a_temporary_key(tmp_path: Path) -> None:

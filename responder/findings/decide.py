@@ -104,24 +104,16 @@ def decide(c: Candidate, mapping: TriggerMapping) -> Trigger:
 
 
 def _temporary_refusal(c: Candidate, key: str, mapping: TriggerMapping) -> FindingRefused:
-    """An ASIA key no `"keys": "temporary"` rule selects: what to do about the session.
+    """An ASIA key no `"keys": "temporary"` rule selects: how to deny the session anyway.
 
-    Disabling a key does nothing to a session, so a long-term rule must never answer it;
-    the message says how to contain the session by hand and how to have such findings
-    answered automatically next time.
+    Disabling a key does nothing to a session, so a long-term rule must never answer it.
     """
-    who = _principal(c)
-    minted = (f"respond to the principal that minted it, {who}: if it is a role, "
-              "revoke its active sessions (IAM console, Roles, Revoke active sessions) "
-              "and find how its credentials left" if who else
-              "find the role or user that minted it (`aws cloudtrail lookup-events "
-              f"--lookup-attributes AttributeKey=AccessKeyId,AttributeValue={key}`, "
-              "sessionIssuer) and revoke that role's active sessions")
+    who = _principal(c) or "a principal the finding does not name"
     return FindingRefused(
-        f"{c.label}: {key} is a temporary (STS) key; it cannot be disabled and expires "
-        f"on its own. Instead, {minted}; if an IAM user minted it with GetSessionToken, "
-        "run `respond compromised` on that user's AKIA key. To have such findings "
-        f"answered automatically, add a rule for type {c.finding_type!r} with "
-        f"`\"keys\": \"temporary\"` to the trigger mapping ({mapping.origin}), or run "
-        f"`respond compromised {key}` by hand",
+        f"{c.label}: {key} is a temporary (STS) key of {who}; it cannot be disabled, and "
+        f"no rule of the trigger mapping ({mapping.origin}) with `\"keys\": \"temporary\"` "
+        f"selects type {c.finding_type!r}, so "
+        f"nothing was changed. Run `respond compromised {key}` by hand: it denies exactly "
+        "that session (not every session of the role); or add such a rule to answer these "
+        "findings automatically",
         reason="temporary-key", finding_id=c.finding_id, access_key_id=key)
