@@ -33,6 +33,7 @@ EXAMPLES = """\
 examples:
   respond compromised AKIAIOSFODNN7EXAMPLE --dry-run      # see the plan, change nothing
   respond compromised AKIAIOSFODNN7EXAMPLE --yes          # contain it now
+  respond compromised ASIAIOSFODNN7EXAMPLE --yes          # a leaked session: deny just it
   respond status                                          # open and recent incidents
   respond resume inc-20261125-092338-3f9a1c               # continue a halted incident
   respond resume inc-20261125-092338-3f9a1c --no-replace  # ... without a replacement key
@@ -86,7 +87,8 @@ def _positive_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="respond",
-        description="Contain a leaked AWS access key through a journaled, resumable playbook.",
+        description="Contain a leaked AWS access key (long-term or temporary) through a journaled, "
+        "resumable playbook.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
