@@ -36,6 +36,14 @@ USER_KEY = "ASIAUSERSESSIONLEAK1"
 INSTANCE_KEY = "ASIAINSTANCELEAKED01"
 
 
+def _respond(cli: Cli, tmp_path: Path, *args: str) -> tuple[dict[str, Any], list[str]]:
+    """`respond ARGS --output json`, completed: its document and the AWS calls it made."""
+    log = tmp_path / "calls.log"
+    result = cli(*args, "--output", "json", env={"RESPONDER_FAULT_LOG": str(log)})
+    assert result.code == 0, result.stderr[-3000:]
+    return result.json(), logged_calls(log)
+
+
 def _keys(account: Account) -> dict[str, list[tuple[str, str]]]:
     return {user: state["keys"] for user, state in iam_state(account.iam).items()
             if isinstance(state, dict) and "keys" in state}
@@ -49,11 +57,7 @@ def test_role_session_is_denied_exactly(
     role = leak_role_session(server_account, server_trail, ROLE_KEY, "ci-run-42")
     make_role(server_account, "bystander")
     keys_before = _keys(server_account)
-    log = tmp_path / "calls.log"
-    result = cli("compromised", ROLE_KEY, "--yes", "--output", "json",
-                 env={"RESPONDER_FAULT_LOG": str(log)})
-    assert result.code == 0, result.stderr[-3000:]
-    doc = result.json()
+    doc, calls = _respond(cli, tmp_path, "compromised", ROLE_KEY, "--yes")
     assert doc["status"] == "completed"
     assert doc["playbook"] == "compromised-session"
     assert doc["user_name"] is None
@@ -68,8 +72,8 @@ def test_role_session_is_denied_exactly(
         "StringEquals": {"aws:userid": [f"{role['RoleId']}:ci-run-42"]}}
     assert inline_policies(server_account, "role", "bystander") == {}
     assert _keys(server_account) == keys_before
-    assert "UpdateAccessKey" not in logged_calls(log)
-    assert "CreateAccessKey" not in logged_calls(log)
+    assert "UpdateAccessKey" not in calls
+    assert "CreateAccessKey" not in calls
 
 
 def test_rerun_adds_no_duplicate(
@@ -111,11 +115,7 @@ def test_user_session_gets_the_users_cutoff_and_keeps_the_key(
     server_trail.record(REGION, "ListBuckets", USER_KEY, event_time=at, identity=(
         user_session_identity(ACCOUNT_ID, "alice", USER_KEY,
                               issued_at=issued.strftime("%Y-%m-%dT%H:%M:%SZ"))))
-    log = tmp_path / "calls.log"
-    result = cli("compromised", USER_KEY, "--yes", "--output", "json",
-                 env={"RESPONDER_FAULT_LOG": str(log)})
-    assert result.code == 0, result.stderr[-3000:]
-    doc = result.json()
+    doc, calls = _respond(cli, tmp_path, "compromised", USER_KEY, "--yes")
     assert doc["user_name"] == "alice"
     assert doc["session"]["minted_by"] == server_account.leaked_key
     policy = inline_policies(server_account, "user", "alice")["responder-revoke-older-sessions"]
@@ -123,7 +123,7 @@ def test_user_session_gets_the_users_cutoff_and_keeps_the_key(
     assert "aws:TokenIssueTime" in statement["Condition"]["DateLessThan"]
     assert sorted(_keys(server_account)["alice"]) == sorted([
         (server_account.leaked_key, "Active"), (server_account.other_key, "Active")])
-    assert "UpdateAccessKey" not in logged_calls(log)
+    assert "UpdateAccessKey" not in calls
     report = Path(doc["report"]).read_text()
     assert f"respond compromised {server_account.leaked_key}" in report
 
@@ -196,11 +196,8 @@ def test_instance_credential_finding_denies_only_away_from_the_instance(
     finding = tmp_path / "finding.json"
     finding.write_text(json.dumps(_finding(role, instance_id, vpc, ip)))
     keys_before = _keys(server_account)
-    log = tmp_path / "calls.log"
-    result = cli("finding", str(finding), "--output", "json",
-                 env={"RESPONDER_FAULT_LOG": str(log)})
-    assert result.code == 0, result.stderr[-3000:]
-    assert result.json()["playbook"] == "compromised-session"
+    doc, calls = _respond(cli, tmp_path, "finding", str(finding))
+    assert doc["playbook"] == "compromised-session"
     statements = inline_policies(server_account, "role", "web")[
         "responder-revoke-attacker-sessions"]["Statement"]
     session = f"{role['RoleId']}:{instance_id}"
@@ -216,4 +213,4 @@ def test_instance_credential_finding_denies_only_away_from_the_instance(
     assert f"{ip}/32" in text
     assert "198.51.100.10/32" in text
     assert _keys(server_account) == keys_before
-    assert "UpdateAccessKey" not in logged_calls(log)
+    assert "UpdateAccessKey" not in calls

@@ -24,7 +24,6 @@ anywhere reaches the same end state and a second resume changes nothing.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from responder.aws import Api, ApiCall, assuming, caller_access_key
 from responder.errors import AwsCallFailed, StepFailed
 from responder.logging import get_logger
-from responder.steps import role_policy
+from responder.steps import inline_policy, role_policy
 from responder.steps.attacker_rules import Findings, analyse, read_events
 from responder.steps.base import Action, StepInput, StepResult, register
 from responder.steps.results import AttackerContained
@@ -51,14 +50,6 @@ def quarantine_policy() -> dict[str, Any]:
         "Sid": "ResponderQuarantine", "Effect": "Deny", "Action": "*", "Resource": "*"}]}
 
 
-def _document(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _compact(document: dict[str, Any]) -> str:
-    return json.dumps(document, separators=(",", ":"))
-
-
 @register("contain_attacker")
 class ContainAttacker(Action):
     permissions = (
@@ -72,6 +63,7 @@ class ContainAttacker(Action):
     def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
         user = "<user the evidence names>"
         role = "<role the evidence names>"
+        quarantine = inline_policy.compact(quarantine_policy())
         return (
             ApiCall("iam", "ListAccessKeys", {"UserName": user},
                     note=ACTS_ON + "each user the attacker created a key on or created"),
@@ -82,18 +74,18 @@ class ContainAttacker(Action):
             ApiCall("iam", "GetUserPolicy", {"UserName": user,
                                              "PolicyName": QUARANTINE_POLICY}),
             ApiCall("iam", "PutUserPolicy", {"UserName": user, "PolicyName": QUARANTINE_POLICY,
-                                             "PolicyDocument": _compact(quarantine_policy())},
+                                             "PolicyDocument": quarantine},
                     mutating=True, note=ACTS_ON + "each user the attacker created"),
             ApiCall("iam", "GetRolePolicy", {"RoleName": role,
                                              "PolicyName": QUARANTINE_POLICY}),
             ApiCall("iam", "PutRolePolicy", {"RoleName": role, "PolicyName": QUARANTINE_POLICY,
-                                             "PolicyDocument": _compact(quarantine_policy())},
+                                             "PolicyDocument": quarantine},
                     mutating=True, note=ACTS_ON + "each role the attacker created"),
             ApiCall("iam", "GetRole", {"RoleName": role},
                     note="only when an AssumeRole event does not name the session's role id"),
             ApiCall("iam", "PutRolePolicy", {
                 "RoleName": role, "PolicyName": REVOKE_POLICY,
-                "PolicyDocument": _compact(
+                "PolicyDocument": inline_policy.compact(
                     role_policy.revoke_policy(["<ROLEID:attacker session>"]))},
                     mutating=True, note=ACTS_ON + "each role the attacker assumed, merged "
                     "with the sessions the policy already names (GetRolePolicy first)"),
@@ -238,33 +230,17 @@ class _Containing:
             raise
         return str(found["Role"]["RoleId"])
 
-    def _get(self, kind: str, name: str, policy: str) -> Any:
-        """The inline policy's document, or None when there is none."""
-        try:
-            found = self.api.call(ApiCall("iam", f"Get{kind}Policy",
-                                          {f"{kind}Name": name, "PolicyName": policy}))
-        except AwsCallFailed as exc:
-            if exc.code == "NoSuchEntity":
-                return None
-            raise
-        return _document(found.get("PolicyDocument"))
+    def _get(self, kind: inline_policy.Kind, name: str, policy: str) -> Any:
+        return inline_policy.get(self.api, kind, name, policy)
 
     _UNSET: Any = object()
 
-    def _put(self, kind: str, name: str, policy: str, document: dict[str, Any],
-             current: Any = _UNSET) -> bool:
+    def _put(self, kind: inline_policy.Kind, name: str, policy: str,
+             document: dict[str, Any], current: Any = _UNSET) -> bool:
         """Put the inline policy unless it is already exactly `document`; False when the
         principal no longer exists."""
         if current is self._UNSET:
             current = self._get(kind, name, policy)
         if current == document:
             return True
-        try:
-            self.api.call(ApiCall("iam", f"Put{kind}Policy", {
-                f"{kind}Name": name, "PolicyName": policy,
-                "PolicyDocument": _compact(document)}, mutating=True))
-        except AwsCallFailed as exc:
-            if exc.code == "NoSuchEntity":
-                return False
-            raise
-        return True
+        return inline_policy.put(self.api, kind, name, policy, document)

@@ -24,7 +24,6 @@ finds the session already denied and writes nothing.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -32,7 +31,7 @@ from typing import Any
 from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed, StepFailed
 from responder.logging import get_logger
-from responder.steps import role_policy
+from responder.steps import inline_policy, role_policy
 from responder.steps.base import Action, StepInput, StepResult, register
 from responder.steps.deny import (
     POLICY_NAME,
@@ -49,14 +48,6 @@ from responder.steps.role_policy import InstanceNetwork
 log = get_logger("responder.revoke_session")
 
 _UNKNOWN = "<from the finding, else ec2:DescribeInstances>"
-
-
-def _compact(document: Mapping[str, Any]) -> str:
-    return json.dumps(document, separators=(",", ":"))
-
-
-def _document(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
 
 
 @register("revoke_session")
@@ -93,7 +84,7 @@ class RevokeSession(Action):
                     note="a user's session"),
             ApiCall("iam", "PutUserPolicy", {
                 "UserName": user, "PolicyName": POLICY_NAME,
-                "PolicyDocument": _compact(deny_policy(self._cutoff(inp, None)))},
+                "PolicyDocument": inline_policy.compact(deny_policy(self._cutoff(inp, None)))},
                 mutating=True, note="the user's sessions issued before this response "
                 "started are denied (a later cutoff already there is kept); the user's "
                 "access keys are not touched"),
@@ -125,7 +116,7 @@ class RevokeSession(Action):
                                                  "PolicyName": role_policy.REVOKE_POLICY}),
                 ApiCall("iam", "PutRolePolicy", {
                     "RoleName": role, "PolicyName": role_policy.REVOKE_POLICY,
-                    "PolicyDocument": _compact(document)}, mutating=True,
+                    "PolicyDocument": inline_policy.compact(document)}, mutating=True,
                     note="merged with the sessions the policy already denies; the role's "
                     "other sessions keep working" + (", and the instance itself too"
                                                        if away else "")))
@@ -147,14 +138,14 @@ class RevokeSession(Action):
         user = found.user_name
         if user is None:
             raise StepFailed(self.name, f"CloudTrail names no IAM user for {found.label}")
-        current = self._get(api, "User", user, POLICY_NAME)
+        current = inline_policy.get(api, "User", user, POLICY_NAME)
         current_cutoff = policy_cutoff(current) if current is not None else None
         cutoff = self._cutoff(inp, current_cutoff)
         facts = SessionDenied(on="user", name=user, policy_name=POLICY_NAME,
                               token_issue_time_before=cutoff_text(cutoff))
-        if current is not None and _document(current) == deny_policy(cutoff):
+        if current is not None and inline_policy.parsed(current) == deny_policy(cutoff):
             return StepResult("done", _already(facts), effective_at=inp.acted_at("PutUserPolicy"))
-        if not self._put(api, "User", user, POLICY_NAME, deny_policy(cutoff)):
+        if not inline_policy.put(api, "User", user, POLICY_NAME, deny_policy(cutoff)):
             return _deleted(inp, "user", user)
         return StepResult("done", facts, effective_at=inp.ctx.clock())
 
@@ -167,15 +158,15 @@ class RevokeSession(Action):
                              f"{inp.incident.access_key_id}; revoke it by hand")
         network = self._network(inp, api, found) if found.instance_id else None
         away = role_policy.away_statements(session, network) if network is not None else []
-        current = self._get(api, "Role", role, role_policy.REVOKE_POLICY)
+        current = inline_policy.get(api, "Role", role, role_policy.REVOKE_POLICY)
         document = role_policy.merged(current, sessions=() if away else (session,), away=away)
         facts = SessionDenied(
             on="role", name=role, policy_name=role_policy.REVOKE_POLICY, session=session,
             away_from_instance={**network.as_detail(), "statements": [s["Sid"] for s in away]}
             if network is not None else {})
-        if current is not None and _document(current) == document:
+        if current is not None and inline_policy.parsed(current) == document:
             return StepResult("done", _already(facts), effective_at=inp.acted_at("PutRolePolicy"))
-        if not self._put(api, "Role", role, role_policy.REVOKE_POLICY, document):
+        if not inline_policy.put(api, "Role", role, role_policy.REVOKE_POLICY, document):
             return _deleted(inp, "role", role)
         return StepResult("done", facts, effective_at=inp.ctx.clock())
 
@@ -245,34 +236,6 @@ class RevokeSession(Action):
             return []
         return [str(a["PublicIp"]) for n in nats.get("NatGateways", [])
                 for a in n.get("NatGatewayAddresses", []) if a.get("PublicIp")]
-
-    # -- IAM ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _get(api: Api, kind: str, name: str, policy: str) -> Any:
-        """The inline policy's document; None when there is none (or no principal: the
-        put that follows says which)."""
-        try:
-            found = api.call(ApiCall("iam", f"Get{kind}Policy",
-                                     {f"{kind}Name": name, "PolicyName": policy}))
-        except AwsCallFailed as exc:
-            if exc.code != "NoSuchEntity":
-                raise
-            return None
-        return _document(found.get("PolicyDocument"))
-
-    @staticmethod
-    def _put(api: Api, kind: str, name: str, policy: str, document: Mapping[str, Any]) -> bool:
-        try:
-            api.call(ApiCall("iam", f"Put{kind}Policy", {
-                f"{kind}Name": name, "PolicyName": policy,
-                "PolicyDocument": _compact(document)}, mutating=True))
-        except AwsCallFailed as exc:
-            if exc.code == "NoSuchEntity":
-                return False
-            raise
-        return True
-
 
 
 def _deleted(inp: StepInput, on: str, name: str) -> StepResult:
