@@ -332,11 +332,14 @@ class Api:
         region: str | None = None,
         not_found_is_transient: bool = False,
         before_attempt: Callable[[], None] | None = None,
+        unjournaled: Callable[[], Mapping[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Make one call: journal intent, run under the retry policy, journal the outcome.
 
         `before_attempt` runs before every attempt, retries included: a rate limiter
         goes there, since a throttled retry spends the service's quota too.
+        `unjournaled` gives parameters built afresh for each attempt and never journaled
+        (an upload's body: a file, opened again for a retry).
         """
         method = getattr(self.client(call.service, region), xform_name(call.operation))
         _log.debug("aws.call", call=f"{call.service}:{call.operation}", region=region,
@@ -350,10 +353,14 @@ class Api:
             if before_attempt is not None:
                 before_attempt()
             self._sending.token = token if call.mutating else None
+            extra = unjournaled() if unjournaled is not None else {}
             try:
-                return dict(method(**call.params))
+                return dict(method(**call.params, **extra))
             finally:
                 self._sending.token = None
+                for value in extra.values():  # a file opened for this attempt
+                    if hasattr(value, "close"):
+                        value.close()
 
         try:
             response, attempts = self._retry.call(

@@ -12,35 +12,29 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from responder import __version__, findings, machine, playbook, report, service, trigger
+from responder import findings, followup, machine, playbook, report, service, trigger
 from responder.aws import RetryPolicy, env_number, session_factory
+from responder.cli_args import build_parser
 from responder.context import Options, RunContext, SessionHint, responder_home, utcnow
 from responder.errors import EXIT_BAD_INPUT, EXIT_HALTED, BadInput, Interrupted, ResponderError
-from responder.guardrails import check_principal_arn, check_role_arn, check_topic_arn
+from responder.guardrails import (
+    check_bucket,
+    check_principal_arn,
+    check_role_arn,
+    check_topic_arn,
+)
 from responder.journal import Journal, open_journal, open_journal_to_act
 from responder.logging import configure
 from responder.view import IncidentView
 
 if TYPE_CHECKING:
     import boto3
-
-EXAMPLES = """\
-examples:
-  respond compromised AKIAIOSFODNN7EXAMPLE --dry-run      # see the plan, change nothing
-  respond compromised AKIAIOSFODNN7EXAMPLE --yes          # contain it now
-  respond compromised ASIAIOSFODNN7EXAMPLE --yes          # a leaked session: deny just it
-  respond status                                          # open and recent incidents
-  respond resume inc-20261125-092338-3f9a1c               # continue a halted incident
-  respond resume inc-20261125-092338-3f9a1c --no-replace  # ... without a replacement key
-  respond finding guardduty-event.json                    # answer a finding (or a list)
-  respond drill                                           # rehearse against a fake account
-"""
-
 
 def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
@@ -55,141 +49,6 @@ def _out_json(value: Any) -> None:
 def _err(text: str) -> None:
     sys.stderr.write(f"respond: {text}\n")
     sys.stderr.flush()
-
-
-def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    default: Any = argparse.SUPPRESS if suppress else None
-    parser.add_argument("--state", metavar="PATH", default=default,
-                        help="journal location (default $RESPONDER_HOME/responder.db)")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        default=argparse.SUPPRESS if suppress else False,
-                        help="debug logging on stderr")
-
-
-def _aws_options(parser: argparse.ArgumentParser, *, role: bool = True) -> None:
-    parser.add_argument("--profile", help="AWS profile (default: the AWS CLI's chain)")
-    parser.add_argument("--region", help="AWS region (default: the AWS CLI's chain)")
-    if role:
-        parser.add_argument("--role-arn", help="assume this role first (cross-account)")
-
-
-def _output_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", choices=["human", "json"], default="human",
-                        help="json prints exactly one JSON object on stdout")
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return int(text)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="respond",
-        description="Contain a leaked AWS access key (long-term or temporary) through a journaled, "
-        "resumable playbook.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"respond {__version__}")
-    _global_options(parser, suppress=False)
-    common = argparse.ArgumentParser(add_help=False)
-    _global_options(common, suppress=True)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    comp = sub.add_parser(
-        "compromised", parents=[common], help="contain a leaked access key (AKIA or ASIA)",
-        description="A long-term (AKIA) key: identify its owner, disable the key, revoke "
-        "its sessions, collect evidence, contain the attacker, replace it and notify "
-        "(compromised-key). A temporary (ASIA) key: identify its session through "
-        "CloudTrail, deny exactly that session (an EC2 instance's only away from the "
-        "instance), collect evidence, contain the attacker and notify; no key is disabled "
-        "(compromised-session).",
-        epilog="examples:\n  respond compromised AKIAIOSFODNN7EXAMPLE --dry-run\n"
-        "  respond compromised AKIAIOSFODNN7EXAMPLE --yes --output json\n"
-        "  respond compromised ASIAIOSFODNN7EXAMPLE --dry-run\n"
-        "  respond compromised ASIAIOSFODNN7EXAMPLE --yes \\\n"
-        "      --principal arn:aws:sts::123456789012:assumed-role/app/session-1",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    comp.add_argument("access_key_id", metavar="ACCESS_KEY_ID")
-    comp.add_argument("--dry-run", action="store_true",
-                      help="run only the read-only identify step and print the plan")
-    comp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    comp.add_argument("--playbook", metavar="NAME|FILE",
-                      help="default: compromised-key for AKIA keys, compromised-session for "
-                      "ASIA keys")
-    comp.add_argument("--principal", metavar="ARN",
-                      help="ASIA keys only: the session's principal (arn:aws:sts::ACCOUNT:"
-                      "assumed-role/ROLE/SESSION or arn:aws:iam::ACCOUNT:user/NAME), used "
-                      "when CloudTrail has no event for the key yet")
-    _aws_options(comp)
-    comp.add_argument("--notify-topic", metavar="ARN", help="SNS topic for notifications")
-    comp.add_argument("--slack-webhook", metavar="URL",
-                      default=os.environ.get("RESPONDER_SLACK_WEBHOOK"),
-                      help="Slack incoming webhook (or $RESPONDER_SLACK_WEBHOOK)")
-    comp.add_argument("--no-replace", action="store_true", help="skip issuing a replacement key")
-    _output_option(comp)
-
-    find = sub.add_parser(
-        "finding", parents=[common],
-        help="respond to a GuardDuty / Health / Security Hub finding",
-        description="Parse a finding (EventBridge event or raw finding JSON) and run the "
-        "playbook it maps to (playbooks/triggers.json). Sample findings and findings "
-        "already handled are refused (exit 3).",
-        epilog="examples:\n  respond finding guardduty-event.json --output json\n"
-        "  aws guardduty get-findings ... | respond finding -",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    find.add_argument("file", metavar="FILE|-")
-    _aws_options(find)
-    find.add_argument("--notify-topic", metavar="ARN", help="SNS topic for notifications")
-    find.add_argument("--slack-webhook", metavar="URL",
-                      default=os.environ.get("RESPONDER_SLACK_WEBHOOK"),
-                      help="Slack incoming webhook (or $RESPONDER_SLACK_WEBHOOK)")
-    _output_option(find)
-
-    res = sub.add_parser("resume", parents=[common], help="continue a halted incident",
-                         epilog="example:\n  respond resume inc-20261125-092338-3f9a1c",
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    res.add_argument("incident_id", metavar="INCIDENT_ID")
-    res.add_argument("--no-replace", action="store_true",
-                     help="issue no replacement key from here on (the way past a replace-key "
-                     "that cannot succeed)")
-    res.add_argument("--yes", action="store_true",
-                     help="accepted for symmetry with compromised; resume never asks")
-    _aws_options(res)
-    _output_option(res)
-
-    stat = sub.add_parser("status", parents=[common],
-                          help="list incidents, or show one (reads only the journal)")
-    stat.add_argument("incident_id", nargs="?", metavar="INCIDENT_ID")
-    stat.add_argument("--limit", type=_positive_int, default=20, metavar="N",
-                      help="finished incidents to list after every open one (default 20)")
-    stat.add_argument("--all", action="store_true", help="list every incident")
-    _aws_options(stat, role=False)  # where a dynamodb:// journal is
-    _output_option(stat)
-
-    rep = sub.add_parser("report", parents=[common], help="print an incident's report")
-    rep.add_argument("incident_id", metavar="INCIDENT_ID")
-    _aws_options(rep, role=False)  # where a dynamodb:// journal is
-    rep.add_argument("--format", choices=["md", "json"], default="md")
-
-    drill = sub.add_parser("drill", parents=[common],
-                           help="rehearse the playbook against an embedded fake AWS account")
-    drill.add_argument("--scenario", default="basic")
-    _output_option(drill)
-
-    pbs = sub.add_parser("playbooks", parents=[common], help="list, show, validate, graph")
-    pb_sub = pbs.add_subparsers(dest="pb_command", required=True, metavar="ACTION")
-    pb_sub.add_parser("list", help="shipped playbooks")
-    pb_sub.add_parser("show", help="print a playbook").add_argument("name", metavar="NAME")
-    pb_sub.add_parser("validate", help="check a playbook file").add_argument("file",
-                                                                             metavar="FILE")
-    pb_sub.add_parser("graph", help="the state machine in Graphviz DOT").add_argument(
-        "name", metavar="NAME")
-    return parser
 
 
 def _terminal_progress(step: str, info: Mapping[str, Any]) -> None:
@@ -216,6 +75,7 @@ def _context(args: argparse.Namespace) -> RunContext:
             role_arn=check_role_arn(getattr(args, "role_arn", None)),
             session=SessionHint(principal_arn=args.principal)
             if getattr(args, "principal", None) else None,
+            evidence_bucket=check_bucket(getattr(args, "evidence_bucket", None)),
         ),
         lease_seconds=env_number("RESPONDER_LEASE_SECONDS", 60.0),
         role_arn_template=check_role_arn(os.environ.get("RESPONDER_ROLE_ARN_TEMPLATE") or None,
@@ -288,7 +148,47 @@ def cmd_compromised(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
     journal = _journal_to_act(args)
     record = service.respond(ctx, journal, pb, args.access_key_id, identified=identified)
-    return _finish(journal, record.id, args.output)
+    code = _finish(journal, record.id, args.output)
+    if args.watch and record.status == "completed":
+        return _watched(ctx, journal, record.id, args.output) or code
+    return code
+
+
+def _countdown(step: str, due: datetime) -> None:
+    """Wait for `due` where the human can see it: a line that counts down on a terminal."""
+    tty = sys.stderr.isatty()
+    _err(f"{step} due at {due:%H:%M:%S}Z; Ctrl-C stops watching (`respond sweep` later)")
+    while (left := (due - utcnow()).total_seconds()) > 0:
+        if tty:
+            sys.stderr.write(f"\r  {step} in {int(left) // 60:02d}:{int(left) % 60:02d} ")
+            sys.stderr.flush()
+        time.sleep(min(1.0, left))
+    if tty:
+        sys.stderr.write("\n")
+
+
+def _watched(ctx: RunContext, journal: Journal, incident_id: str, output: str) -> int:
+    """Run every sweep still due, each at its time; the exit code of the last."""
+    swept = followup.watch(ctx, journal, incident_id, _countdown)
+    if not swept:
+        return 0
+    return _swept(journal, swept[-1], output)
+
+
+def _swept(journal: Journal, done: followup.Swept, output: str) -> int:
+    if done.status == "failed":
+        _err(f"{done.step} failed: {done.error}; `respond sweep {done.record.id}` runs it again")
+    view = IncidentView.load(journal, done.record.id)
+    _print_doc(report.incident_document(view), output)
+    return EXIT_HALTED if done.status == "failed" else view.exit_code
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    journal = _journal(args)
+    ctx = _context(args)
+    if args.watch:
+        return _watched(ctx, journal, args.incident_id, args.output)
+    return _swept(journal, followup.sweep(ctx, journal, args.incident_id), args.output)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -316,16 +216,26 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not views:
         _out("no incidents in the journal")
         return 0
-    _out(f"{'INCIDENT':<28} {'STATUS':<9} {'ACCESS KEY':<20}  {'USER':<16} {'STEP':<17} AGE")
+    _out(f"{'INCIDENT':<28} {'STATUS':<9} {'ACCESS KEY':<20}  {'USER':<16} {'STEP':<17} "
+         f"{'AGE':<5} SWEEPS")
     for v, doc in zip(views, docs, strict=True):
         r = v.record
         who = r.user_name or (f"role/{v.session.role_name}" if v.session else None) or "?"
         _out(f"{r.id:<28} {doc['status']:<9} {r.access_key_id:<20}  {who:<16} "
-             f"{v.current_step or '-':<17} {_age(now - r.started_at)}")
+             f"{v.current_step or '-':<17} {_age(now - r.started_at):<5} {_sweeps(v)}")
     hidden = len(closed) - (len(closed) if args.all else min(len(closed), args.limit))
     if hidden:
         _out(f"({hidden} older finished incidents not shown: --limit N or --all)")
     return 0
+
+
+def _sweeps(view: IncidentView) -> str:
+    """`1 done, next 09:45Z`: what status says of an incident's sweeps."""
+    done = len(view.sweeps_found)
+    due = view.sweeps_due
+    if not done and not due:
+        return "-"
+    return f"{done} done" + (f", next {due[0]:%H:%M}Z" if due else "")
 
 
 def _age(delta: timedelta) -> str:
@@ -394,6 +304,7 @@ COMMANDS = {
     "compromised": cmd_compromised,
     "finding": cmd_finding,
     "resume": cmd_resume,
+    "sweep": cmd_sweep,
     "status": cmd_status,
     "report": cmd_report,
     "playbooks": cmd_playbooks,

@@ -105,6 +105,8 @@ class Options:
     role_arn: str | None = None
     session: SessionHint | None = None
     """For a temporary key: what the finding or `--principal` says about its session."""
+    evidence_bucket: str | None = None
+    """S3 bucket the incident's files are copied to (--evidence-bucket)."""
 
     def resumed_with(self, stored: Mapping[str, Any]) -> Options:
         """Options for resuming an incident started with `stored` (its as_dict()): what
@@ -117,6 +119,7 @@ class Options:
             slack_webhook=self.slack_webhook,
             role_arn=self.role_arn or stored.get("role_arn"),
             session=self.session or SessionHint.from_dict(stored.get("session")),
+            evidence_bucket=self.evidence_bucket or stored.get("evidence_bucket"),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -127,7 +130,18 @@ class Options:
             "slack_webhook": bool(self.slack_webhook),
             "role_arn": self.role_arn,
             "session": self.session.as_dict() if self.session is not None else None,
+            "evidence_bucket": self.evidence_bucket,
         }
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    """Where one-time EventBridge Scheduler schedules send a sweep: the Lambda deployment
+    invokes itself (`target_arn`) through the role the scheduler assumes."""
+
+    target_arn: str
+    role_arn: str
+    group: str = "default"
 
 
 @dataclass(frozen=True)
@@ -148,6 +162,9 @@ class RunContext:
     """Long steps report progress here; the CLI draws it on a terminal."""
     role_arn_template: str | None = None
     """e.g. arn:aws:iam::{account_id}:role/KeyResponder: how to reach another account."""
+    scheduler: Scheduler | None = None
+    """Set in Lambda: sweeps are scheduled with EventBridge Scheduler instead of waiting
+    for `respond sweep` or --watch."""
 
     def incident_dir(self, incident_id: str) -> Path:
         return self.home / "incidents" / incident_id

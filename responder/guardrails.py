@@ -107,3 +107,15 @@ def check_principal_arn(text: str | None) -> str | None:
                        "(arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION) nor an IAM user "
                        "(arn:aws:iam::ACCOUNT:user/NAME)")
     return text
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def check_bucket(text: str | None) -> str | None:
+    """An S3 bucket name, checked before anything runs: a typo found only when the
+    evidence is copied would leave it on this machine alone."""
+    if text is not None and not _BUCKET.match(text):
+        raise BadInput(f"evidence bucket {text!r} is not an S3 bucket name (3-63 lower-case "
+                       "letters, digits, dots, dashes); pass the name, not an s3:// URI")
+    return text

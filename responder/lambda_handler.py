@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from responder import findings, report, trigger
+from responder import findings, followup, report, trigger
 from responder.aws import RetryPolicy, env_number, session_factory
-from responder.context import Options, RunContext
+from responder.context import Options, RunContext, Scheduler
 from responder.errors import BadInput, ResponderError
 from responder.journal import Journal, open_journal
 from responder.logging import configure, get_logger
+from responder.view import IncidentView
 
 log = get_logger("responder.lambda")
 
@@ -43,17 +44,31 @@ class Unfinished(ResponderError):
         self.unfinished = tuple(unfinished)
 
 
-def _context() -> RunContext:
+def _scheduler(context: Any) -> Scheduler | None:
+    """Sweeps are scheduled with EventBridge Scheduler, invoking this very function, when
+    the deployment gives the role the scheduler assumes (deploy/template.yaml does)."""
+    role = os.environ.get("RESPONDER_SCHEDULER_ROLE_ARN")
+    target = os.environ.get("RESPONDER_SCHEDULER_TARGET_ARN") or getattr(
+        context, "invoked_function_arn", None)
+    if not role or not target:
+        return None
+    return Scheduler(target_arn=str(target), role_arn=role,
+                     group=os.environ.get("RESPONDER_SCHEDULER_GROUP", "default"))
+
+
+def _context(context: Any = None) -> RunContext:
     env = os.environ
     return RunContext(
         session_factory=session_factory(),
         home=Path(env.get("RESPONDER_HOME", "/tmp/responder")),  # noqa: S108 - Lambda's only writable disk
         retry=RetryPolicy.from_env(),
         options=Options(notify_topic=env.get("RESPONDER_NOTIFY_TOPIC") or None,
-                        slack_webhook=env.get("RESPONDER_SLACK_WEBHOOK") or None),
+                        slack_webhook=env.get("RESPONDER_SLACK_WEBHOOK") or None,
+                        evidence_bucket=env.get("RESPONDER_EVIDENCE_BUCKET") or None),
         lease_seconds=env_number("RESPONDER_LEASE_SECONDS", 300.0),
         source="lambda",
         role_arn_template=env.get("RESPONDER_ROLE_ARN_TEMPLATE") or None,
+        scheduler=_scheduler(context),
     )
 
 
@@ -64,14 +79,35 @@ def _journal(ctx: RunContext) -> Journal:
                         ctx.session_factory())
 
 
+def _sweep(ctx: RunContext, journal: Journal, incident_id: str) -> dict[str, Any]:
+    """{"sweep": "<incident id>"}, as an EventBridge Scheduler schedule sends it: look at
+    CloudTrail again. A sweep that failed raises, so the scheduler's retry policy runs it
+    again (it resumes under the same step)."""
+    try:
+        done = followup.sweep(ctx, journal, incident_id)
+    except ResponderError as exc:
+        log.warning("sweep.refused", incident_id=incident_id, error=str(exc))
+        return report.error_document(exc, None)
+    document = report.incident_document(IncidentView.load(journal, incident_id))
+    if done.status == "failed":
+        raise SweepFailed(f"{done.step} of {incident_id} failed: {done.error}")
+    return document
+
+
+class SweepFailed(ResponderError):
+    """A scheduled sweep failed: raised so that the invocation is retried."""
+
+
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Answer every finding in the event; returns the §2 object (or {"incidents": [...]}
     when one event carried several findings). Raises Unfinished, after answering them
     all, when any halted or was held by another runner, so that Lambda retries."""
     configure()
     os.umask(0o077)  # evidence and reports under /tmp are for this function only
-    ctx = _context()
+    ctx = _context(context)
     journal = _journal(ctx)
+    if isinstance(event, dict) and isinstance(event.get("sweep"), str):
+        return _sweep(ctx, journal, event["sweep"])
     try:
         parsed = findings.parse_each(event)
     except BadInput as bad:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from responder.aws import redact
-from responder.steps.results import EvidenceCollected, KeyReplaced
+from responder.steps.results import EvidenceCollected, KeyReplaced, SweepFound
 
 if TYPE_CHECKING:
     from responder.view import IncidentView
@@ -29,7 +29,7 @@ HIGH_RISK_NAMED = 6
 class Notice:
     """Everything a notification says, derived once from the incident view."""
 
-    kind: Literal["completed", "halted"]
+    kind: Literal["completed", "halted", "sweep"]
     incident_id: str
     access_key_id: str
     user_name: str | None
@@ -54,6 +54,8 @@ class Notice:
     (the items); None when contain-attacker did not run."""
     session: str | None = None
     """For a temporary key: whose session it is, in words (role app session x)."""
+    sweep: Mapping[str, Any] | None = None
+    """For a sweep's notice: new_events, new_keys, high_risk, sha256."""
 
 
 # --------------------------------------------------------------------------- building
@@ -306,3 +308,29 @@ def build_notice(
         session=view.session.label if view.session is not None else None,
     )
     return replace(draft, next_actions=_next_actions(draft, view))
+
+
+def build_sweep_notice(view: IncidentView, found: SweepFound) -> Notice:
+    """What a sweep that found late events tells the humans: how many, what they opened
+    and what was shut, what a human must undo."""
+    notice = build_notice("completed", view)
+    attacker = found.attacker
+    risky = [dict(e) for e in found.summary.get("high_risk", []) if isinstance(e, Mapping)]
+    actions = [f"Review the {found.new_events} events CloudTrail delivered late "
+               f"({_names(risky) or 'none high-risk'}); they are now in the evidence file "
+               f"(sha256 {found.sha256})"]
+    actions += [f"Review what the temporary key {k} did: the sweep found it minted"
+                for k in found.new_keys]
+    actions += [f"Undo what the attacker did ({item.get('event_name')} at {item.get('time')} "
+                f"with {item.get('access_key_id')}): {item.get('what')}; `{item.get('undo')}`"
+                for item in attacker.get("needs_human", []) if isinstance(item, Mapping)]
+    return replace(
+        notice, kind="sweep",
+        attacker={"keys_disabled": len(attacker.get("keys_disabled", [])),
+                  "principals_quarantined": len(attacker.get("principals_quarantined", [])),
+                  "sessions_revoked": sum(len(r.get("sessions") or [])
+                                          for r in attacker.get("sessions_revoked", [])),
+                  "needs_human": list(attacker.get("needs_human", []))},
+        sweep={"new_events": found.new_events, "new_keys": list(found.new_keys),
+               "high_risk": risky, "sha256": found.sha256},
+        next_actions=tuple(str(redact(a)) for a in actions))

@@ -50,6 +50,9 @@ def _subject(n: Notice) -> str:
     if n.kind == "completed":
         text = f"[aws-key-responder] {n.access_key_id} contained"
         text += f", user {n.user_name}" if n.user_name else ""
+    elif n.kind == "sweep":
+        text = f"[aws-key-responder] {n.access_key_id}: a sweep found " \
+               f"{(n.sweep or {}).get('new_events')} late events"
     else:
         text = f"[aws-key-responder] HALTED at {n.failing_step or 'unknown step'}: " \
                f"{n.access_key_id}"
@@ -62,6 +65,11 @@ def _headline(n: Notice) -> str:
     if n.kind == "completed":
         return f"Incident {n.incident_id}: access key {n.access_key_id} contained, playbook " \
                "completed"
+    if n.kind == "sweep":
+        sweep = n.sweep or {}
+        return (f"Incident {n.incident_id}: a sweep found {sweep.get('new_events')} events of "
+                f"{n.access_key_id} that CloudTrail delivered after the response; what they "
+                "opened is contained (see below)")
     return f"Incident {n.incident_id}: response to access key {n.access_key_id} HALTED at " \
            f"step {n.failing_step}"
 

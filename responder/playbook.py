@@ -40,12 +40,15 @@ class Playbook:
     steps: tuple[StepSpec, ...]
     origin: str
     description: str = ""
+    sweeps: Mapping[str, Any] = field(default_factory=dict)
+    """When to look at CloudTrail again after containment (schedule_sweeps' settings)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": self.version,
             "description": self.description,
+            **({"sweeps": dict(self.sweeps)} if self.sweeps else {}),
             "steps": [
                 {"name": s.name, "action": s.action, "on_failure": s.on_failure,
                  "with": dict(s.settings)}
@@ -66,7 +69,8 @@ class Playbook:
             )
             for s in data["steps"]
         )
-        return cls(data["name"], data["version"], steps, origin, data.get("description", ""))
+        return cls(data["name"], data["version"], steps, origin, data.get("description", ""),
+                   dict(data.get("sweeps") or {}))
 
 
 def shipped_dir() -> Traversable:
@@ -140,6 +144,11 @@ def _validate(data: Any, origin: str) -> None:
         problem = action.check_settings(step.get("with") or {})
         if problem is not None:
             raise PlaybookInvalid(f"{where}: {problem}")
+    for err in jsonschema.Draft202012Validator(REGISTRY["schedule_sweeps"].schema).iter_errors(
+        data.get("sweeps") or {}
+    ):
+        path = ".".join(["sweeps", *map(str, err.absolute_path)])
+        raise PlaybookInvalid(f"{origin}: field {path!r}: {_schema_message(err)}")
     if REGISTRY[data["steps"][0]["action"]].kind != "identification":
         raise PlaybookInvalid(
             f"{origin}: step {data['steps'][0]['name']!r} (steps[0]): the first step must use "

@@ -16,7 +16,7 @@ from responder.errors import ResponderError
 from responder.journal import CallRecord
 from responder.notice import build_notice
 from responder.steps import REGISTRY
-from responder.steps.results import KeyReplaced, SessionDenied, SessionFound
+from responder.steps.results import KeyReplaced, SessionDenied, SessionFound, SweepFound
 from responder.view import IncidentView, StepView
 
 if TYPE_CHECKING:
@@ -48,7 +48,6 @@ def incident_document(view: IncidentView, now: datetime | None = None) -> dict[s
     With `now`, an incident left running by a runner that is gone shows as halted
     (interrupted), which is what it is until someone resumes it."""
     record = view.record
-    evidence = view.evidence
     replacement = view.done(KeyReplaced)
     abandoned = now is not None and view.abandoned(now)
     return {
@@ -61,20 +60,50 @@ def incident_document(view: IncidentView, now: datetime | None = None) -> dict[s
         "started_at": iso(record.started_at),
         "contained_at": iso(record.contained_at),
         "steps": [_step(s) for s in view.steps],
-        "evidence": None if evidence is None else {
-            "events": evidence.events,
-            "regions": list(evidence.regions),
-            "path": evidence.path,
-            "sha256": evidence.sha256,
-        },
+        "evidence": evidence_document(view),
         "replacement": None if replacement is None else {
             "access_key_id": replacement.access_key_id,
             "secret_ref": replacement.secret_ref,
         },
         "attacker": attacker_document(view),
         "session": session_document(view.session, view.session_denied),
+        "sweeps": sweeps_document(view),
         "report": record.report,
         "error": ABANDONED.format(id=record.id) if abandoned else record.error,
+    }
+
+
+def evidence_document(view: IncidentView) -> dict[str, Any] | None:
+    """The evidence as it stands: after the last sweep that merged events into it, and
+    where the evidence bucket keeps it (null without one)."""
+    evidence = view.evidence
+    if evidence is None:
+        return None
+    swept = view.sweeps_found
+    return {
+        "events": swept[-1].events_total if swept else evidence.events,
+        "regions": list(evidence.regions),
+        "path": evidence.path,
+        "sha256": swept[-1].sha256 if swept else evidence.sha256,
+        "s3_uri": view.evidence_uri,
+        "archive_error": view.archive.error if view.archive_failed and view.archive else None,
+    }
+
+
+def sweeps_document(view: IncidentView) -> dict[str, Any] | None:
+    """Sweeps done (what each found) and due, with the command that runs the next one;
+    null until sweeps were scheduled."""
+    scheduled = view.sweeps_scheduled
+    if scheduled is None and not view.sweep_steps:
+        return None
+    due = [iso(d) for d in view.sweeps_due]
+    return {
+        "done": [{"step": s.name, "status": s.status, "ended_at": iso(s.ended_at),
+                  "new_events": (s.facts.new_events if isinstance(s.facts, SweepFound)
+                                 else None), "error": s.error} for s in view.sweep_steps],
+        "due": due,
+        "scheduler": scheduled.scheduler if scheduled is not None else None,
+        "next": {"at": due[0], "command": f"respond sweep {view.id}"} if due else None,
     }
 
 
@@ -117,7 +146,7 @@ def _nothing_yet() -> dict[str, Any]:
     return {"incident_id": None, "status": None, "access_key_id": None, "user_name": None,
             "account_id": None, "playbook": None, "started_at": None, "contained_at": None,
             "steps": [], "evidence": None, "replacement": None, "attacker": None,
-            "session": None, "report": None, "error": None}
+            "session": None, "sweeps": None, "report": None, "error": None}
 
 
 def plan_document(found: Plan) -> dict[str, Any]:
@@ -183,6 +212,18 @@ def render_human(doc: dict[str, Any]) -> str:
         lines.append(f"  error: {doc['error']}")
     if doc["status"] == "halted":
         lines.append(f"  fix the cause, then: respond resume {doc['incident_id']}")
+    evidence = doc.get("evidence") or {}
+    if evidence.get("s3_uri"):
+        lines.append(f"  evidence kept in {evidence['s3_uri']}")
+    if evidence.get("archive_error"):
+        lines.append(f"  evidence NOT copied to the bucket: {evidence['archive_error']}")
+    sweeps = doc.get("sweeps") or {}
+    done = [s for s in sweeps.get("done", []) if s.get("status") == "done"]
+    if done:
+        lines.append(f"  sweeps done: {len(done)}, new events: "
+                     f"{sum(s.get('new_events') or 0 for s in done)}")
+    if sweeps.get("next"):
+        lines.append(f"  next sweep due {sweeps['next']['at']}: {sweeps['next']['command']}")
     return "\n".join(lines)
 
 
@@ -223,7 +264,7 @@ def report_document(view: IncidentView) -> dict[str, Any]:
             "error": s.error,
             "calls": [_call(c) for c in view.calls if c.step == s.name],
         }
-        for s in view.steps
+        for s in view.all_steps
     ]
     doc["time_to_contain_seconds"] = seconds_between(doc["started_at"], doc["contained_at"])
     revoked = view.sessions_revoked

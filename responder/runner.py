@@ -17,8 +17,8 @@ from typing import Any
 
 from transitions import EventData, Machine
 
-from responder import report
-from responder.aws import Api, ApiCall
+from responder import followup
+from responder.aws import Api
 from responder.context import Incident, RunContext, iso
 from responder.errors import (
     AwsCallFailed,
@@ -29,12 +29,13 @@ from responder.errors import (
     ResponderError,
     StepFailed,
 )
-from responder.journal import CallHandle, IncidentRecord, Journal
+from responder.journal import IncidentRecord, Journal
 from responder.lease import Lease
 from responder.logging import get_logger, incident_log
 from responder.machine import COMPLETED, HALTED, REFUSED, TERMINAL, machine_spec
 from responder.notice import build_notice
 from responder.playbook import Playbook, StepSpec
+from responder.recorder import JournalRecorder
 from responder.steps import REGISTRY, StepInput
 from responder.steps import notify as notify_step
 from responder.view import IncidentView, target_of
@@ -81,29 +82,6 @@ def first_to_run(view: IncidentView) -> str:
     return COMPLETED
 
 
-class JournalRecorder:
-    """Api's CallRecorder bound to one step; keeps the lease alive while calls go on."""
-
-    def __init__(self, run: IncidentRun, step: str) -> None:
-        self._run = run
-        self._step = step
-
-    def intent(self, call: ApiCall) -> CallHandle:
-        self._run.lease.heartbeat()
-        return self._run.journal.intent(self._run.incident.id, self._step, call,
-                                        self._run.ctx.clock())
-
-    def sending(self, token: CallHandle) -> None:
-        self._run.journal.sending(token)
-
-    def result(
-        self, token: CallHandle, *, ok: bool, attempts: int, result: Any = None,
-        error: str | None = None,
-    ) -> None:
-        self._run.journal.result(token, ok=ok, attempts=attempts, now=self._run.ctx.clock(),
-                                 result=result, error=error)
-
-
 class IncidentRun:
     """Drives one incident, whose lease `owner` already holds, to a terminal state."""
 
@@ -123,6 +101,9 @@ class IncidentRun:
         self.api = Api(ctx.session_factory(), ctx.retry)
         initial = first_to_run(IncidentView.of(record, journal.steps(record.id)))
         self.machine = new_machine(self, self.playbook, initial, self._execute)
+
+    def _recorder(self, step: str) -> JournalRecorder:
+        return JournalRecorder(self.journal, self.lease, self.incident.id, step, self.ctx.clock)
 
     def view(self, *, calls: bool = False) -> IncidentView:
         return IncidentView.load(self.journal, self.incident.id, calls=calls)
@@ -179,11 +160,13 @@ class IncidentRun:
                                      error=error)
         if status == HALTED and notify:
             self._notify_halted(failing_step)
-        try:
-            path = report.write(self.view(calls=True), self.ctx.incident_dir(self.incident.id))
-            self.journal.update_incident(self.incident.id, self.ctx.clock(), report=str(path))
-        except OSError as exc:  # local files: said, never in the way of the outcome
-            log.warning("report.unwritable", error=f"{type(exc).__name__}: {exc}")
+        if status == COMPLETED:
+            followup.schedule(self.ctx, self.journal, self.lease, self.incident.id,
+                              self.playbook.sweeps)
+        followup.write_report(self.ctx, self.journal, self.incident.id)
+        if notify and self.ctx.options.evidence_bucket:  # a human's Ctrl-C is not waited on
+            followup.archive(self.ctx, self.journal, self.lease, self.incident.id)
+            followup.write_report(self.ctx, self.journal, self.incident.id)
         log.info("incident.end", status=status, error=error)
 
     def _notify_halted(self, failing_step: str | None) -> None:
@@ -197,7 +180,7 @@ class IncidentRun:
             return
         notice = build_notice("halted", self.view(), failing_step=failing_step)
         api = Api(self.api.session, self.ctx.retry,
-                  JournalRecorder(self, f"{spec.name}:halted"))
+                  self._recorder(f"{spec.name}:halted"))
         sent, failed = notify_step.deliver(api, notice, topic, webhook, self.ctx.retry)
         log.info("notify.halted", sent=[s["channel"] for s in sent], failed=failed)
 
@@ -208,12 +191,12 @@ class IncidentRun:
         inp = StepInput(ctx=self.ctx, incident=self.incident, target=view.target,
                         settings=spec.settings,
                         history=tuple(self.journal.calls(self.incident.id, spec.name)),
-                        view=view)
+                        view=view, step_name=spec.name)
         started = self.ctx.clock()
         self.lease.heartbeat()
         self.journal.step_started(self.incident.id, spec.name, started)
         log.info("step.start", step=spec.name, action=spec.action)
-        api = Api(self.api.session, self.ctx.retry, JournalRecorder(self, spec.name))
+        api = Api(self.api.session, self.ctx.retry, self._recorder(spec.name))
         try:
             result = action.observe(inp, api) or action.run(inp, api)
         except AwsCallFailed as exc:
@@ -241,6 +224,9 @@ class IncidentRun:
                                          user_name=target.user_name,
                                          account_id=target.account_id)
         self._maybe_contained()
+        if action.kind == "evidence" and result.status == "done":
+            # Kept where it outlives this machine before anything else can go wrong.
+            followup.archive(self.ctx, self.journal, self.lease, self.incident.id)
 
     def _fail(self, spec: StepSpec, started: datetime, message: str, exc: Exception,
               detail: Mapping[str, Any] | None = None) -> None:

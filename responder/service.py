@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 
+from responder import followup
 from responder.aws import Api, ApiCall, assuming, caller_access_key
 from responder.context import Incident, RunContext, Target
 from responder.errors import AlreadyHandled, AwsCallFailed, BadInput, OtherAccount, StepFailed
@@ -30,7 +31,7 @@ from responder.playbook import Playbook, StepSpec
 from responder.runner import EarlierStep, IncidentRun
 from responder.steps import REGISTRY, StepInput, StepResult
 from responder.steps.base import KeyKind
-from responder.view import target_of
+from responder.view import IncidentView, target_of
 
 log = get_logger("responder.service")
 
@@ -288,11 +289,6 @@ def resume(
     if not record.is_open:
         return record
     acquire(ctx, journal, incident_id, owner)
-    options = ctx.options.resumed_with(record.options)
-    if options.role_arn and not ctx.options.role_arn:
-        ctx = via_role(ctx, options.role_arn)
-    if record.options.get("slack_webhook") and not options.slack_webhook:
-        log.warning("notify.slack_webhook_missing", incident_id=incident_id,
-                    hint="set RESPONDER_SLACK_WEBHOOK to notify Slack on resume")
-    resumed_ctx = dataclasses.replace(ctx, options=options)
+    resumed_ctx = followup.context_for(ctx, record)
+    followup.restore_evidence(resumed_ctx, IncidentView.load(journal, incident_id))
     return IncidentRun(resumed_ctx, journal, record, owner, resumed=True).run()

@@ -22,6 +22,7 @@ from responder.lease import owner_is_dead
 from responder.steps.base import REGISTRY
 from responder.steps.results import (
     AttackerContained,
+    EvidenceArchived,
     EvidenceCollected,
     FactKind,
     Facts,
@@ -32,6 +33,8 @@ from responder.steps.results import (
     SessionFound,
     SessionsRevoked,
     Skipped,
+    SweepFound,
+    SweepsScheduled,
 )
 
 F = TypeVar("F", bound=Facts)
@@ -96,14 +99,25 @@ class IncidentView:
 
     record: IncidentRecord
     steps: tuple[StepView, ...]
+    """The playbook's steps: what the §2 object lists and the runner runs."""
     calls: tuple[CallRecord, ...] = ()
     """Only when loaded with calls=True (the report's timeline)."""
+    followups: tuple[StepView, ...] = ()
+    """Steps appended after the playbook (schedule-sweeps, sweep-N, archive)."""
 
     @classmethod
     def of(cls, record: IncidentRecord, steps: tuple[StepRecord, ...] | list[StepRecord],
            calls: tuple[CallRecord, ...] | list[CallRecord] = ()) -> IncidentView:
-        ordered = sorted(steps, key=lambda s: s.position)
-        return cls(record, tuple(StepView.of(s) for s in ordered), tuple(calls))
+        ordered = [StepView.of(s) for s in sorted(steps, key=lambda s: s.position)]
+        named = record.playbook.get("steps")
+        playbook = {str(s.get("name")) for s in named if isinstance(s, Mapping)} \
+            if isinstance(named, list) else {s.name for s in ordered}
+        return cls(record, tuple(s for s in ordered if s.name in playbook), tuple(calls),
+                   tuple(s for s in ordered if s.name not in playbook))
+
+    @property
+    def all_steps(self) -> tuple[StepView, ...]:
+        return self.steps + self.followups
 
     @classmethod
     def load(cls, journal: Journal, incident_id: str, *, calls: bool = False) -> IncidentView:
@@ -161,7 +175,7 @@ class IncidentView:
 
     def done(self, kind: type[F]) -> F | None:
         """The facts of the first step that established `kind` and finished done."""
-        for step in self.steps:
+        for step in self.all_steps:
             if step.status == "done" and isinstance(step.facts, kind):
                 return step.facts
         return None
@@ -172,7 +186,7 @@ class IncidentView:
                      if s.action in REGISTRY and REGISTRY[s.action].result is kind), None)
 
     def of_kind(self, kind: FactKind) -> tuple[StepView, ...]:
-        return tuple(s for s in self.steps if s.kind == kind)
+        return tuple(s for s in self.all_steps if s.kind == kind)
 
     @property
     def key_disabled(self) -> KeyDisabled | None:
@@ -194,6 +208,44 @@ class IncidentView:
     def replacement(self) -> KeyReplaced | None:
         replaced = self.done(KeyReplaced)
         return replaced if replaced is not None and replaced.access_key_id else None
+
+    @property
+    def sweeps_scheduled(self) -> SweepsScheduled | None:
+        return self.done(SweepsScheduled)
+
+    @property
+    def sweep_steps(self) -> tuple[StepView, ...]:
+        return self.of_kind("sweep")
+
+    @property
+    def sweeps_found(self) -> tuple[SweepFound, ...]:
+        """What each finished sweep found, in order."""
+        return tuple(s.facts for s in self.sweep_steps
+                     if s.status == "done" and isinstance(s.facts, SweepFound))
+
+    @property
+    def sweeps_due(self) -> tuple[datetime, ...]:
+        """The scheduled sweep times not yet matched by a finished sweep."""
+        scheduled = self.sweeps_scheduled
+        due = [parse_iso(d) for d in scheduled.due] if scheduled is not None else []
+        return tuple(d for d in due[len(self.sweeps_found):] if d is not None)
+
+    @property
+    def archive(self) -> StepView | None:
+        """The latest copy of the incident's files to the evidence bucket."""
+        found = self.of_kind("archive")
+        return found[-1] if found else None
+
+    @property
+    def archive_failed(self) -> bool:
+        return self.archive is not None and self.archive.status == "failed"
+
+    @property
+    def evidence_uri(self) -> str | None:
+        """Where the evidence is kept in S3, once an upload succeeded."""
+        uploaded = [s.facts for s in self.of_kind("archive")
+                    if s.status == "done" and isinstance(s.facts, EvidenceArchived)]
+        return uploaded[-1].uri if uploaded else None
 
     @property
     def notification_failed(self) -> bool:
@@ -258,4 +310,5 @@ class IncidentView:
 
     @property
     def exit_code(self) -> int:
-        return exit_code_for(self.status, notification_failed=self.notification_failed)
+        return exit_code_for(self.status,
+                             notification_failed=self.notification_failed or self.archive_failed)

@@ -276,3 +276,105 @@ def test_reopening_is_refused_while_another_incident_has_the_key(journal: Journa
         journal.update_incident("inc-1", T0, status="running")
     assert exists.value.incident_id == "inc-2"
     assert journal.get("inc-1").status == "refused"
+
+
+PLAYBOOK_STEPS = 7
+"""compromised-key's steps, at positions 0..6: an appended step comes at 7."""
+
+
+def test_added_step_comes_last_with_its_fields(journal: Journal) -> None:
+    """A follow-up step added after the incident completed is pending, after the playbook's
+    steps, with the given action and on_failure, and it touches the incident."""
+    _open(journal)
+    journal.update_incident("inc-1", T0, status="completed")
+    later = T0 + timedelta(minutes=10)
+    journal.add_step("inc-1", "cloudtrail-sweep", "sweep", later)
+    steps = journal.steps("inc-1")
+    assert len(steps) == PLAYBOOK_STEPS + 1
+    added = steps[-1]
+    assert (added.incident_id, added.position, added.name, added.action, added.on_failure,
+            added.status, added.started_at, added.ended_at, added.detail, added.error) == (
+        "inc-1", PLAYBOOK_STEPS, "cloudtrail-sweep", "sweep", "continue", "pending", None,
+        None, {}, None)
+    record = journal.get("inc-1")
+    assert (record.updated_at, record.status) == (later, "completed")
+    journal.add_step("inc-1", "upload", "upload-evidence", later, on_failure="halt")
+    assert journal.steps("inc-1")[-1].on_failure == "halt"
+
+
+def test_adding_a_step_twice_keeps_one(journal: Journal) -> None:
+    """Adding a name that exists changes nothing, not even a step already finished, so a
+    resumed follow-up finds its step as it left it."""
+    _open(journal)
+    first = T0 + timedelta(minutes=1)
+    journal.add_step("inc-1", "cloudtrail-sweep", "sweep", first)
+    journal.step_finished("inc-1", "cloudtrail-sweep", status="done", now=first,
+                          detail={"events": 3}, error=None)
+    journal.add_step("inc-1", "cloudtrail-sweep", "other-action", T0 + timedelta(minutes=2),
+                     on_failure="halt")
+    journal.add_step("inc-1", "notify", "notify", T0 + timedelta(minutes=3))  # a playbook step
+    steps = journal.steps("inc-1")
+    assert [s.name for s in steps].count("cloudtrail-sweep") == 1
+    assert [s.name for s in steps].count("notify") == 1
+    assert len(steps) == PLAYBOOK_STEPS + 1
+    sweep = steps[-1]
+    assert (sweep.action, sweep.on_failure, sweep.status, sweep.detail) == (
+        "sweep", "continue", "done", {"events": 3})
+    assert journal.get("inc-1").updated_at == first
+
+
+def test_added_steps_get_consecutive_positions(journal: Journal) -> None:
+    """Each added step goes one past the incident's highest position; another incident's
+    steps do not count."""
+    _open(journal)
+    _open(journal, "inc-2", key="AKIAOTHERKEY00000000")
+    journal.add_step("inc-1", "sweep-1", "sweep", T0)
+    journal.add_step("inc-1", "sweep-2", "sweep", T0)
+    journal.add_step("inc-2", "upload", "upload-evidence", T0)
+    assert [(s.name, s.position) for s in journal.steps("inc-1")[-2:]] == [
+        ("sweep-1", PLAYBOOK_STEPS), ("sweep-2", PLAYBOOK_STEPS + 1)]
+    assert [(s.name, s.position) for s in journal.steps("inc-2")[-2:]] == [
+        ("notify", PLAYBOOK_STEPS - 1), ("upload", PLAYBOOK_STEPS)]
+    assert [s.position for s in journal.steps("inc-1")] == list(range(PLAYBOOK_STEPS + 2))
+
+
+def test_added_step_runs_like_a_playbook_step(journal: Journal) -> None:
+    """started, intent, sending, result and finished work on an added step and read back,
+    its calls filed under its name."""
+    _open(journal)
+    start = T0 + timedelta(minutes=5)
+    journal.add_step("inc-1", "cloudtrail-sweep", "sweep", start)
+    journal.step_started("inc-1", "cloudtrail-sweep", start)
+    handle = journal.intent("inc-1", "cloudtrail-sweep",
+                            ApiCall("cloudtrail", "LookupEvents", {"MaxResults": 50}), start)
+    journal.sending(handle)
+    journal.result(handle, ok=True, attempts=1, now=start, result={"events": 2})
+    journal.step_finished("inc-1", "cloudtrail-sweep", status="failed",
+                          now=start + timedelta(seconds=9), detail={"events": 2},
+                          error="throttled")
+    sweep = journal.steps("inc-1")[-1]
+    assert (sweep.name, sweep.status, sweep.started_at, sweep.ended_at, sweep.detail,
+            sweep.error) == ("cloudtrail-sweep", "failed", start, start + timedelta(seconds=9),
+                             {"events": 2}, "throttled")
+    (call,) = journal.calls("inc-1", "cloudtrail-sweep")
+    assert (call.id, call.step, call.operation, call.params, call.outcome, call.result) == (
+        handle.call_id, "cloudtrail-sweep", "LookupEvents", {"MaxResults": 50}, "ok",
+        {"events": 2})
+    assert journal.calls("inc-1", "identify") == []
+    assert journal.get("inc-1").updated_at == start + timedelta(seconds=9)
+
+
+def test_adding_a_step_to_an_unknown_incident_raises(journal: Journal) -> None:
+    """An unknown id is UnknownIncident, as for get(), and nothing is written."""
+    with pytest.raises(UnknownIncident, match="respond status"):
+        journal.add_step("inc-nope", "cloudtrail-sweep", "sweep", T0)
+    assert journal.steps("inc-nope") == []
+    assert journal.recent() == []
+
+
+def test_added_step_on_failure_must_be_known(journal: Journal) -> None:
+    """on_failure is halt or continue: a typo is refused before anything is written."""
+    _open(journal)
+    with pytest.raises(ValueError, match="on_failure"):
+        journal.add_step("inc-1", "cloudtrail-sweep", "sweep", T0, on_failure="carry-on")
+    assert len(journal.steps("inc-1")) == PLAYBOOK_STEPS

@@ -21,7 +21,7 @@ from tenacity import Retrying
 from responder import playbook
 from responder.aws import ApiCall, RetryPolicy
 from responder.errors import BadInput, LeaseHeld
-from responder.journal import IncidentExists, open_journal
+from responder.journal import IncidentExists, base, open_journal
 from responder.journal.dynamodb import DynamoDbJournal
 
 if TYPE_CHECKING:
@@ -343,3 +343,69 @@ def test_state_url_uses_the_run_session(tmp_path: Path) -> None:
                            session=boto3.Session(region_name="eu-west-1"))
     assert isinstance(journal, DynamoDbJournal)
     assert journal.client.meta.region_name == "eu-west-1"
+
+
+def before_put(journal: DynamoDbJournal, meanwhile: list[Callable[[], None]]) -> None:
+    """Run the next of `meanwhile` (another process's write) just before each PutItem of
+    `journal` is sent: the other writer wins the race for the position it read."""
+
+    def interleave(**_: Any) -> None:
+        if meanwhile:
+            meanwhile.pop(0)()
+
+    journal.client.meta.events.register("before-call.dynamodb.PutItem", interleave)
+
+
+def test_step_added_by_another_process_is_found(table: DynamoDBClient) -> None:
+    """A process that cached the playbook's positions still finds a step another process
+    appended later, and writes it under its own key; the item reads back as a created one."""
+    first, second = process(), process()
+    create(first, "inc-1")
+    first.step_started("inc-1", "identify", T0)  # caches first's positions
+    second.add_step("inc-1", "cloudtrail-sweep", "sweep", T0)
+    first.step_finished("inc-1", "cloudtrail-sweep", status="done", now=T0,
+                        detail={"events": 0}, error=None)
+    sweep = second.steps("inc-1")[-1]
+    assert (sweep.name, sweep.position, sweep.status) == ("cloudtrail-sweep", 7, "done")
+    stored = {i["sk"]["S"]: set(i) for i in items(table, "INCIDENT#inc-1")}
+    assert stored["STEP#007"] == stored["STEP#006"] | {"ended_at"}
+
+
+def test_add_step_retries_when_another_writer_takes_the_position(
+        table: DynamoDBClient) -> None:
+    """Two processes appending at once: the loser's conditional put fails, it reads again
+    and appends after the winner's step, overwriting nothing."""
+    first, second = process(), process()
+    create(first, "inc-1")
+    before_put(second, [lambda: first.add_step("inc-1", "upload", "upload-evidence", T0)])
+    second.add_step("inc-1", "cloudtrail-sweep", "sweep", T0)
+    assert [(s.name, s.position, s.action) for s in first.steps("inc-1")[-2:]] == [
+        ("upload", 7, "upload-evidence"), ("cloudtrail-sweep", 8, "sweep")]
+
+
+def test_add_step_racing_the_same_name_keeps_one(table: DynamoDBClient) -> None:
+    """Two processes adding the same step: the loser finds the winner's and adds nothing."""
+    first, second = process(), process()
+    create(first, "inc-1")
+    before_put(second, [lambda: first.add_step("inc-1", "cloudtrail-sweep", "winner", T0)])
+    second.add_step("inc-1", "cloudtrail-sweep", "loser", T0)
+    second.step_started("inc-1", "cloudtrail-sweep", T0)
+    steps = first.steps("inc-1")
+    assert [(s.name, s.action, s.status) for s in steps if s.position >= 7] == [
+        ("cloudtrail-sweep", "winner", "running")]
+
+
+def test_add_step_gives_up_after_losing_every_attempt(table: DynamoDBClient) -> None:
+    """A writer that loses the position every time stops after APPEND_ATTEMPTS with an
+    error instead of looping; the winners' steps stay."""
+    first, second = process(), process()
+    create(first, "inc-1")
+
+    def rival(n: int) -> Callable[[], None]:
+        return lambda: first.add_step("inc-1", f"rival-{n}", "sweep", T0)
+
+    before_put(second, [rival(n) for n in range(base.APPEND_ATTEMPTS)])
+    with pytest.raises(base.Collision, match="cloudtrail-sweep"):
+        second.add_step("inc-1", "cloudtrail-sweep", "sweep", T0)
+    assert [s.name for s in first.steps("inc-1")[7:]] == [
+        f"rival-{n}" for n in range(base.APPEND_ATTEMPTS)]

@@ -58,3 +58,87 @@ def assemble(parts: Iterable[Path], out: Path, summary: Summary) -> Assembled:
         index_path.unlink(missing_ok=True)
     return Assembled(out, events, duplicates, digest.hexdigest())
 
+
+
+@dataclass(frozen=True)
+class Merged:
+    path: Path
+    added: tuple[str, ...]
+    """The eventIDs this sweep brought, in the order they were appended."""
+    events: int
+    sha256: str
+
+
+def _ids(path: Path, index: sqlite3.Connection, table: str) -> None:
+    if path.exists():
+        with path.open("rb") as source:
+            for line in source:
+                index.execute(f"INSERT OR IGNORE INTO {table} VALUES (?)",
+                              (str(json.loads(line).get("eventID", "")),))
+
+
+def merge(parts: Iterable[Path], into: Path, summary: Summary, pending: Path) -> Merged:
+    """Add to the evidence file the events of `parts` it does not hold yet (by eventID),
+    once each, keeping every line already there as it was; the sha256 is of the whole new
+    file.
+
+    The new events are first written to `pending` (this sweep's own file), then appended
+    to the evidence: both writes go beside their file and are renamed over it, so a crash
+    leaves each whole. A sweep run again after a crash finds its events in `pending`
+    even though the evidence file already holds them, so what they revealed is still
+    contained; merging the same parts twice adds nothing.
+    """
+    index_path = into.with_suffix(".merge.db")
+    index_path.unlink(missing_ok=True)
+    index = sqlite3.connect(index_path)
+    try:
+        index.execute("PRAGMA journal_mode=OFF")
+        index.execute("PRAGMA synchronous=OFF")
+        index.execute("CREATE TABLE held (event_id TEXT PRIMARY KEY) WITHOUT ROWID")
+        index.execute("CREATE TABLE mine (event_id TEXT PRIMARY KEY) WITHOUT ROWID")
+        _ids(into, index, "held")
+        _ids(pending, index, "mine")
+        fresh = pending.with_suffix(".partial")
+        with fresh.open("wb") as sink:
+            if pending.exists():
+                sink.write(pending.read_bytes())
+            for part in parts:
+                with part.open("rb") as source:
+                    for line in source:
+                        event_id = str(json.loads(line).get("eventID", ""))
+                        if not event_id or index.execute(
+                                "SELECT 1 FROM held WHERE event_id = ?", (event_id,)
+                        ).fetchone() or index.execute(
+                                "INSERT OR IGNORE INTO mine VALUES (?)", (event_id,)
+                        ).rowcount == 0:
+                            continue
+                        sink.write(line)
+        fresh.replace(pending)
+        digest = hashlib.sha256()
+        events = 0
+        added: list[str] = []
+        tmp = into.with_suffix(".jsonl.merging")
+        with tmp.open("wb") as sink:
+            if into.exists():
+                with into.open("rb") as source:
+                    for line in source:
+                        sink.write(line)
+                        digest.update(line)
+                        events += 1
+            with pending.open("rb") as source:
+                for line in source:
+                    record = json.loads(line)
+                    event_id = str(record.get("eventID", ""))
+                    added.append(event_id)
+                    summary.add(record)
+                    if index.execute("SELECT 1 FROM held WHERE event_id = ?",
+                                     (event_id,)).fetchone():
+                        continue  # appended by the attempt that crashed
+                    sink.write(line)
+                    digest.update(line)
+                    events += 1
+        tmp.replace(into)
+    finally:
+        index.close()
+        index_path.unlink(missing_ok=True)
+    return Merged(into, tuple(added), events, digest.hexdigest())

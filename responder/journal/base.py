@@ -36,6 +36,12 @@ INCIDENT_FIELDS: Final = frozenset(
 COLLISION_ATTEMPTS: Final = 3
 """A write that lost a uniqueness race to an incident that has since closed (or whose
 guard outlived it) is tried again this often before the error is let through."""
+APPEND_ATTEMPTS: Final = 5
+"""add_step reads the steps and claims the next position this often: each lost attempt
+means another writer appended a step meanwhile, so a handful covers any real contention."""
+ON_FAILURE: Final = frozenset({"halt", "continue"})
+"""What a step may do when it fails (the playbook's values): a typo must fail, not be
+journaled as a rule the runner would never recognise."""
 
 
 def dumps(value: Any) -> str:
@@ -193,7 +199,7 @@ class Journal(ABC):
 
     @abstractmethod
     def steps(self, incident_id: str) -> list[StepRecord]:
-        """In playbook order."""
+        """In position order: the playbook's steps, then those appended by add_step."""
 
     @abstractmethod
     def step_started(self, incident_id: str, name: str, now: datetime) -> None: ...
@@ -231,6 +237,14 @@ class Journal(ABC):
     @abstractmethod
     def _set_call(self, handle: CallHandle, values: Mapping[str, Any]) -> None:
         """Write `values` on the call (if it exists)."""
+
+    @abstractmethod
+    def _append_step(self, incident: IncidentRecord, name: str, action: str,
+                     on_failure: str, now: datetime) -> bool:
+        """Store a pending step named `name` at one past the incident's highest position
+        and touch the incident, unless a step of that name exists (then change nothing).
+        True once the step exists; False when another writer took the chosen position
+        first, so add_step reads the steps again and retries."""
 
     def _encode(self, value: Any) -> str:
         """A step's detail or a call's result as stored; a backend may bound it."""
@@ -316,6 +330,27 @@ class Journal(ABC):
                 " `respond status` lists them"
             )
         return record
+
+    def add_step(self, incident_id: str, name: str, action: str, now: datetime, *,
+                 on_failure: str = "continue") -> None:
+        """Append a pending step named `name` after the incident's last one, unless a step
+        of that name already exists (then nothing changes: adding is idempotent, so a
+        resumed follow-up finds its step again). Raises UnknownIncident for an unknown id.
+
+        Follow-up work after an incident (a later CloudTrail sweep, an evidence upload)
+        is journaled as steps of that incident, so step_started, step_finished and the
+        write-ahead calls record it exactly as they record playbook steps.
+        """
+        if on_failure not in ON_FAILURE:
+            raise ValueError(f"on_failure must be one of {sorted(ON_FAILURE)}, not {on_failure!r}")
+        incident = self.get(incident_id)
+        for _ in range(APPEND_ATTEMPTS):
+            if self._append_step(incident, name, action, on_failure, now):
+                return
+        raise Collision(
+            f"incident {incident_id}: step {name!r} lost the next position to other writers"
+            f" {APPEND_ATTEMPTS} times"
+        )
 
     def _raise_held(self, incident_id: str) -> NoReturn:
         """A lease write was refused: say who holds it and until when."""

@@ -6,7 +6,9 @@ Why it looks like this:
   single resource. An incident is one item collection: `INCIDENT#<id>` holds `META`
   (the incident), `STEP#<position>` (one item per step, so step updates never rewrite
   the incident) and `CALL#<call id>` (the write-ahead call records). `steps()` and
-  `calls()` are strongly consistent Queries of that collection.
+  `calls()` are strongly consistent Queries of that collection. A step appended later
+  (add_step) is a PutItem of the next `STEP#<position>` only if it is absent, so two
+  appenders never share a position.
 - **Guard items** stand in for SQLite's unique indexes. `OPENKEY#<key>` names the key's
   open incident and `FINDING#<finding id>` the finding's incident; both are written
   with `attribute_not_exists(pk)` in the same transaction as the incident, so of two
@@ -87,6 +89,16 @@ URL_PREFIX: Final = "dynamodb://"
 TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 MAX_TRANSACT_ITEMS: Final = 100
 """DynamoDB's TransactWriteItems limit: incident + 2 guards + one item per step."""
+
+
+def _pending_step(incident_id: str, step: base.PendingStep, expires: int) -> Item:
+    """A step's item as first written, whether with its incident or appended later, so
+    base.step_record reads both alike."""
+    return item(
+        step_key(incident_id, step.position), incident_id=incident_id,
+        position=step.position, name=step.name, action=step.action,
+        on_failure=step.on_failure, status="pending", detail="{}", expires_at=expires,
+    )
 
 
 class DynamoDbJournal(base.Journal):
@@ -188,14 +200,7 @@ class DynamoDbJournal(base.Journal):
                 gsi_key=new.access_key_id, gsi_all=ALL_INCIDENTS, expires_at=expires,
             )),
             *(put(item(g, incident_id=new.id, expires_at=expires)) for g in guards),
-            *(
-                put(item(
-                    step_key(new.id, s.position), incident_id=new.id, position=s.position,
-                    name=s.name, action=s.action, on_failure=s.on_failure,
-                    status="pending", detail="{}", expires_at=expires,
-                ))
-                for s in new.steps
-            ),
+            *(put(_pending_step(new.id, s, expires)) for s in new.steps),
         ]
         try:
             self._table.transact(items)
@@ -353,7 +358,10 @@ class DynamoDbJournal(base.Journal):
     # steps ---------------------------------------------------------------------
 
     def steps(self, incident_id: str) -> list[StepRecord]:
-        return [base.step_record(i) for i in self._table.collection(incident_id, "STEP#")]
+        """Sorted by position, not only by sort key: `STEP#<position:03d>` stops sorting
+        numerically past 999 steps, which appended steps could in principle reach."""
+        found = [base.step_record(i) for i in self._table.collection(incident_id, "STEP#")]
+        return sorted(found, key=lambda s: s.position)
 
     def _position(self, incident_id: str, name: str) -> int | None:
         """The step's position (its sort key); steps never move once created."""
@@ -383,6 +391,28 @@ class DynamoDbJournal(base.Journal):
             self._table.update(step_key(incident_id, position), e, e.assign(values),
                                "attribute_exists(pk)")
         self._touch(incident_id, now)
+
+    def _append_step(self, incident: IncidentRecord, name: str, action: str,
+                     on_failure: str, now: datetime) -> bool:
+        """Read the steps, then put STEP#<highest + 1> only if that item does not exist:
+        of two writers choosing the same position one wins, and the other gets False
+        (add_step reads again; the name may then exist, which ends it)."""
+        existing = self.steps(incident.id)
+        for step in existing:
+            self._positions[(incident.id, step.name)] = step.position
+        if any(step.name == name for step in existing):
+            return True
+        position = max((step.position for step in existing), default=-1) + 1
+        new_step = base.PendingStep(position, name, action, on_failure)
+        try:
+            self._table.put_new(_pending_step(incident.id, new_step, ttl(incident.started_at)))
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        self._positions[(incident.id, name)] = position
+        self._touch(incident.id, now)
+        return True
 
     # calls ---------------------------------------------------------------------
 

@@ -262,6 +262,23 @@ class SqliteJournal(base.Journal):
             )
             _touch(db, incident_id, now)
 
+    def _append_step(self, incident: IncidentRecord, name: str, action: str,
+                     on_failure: str, now: datetime) -> bool:
+        """One IMMEDIATE transaction reads the highest position and inserts after it, so
+        no other writer can take that position: this never loses a race. The steps
+        table's key (incident_id, name) makes a second add of the name change nothing."""
+        with self._tx() as db:
+            added = db.execute(
+                "INSERT INTO steps (incident_id, position, name, action, on_failure, status)"
+                " SELECT ?, COALESCE(MAX(position), -1) + 1, ?, ?, ?, 'pending'"
+                " FROM steps WHERE incident_id = ?"
+                " ON CONFLICT (incident_id, name) DO NOTHING",
+                (incident.id, name, action, on_failure, incident.id),
+            ).rowcount
+            if added:
+                _touch(db, incident.id, now)
+        return True
+
     # calls ---------------------------------------------------------------------
 
     def intent(self, incident_id: str, step: str, call: ApiCall, now: datetime) -> CallHandle:

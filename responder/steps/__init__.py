@@ -1,6 +1,7 @@
 """Importing this package registers every action (see base.REGISTRY)."""
 
 from responder.steps import (
+    archive,
     attacker,
     deny,
     disable,
@@ -10,6 +11,8 @@ from responder.steps import (
     notify,
     replace,
     revoke_session,
+    schedule,
+    sweep,
 )
 from responder.steps.base import REGISTRY, Action, StepInput, StepResult
 
@@ -18,6 +21,7 @@ __all__ = [
     "Action",
     "StepInput",
     "StepResult",
+    "archive",
     "attacker",
     "deny",
     "disable",
@@ -27,6 +31,8 @@ __all__ = [
     "notify",
     "replace",
     "revoke_session",
+    "schedule",
+    "sweep",
 ]
 
 

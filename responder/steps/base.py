@@ -38,6 +38,8 @@ class StepInput:
     """This step's own journaled calls, from earlier attempts."""
     view: IncidentView | None = None
     """The incident as journaled when this step started; None before it is opened."""
+    step_name: str = ""
+    """The step's name in the incident (sweep-2): what its own local files are named by."""
 
     @property
     def revisit(self) -> bool:

@@ -121,15 +121,8 @@ class CollectCloudTrail(Action):
         parts = incident_dir / "evidence-parts"
         shutil.rmtree(parts, ignore_errors=True)
         parts.mkdir(parents=True)
-        for region in regions:  # clients are created here: creation is not thread-safe
-            api.client("cloudtrail", region)
-        buckets = {
-            r: TokenBucket(REQUESTS_PER_SECOND, capacity=REQUESTS_PER_SECOND,
-                           monotonic=inp.ctx.monotonic, sleep=inp.ctx.sleep)
-            for r in regions
-        }
-        results = self._collect_with_pivots(inp, api, regions=regions, window=window,
-                                            buckets=buckets, parts=parts)
+        results = collect_keys(inp, api, [(inp.incident.access_key_id, None)],
+                               regions=regions, window=window, parts=parts)
         summary = Summary()
         assembled = assemble((r.part for r in results), incident_dir / "cloudtrail.jsonl",
                              summary)
@@ -167,40 +160,48 @@ class CollectCloudTrail(Action):
             return sorted({*setting, HOME_REGION}), None
         return enabled_regions(api)
 
-    def _collect_with_pivots(
-        self, inp: StepInput, api: Api, *, regions: list[str],
-        window: tuple[datetime, datetime], buckets: Mapping[str, TokenBucket], parts: Path,
-    ) -> list[RegionResult]:
-        """The key first, then each round of temporary keys it (or they) minted."""
-        results: list[RegionResult] = []
-        seen = {inp.incident.access_key_id}
-        frontier: list[tuple[str, str | None]] = [(inp.incident.access_key_id, None)]
-        while frontier:
-            tasks = [(k, p, r) for k, p in frontier for r in regions]
-            progress = _Progress(inp, len(tasks))
 
-            def one(task: tuple[str, str | None, str], progress: _Progress = progress
-                    ) -> RegionResult:
-                key, parent, region = task
-                result = fetch_region(api, region, key, window=window, bucket=buckets[region],
-                                      part=parts / f"{key}-{region}.jsonl", parent=parent,
-                                      on_page=progress.page)
-                progress.finished()
-                return result
+def collect_keys(inp: StepInput, api: Api, seeds: list[tuple[str, str | None]], *,
+                 regions: list[str], window: tuple[datetime, datetime], parts: Path,
+                 ) -> list[RegionResult]:
+    """Every event of the `seeds` keys (key, the key that minted it) in every region,
+    then each round of temporary keys they (or those) minted, into part files."""
+    for region in regions:  # clients are created here: creation is not thread-safe
+        api.client("cloudtrail", region)
+    buckets = {
+        r: TokenBucket(REQUESTS_PER_SECOND, capacity=REQUESTS_PER_SECOND,
+                       monotonic=inp.ctx.monotonic, sleep=inp.ctx.sleep)
+        for r in regions
+    }
+    results: list[RegionResult] = []
+    seen = {key for key, _ in seeds}
+    frontier = list(seeds)
+    while frontier:
+        tasks = [(k, p, r) for k, p in frontier for r in regions]
+        progress = _Progress(inp, len(tasks))
 
-            pool = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(tasks)))
-            try:
-                batch = list(pool.map(one, tasks))
-            except BaseException:
-                # Interrupted: each worker stops after the page in flight instead of
-                # paging on while the process waits to exit.
-                progress.abandon()
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-            pool.shutdown()
-            results += batch
-            minted = {t: r.access_key_id for r in batch for t in sorted(r.temporary_keys)}
-            new = sorted(set(minted) - seen)[: max(0, MAX_PIVOT_KEYS - len(seen) + 1)]
-            seen.update(new)
-            frontier = [(t, minted[t]) for t in new]
-        return results
+        def one(task: tuple[str, str | None, str], progress: _Progress = progress
+                ) -> RegionResult:
+            key, parent, region = task
+            result = fetch_region(api, region, key, window=window, bucket=buckets[region],
+                                  part=parts / f"{key}-{region}.jsonl", parent=parent,
+                                  on_page=progress.page)
+            progress.finished()
+            return result
+
+        pool = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(tasks)))
+        try:
+            batch = list(pool.map(one, tasks))
+        except BaseException:
+            # Interrupted: each worker stops after the page in flight instead of
+            # paging on while the process waits to exit.
+            progress.abandon()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+        results += batch
+        minted = {t: r.access_key_id for r in batch for t in sorted(r.temporary_keys)}
+        new = sorted(set(minted) - seen)[: max(0, MAX_PIVOT_KEYS - len(seen) + 1)]
+        seen.update(new)
+        frontier = [(t, minted[t]) for t in new]
+    return results

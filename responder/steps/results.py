@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Self
 
 FactKind = Literal["identification", "containment", "evidence", "attacker", "replacement",
-                   "notification"]
+                   "notification", "schedule", "sweep", "archive"]
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -270,3 +270,60 @@ class SessionDenied(Facts):
     already: bool = False
     principal_deleted: bool | None = None
     """The role or user no longer exists: the session has no permission left."""
+
+
+@dataclass(frozen=True)
+class SweepsScheduled(Facts):
+    """schedule-sweeps: when CloudTrail is looked at again, and by whom."""
+
+    due: tuple[str, ...] = ()
+    """ISO times, in order: contained_at plus each of the playbook's after_minutes."""
+    overlap_minutes: int = 30
+    scheduler: str = "none"
+    """eventbridge-scheduler (the Lambda deployment), or none: `respond sweep` / --watch."""
+    schedules: tuple[str, ...] = ()
+    """The EventBridge Scheduler schedule names, when it was used."""
+
+
+@dataclass(frozen=True)
+class SweepFound(Facts):
+    """A sweep: what CloudTrail delivered late, merged into the evidence once, and what
+    was contained because of it."""
+
+    optional: ClassVar[frozenset[str]] = frozenset({"notified"})
+
+    window: Mapping[str, Any] = field(default_factory=dict)
+    """start, end: it re-read overlap_minutes of what was already covered."""
+    keys: tuple[str, ...] = ()
+    """The keys looked up: the leaked key and every temporary key known so far."""
+    new_keys: tuple[str, ...] = ()
+    """Temporary keys first seen in this sweep."""
+    new_events: int = 0
+    new_event_ids: tuple[str, ...] = ()
+    events_total: int = 0
+    sha256: str | None = None
+    """Of the evidence file after the merge."""
+    regions_failed: Mapping[str, Any] = field(default_factory=dict)
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    """The new events' summary (by name, high-risk actions, ...)."""
+    attacker: Mapping[str, Any] = field(default_factory=dict)
+    """contain-attacker's facts for what the new events revealed (empty: nothing new)."""
+    notified: Mapping[str, Any] | None = None
+    """sent and failed channels, when something new was found."""
+
+
+@dataclass(frozen=True)
+class EvidenceArchived(Facts):
+    """archive: the incident's files copied to the evidence bucket, with their SHA-256."""
+
+    optional: ClassVar[frozenset[str]] = frozenset({"error"})
+
+    bucket: str = ""
+    prefix: str = ""
+    objects: tuple[Mapping[str, Any], ...] = ()
+    """{"key", "sha256", "bytes", "version_id"} per file uploaded."""
+    error: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"

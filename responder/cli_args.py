@@ -1,0 +1,204 @@
+"""The command line's grammar: every command, option, help text and example of `respond`.
+
+Kept apart from cli.py, which only runs what was parsed and prints the outcome, so the
+grammar reads in one place and `respond --help` can be checked without running anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from responder import __version__
+
+EXAMPLES = """\
+examples:
+  respond compromised AKIAIOSFODNN7EXAMPLE --dry-run      # see the plan, change nothing
+  respond compromised AKIAIOSFODNN7EXAMPLE --yes          # contain it now
+  respond compromised ASIAIOSFODNN7EXAMPLE --yes          # a leaked session: deny just it
+  respond status                                          # open and recent incidents
+  respond resume inc-20261125-092338-3f9a1c               # continue a halted incident
+  respond resume inc-20261125-092338-3f9a1c --no-replace  # ... without a replacement key
+  respond finding guardduty-event.json                    # answer a finding (or a list)
+  respond sweep inc-20261125-092338-3f9a1c                # CloudTrail again: late events
+  respond drill                                           # rehearse against a fake account
+"""
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--state", metavar="PATH", default=default,
+                        help="journal location (default $RESPONDER_HOME/responder.db)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
+                        help="debug logging on stderr")
+
+
+def _aws_options(parser: argparse.ArgumentParser, *, role: bool = True) -> None:
+    parser.add_argument("--profile", help="AWS profile (default: the AWS CLI's chain)")
+    parser.add_argument("--region", help="AWS region (default: the AWS CLI's chain)")
+    if role:
+        parser.add_argument("--role-arn", help="assume this role first (cross-account)")
+
+
+def _followup_options(parser: argparse.ArgumentParser, *, watch: bool = True) -> None:
+    parser.add_argument("--evidence-bucket", metavar="BUCKET",
+                        default=os.environ.get("RESPONDER_EVIDENCE_BUCKET") or None,
+                        help="S3 bucket to keep the incident's files in (or "
+                        "$RESPONDER_EVIDENCE_BUCKET)")
+    if watch:
+        parser.add_argument("--watch", action="store_true",
+                            help="stay, and run each sweep when it is due (with a countdown)")
+
+
+def _output_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", choices=["human", "json"], default="human",
+                        help="json prints exactly one JSON object on stdout")
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return int(text)
+
+
+def _sweep_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    swp = sub.add_parser(
+        "sweep", parents=[common],
+        help="look at CloudTrail again for an incident's keys (events delivered late)",
+        description="Re-read CloudTrail for the incident's keys (the leaked key and every "
+        "temporary key found so far) from a little before what was already covered up to "
+        "now; merge new events into the evidence once each, contain what they reveal and "
+        "notify only when something is new. Sweeps are due 15 and 60 minutes after "
+        "containment by default (the playbook's `sweeps`).",
+        epilog="examples:\n  respond sweep inc-20261125-092338-3f9a1c\n"
+        "  respond sweep inc-20261125-092338-3f9a1c --watch   # every sweep still due",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    swp.add_argument("incident_id", metavar="INCIDENT_ID")
+    _aws_options(swp)
+    swp.add_argument("--notify-topic", metavar="ARN", help="SNS topic for notifications")
+    swp.add_argument("--slack-webhook", metavar="URL",
+                     default=os.environ.get("RESPONDER_SLACK_WEBHOOK"),
+                     help="Slack incoming webhook (or $RESPONDER_SLACK_WEBHOOK)")
+    _followup_options(swp)
+    _output_option(swp)
+
+
+def _compromised_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    comp = sub.add_parser(
+        "compromised", parents=[common], help="contain a leaked access key (AKIA or ASIA)",
+        description="A long-term (AKIA) key: identify its owner, disable the key, revoke "
+        "its sessions, collect evidence, contain the attacker, replace it and notify "
+        "(compromised-key). A temporary (ASIA) key: identify its session through "
+        "CloudTrail, deny exactly that session (an EC2 instance's only away from the "
+        "instance), collect evidence, contain the attacker and notify; no key is disabled "
+        "(compromised-session).",
+        epilog="examples:\n  respond compromised AKIAIOSFODNN7EXAMPLE --dry-run\n"
+        "  respond compromised AKIAIOSFODNN7EXAMPLE --yes --output json\n"
+        "  respond compromised ASIAIOSFODNN7EXAMPLE --dry-run\n"
+        "  respond compromised ASIAIOSFODNN7EXAMPLE --yes \\\n"
+        "      --principal arn:aws:sts::123456789012:assumed-role/app/session-1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    comp.add_argument("access_key_id", metavar="ACCESS_KEY_ID")
+    comp.add_argument("--dry-run", action="store_true",
+                      help="run only the read-only identify step and print the plan")
+    comp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    comp.add_argument("--playbook", metavar="NAME|FILE",
+                      help="default: compromised-key for AKIA keys, compromised-session for "
+                      "ASIA keys")
+    comp.add_argument("--principal", metavar="ARN",
+                      help="ASIA keys only: the session's principal (arn:aws:sts::ACCOUNT:"
+                      "assumed-role/ROLE/SESSION or arn:aws:iam::ACCOUNT:user/NAME), used "
+                      "when CloudTrail has no event for the key yet")
+    _aws_options(comp)
+    comp.add_argument("--notify-topic", metavar="ARN", help="SNS topic for notifications")
+    comp.add_argument("--slack-webhook", metavar="URL",
+                      default=os.environ.get("RESPONDER_SLACK_WEBHOOK"),
+                      help="Slack incoming webhook (or $RESPONDER_SLACK_WEBHOOK)")
+    comp.add_argument("--no-replace", action="store_true", help="skip issuing a replacement key")
+    _followup_options(comp)
+    _output_option(comp)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="respond",
+        description="Contain a leaked AWS access key (long-term or temporary) through a journaled, "
+        "resumable playbook.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"respond {__version__}")
+    _global_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, suppress=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _compromised_parser(sub, common)
+
+    find = sub.add_parser(
+        "finding", parents=[common],
+        help="respond to a GuardDuty / Health / Security Hub finding",
+        description="Parse a finding (EventBridge event or raw finding JSON) and run the "
+        "playbook it maps to (playbooks/triggers.json). Sample findings and findings "
+        "already handled are refused (exit 3).",
+        epilog="examples:\n  respond finding guardduty-event.json --output json\n"
+        "  aws guardduty get-findings ... | respond finding -",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    find.add_argument("file", metavar="FILE|-")
+    _aws_options(find)
+    find.add_argument("--notify-topic", metavar="ARN", help="SNS topic for notifications")
+    find.add_argument("--slack-webhook", metavar="URL",
+                      default=os.environ.get("RESPONDER_SLACK_WEBHOOK"),
+                      help="Slack incoming webhook (or $RESPONDER_SLACK_WEBHOOK)")
+    _followup_options(find, watch=False)
+    _output_option(find)
+
+    res = sub.add_parser("resume", parents=[common], help="continue a halted incident",
+                         epilog="example:\n  respond resume inc-20261125-092338-3f9a1c",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    res.add_argument("incident_id", metavar="INCIDENT_ID")
+    res.add_argument("--no-replace", action="store_true",
+                     help="issue no replacement key from here on (the way past a replace-key "
+                     "that cannot succeed)")
+    res.add_argument("--yes", action="store_true",
+                     help="accepted for symmetry with compromised; resume never asks")
+    _aws_options(res)
+    _followup_options(res, watch=False)
+    _output_option(res)
+
+    _sweep_parser(sub, common)
+
+    stat = sub.add_parser("status", parents=[common],
+                          help="list incidents, or show one (reads only the journal)")
+    stat.add_argument("incident_id", nargs="?", metavar="INCIDENT_ID")
+    stat.add_argument("--limit", type=_positive_int, default=20, metavar="N",
+                      help="finished incidents to list after every open one (default 20)")
+    stat.add_argument("--all", action="store_true", help="list every incident")
+    _aws_options(stat, role=False)  # where a dynamodb:// journal is
+    _output_option(stat)
+
+    rep = sub.add_parser("report", parents=[common], help="print an incident's report")
+    rep.add_argument("incident_id", metavar="INCIDENT_ID")
+    _aws_options(rep, role=False)  # where a dynamodb:// journal is
+    rep.add_argument("--format", choices=["md", "json"], default="md")
+
+    drill = sub.add_parser("drill", parents=[common],
+                           help="rehearse the playbook against an embedded fake AWS account")
+    drill.add_argument("--scenario", default="basic")
+    _output_option(drill)
+
+    pbs = sub.add_parser("playbooks", parents=[common], help="list, show, validate, graph")
+    pb_sub = pbs.add_subparsers(dest="pb_command", required=True, metavar="ACTION")
+    pb_sub.add_parser("list", help="shipped playbooks")
+    pb_sub.add_parser("show", help="print a playbook").add_argument("name", metavar="NAME")
+    pb_sub.add_parser("validate", help="check a playbook file").add_argument("file",
+                                                                             metavar="FILE")
+    pb_sub.add_parser("graph", help="the state machine in Graphviz DOT").add_argument(
+        "name", metavar="NAME")
+    return parser
+
+
