@@ -148,10 +148,11 @@ def cmd_compromised(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
     journal = _journal_to_act(args)
     record = service.respond(ctx, journal, pb, args.access_key_id, identified=identified)
-    code = _finish(journal, record.id, args.output)
     if args.watch and record.status == "completed":
-        return _watched(ctx, journal, record.id, args.output) or code
-    return code
+        if args.output != "json":  # one JSON object only: the incident after its sweeps
+            _finish(journal, record.id, args.output)
+        return _watched(ctx, journal, record.id, args.output)
+    return _finish(journal, record.id, args.output)
 
 
 def _countdown(step: str, due: datetime) -> None:
@@ -168,10 +169,11 @@ def _countdown(step: str, due: datetime) -> None:
 
 
 def _watched(ctx: RunContext, journal: Journal, incident_id: str, output: str) -> int:
-    """Run every sweep still due, each at its time; the exit code of the last."""
+    """Run every sweep still due, each at its time; prints the incident once, after."""
     swept = followup.watch(ctx, journal, incident_id, _countdown)
     if not swept:
-        return 0
+        _err(f"no sweep is due for {incident_id}")
+        return _finish(journal, incident_id, output)
     return _swept(journal, swept[-1], output)
 
 
