@@ -1,5 +1,6 @@
 """Lambda entry point for the EventBridge rule: GuardDuty / Health / Security Hub event in,
-the DESIGN §2 object out.
+the DESIGN §2 object out; and for the sweeps it schedules itself: {"sweep": "<incident
+id>"} in (EventBridge Scheduler), the incident's §2 object out.
 
 Every finding of the event is answered on its own (`trigger.respond_all`, as `respond
 finding` does). Refusals (sample finding, duplicate delivery, root or temporary key) and
@@ -81,13 +82,14 @@ def _journal(ctx: RunContext) -> Journal:
 
 def _sweep(ctx: RunContext, journal: Journal, incident_id: str) -> dict[str, Any]:
     """{"sweep": "<incident id>"}, as an EventBridge Scheduler schedule sends it: look at
-    CloudTrail again. A sweep that failed raises, so the scheduler's retry policy runs it
-    again (it resumes under the same step)."""
+    CloudTrail again. A sweep that failed raises: the scheduler invokes the function
+    asynchronously, so Lambda's own retries (then the dead-letter queue) run it again,
+    and it resumes under the same step."""
     try:
         done = followup.sweep(ctx, journal, incident_id)
     except ResponderError as exc:
         log.warning("sweep.refused", incident_id=incident_id, error=str(exc))
-        return report.error_document(exc, None)
+        return {**report.error_document(exc, None), "incident_id": incident_id}
     document = report.incident_document(IncidentView.load(journal, incident_id))
     if done.status == "failed":
         raise SweepFailed(f"{done.step} of {incident_id} failed: {done.error}")
