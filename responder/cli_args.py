@@ -42,6 +42,13 @@ def _aws_options(parser: argparse.ArgumentParser, *, role: bool = True) -> None:
         parser.add_argument("--role-arn", help="assume this role first (cross-account)")
 
 
+def _notify_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--notify-topic", metavar="ARN", help="SNS topic for notifications")
+    parser.add_argument("--slack-webhook", metavar="URL",
+                        default=os.environ.get("RESPONDER_SLACK_WEBHOOK"),
+                        help="Slack incoming webhook (or $RESPONDER_SLACK_WEBHOOK)")
+
+
 def _followup_options(parser: argparse.ArgumentParser, *, watch: bool = True) -> None:
     parser.add_argument("--evidence-bucket", metavar="BUCKET",
                         default=os.environ.get("RESPONDER_EVIDENCE_BUCKET") or None,
@@ -77,10 +84,7 @@ def _sweep_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     swp.add_argument("incident_id", metavar="INCIDENT_ID")
     _aws_options(swp)
-    swp.add_argument("--notify-topic", metavar="ARN", help="SNS topic for notifications")
-    swp.add_argument("--slack-webhook", metavar="URL",
-                     default=os.environ.get("RESPONDER_SLACK_WEBHOOK"),
-                     help="Slack incoming webhook (or $RESPONDER_SLACK_WEBHOOK)")
+    _notify_options(swp)
     _followup_options(swp)
     _output_option(swp)
 
@@ -113,10 +117,7 @@ def _compromised_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                       "assumed-role/ROLE/SESSION or arn:aws:iam::ACCOUNT:user/NAME), used "
                       "when CloudTrail has no event for the key yet")
     _aws_options(comp)
-    comp.add_argument("--notify-topic", metavar="ARN", help="SNS topic for notifications")
-    comp.add_argument("--slack-webhook", metavar="URL",
-                      default=os.environ.get("RESPONDER_SLACK_WEBHOOK"),
-                      help="Slack incoming webhook (or $RESPONDER_SLACK_WEBHOOK)")
+    _notify_options(comp)
     comp.add_argument("--no-replace", action="store_true", help="skip issuing a replacement key")
     _followup_options(comp)
     _output_option(comp)
@@ -150,10 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     find.add_argument("file", metavar="FILE|-")
     _aws_options(find)
-    find.add_argument("--notify-topic", metavar="ARN", help="SNS topic for notifications")
-    find.add_argument("--slack-webhook", metavar="URL",
-                      default=os.environ.get("RESPONDER_SLACK_WEBHOOK"),
-                      help="Slack incoming webhook (or $RESPONDER_SLACK_WEBHOOK)")
+    _notify_options(find)
     _followup_options(find, watch=False)
     _output_option(find)
 

@@ -249,23 +249,25 @@ def _call(call: CallRecord) -> dict[str, Any]:
     }
 
 
+def _timeline(view: IncidentView, s: StepView) -> dict[str, Any]:
+    return {
+        "step": s.name,
+        "status": s.status,
+        "started_at": iso(s.started_at),
+        "ended_at": iso(s.ended_at),
+        "duration_seconds": seconds_between(iso(s.started_at), iso(s.ended_at)),
+        "error": s.error,
+        "calls": [_call(c) for c in view.calls if c.step == s.name],
+    }
+
+
 def report_document(view: IncidentView) -> dict[str, Any]:
     """report.json: the §2 object plus timeline, snapshots, evidence summary, next actions.
 
     `view` must be loaded with its calls (IncidentView.load(..., calls=True))."""
     doc = incident_document(view)
-    doc["timeline"] = [
-        {
-            "step": s.name,
-            "status": s.status,
-            "started_at": iso(s.started_at),
-            "ended_at": iso(s.ended_at),
-            "duration_seconds": seconds_between(iso(s.started_at), iso(s.ended_at)),
-            "error": s.error,
-            "calls": [_call(c) for c in view.calls if c.step == s.name],
-        }
-        for s in view.all_steps
-    ]
+    doc["timeline"] = [_timeline(view, s) for s in view.steps]
+    doc["followups"] = [_timeline(view, s) for s in view.followups]
     doc["time_to_contain_seconds"] = seconds_between(doc["started_at"], doc["contained_at"])
     revoked = view.sessions_revoked
     doc["sessions_cutoff"] = revoked.token_issue_time_before if revoked else None
@@ -319,17 +321,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
             "",
         ]
     out += ["## Next actions", ""] + [f"1. {a}" for a in doc["next_actions"]] + [""]
-    out += ["## Timeline", "", "| step | status | started | duration (s) | API calls | error |",
-            "|---|---|---|---|---|---|"]
-    for t in doc["timeline"]:
-        apis = ", ".join(
-            f"{c['api']}" + (f" x{c['attempts']}" if c["attempts"] > 1 else "")
-            + ("" if c["outcome"] == "ok" else f" ({c['outcome']})")
-            for c in t["calls"]
-        )
-        out.append(f"| {t['step']} | {t['status']} | {t['started_at']} | "
-                   f"{t['duration_seconds']} | {apis} | {t['error'] or ''} |")
-    out.append("")
+    out += _timeline_markdown("Timeline", doc["timeline"])
+    if doc.get("followups"):
+        out += _timeline_markdown("After the playbook (schedule, sweeps, evidence bucket)",
+                                  doc["followups"])
     evidence = doc.get("evidence_summary")
     if evidence:
         summary = evidence.get("summary") or {}
@@ -376,6 +371,20 @@ def render_markdown(doc: dict[str, Any]) -> str:
                        f"{[p.get('PolicyName') for p in snap.get('attached_policies', [])]}, "
                        f"groups {snap.get('groups')}, MFA {snap.get('has_mfa')}")
     return "\n".join(out) + "\n"
+
+
+def _timeline_markdown(title: str, rows: list[dict[str, Any]]) -> list[str]:
+    out = [f"## {title}", "", "| step | status | started | duration (s) | API calls | error |",
+           "|---|---|---|---|---|---|"]
+    for t in rows:
+        apis = ", ".join(
+            f"{c['api']}" + (f" x{c['attempts']}" if c["attempts"] > 1 else "")
+            + ("" if c["outcome"] == "ok" else f" ({c['outcome']})")
+            for c in t["calls"]
+        )
+        out.append(f"| {t['step']} | {t['status']} | {t['started_at']} | "
+                   f"{t['duration_seconds']} | {apis} | {t['error'] or ''} |")
+    return [*out, ""]
 
 
 def _attacker_markdown(attacker: dict[str, Any] | None) -> list[str]:

@@ -26,13 +26,20 @@ class Assembled:
     sha256: str
 
 
-def assemble(parts: Iterable[Path], out: Path, summary: Summary) -> Assembled:
-    index_path = out.with_suffix(".index.db")
-    index_path.unlink(missing_ok=True)
-    index = sqlite3.connect(index_path)
+def _index(path: Path, *tables: str) -> sqlite3.Connection:
+    """A throwaway on-disk set of event ids per table (memory stays flat however many)."""
+    path.unlink(missing_ok=True)
+    index = sqlite3.connect(path)
     index.execute("PRAGMA journal_mode=OFF")
     index.execute("PRAGMA synchronous=OFF")
-    index.execute("CREATE TABLE seen (event_id TEXT PRIMARY KEY) WITHOUT ROWID")
+    for table in tables:
+        index.execute(f"CREATE TABLE {table} (event_id TEXT PRIMARY KEY) WITHOUT ROWID")
+    return index
+
+
+def assemble(parts: Iterable[Path], out: Path, summary: Summary) -> Assembled:
+    index_path = out.with_suffix(".index.db")
+    index = _index(index_path, "seen")
     digest = hashlib.sha256()
     events = duplicates = 0
     tmp = out.with_suffix(".jsonl.partial")
@@ -89,13 +96,8 @@ def merge(parts: Iterable[Path], into: Path, summary: Summary, pending: Path) ->
     contained; merging the same parts twice adds nothing.
     """
     index_path = into.with_suffix(".merge.db")
-    index_path.unlink(missing_ok=True)
-    index = sqlite3.connect(index_path)
+    index = _index(index_path, "held", "mine")
     try:
-        index.execute("PRAGMA journal_mode=OFF")
-        index.execute("PRAGMA synchronous=OFF")
-        index.execute("CREATE TABLE held (event_id TEXT PRIMARY KEY) WITHOUT ROWID")
-        index.execute("CREATE TABLE mine (event_id TEXT PRIMARY KEY) WITHOUT ROWID")
         _ids(into, index, "held")
         _ids(pending, index, "mine")
         fresh = pending.with_suffix(".partial")
