@@ -219,12 +219,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         _out("no incidents in the journal")
         return 0
     _out(f"{'INCIDENT':<28} {'STATUS':<9} {'ACCESS KEY':<20}  {'USER':<16} {'STEP':<17} "
-         f"{'AGE':<5} SWEEPS")
+         f"{'SWEEPS':<20} AGE")
     for v, doc in zip(views, docs, strict=True):
         r = v.record
         who = r.user_name or (f"role/{v.session.role_name}" if v.session else None) or "?"
         _out(f"{r.id:<28} {doc['status']:<9} {r.access_key_id:<20}  {who:<16} "
-             f"{v.current_step or '-':<17} {_age(now - r.started_at):<5} {_sweeps(v)}")
+             f"{v.current_step or '-':<17} {_sweeps(v):<20} {_age(now - r.started_at)}")
     hidden = len(closed) - (len(closed) if args.all else min(len(closed), args.limit))
     if hidden:
         _out(f"({hidden} older finished incidents not shown: --limit N or --all)")

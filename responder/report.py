@@ -94,7 +94,7 @@ def sweeps_document(view: IncidentView) -> dict[str, Any] | None:
     """Sweeps done (what each found) and due, with the command that runs the next one;
     null until sweeps were scheduled."""
     scheduled = view.sweeps_scheduled
-    if scheduled is None and not view.sweep_steps:
+    if view.contained_at is None and not view.sweep_steps:
         return None
     due = [iso(d) for d in view.sweeps_due]
     return {
@@ -102,7 +102,7 @@ def sweeps_document(view: IncidentView) -> dict[str, Any] | None:
                   "new_events": (s.facts.new_events if isinstance(s.facts, SweepFound)
                                  else None), "error": s.error} for s in view.sweep_steps],
         "due": due,
-        "scheduler": scheduled.scheduler if scheduled is not None else None,
+        "scheduler": scheduled.scheduler if scheduled is not None else "none",
         "next": {"at": due[0], "command": f"respond sweep {view.id}"} if due else None,
     }
 

@@ -160,7 +160,7 @@ class IncidentRun:
                                      error=error)
         if status == HALTED and notify:
             self._notify_halted(failing_step)
-        if status == COMPLETED:
+        if status == COMPLETED and self.ctx.scheduler is not None:
             followup.schedule(self.ctx, self.journal, self.lease, self.incident.id,
                               self.playbook.sweeps)
         followup.write_report(self.ctx, self.journal, self.incident.id)

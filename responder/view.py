@@ -36,6 +36,7 @@ from responder.steps.results import (
     SweepFound,
     SweepsScheduled,
 )
+from responder.steps.schedule import due_times
 
 F = TypeVar("F", bound=Facts)
 
@@ -225,10 +226,12 @@ class IncidentView:
 
     @property
     def sweeps_due(self) -> tuple[datetime, ...]:
-        """The scheduled sweep times not yet matched by a finished sweep."""
-        scheduled = self.sweeps_scheduled
-        due = [parse_iso(d) for d in scheduled.due] if scheduled is not None else []
-        return tuple(d for d in due[len(self.sweeps_found):] if d is not None)
+        """The sweep times (the playbook's `sweeps` after containment) not yet matched by a
+        finished sweep; none before the key is contained."""
+        if self.contained_at is None:
+            return ()
+        due = due_times(self.record.playbook.get("sweeps") or {}, self.contained_at)
+        return tuple(due[len(self.sweeps_found):])
 
     @property
     def archive(self) -> StepView | None:
