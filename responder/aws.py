@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -180,16 +181,26 @@ def session_factory(
 ) -> SessionFactory:
     """A factory of boto3 sessions from the default chain (optionally via a role)."""
 
+    made: list[boto3.Session] = []
+    lock = threading.Lock()
+
     def make() -> boto3.Session:
-        try:
-            base = boto3.Session(profile_name=profile, region_name=region)
-            if base.region_name is None:
-                # IAM and STS answer in us-east-1; the AWS CLI would fail here, we need not.
-                base = boto3.Session(profile_name=profile, region_name="us-east-1")
-        except ProfileNotFound as exc:
-            raise BadInput(f"AWS profile {profile!r} is not in the AWS config or credentials "
-                           "files (`aws configure list-profiles` lists them)") from exc
-        return base
+        """One session for the whole process (its clients are built once, see _Clients);
+        its credentials refresh themselves as the default chain's do."""
+        with lock:
+            if made:
+                return made[0]
+            try:
+                base = boto3.Session(profile_name=profile, region_name=region)
+                if base.region_name is None:
+                    # IAM and STS answer in us-east-1; the AWS CLI would fail here, we need not.
+                    base = boto3.Session(profile_name=profile, region_name="us-east-1")
+            except ProfileNotFound as exc:
+                raise BadInput(f"AWS profile {profile!r} is not in the AWS config or "
+                               "credentials files (`aws configure list-profiles` lists them)"
+                               ) from exc
+            made.append(base)
+            return base
 
     return assuming(make, role_arn) if role_arn else make
 
@@ -283,6 +294,54 @@ class CallRecorder(Protocol):
     ) -> None: ...
 
 
+class _Clients:
+    """One session's clients, shared by every Api over it: a boto3 client costs tens of
+    milliseconds to build, and each step has an Api of its own (its own recorder), so
+    without sharing every step before containment would build its clients again.
+
+    The before-send hook is registered once per client; the recorder and token of the
+    call in flight on this thread say what to journal as `sending`.
+    """
+
+    def __init__(self, session: boto3.Session) -> None:
+        self.session = session
+        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._lock = threading.Lock()  # building a client from a session is not thread-safe
+        self.sending = threading.local()
+
+    def get(self, service: str, region: str | None) -> Any:
+        key = (service, region)
+        with self._lock:
+            if key not in self._clients:
+                client = self.session.client(
+                    service,  # type: ignore[call-overload]
+                    region_name=region,
+                    config=BOTO_CONFIG,
+                )
+                client.meta.events.register_first("before-send", self._on_send)
+                self._clients[key] = client
+            return self._clients[key]
+
+    def _on_send(self, **_: Any) -> None:
+        """before-send hook: journal that a mutating request is leaving, once per call."""
+        pending = getattr(self.sending, "pending", None)
+        if pending is not None:
+            self.sending.pending = None
+            recorder, token = pending
+            recorder.sending(token)
+
+
+_SHARED: weakref.WeakKeyDictionary[boto3.Session, _Clients] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def _clients_of(session: boto3.Session) -> _Clients:
+    with _SHARED_LOCK:
+        if session not in _SHARED:
+            _SHARED[session] = _Clients(session)
+        return _SHARED[session]
+
+
 class Api:
     """Clients for one session with the retry policy and write-ahead recording applied."""
 
@@ -295,8 +354,7 @@ class Api:
         self._session = session
         self._retry = retry
         self._recorder = recorder
-        self._clients: dict[tuple[str, str | None], Any] = {}
-        self._sending = threading.local()
+        self._shared = _clients_of(session)
 
     @property
     def session(self) -> boto3.Session:
@@ -307,23 +365,7 @@ class Api:
         return Api(session, self._retry, self._recorder)
 
     def client(self, service: str, region: str | None = None) -> Any:
-        key = (service, region)
-        if key not in self._clients:
-            client = self._session.client(
-                service,  # type: ignore[call-overload]
-                region_name=region,
-                config=BOTO_CONFIG,
-            )
-            client.meta.events.register_first("before-send", self._on_send)
-            self._clients[key] = client
-        return self._clients[key]
-
-    def _on_send(self, **_: Any) -> None:
-        """before-send hook: journal that a mutating request is leaving, once per call."""
-        token = getattr(self._sending, "token", None)
-        if token is not None and self._recorder is not None:
-            self._sending.token = None
-            self._recorder.sending(token)
+        return self._shared.get(service, region)
 
     def call(
         self,
@@ -352,12 +394,14 @@ class Api:
             attempts_seen += 1
             if before_attempt is not None:
                 before_attempt()
-            self._sending.token = token if call.mutating else None
+            sending = self._shared.sending
+            sending.pending = (self._recorder, token) if (
+                call.mutating and self._recorder is not None and token is not None) else None
             extra = unjournaled() if unjournaled is not None else {}
             try:
                 return dict(method(**call.params, **extra))
             finally:
-                self._sending.token = None
+                sending.pending = None
                 for value in extra.values():  # a file opened for this attempt
                     if hasattr(value, "close"):
                         value.close()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
-from responder import __version__
+from responder import package_version
 
 EXAMPLES = """\
 examples:
@@ -24,6 +25,15 @@ examples:
   respond sweep inc-20261125-092338-3f9a1c                # CloudTrail again: late events
   respond drill                                           # rehearse against a fake account
 """
+
+
+class _Version(argparse.Action):
+    """--version, with the version read only when asked for."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        sys.stdout.write(f"respond {package_version()}\n")
+        parser.exit()
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -131,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"respond {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="show program's version number and exit")
     _global_options(parser, suppress=False)
     common = argparse.ArgumentParser(add_help=False)
     _global_options(common, suppress=True)

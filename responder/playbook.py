@@ -6,19 +6,24 @@ typo in a 3 a.m. edit costs one re-run instead of a half-finished incident.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable  # Python ≥ 3.11
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import jsonschema
 import yaml
 
+from responder import package_version
+from responder.context import responder_home
 from responder.errors import BadInput, PlaybookInvalid
 from responder.steps import REGISTRY
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SHIPPED_PACKAGE = "responder.playbooks"
 RESERVED_STATES = ("completed", "halted", "refused")
@@ -59,7 +64,7 @@ class Playbook:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], origin: str) -> Playbook:
         """Validate and build; `origin` names the file in every error message."""
-        _validate(data, origin)
+        _validated(data, origin)
         steps = tuple(
             StepSpec(
                 name=s["name"],
@@ -110,7 +115,50 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     return str(error.message)
 
 
+_VALID: set[str] = set()
+"""Digests of playbook contents validated by this process."""
+
+
+def _digest(data: Any) -> str | None:
+    """What a validation depends on: the playbook's content, the schemas it is checked
+    against (the file's and every action's) and this version's code."""
+    try:
+        content = json.dumps(data, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return None
+    actions = json.dumps({name: cls.schema for name, cls in sorted(REGISTRY.items())},
+                         sort_keys=True, default=str)
+    schema = (resources.files(SHIPPED_PACKAGE) / "playbook.schema.json").read_text("utf-8")
+    whole = "\0".join((content, actions, schema, package_version()))
+    return hashlib.sha256(whole.encode()).hexdigest()
+
+
+def _cache_dir() -> Path:
+    return responder_home() / "cache" / "playbooks"
+
+
+def _validated(data: Any, origin: str) -> None:
+    """Validate `data` once per content: a content this version already found valid (in
+    this process, or recorded under $RESPONDER_HOME/cache) is not checked again, which
+    keeps jsonschema (and its import) off the path to containment. Anything else is
+    validated in full; an invalid playbook is never recorded."""
+    digest = _digest(data)
+    if digest is not None and (digest in _VALID or (_cache_dir() / digest).is_file()):
+        return
+    _validate(data, origin)
+    if digest is None:
+        return
+    _VALID.add(digest)
+    try:
+        _cache_dir().mkdir(parents=True, exist_ok=True)
+        (_cache_dir() / digest).touch()
+    except OSError:
+        pass  # a cache that cannot be written only costs the next run a validation
+
+
 def _validate(data: Any, origin: str) -> None:
+    import jsonschema  # noqa: PLC0415 - only when a content was not validated before
+
     if not isinstance(data, dict):
         raise PlaybookInvalid(f"{origin}: a playbook must be a mapping with name, version, steps")
     schema_errors = sorted(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,11 +57,13 @@ class BufferRecorder:
 
     def __init__(self, clock: Callable[[], datetime]) -> None:
         self._clock = clock
+        self._lock = threading.Lock()  # identify sends its two reads at once
         self.calls: list[BufferedCall] = []
 
     def intent(self, call: ApiCall) -> int:
-        self.calls.append(BufferedCall(call, self._clock()))
-        return len(self.calls) - 1
+        with self._lock:
+            self.calls.append(BufferedCall(call, self._clock()))
+            return len(self.calls) - 1
 
     def sending(self, token: Any) -> None:
         """identify only reads; nothing to mark."""
@@ -68,9 +71,10 @@ class BufferRecorder:
     def result(
         self, token: Any, *, ok: bool, attempts: int, result: Any = None, error: str | None = None
     ) -> None:
-        pending = self.calls[token]
-        self.calls[token] = BufferedCall(pending.call, pending.intent_at, ok, attempts, result,
-                                         error, self._clock())
+        with self._lock:
+            pending = self.calls[token]
+            self.calls[token] = BufferedCall(pending.call, pending.intent_at, ok, attempts,
+                                             result, error, self._clock())
 
 
 @dataclass(frozen=True)

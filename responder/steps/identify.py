@@ -1,13 +1,15 @@
 """identify: who owns the key and in which account, in two read-only calls.
 
 GetAccessKeyLastUsed names the owner without listing users (constant time whatever the
-account's size); GetAccessKeyInfo names the owning account. Only when the key is not
-found do we spend more calls, to say whether it lives in another account.
+account's size); GetAccessKeyInfo names the owning account. The two are sent at once
+(one round trip before UpdateAccessKey). Only when the key is not found do we spend a
+third call, to say whether it lives in another account.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NoReturn
 
 from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed, BadInput, OtherAccount
@@ -33,14 +35,19 @@ class Identify(Action):
     def run(self, inp: StepInput, api: Api) -> StepResult:
         last_used_call, info_call = self.plan(inp)
         key = inp.incident.access_key_id
-        try:
-            found = api.call(last_used_call)
-        except AwsCallFailed as exc:
-            if exc.code != "NoSuchEntity":
-                raise
-            self._explain_not_found(key, api, info_call)
+        for service in ("iam", "sts"):  # clients built here, not raced for in the thread
+            api.client(service)
+        # The two reads are independent: one round trip before UpdateAccessKey, not two.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            info = pool.submit(api.call, info_call)
+            try:
+                found = api.call(last_used_call)
+            except AwsCallFailed as exc:
+                if exc.code != "NoSuchEntity":
+                    raise
+                self._explain_not_found(key, api, str(info.result()["Account"]))
+            account = str(info.result()["Account"])
         check_not_root(key, found.get("UserName"))
-        account = str(api.call(info_call)["Account"])
         last_used: dict[str, Any] = {
             k: (v.isoformat() if hasattr(v, "isoformat") else v)
             for k, v in found.get("AccessKeyLastUsed", {}).items()
@@ -48,8 +55,7 @@ class Identify(Action):
         return StepResult("done", OwnerFound(found["UserName"], account, last_used))
 
     @staticmethod
-    def _explain_not_found(key: str, api: Api, info_call: ApiCall) -> None:
-        owner = str(api.call(info_call)["Account"])
+    def _explain_not_found(key: str, api: Api, owner: str) -> NoReturn:
         here = str(api.call(ApiCall("sts", "GetCallerIdentity"))["Account"])
         if owner != here:
             raise OtherAccount(
