@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from responder import findings, followup, machine, playbook, report, service, trigger
+from responder import followup, playbook, report, service
 from responder.aws import RetryPolicy, env_number, session_factory
 from responder.context import Options, RunContext, SessionHint, responder_home, utcnow
 from responder.errors import EXIT_BAD_INPUT, EXIT_HALTED, BadInput, Interrupted, ResponderError
@@ -272,6 +272,8 @@ def cmd_playbooks(args: argparse.Namespace) -> int:
         _out(f"{args.file}: valid playbook {pb.name!r} v{pb.version} with {len(pb.steps)} steps")
     else:
         pb = playbook.load(args.name)
+        from responder import machine  # noqa: PLC0415 - only this command draws
+
         _out(machine.graph(pb))
     return 0
 
@@ -288,6 +290,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def cmd_finding(args: argparse.Namespace) -> int:
+    from responder import findings, trigger  # noqa: PLC0415 - the parsers, for findings only
+
     parsed = findings.load_each(args.file)
     journal = _journal_to_act(args)
     outcomes = trigger.respond_all(_context(args), journal, parsed)

@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from responder.aws import redact
-from responder.steps.results import EvidenceCollected, KeyReplaced, SweepFound
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: importing the steps here would make an import cycle
+    from responder.steps.results import EvidenceCollected, KeyReplaced, SweepFound
     from responder.view import IncidentView
 
 HIGH_RISK_NAMED = 6
@@ -166,7 +166,7 @@ def _evidence_actions(n: Notice, view: IncidentView) -> list[str]:
         if failed:
             actions.append(f"CloudTrail could not be read in {len(failed)} regions "
                            f"({', '.join(sorted(failed))}): review them by hand")
-    elif (evidence_step := view.step_for(EvidenceCollected)) is not None \
+    elif (evidence_step := view.evidence_step) is not None \
             and evidence_step.status == "failed":
         actions.append(f"Evidence collection failed ({evidence_step.error}): review CloudTrail "
                        f"for {n.access_key_id} by hand")

@@ -202,6 +202,11 @@ class IncidentView:
         return self.done(EvidenceCollected)
 
     @property
+    def evidence_step(self) -> StepView | None:
+        """The step that collects the evidence, whatever its status."""
+        return self.step_for(EvidenceCollected)
+
+    @property
     def attacker(self) -> AttackerContained | None:
         return self.done(AttackerContained)
 
