@@ -21,7 +21,7 @@ from responder import report
 from responder.aws import Api, assuming
 from responder.context import Incident, RunContext, iso
 from responder.errors import AwsCallFailed, Interrupted, Refused, StepFailed
-from responder.journal import IncidentRecord, Journal
+from responder.journal import IncidentRecord, Journal, StepStatus
 from responder.lease import Lease, acquire, new_owner
 from responder.logging import get_logger, incident_log
 from responder.recorder import JournalRecorder
@@ -72,7 +72,7 @@ def run_appended(ctx: RunContext, journal: Journal, lease: Lease, incident_id: s
               JournalRecorder(journal, lease, incident_id, name, ctx.clock))
     detail: Mapping[str, Any] = {}
     error: str | None = None
-    status = "failed"
+    status: StepStatus = "failed"
     try:
         result = REGISTRY[action]().run(inp, api)
     except AwsCallFailed as exc:
@@ -88,8 +88,8 @@ def run_appended(ctx: RunContext, journal: Journal, lease: Lease, incident_id: s
     else:
         status, detail = result.status, result.detail
     ended = ctx.clock()
-    journal.step_finished(incident_id, name, status=status,  # type: ignore[arg-type]
-                          now=ended, detail=detail, error=error)
+    journal.step_finished(incident_id, name, status=status, now=ended, detail=detail,
+                          error=error)
     log.info("followup.end", step=name, status=status, error=error,
              duration_ms=round((ended - started).total_seconds() * 1000))
     return status, error
