@@ -10,12 +10,11 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable  # Python ≥ 3.11
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-
-import yaml
 
 from responder import package_version
 from responder.context import responder_home
@@ -24,6 +23,7 @@ from responder.steps import REGISTRY
 
 if TYPE_CHECKING:
     import jsonschema
+    import yaml
 
 SHIPPED_PACKAGE = "responder.playbooks"
 RESERVED_STATES = ("completed", "halted", "refused")
@@ -204,25 +204,34 @@ def _validate(data: Any, origin: str) -> None:
         )
 
 
-class _StrictLoader(yaml.SafeLoader):
+@cache
+def _strict_loader() -> type[yaml.SafeLoader]:
     """SafeLoader that refuses a key given twice in one mapping: YAML lets the second
-    silently win, so a pasted `with:` block could quietly replace the reviewed one."""
+    silently win, so a pasted `with:` block could quietly replace the reviewed one. Built
+    on first use: most runs read a playbook whose parsed form is cached (see parse)."""
+    import yaml  # noqa: PLC0415
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} given twice", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False
+                              ) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} given twice", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
 
 
 def load_yaml(text: str, origin: str, error: type[BadInput] = PlaybookInvalid) -> Any:
     """YAML to data; a syntax error becomes `error` naming the origin, line and column."""
+    import yaml  # noqa: PLC0415
+
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
@@ -231,7 +240,23 @@ def load_yaml(text: str, origin: str, error: type[BadInput] = PlaybookInvalid) -
 
 
 def parse(text: str, origin: str) -> Playbook:
-    return Playbook.from_dict(load_yaml(text, origin), origin)
+    """The playbook in `text`. Its parsed form is kept under $RESPONDER_HOME/cache by the
+    digest of the text, so a later run with the same text needs no YAML parser."""
+    parsed = _cache_dir() / (hashlib.sha256(text.encode()).hexdigest() + ".json")
+    try:
+        data = json.loads(parsed.read_text("utf-8"))
+    except (OSError, ValueError):
+        data = load_yaml(text, origin)
+        playbook = Playbook.from_dict(data, origin)  # an invalid one is never kept
+        try:
+            _cache_dir().mkdir(parents=True, exist_ok=True)
+            partial = parsed.with_suffix(".partial")
+            partial.write_text(json.dumps(data), "utf-8")
+            partial.replace(parsed)
+        except (OSError, TypeError, ValueError):
+            pass  # not JSON-shaped (dates in YAML), or no cache: parse again next time
+        return playbook
+    return Playbook.from_dict(data, origin)
 
 
 def load(name_or_file: str) -> Playbook:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,29 @@ def test_unreadable_playbook_file(tmp_path: Path) -> None:
     """A missing file is bad input naming the path, not a traceback."""
     with pytest.raises(BadInput, match="cannot read playbook"):
         playbook.load(str(tmp_path / "missing.yaml"))
+
+
+def test_a_parsed_playbook_is_cached_but_never_trusted(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A valid playbook's parsed form is kept by the digest of its text, so the next run
+    needs no YAML parser; what is read back from that cache is validated like anything
+    else (a tampered entry is refused), and an invalid playbook is never kept."""
+    monkeypatch.setenv("RESPONDER_HOME", str(tmp_path / "home"))
+    good = tmp_path / "good.yaml"
+    shipped = (playbook.shipped_dir() / "compromised-key.yaml").read_text("utf-8")
+    good.write_text(shipped.replace("name: compromised-key", "name: cached"))
+    assert playbook.load(str(good)).name == "cached"
+    cache = tmp_path / "home" / "cache" / "playbooks"
+    [entry] = list(cache.glob("*.json"))
+    assert json.loads(entry.read_text())["name"] == "cached"
+    assert playbook.load(str(good)).name == "cached"  # from the cache
+    entry.write_text(json.dumps({"name": "cached", "version": 1, "steps": [
+        {"name": "identify", "action": "no_such_action"}]}))
+    with pytest.raises(PlaybookInvalid, match="no_such_action"):
+        playbook.load(str(good))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nversion: 1\nsteps:\n  - {name: x, action: nope}\n")
+    before = set(cache.iterdir())
+    with pytest.raises(PlaybookInvalid):
+        playbook.load(str(bad))
+    assert set(cache.iterdir()) == before

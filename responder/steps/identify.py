@@ -35,9 +35,9 @@ class Identify(Action):
     def run(self, inp: StepInput, api: Api) -> StepResult:
         last_used_call, info_call = self.plan(inp)
         key = inp.incident.access_key_id
-        for service in ("iam", "sts"):  # clients built here, not raced for in the thread
-            api.client(service)
-        # The two reads are independent: one round trip before UpdateAccessKey, not two.
+        api.client("iam")
+        # The two reads are independent: one round trip before UpdateAccessKey, not two;
+        # and the STS client is built while the IAM call is on the wire.
         with ThreadPoolExecutor(max_workers=1) as pool:
             info = pool.submit(api.call, info_call)
             try:
