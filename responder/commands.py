@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from responder import followup, playbook, report, service
+from responder import playbook, report, service
 from responder.aws import RetryPolicy, env_number, session_factory
 from responder.context import Options, RunContext, SessionHint, responder_home, utcnow
 from responder.errors import EXIT_BAD_INPUT, EXIT_HALTED, BadInput, Interrupted, ResponderError
@@ -36,6 +36,8 @@ from responder.view import IncidentView
 
 if TYPE_CHECKING:
     import boto3
+
+    from responder.followup import Swept
 
 def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
@@ -171,6 +173,8 @@ def _countdown(step: str, due: datetime) -> None:
 
 def _watched(ctx: RunContext, journal: Journal, incident_id: str, output: str) -> int:
     """Run every sweep still due, each at its time; prints the incident once, after."""
+    from responder import followup  # noqa: PLC0415 - sweeps only
+
     swept = followup.watch(ctx, journal, incident_id, _countdown)
     if not swept:
         _err(f"no sweep is due for {incident_id}")
@@ -178,7 +182,7 @@ def _watched(ctx: RunContext, journal: Journal, incident_id: str, output: str) -
     return _swept(journal, swept[-1], output)
 
 
-def _swept(journal: Journal, done: followup.Swept, output: str) -> int:
+def _swept(journal: Journal, done: Swept, output: str) -> int:
     if done.status == "failed":
         _err(f"{done.step} failed: {done.error}; `respond sweep {done.record.id}` runs it again")
     view = IncidentView.load(journal, done.record.id)
@@ -191,6 +195,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     ctx = _context(args)
     if args.watch:
         return _watched(ctx, journal, args.incident_id, args.output)
+    from responder import followup  # noqa: PLC0415 - sweeps only
+
     return _swept(journal, followup.sweep(ctx, journal, args.incident_id), args.output)
 
 

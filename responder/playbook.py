@@ -126,7 +126,10 @@ def _digest(data: Any) -> str | None:
         content = json.dumps(data, sort_keys=True, default=str)
     except (TypeError, ValueError):
         return None
-    actions = json.dumps({name: cls.schema for name, cls in sorted(REGISTRY.items())},
+    steps = data.get("steps") if isinstance(data, Mapping) else None
+    used = sorted({str(s.get("action")) for s in steps if isinstance(s, Mapping)} & set(REGISTRY)
+                  ) if isinstance(steps, list) else []
+    actions = json.dumps({name: REGISTRY[name].schema for name in [*used, "schedule_sweeps"]},
                          sort_keys=True, default=str)
     schema = (resources.files(SHIPPED_PACKAGE) / "playbook.schema.json").read_text("utf-8")
     whole = "\0".join((content, actions, schema, package_version()))

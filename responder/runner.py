@@ -17,7 +17,6 @@ from typing import Any
 
 from transitions import EventData, Machine
 
-from responder import followup
 from responder.aws import Api
 from responder.context import Incident, RunContext, iso
 from responder.errors import (
@@ -33,11 +32,9 @@ from responder.journal import IncidentRecord, Journal
 from responder.lease import Lease
 from responder.logging import get_logger, incident_log
 from responder.machine import COMPLETED, HALTED, REFUSED, TERMINAL, machine_spec
-from responder.notice import build_notice
 from responder.playbook import Playbook, StepSpec
 from responder.recorder import JournalRecorder
 from responder.steps import REGISTRY, StepInput
-from responder.steps import notify as notify_step
 from responder.view import IncidentView, target_of
 
 log = get_logger("responder.runner")
@@ -160,6 +157,8 @@ class IncidentRun:
                                      error=error)
         if status == HALTED and notify:
             self._notify_halted(failing_step)
+        from responder import followup  # noqa: PLC0415 - nothing of it before containment
+
         if status == COMPLETED and self.ctx.scheduler is not None:
             followup.schedule(self.ctx, self.journal, self.lease, self.incident.id,
                               self.playbook.sweeps)
@@ -171,6 +170,9 @@ class IncidentRun:
 
     def _notify_halted(self, failing_step: str | None) -> None:
         """A halted run tells the humans too: which step, why, and how to resume."""
+        from responder.notice import build_notice  # noqa: PLC0415 - only once halted
+        from responder.steps import notify as notify_step  # noqa: PLC0415
+
         spec = next((s for s in self.playbook.steps
                      if REGISTRY[s.action].kind == "notification"), None)
         if spec is None:
@@ -226,6 +228,8 @@ class IncidentRun:
         self._maybe_contained()
         if action.kind == "evidence" and result.status == "done":
             # Kept where it outlives this machine before anything else can go wrong.
+            from responder import followup  # noqa: PLC0415 - after containment
+
             followup.archive(self.ctx, self.journal, self.lease, self.incident.id)
 
     def _fail(self, spec: StepSpec, started: datetime, message: str, exc: Exception,

@@ -20,7 +20,6 @@ from typing import Any
 
 import boto3
 
-from responder import followup
 from responder.aws import Api, ApiCall, assuming, caller_access_key
 from responder.context import Incident, RunContext, Target
 from responder.errors import AlreadyHandled, AwsCallFailed, BadInput, OtherAccount, StepFailed
@@ -293,6 +292,8 @@ def resume(
     if not record.is_open:
         return record
     acquire(ctx, journal, incident_id, owner)
+    from responder import followup  # noqa: PLC0415 - resuming only
+
     resumed_ctx = followup.context_for(ctx, record)
     followup.restore_evidence(resumed_ctx, IncidentView.load(journal, incident_id))
     return IncidentRun(resumed_ctx, journal, record, owner, resumed=True).run()

@@ -36,7 +36,6 @@ from responder.steps.results import (
     SweepFound,
     SweepsScheduled,
 )
-from responder.steps.schedule import due_times
 
 F = TypeVar("F", bound=Facts)
 
@@ -71,16 +70,15 @@ class StepView:
 
     @classmethod
     def of(cls, record: StepRecord) -> StepView:
-        action = REGISTRY.get(record.action)
         facts: Facts | None = None
         if record.status == "skipped":
             facts = Skipped.from_detail(record.detail)
-        elif action is not None and record.status in {"done", "failed"}:
-            facts = action.result.from_detail(record.detail)
+        elif record.status in {"done", "failed"} and record.action in REGISTRY:
+            facts = REGISTRY[record.action].result.from_detail(record.detail)
         effective = record.detail.get("effective_at")
         return cls(
             name=record.name, action=record.action,
-            kind=action.kind if action is not None else None,
+            kind=REGISTRY.kind_of(record.action),
             on_failure=record.on_failure, status=record.status,
             started_at=record.started_at, ended_at=record.ended_at, error=record.error,
             detail=record.detail, facts=facts,
@@ -183,8 +181,7 @@ class IncidentView:
 
     def step_for(self, kind: type[Facts]) -> StepView | None:
         """The first step whose action establishes `kind`, whatever its status."""
-        return next((s for s in self.steps
-                     if s.action in REGISTRY and REGISTRY[s.action].result is kind), None)
+        return next((s for s in self.steps if REGISTRY.establishes(s.action, kind)), None)
 
     def of_kind(self, kind: FactKind) -> tuple[StepView, ...]:
         return tuple(s for s in self.all_steps if s.kind == kind)
@@ -235,6 +232,8 @@ class IncidentView:
         finished sweep; none before the key is contained."""
         if self.contained_at is None:
             return ()
+        from responder.steps.schedule import due_times  # noqa: PLC0415 - after containment
+
         due = due_times(self.record.playbook.get("sweeps") or {}, self.contained_at)
         return tuple(due[len(self.sweeps_found):])
 

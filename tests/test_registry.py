@@ -74,3 +74,16 @@ def test_facts_read_back_from_the_journal_keep_their_types() -> None:
     assert again.temporary_key_ids == ("ASIAX",)
     assert "describe_regions_error" not in facts.to_detail()
     assert KeyReplaced.from_detail({"created_access_key_id": "AKIAX"}) == KeyReplaced()
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_the_shipped_table_says_what_the_action_says(name: str) -> None:
+    """The registry knows an action's module, kind and facts without importing it (so a
+    run loads only the steps it reaches): that table must agree with the class."""
+    from responder.steps.base import SHIPPED
+
+    action = REGISTRY[name]
+    assert action.__module__ == f"responder.steps.{SHIPPED[name].module}"
+    assert action.kind == SHIPPED[name].kind == REGISTRY.kind_of(name)
+    assert action.result.__name__ == SHIPPED[name].result
+    assert REGISTRY.establishes(name, action.result)

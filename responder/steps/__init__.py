@@ -1,39 +1,10 @@
-"""Importing this package registers every action (see base.REGISTRY)."""
+"""The playbook actions. Each lives in a module of its own, imported the first time its
+action is asked for (see base.Registry): `REGISTRY["notify"]` imports responder.steps.notify.
+"""
 
-from responder.steps import (
-    archive,
-    attacker,
-    deny,
-    disable,
-    evidence,
-    identify,
-    identify_session,
-    notify,
-    replace,
-    revoke_session,
-    schedule,
-    sweep,
-)
 from responder.steps.base import REGISTRY, Action, StepInput, StepResult
 
-__all__ = [
-    "REGISTRY",
-    "Action",
-    "StepInput",
-    "StepResult",
-    "archive",
-    "attacker",
-    "deny",
-    "disable",
-    "evidence",
-    "identify",
-    "identify_session",
-    "notify",
-    "replace",
-    "revoke_session",
-    "schedule",
-    "sweep",
-]
+__all__ = ["REGISTRY", "Action", "StepInput", "StepResult", "required_permissions"]
 
 
 def required_permissions() -> list[str]:

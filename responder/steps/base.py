@@ -8,8 +8,9 @@ generated from the permissions declared here.
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypeVar
@@ -133,16 +134,82 @@ class Action(ABC):
         """Make the change; must be safe to repeat after observe() returned None."""
 
 
-REGISTRY: dict[str, type[Action]] = {}
+@dataclass(frozen=True)
+class Shipped:
+    """Where a shipped action lives, and what the view must know of it without loading
+    it: the kind of fact it establishes and the name of its facts' type."""
+
+    module: str
+    kind: FactKind
+    result: str
+
+
+SHIPPED: Mapping[str, Shipped] = {
+    "identify": Shipped("identify", "identification", "OwnerFound"),
+    "identify_session": Shipped("identify_session", "identification", "SessionFound"),
+    "disable_access_key": Shipped("disable", "containment", "KeyDisabled"),
+    "attach_deny_policy": Shipped("deny", "containment", "SessionsRevoked"),
+    "revoke_session": Shipped("revoke_session", "containment", "SessionDenied"),
+    "collect_cloudtrail": Shipped("evidence", "evidence", "EvidenceCollected"),
+    "contain_attacker": Shipped("attacker", "attacker", "AttackerContained"),
+    "replace_access_key": Shipped("replace", "replacement", "KeyReplaced"),
+    "notify": Shipped("notify", "notification", "NoticeSent"),
+    "schedule_sweeps": Shipped("schedule", "schedule", "SweepsScheduled"),
+    "sweep_cloudtrail": Shipped("sweep", "sweep", "SweepFound"),
+    "archive_evidence": Shipped("archive", "archive", "EvidenceArchived"),
+}
+"""Every shipped action (a test checks this table against the classes themselves)."""
+
+
+class Registry(Mapping[str, type[Action]]):
+    """The actions by name, each module imported the first time its action is asked
+    for: a run imports the steps it reaches, so the modules of evidence, replacement and
+    notification load after the key is contained, not before. Iterating the names
+    imports nothing; asking for the classes (values, items) imports them all."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, type[Action]] = {}
+
+    def add(self, name: str, cls: type[Action]) -> None:
+        if name in self._loaded:
+            raise ValueError(f"action {name} registered twice")
+        self._loaded[name] = cls
+
+    def __getitem__(self, name: str) -> type[Action]:
+        if name not in self._loaded and name in SHIPPED:
+            importlib.import_module(f"responder.steps.{SHIPPED[name].module}")
+        return self._loaded[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in SHIPPED or name in self._loaded
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(set(SHIPPED) | set(self._loaded)))
+
+    def __len__(self) -> int:
+        return len(set(SHIPPED) | set(self._loaded))
+
+    def kind_of(self, name: str) -> FactKind | None:
+        """The kind of fact an action establishes, without importing it."""
+        if name in self._loaded:
+            return self._loaded[name].kind
+        return SHIPPED[name].kind if name in SHIPPED else None
+
+    def establishes(self, name: str, facts: type[Facts]) -> bool:
+        """Whether `name` establishes facts of type `facts`, without importing it."""
+        if name in self._loaded:
+            return self._loaded[name].result is facts
+        return name in SHIPPED and SHIPPED[name].result == facts.__name__
+
+
+REGISTRY = Registry()
 A = TypeVar("A", bound=type[Action])
 
 
 def register(name: str) -> Callable[[A], A]:
     def add(cls: A) -> A:
-        if name in REGISTRY:
-            raise ValueError(f"action {name} registered twice")
         cls.name = name
-        REGISTRY[name] = cls
+        REGISTRY.add(name, cls)
         return cls
 
     return add
