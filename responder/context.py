@@ -7,6 +7,7 @@ the CLI's arguments.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from responder.aws import RetryPolicy, SessionFactory
+from responder.aws import RetryPolicy, SessionFactory, assuming
 
 if TYPE_CHECKING:
     from responder.steps.results import SessionFound
@@ -168,6 +169,14 @@ class RunContext:
 
     def incident_dir(self, incident_id: str) -> Path:
         return self.home / "incidents" / incident_id
+
+    def via_role(self, role_arn: str) -> RunContext:
+        """The same run, acting through `role_arn` (remembered so a resume uses it again)."""
+        return dataclasses.replace(
+            self,
+            session_factory=assuming(self.session_factory, role_arn),
+            options=dataclasses.replace(self.options, role_arn=role_arn),
+        )
 
 
 @dataclass(frozen=True)

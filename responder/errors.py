@@ -173,3 +173,16 @@ _ADVICE: Final = (
      "{op} hit an IAM limit ({said}): a user may hold two access keys. Delete a key you are "
      "sure is unused, then `respond resume`"),
 )
+
+
+def step_failure(exc: Exception, *, again: str) -> tuple[str, Mapping[str, Any]]:
+    """What a step that raised `exc` journals: its error and what it did achieve. `again`
+    is the command that runs it again once the cause is fixed (local files only)."""
+    if isinstance(exc, AwsCallFailed):
+        return exc.explain(), {}
+    if isinstance(exc, StepFailed):
+        return exc.reason, exc.detail
+    if isinstance(exc, OSError):  # local files (evidence, reports): never AWS's doing
+        return (f"cannot write local files: {type(exc).__name__}: {exc}; fix the disk or "
+                f"$RESPONDER_HOME, then {again}"), {}
+    return f"internal error: {type(exc).__name__}: {exc}", {}

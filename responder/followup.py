@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from responder import report
-from responder.aws import Api, assuming
+from responder.aws import Api
 from responder.context import Incident, RunContext, iso
-from responder.errors import AwsCallFailed, Interrupted, Refused, StepFailed
+from responder.errors import AwsCallFailed, Interrupted, Refused, step_failure
 from responder.journal import IncidentRecord, Journal, StepStatus
 from responder.lease import Lease, acquire, new_owner
 from responder.logging import get_logger, incident_log
@@ -44,8 +44,7 @@ def context_for(ctx: RunContext, record: IncidentRecord) -> RunContext:
     says wins), acting through the role it was started with."""
     options = ctx.options.resumed_with(record.options)
     if options.role_arn and not ctx.options.role_arn:
-        ctx = dataclasses.replace(ctx, session_factory=assuming(ctx.session_factory,
-                                                                options.role_arn))
+        ctx = ctx.via_role(options.role_arn)
     if record.options.get("slack_webhook") and not options.slack_webhook:
         log.warning("notify.slack_webhook_missing", incident_id=record.id,
                     hint="set RESPONDER_SLACK_WEBHOOK to notify Slack on resume")
@@ -75,16 +74,10 @@ def run_appended(ctx: RunContext, journal: Journal, lease: Lease, incident_id: s
     status: StepStatus = "failed"
     try:
         result = REGISTRY[action]().run(inp, api)
-    except AwsCallFailed as exc:
-        error = exc.explain()
-    except StepFailed as exc:
-        error, detail = exc.reason, exc.detail
-    except OSError as exc:
-        error = f"cannot write local files: {type(exc).__name__}: {exc}"
     except (Interrupted, KeyboardInterrupt):
         raise  # left running: the next sweep (or run) takes it up again
     except Exception as exc:  # noqa: BLE001 - a bug in a follow-up must not hide the rest
-        error = f"internal error: {type(exc).__name__}: {exc}"
+        error, detail = step_failure(exc, again=f"`respond sweep {incident_id}`")
     else:
         status, detail = result.status, result.detail
     ended = ctx.clock()

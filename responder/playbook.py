@@ -88,8 +88,13 @@ def shipped_names() -> list[str]:
     )
 
 
+@cache
+def _schema_text() -> str:
+    return (shipped_dir() / "playbook.schema.json").read_text("utf-8")
+
+
 def _schema() -> dict[str, Any]:
-    return dict(json.loads((shipped_dir() / "playbook.schema.json").read_text("utf-8")))
+    return dict(json.loads(_schema_text()))
 
 
 def _where(data: Any, path: list[Any]) -> str:
@@ -131,8 +136,7 @@ def _digest(data: Any) -> str | None:
                   ) if isinstance(steps, list) else []
     actions = json.dumps({name: REGISTRY[name].schema for name in [*used, "schedule_sweeps"]},
                          sort_keys=True, default=str)
-    schema = (resources.files(SHIPPED_PACKAGE) / "playbook.schema.json").read_text("utf-8")
-    whole = "\0".join((content, actions, schema, package_version()))
+    whole = "\0".join((content, actions, _schema_text(), package_version()))
     return hashlib.sha256(whole.encode()).hexdigest()
 
 

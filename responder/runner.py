@@ -20,13 +20,13 @@ from transitions import EventData, Machine
 from responder.aws import Api
 from responder.context import Incident, RunContext, iso
 from responder.errors import (
-    AwsCallFailed,
     BadInput,
     Interrupted,
     LeaseHeld,
     Refused,
     ResponderError,
     StepFailed,
+    step_failure,
 )
 from responder.journal import IncidentRecord, Journal
 from responder.lease import Lease
@@ -201,21 +201,12 @@ class IncidentRun:
         api = Api(self.api.session, self.ctx.retry, self._recorder(spec.name))
         try:
             result = action.observe(inp, api) or action.run(inp, api)
-        except AwsCallFailed as exc:
-            self._fail(spec, started, exc.explain(), exc)
-            return
-        except StepFailed as exc:
-            self._fail(spec, started, exc.reason, exc, exc.detail)
-            return
         except (BadInput, Refused) as exc:
             self._finish(spec, started, "failed", {}, str(exc))
             raise
-        except OSError as exc:  # local files (evidence, reports): never AWS's doing
-            self._fail(spec, started, f"cannot write local files: {type(exc).__name__}: "
-                       f"{exc}; fix the disk or $RESPONDER_HOME, then `respond resume`", exc)
-            return
         except Exception as exc:  # noqa: BLE001 - a bug in a step must halt, journaled, not crash
-            self._fail(spec, started, f"internal error: {type(exc).__name__}: {exc}", exc)
+            message, detail = step_failure(exc, again="`respond resume`")
+            self._fail(spec, started, message, exc, detail)
             return
         detail = result.detail
         if result.effective_at is not None:

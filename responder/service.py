@@ -20,7 +20,7 @@ from typing import Any
 
 import boto3
 
-from responder.aws import Api, ApiCall, assuming, caller_access_key
+from responder.aws import Api, ApiCall, caller_access_key
 from responder.context import Incident, RunContext, Target
 from responder.errors import AlreadyHandled, AwsCallFailed, BadInput, OtherAccount, StepFailed
 from responder.guardrails import check_access_key_id, check_not_own_key, is_temporary
@@ -200,21 +200,12 @@ def _still_contained(
     return None if status == "Active" else last
 
 
-def via_role(ctx: RunContext, role_arn: str) -> RunContext:
-    """The same run, acting through `role_arn` (remembered so a resume uses it again)."""
-    return dataclasses.replace(
-        ctx,
-        session_factory=assuming(ctx.session_factory, role_arn),
-        options=dataclasses.replace(ctx.options, role_arn=role_arn),
-    )
-
-
 def in_account(ctx: RunContext, account_id: str, refusal: OtherAccount) -> RunContext:
     """The context that acts in `account_id`: through RESPONDER_ROLE_ARN_TEMPLATE's role
     there. An explicit --role-arn that still does not reach it, or no template, refuses."""
     if ctx.options.role_arn or not ctx.role_arn_template:
         raise refusal
-    return via_role(ctx, ctx.role_arn_template.format(account_id=account_id))
+    return ctx.via_role(ctx.role_arn_template.format(account_id=account_id))
 
 
 def caller_account(ctx: RunContext) -> str:

@@ -61,6 +61,16 @@ def already_published(inp: StepInput) -> dict[str, Any] | None:
             "message_id": (published[-1].result or {}).get("MessageId")}
 
 
+def tell(inp: StepInput, api: Api, notice: Notice
+         ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Deliver `notice` to the step's channels: (sent, failed). A publish an earlier
+    attempt of the step made is counted as sent, not made again."""
+    topic, webhook = targets(inp.settings, inp.ctx.options)
+    published = already_published(inp)
+    sent, failed = deliver(api, notice, None if published else topic, webhook, inp.ctx.retry)
+    return ([published] if published else []) + sent, failed
+
+
 @register("notify")
 class Notify(Action):
     permissions = ("sns:Publish",)
@@ -94,11 +104,9 @@ class Notify(Action):
         if inp.view is None:
             raise StepFailed(self.name, "the incident is not journaled yet")
         notice = build_notice("completed", inp.view)
-        published = already_published(inp)
-        sent, failed = deliver(api, notice, None if published else topic, webhook,
-                               inp.ctx.retry)
-        facts = NoticeSent(sent=tuple(([published] if published else []) + sent),
-                           failed=tuple(failed), next_actions=notice.next_actions)
+        sent, failed = tell(inp, api, notice)
+        facts = NoticeSent(sent=tuple(sent), failed=tuple(failed),
+                           next_actions=notice.next_actions)
         if failed:
             raise StepFailed(self.name, "; ".join(f"{f['channel']}: {f['error']}" for f in failed),
                              facts.to_detail())

@@ -33,7 +33,7 @@ from responder.notice import build_sweep_notice
 from responder.steps.attacker import ContainAttacker
 from responder.steps.base import Action, StepInput, StepResult, register
 from responder.steps.evidence import collect_keys, enabled_regions
-from responder.steps.notify import already_published, deliver, targets
+from responder.steps.notify import targets, tell
 from responder.steps.results import AttackerContained, SweepFound
 from responder.steps.schedule import DEFAULT_OVERLAP_MINUTES
 
@@ -127,9 +127,6 @@ class SweepCloudTrail(Action):
         topic, webhook = targets(inp.settings, inp.ctx.options)
         if (not topic and not webhook) or inp.view is None:
             return StepResult("done", facts)
-        notice = build_sweep_notice(inp.view, facts)
-        published = already_published(inp)
-        sent, failed = deliver(api, notice, None if published else topic, webhook,
-                               inp.ctx.retry)
-        notified = {"sent": ([published] if published else []) + sent, "failed": failed}
+        sent, failed = tell(inp, api, build_sweep_notice(inp.view, facts))
+        notified = {"sent": sent, "failed": failed}
         return StepResult("done", dataclasses.replace(facts, notified=notified))
