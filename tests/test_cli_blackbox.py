@@ -230,6 +230,7 @@ BAD_CASES: dict[str, Callable[[Account, Path], BadCase]] = {
                                  mentions=["AKIAAAAAAAAAAAAAAAAA", "not found"])),
     "own-key": _own_key,
     "unknown-playbook": _for_leaked("--playbook", "nope", mentions=("nope",)),
+    "bucket-uri": _for_leaked("--evidence-bucket", "s3://evidence", mentions=("S3 bucket name",)),
     "invalid-yaml": _bad_yaml,
     "unknown-action": _unknown_action,
     "unknown-field": _unknown_field,
