@@ -1,4 +1,5 @@
-"""boto3 sessions and clients, the one retry policy, and the journaled call wrapper.
+"""Sessions and clients (on botocore: see Session), the one retry policy, and the
+journaled call wrapper.
 
 botocore's own retries are turned off (one attempt per botocore call) so that
 tenacity's policy is the only one: otherwise a throttling storm multiplies the two
@@ -12,13 +13,13 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
-import boto3
-import structlog
+import botocore.session
 from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import (
@@ -29,19 +30,16 @@ from botocore.exceptions import (
     ProfileNotFound,
     ReadTimeoutError,
 )
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_random_exponential,
-)
 
 from responder.errors import AwsCallFailed, BadInput
+from responder.logging import get_logger
+
+if TYPE_CHECKING:
+    import boto3
+    from tenacity import RetryCallState, Retrying
 
 T = TypeVar("T")
-_log = structlog.get_logger("responder.aws")
+_log = get_logger("responder.aws")
 
 BOTO_CONFIG = Config(
     retries={"total_max_attempts": 1, "mode": "standard"},
@@ -141,9 +139,18 @@ class RetryPolicy:
                                         cls.deadline_seconds),
         )
 
-    def retrying(self, retry_on: Callable[[BaseException], bool], label: str = "") -> Retrying:
+    def retrying(self, retry_on: Callable[[BaseException], bool], label: str = "",
+                 *, spent: float = 0.0) -> Retrying:
         """The backoff itself, for any transport (AWS calls, the Slack webhook). Each
-        retry is logged (which call, attempt n of m, why), so a slow endpoint is visible."""
+        retry is logged (which call, attempt n of m, why), so a slow endpoint is visible.
+        `spent`: seconds of the deadline already used before this was built."""
+        from tenacity import (  # noqa: PLC0415 - it loads asyncio: not before a retry
+            Retrying,
+            retry_if_exception,
+            stop_after_attempt,
+            stop_after_delay,
+            wait_random_exponential,
+        )
 
         def say(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome is not None else None
@@ -154,47 +161,113 @@ class RetryPolicy:
         return Retrying(
             retry=retry_if_exception(retry_on),
             wait=wait_random_exponential(multiplier=self.initial_seconds, max=self.max_seconds),
-            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.deadline_seconds),
+            stop=stop_after_attempt(self.max_attempts)
+            | stop_after_delay(max(0.0, self.deadline_seconds - spent)),
             before_sleep=say,
             reraise=True,
         )
 
     def call(self, fn: Callable[[], T], *, not_found_is_transient: bool = False,
              label: str = "") -> tuple[T, int]:
-        """Run `fn` under the policy; returns its value and the number of attempts."""
-        retrying = self.retrying(
-            lambda e: is_retryable(e, not_found_is_transient=not_found_is_transient), label
-        )
+        """Run `fn` under the policy; returns its value and the number of attempts.
+
+        The first attempt runs bare: most calls succeed at once, and tenacity is only
+        built for a failure worth retrying, which it sees as its own first attempt (the
+        same attempt numbers, waits and log lines as if it had run from the start)."""
+
+        def retry_on(exc: BaseException) -> bool:
+            return is_retryable(exc, not_found_is_transient=not_found_is_transient)
+
+        started = time.monotonic()
+        try:
+            return fn(), 1
+        except Exception as exc:
+            if self.max_attempts <= 1 or not retry_on(exc):
+                raise
+            failed: list[Exception] = [exc]
+
+        def again() -> T:
+            if failed:
+                raise failed.pop()
+            return fn()
+
         attempts = 0
-        for attempt in retrying:
+        for attempt in self.retrying(retry_on, label, spent=time.monotonic() - started):
             with attempt:
                 attempts = attempt.retry_state.attempt_number
-                value = fn()
+                value = again()
         return value, attempts
 
 
-SessionFactory = Callable[[], boto3.Session]
+class Session:
+    """A session on botocore alone, shaped like boto3's where this tool uses one
+    (client(), region_name, get_credentials()). Importing boto3 (and s3transfer with it)
+    costs about 40 ms before the first call and gives this tool nothing: the AWS CLI is
+    built on botocore the same way. Callers may still hand in boto3 sessions (tests, the
+    drill): nothing here asks more of a session than those three."""
+
+    def __init__(self, *, profile_name: str | None = None, region_name: str | None = None,
+                 aws_access_key_id: str | None = None, aws_secret_access_key: str | None = None,
+                 aws_session_token: str | None = None) -> None:
+        self._core = botocore.session.Session(profile=profile_name)
+        if profile_name is not None:
+            self._core.get_scoped_config()  # ProfileNotFound now, as boto3 raises it
+        if aws_access_key_id is not None and aws_secret_access_key is not None:
+            self._core.set_credentials(aws_access_key_id, aws_secret_access_key,
+                                       aws_session_token)
+        if region_name is not None:
+            self._core.set_config_variable("region", region_name)
+
+    @property
+    def region_name(self) -> str | None:
+        region = self._core.get_config_variable("region")
+        return str(region) if region else None
+
+    def client(self, service_name: str, region_name: str | None = None,
+               config: Config | None = None) -> Any:
+        return self._core.create_client(service_name, region_name=region_name, config=config)
+
+    def get_credentials(self) -> Any:
+        return self._core.get_credentials()
+
+    @property
+    def events(self) -> Any:
+        """The session's botocore event hooks (boto3's `Session.events`)."""
+        return self._core.get_component("event_emitter")
+
+    def __getattr__(self, name: str) -> Any:
+        """Anything else a boto3 session offers (resource(), ...), from a boto3 session
+        over this same botocore session: boto3 is imported only by such a caller."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        import boto3  # noqa: PLC0415 - see the class docstring
+
+        return getattr(boto3.Session(botocore_session=self._core), name)
+
+
+AnySession: TypeAlias = "Session | boto3.Session"
+SessionFactory = Callable[[], AnySession]
 
 
 def session_factory(
     profile: str | None = None, region: str | None = None, role_arn: str | None = None
 ) -> SessionFactory:
-    """A factory of boto3 sessions from the default chain (optionally via a role)."""
+    """A factory of sessions from the default chain (optionally via a role)."""
 
-    made: list[boto3.Session] = []
+    made: list[Session] = []
     lock = threading.Lock()
 
-    def make() -> boto3.Session:
+    def make() -> Session:
         """One session for the whole process (its clients are built once, see _Clients);
         its credentials refresh themselves as the default chain's do."""
         with lock:
             if made:
                 return made[0]
             try:
-                base = boto3.Session(profile_name=profile, region_name=region)
+                base = Session(profile_name=profile, region_name=region)
                 if base.region_name is None:
                     # IAM and STS answer in us-east-1; the AWS CLI would fail here, we need not.
-                    base = boto3.Session(profile_name=profile, region_name="us-east-1")
+                    base = Session(profile_name=profile, region_name="us-east-1")
             except ProfileNotFound as exc:
                 raise BadInput(f"AWS profile {profile!r} is not in the AWS config or "
                                "credentials files (`aws configure list-profiles` lists them)"
@@ -208,11 +281,11 @@ def session_factory(
 def assuming(base: SessionFactory, role_arn: str) -> SessionFactory:
     """Sessions that act through `role_arn`, assumed from `base`'s credentials."""
 
-    def make() -> boto3.Session:
+    def make() -> Session:
         session = base()
         creds = session.client("sts", config=BOTO_CONFIG).assume_role(
             RoleArn=role_arn, RoleSessionName="aws-key-responder")["Credentials"]
-        return boto3.Session(
+        return Session(
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
@@ -222,7 +295,7 @@ def assuming(base: SessionFactory, role_arn: str) -> SessionFactory:
     return make
 
 
-def caller_access_key(session: boto3.Session) -> str | None:
+def caller_access_key(session: AnySession) -> str | None:
     """The access key id this process signs with, read locally (no AWS call)."""
     creds = session.get_credentials()
     return None if creds is None else creds.access_key
@@ -303,7 +376,7 @@ class _Clients:
     call in flight on this thread say what to journal as `sending`.
     """
 
-    def __init__(self, session: boto3.Session) -> None:
+    def __init__(self, session: AnySession) -> None:
         self.session = session
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()  # building a client from a session is not thread-safe
@@ -331,11 +404,11 @@ class _Clients:
             recorder.sending(token)
 
 
-_SHARED: weakref.WeakKeyDictionary[boto3.Session, _Clients] = weakref.WeakKeyDictionary()
+_SHARED: weakref.WeakKeyDictionary[AnySession, _Clients] = weakref.WeakKeyDictionary()
 _SHARED_LOCK = threading.Lock()
 
 
-def _clients_of(session: boto3.Session) -> _Clients:
+def _clients_of(session: AnySession) -> _Clients:
     with _SHARED_LOCK:
         if session not in _SHARED:
             _SHARED[session] = _Clients(session)
@@ -347,7 +420,7 @@ class Api:
 
     def __init__(
         self,
-        session: boto3.Session,
+        session: AnySession,
         retry: RetryPolicy,
         recorder: CallRecorder | None = None,
     ) -> None:
@@ -357,10 +430,10 @@ class Api:
         self._shared = _clients_of(session)
 
     @property
-    def session(self) -> boto3.Session:
+    def session(self) -> AnySession:
         return self._session
 
-    def with_session(self, session: boto3.Session) -> Api:
+    def with_session(self, session: AnySession) -> Api:
         """The same policy and journal, acting through another session (another account)."""
         return Api(session, self._retry, self._recorder)
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from responder import playbook, report, service
+from responder import playbook, service
 from responder.aws import RetryPolicy, env_number, session_factory
 from responder.context import Options, RunContext, SessionHint, responder_home, utcnow
 from responder.errors import EXIT_BAD_INPUT, EXIT_HALTED, BadInput, Interrupted, ResponderError
@@ -31,12 +31,11 @@ from responder.guardrails import (
     check_topic_arn,
 )
 from responder.journal import Journal, open_journal, open_journal_to_act
-from responder.logging import configure
+from responder.logging import configure, hold, release
 from responder.view import IncidentView
 
 if TYPE_CHECKING:
-    import boto3
-
+    from responder.aws import AnySession
     from responder.followup import Swept
 
 def _out(text: str) -> None:
@@ -87,11 +86,11 @@ def _context(args: argparse.Namespace) -> RunContext:
     )
 
 
-def _journal_session(args: argparse.Namespace) -> boto3.Session | None:
+def _journal_session(args: argparse.Namespace) -> AnySession | None:
     """A DynamoDB journal is reached with `--profile` and `--region` (never through
     `--role-arn`: the journal stays in the responder's own account)."""
     if args.state and str(args.state).startswith("dynamodb://"):
-        session: boto3.Session = session_factory(getattr(args, "profile", None),
+        session: AnySession = session_factory(getattr(args, "profile", None),
                                                  getattr(args, "region", None))()
         return session
     return None
@@ -114,6 +113,8 @@ def _journal_to_act(args: argparse.Namespace) -> Journal:
 
 
 def _print_doc(doc: dict[str, Any], output: str) -> None:
+    from responder import report  # noqa: PLC0415 - after containment
+
     if output == "json":
         _out_json(doc)
     else:
@@ -121,6 +122,8 @@ def _print_doc(doc: dict[str, Any], output: str) -> None:
 
 
 def _finish(journal: Journal, record_id: str, output: str) -> int:
+    from responder import report  # noqa: PLC0415 - after containment
+
     view = IncidentView.load(journal, record_id)
     _print_doc(report.incident_document(view), output)
     return view.exit_code
@@ -133,12 +136,16 @@ def cmd_compromised(args: argparse.Namespace) -> int:
         raise BadInput("--principal names a temporary key's session; "
                        f"{args.access_key_id.strip()} is a long-term key")
     if args.dry_run:
+        from responder import report  # noqa: PLC0415 - no report module before containment
+
         ctx = _context(args)
         _print_doc(report.plan_document(service.plan(ctx, pb, args.access_key_id)), args.output)
         return 0
     ctx = _context(args)
     identified = None
     if not args.yes:
+        from responder import report  # noqa: PLC0415 - no report module before containment
+
         if not sys.stdin.isatty():
             raise BadInput("no terminal to confirm on: pass --yes to act (or --dry-run to look)")
         planned = service.plan(ctx, pb, args.access_key_id)
@@ -183,6 +190,8 @@ def _watched(ctx: RunContext, journal: Journal, incident_id: str, output: str) -
 
 
 def _swept(journal: Journal, done: Swept, output: str) -> int:
+    from responder import report  # noqa: PLC0415 - after containment
+
     if done.status == "failed":
         _err(f"{done.step} failed: {done.error}; `respond sweep {done.record.id}` runs it again")
     view = IncidentView.load(journal, done.record.id)
@@ -207,6 +216,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from responder import report  # noqa: PLC0415 - after containment
+
     journal = _journal(args)
     now = utcnow()
     if args.incident_id:
@@ -256,6 +267,8 @@ def _age(delta: timedelta) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from responder import report  # noqa: PLC0415 - after containment
+
     journal = _journal(args)
     doc = report.report_document(IncidentView.load(journal, args.incident_id, calls=True))
     if args.format == "json":
@@ -296,7 +309,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def cmd_finding(args: argparse.Namespace) -> int:
-    from responder import findings, trigger  # noqa: PLC0415 - the parsers, for findings only
+    from responder import findings, report, trigger  # noqa: PLC0415 - for findings only
 
     parsed = findings.load_each(args.file)
     journal = _journal_to_act(args)
@@ -312,6 +325,9 @@ def cmd_finding(args: argparse.Namespace) -> int:
                 _out(report.render_human(outcome.document))
     return trigger.worst(outcomes)
 
+
+MAY_CONTAIN = frozenset({"compromised", "resume", "finding"})
+"""The commands that may disable a key: nothing they can defer may come before it."""
 
 COMMANDS = {
     "compromised": cmd_compromised,
@@ -333,6 +349,8 @@ def _on_sigterm(signum: int, _frame: Any) -> None:
 
 def _failed(args: argparse.Namespace, exc: ResponderError) -> int:
     """One line on stderr; with --output json still the one object on stdout."""
+    from responder import report  # noqa: PLC0415 - after containment
+
     _err(str(exc))
     output = getattr(args, "output", "human")
     if exc.incident_id is not None:
@@ -349,6 +367,8 @@ def _failed(args: argparse.Namespace, exc: ResponderError) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the parsed command; its exit code (DESIGN §2)."""
+    if args.command in MAY_CONTAIN and not getattr(args, "dry_run", False):
+        hold()  # structlog loads once the key is contained (see responder.logging)
     configure(verbose=args.verbose)
     os.umask(0o077)  # journal, evidence, reports and logs are for their owner only
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -365,4 +385,5 @@ def run(args: argparse.Namespace) -> int:
             traceback.print_exc()
         return EXIT_HALTED
     finally:
+        release()
         signal.signal(signal.SIGTERM, previous)

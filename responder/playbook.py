@@ -16,7 +16,6 @@ from importlib.resources.abc import Traversable  # Python ≥ 3.11
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from responder import package_version
 from responder.context import responder_home
 from responder.errors import BadInput, PlaybookInvalid
 from responder.steps import REGISTRY
@@ -126,7 +125,8 @@ _VALID: set[str] = set()
 
 def _digest(data: Any) -> str | None:
     """What a validation depends on: the playbook's content, the schemas it is checked
-    against (the file's and every action's) and this version's code."""
+    against (the file's and every action's: a shipped action's by its source file, so
+    the digest imports no step) and the code that validates it."""
     try:
         content = json.dumps(data, sort_keys=True, default=str)
     except (TypeError, ValueError):
@@ -134,10 +134,18 @@ def _digest(data: Any) -> str | None:
     steps = data.get("steps") if isinstance(data, Mapping) else None
     used = sorted({str(s.get("action")) for s in steps if isinstance(s, Mapping)} & set(REGISTRY)
                   ) if isinstance(steps, list) else []
-    actions = json.dumps({name: REGISTRY[name].schema for name in [*used, "schedule_sweeps"]},
+    actions = json.dumps({name: REGISTRY.fingerprint(name) for name in [*used, "schedule_sweeps"]},
                          sort_keys=True, default=str)
-    whole = "\0".join((content, actions, _schema_text(), package_version()))
+    whole = "\0".join((content, actions, _schema_text(), _code_version()))
     return hashlib.sha256(whole.encode()).hexdigest()
+
+
+@cache
+def _code_version() -> str:
+    """This module's source by size and modification time: what validates a playbook
+    (cheaper than the package version, and it changes with every edit of a checkout)."""
+    source = Path(__file__).stat()
+    return f"{source.st_size}:{source.st_mtime_ns}"
 
 
 def _cache_dir() -> Path:

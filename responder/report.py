@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from responder.context import iso, parse_iso
 from responder.errors import ResponderError
 from responder.journal import CallRecord
-from responder.notice import build_notice
 from responder.steps import REGISTRY
 from responder.steps.results import KeyReplaced, SessionDenied, SessionFound, SweepFound
 from responder.view import IncidentView, StepView
@@ -284,6 +283,8 @@ def report_document(view: IncidentView) -> dict[str, Any]:
     }
     notifying = view.of_kind("notification")
     doc["notifications"] = dict(notifying[0].detail) if notifying else None
+    from responder.notice import build_notice  # noqa: PLC0415 - reports only
+
     notice = build_notice("completed" if view.status == "completed" else "halted", view,
                           failing_step=view.failing_step)
     doc["next_actions"] = list(notice.next_actions)

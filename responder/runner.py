@@ -9,6 +9,8 @@ are journaled when it ends, and every step reads the incident through the same v
 
 from __future__ import annotations
 
+import contextvars
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +19,7 @@ from typing import Any
 
 from transitions import EventData, Machine
 
-from responder.aws import Api
+from responder.aws import Api, ApiCall, CallRecorder
 from responder.context import Incident, RunContext, iso
 from responder.errors import (
     BadInput,
@@ -30,11 +32,11 @@ from responder.errors import (
 )
 from responder.journal import IncidentRecord, Journal
 from responder.lease import Lease
-from responder.logging import get_logger, incident_log
+from responder.logging import get_logger, incident_log, release
 from responder.machine import COMPLETED, HALTED, REFUSED, TERMINAL, machine_spec
 from responder.playbook import Playbook, StepSpec
 from responder.recorder import JournalRecorder
-from responder.steps import REGISTRY, StepInput
+from responder.steps import REGISTRY, StepInput, StepResult
 from responder.view import IncidentView, target_of
 
 log = get_logger("responder.runner")
@@ -79,6 +81,42 @@ def first_to_run(view: IncidentView) -> str:
     return COMPLETED
 
 
+@dataclass
+class _Ahead:
+    """The outcome of a step that ran alongside the step before it."""
+
+    error: BaseException | None = None
+
+
+class _InPair:
+    """A paired step's recorder. The first step's request opens the gate as it leaves;
+    the second step's calls start only then, so the calls are made in the playbook's
+    order (the k-th call of a run is the same call every time) while the second's
+    request needs no answer to the first's. The wait gives up after a few seconds: a
+    first step that cannot send must not hold back the second's containment."""
+
+    WAIT_SECONDS = 5.0
+
+    def __init__(self, inner: JournalRecorder, gate: threading.Event, *, first: bool) -> None:
+        self._inner = inner
+        self._gate = gate
+        self._first = first
+
+    def intent(self, call: ApiCall) -> Any:
+        if not self._first:
+            self._gate.wait(self.WAIT_SECONDS)
+        return self._inner.intent(call)
+
+    def sending(self, token: Any) -> None:
+        self._inner.sending(token)
+        if self._first:
+            self._gate.set()
+
+    def result(self, token: Any, *, ok: bool, attempts: int, result: Any = None,
+               error: str | None = None) -> None:
+        self._inner.result(token, ok=ok, attempts=attempts, result=result, error=error)
+
+
 class IncidentRun:
     """Drives one incident, whose lease `owner` already holds, to a terminal state."""
 
@@ -97,6 +135,7 @@ class IncidentRun:
                                  resumed=resumed)
         self.api = Api(ctx.session_factory(), ctx.retry)
         initial = first_to_run(IncidentView.of(record, journal.steps(record.id)))
+        self._ahead: dict[str, _Ahead] = {}
         self.machine = new_machine(self, self.playbook, initial, self._execute)
 
     def _recorder(self, step: str) -> JournalRecorder:
@@ -187,18 +226,83 @@ class IncidentRun:
         log.info("notify.halted", sent=[s["channel"] for s in sent], failed=failed)
 
     def _execute(self, spec: StepSpec, _event: EventData) -> None:
-        """Observe, then act; journal the step's start and end either way."""
+        """Run the step (and the step sent at once with it); the incident is contained
+        when every containment step is done."""
+        ahead = self._ahead.pop(spec.name, None)
+        if ahead is not None:  # it ran alongside the step before it: its outcome is here
+            if ahead.error is not None:
+                raise ahead.error
+            return
+        if REGISTRY.kind_of(spec.action) == "containment" and self._done(spec.name):
+            return  # done alongside a step that was cut short: AWS holds it already
+        partner = self._partner(spec)
+        result = self._run_step(spec) if partner is None else self._run_pair(spec, partner)
+        self._maybe_contained()
+        if REGISTRY.kind_of(spec.action) == "evidence" and result is not None \
+                and result.status == "done":
+            # Kept where it outlives this machine before anything else can go wrong.
+            from responder import followup  # noqa: PLC0415 - after containment
+
+            followup.archive(self.ctx, self.journal, self.lease, self.incident.id)
+
+    def _done(self, name: str) -> bool:
+        return any(s.name == name and s.status == "done" for s in self.view().steps)
+
+    def _partner(self, spec: StepSpec) -> StepSpec | None:
+        """The step to send at once with `spec`: in a fresh run, the next step when both
+        are containment steps and the next needs nothing of this one but the moment
+        they began (Action.alongside): revoke-sessions' cutoff, not disable-key's answer."""
+        steps = self.playbook.steps
+        index = steps.index(spec)
+        if self.incident.resumed or index + 1 == len(steps):
+            return None
+        partner = steps[index + 1]
+        if (REGISTRY.kind_of(spec.action) == REGISTRY.kind_of(partner.action) == "containment"
+                and REGISTRY[partner.action].alongside):
+            return partner
+        return None
+
+    def _run_pair(self, first: StepSpec, second: StepSpec) -> StepResult | None:
+        """Both containment steps at once, each journaled as if alone. The second's calls
+        wait until the first's request has left (UpdateAccessKey is still the third call,
+        DESIGN §3), then go without waiting for its answer."""
+        pair_at = self.ctx.clock()
+        gate = threading.Event()
+        outcome = _Ahead()
+
+        def second_step() -> None:
+            try:
+                self._run_step(second, pair_at=pair_at,
+                               recorder=_InPair(self._recorder(second.name), gate, first=False))
+            except BaseException as exc:  # noqa: BLE001 - raised by the second's own transition
+                outcome.error = exc
+
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(second_step,),
+                                  name=f"step-{second.name}", daemon=True)
+        thread.start()
+        try:
+            return self._run_step(first, pair_at=pair_at,
+                                  recorder=_InPair(self._recorder(first.name), gate, first=True))
+        finally:
+            gate.set()  # the first step ended without a request on the wire
+            thread.join()
+            self._ahead[second.name] = outcome
+
+    def _run_step(self, spec: StepSpec, *, pair_at: datetime | None = None,
+                  recorder: CallRecorder | None = None) -> StepResult | None:
+        """Observe, then act; journal the step's start and end either way. None when the
+        step failed and the incident goes on without it."""
         action = REGISTRY[spec.action]()
         view = self.view()
         inp = StepInput(ctx=self.ctx, incident=self.incident, target=view.target,
                         settings=spec.settings,
                         history=tuple(self.journal.calls(self.incident.id, spec.name)),
-                        view=view, step_name=spec.name)
+                        view=view, step_name=spec.name, pair_at=pair_at)
         started = self.ctx.clock()
         self.lease.heartbeat()
         self.journal.step_started(self.incident.id, spec.name, started)
         log.info("step.start", step=spec.name, action=spec.action)
-        api = Api(self.api.session, self.ctx.retry, self._recorder(spec.name))
+        api = Api(self.api.session, self.ctx.retry, recorder or self._recorder(spec.name))
         try:
             result = action.observe(inp, api) or action.run(inp, api)
         except (BadInput, Refused) as exc:
@@ -207,7 +311,7 @@ class IncidentRun:
         except Exception as exc:  # noqa: BLE001 - a bug in a step must halt, journaled, not crash
             message, detail = step_failure(exc, again="`respond resume`")
             self._fail(spec, started, message, exc, detail)
-            return
+            return None
         detail = result.detail
         if result.effective_at is not None:
             detail["effective_at"] = iso(result.effective_at)
@@ -216,12 +320,7 @@ class IncidentRun:
             self.journal.update_incident(self.incident.id, self.ctx.clock(),
                                          user_name=target.user_name,
                                          account_id=target.account_id)
-        self._maybe_contained()
-        if action.kind == "evidence" and result.status == "done":
-            # Kept where it outlives this machine before anything else can go wrong.
-            from responder import followup  # noqa: PLC0415 - after containment
-
-            followup.archive(self.ctx, self.journal, self.lease, self.incident.id)
+        return result
 
     def _fail(self, spec: StepSpec, started: datetime, message: str, exc: Exception,
               detail: Mapping[str, Any] | None = None) -> None:
@@ -249,3 +348,4 @@ class IncidentRun:
         self.journal.update_incident(self.incident.id, self.ctx.clock(), contained_at=contained)
         log.info("incident.contained", contained_at=iso(contained),
                  seconds=round((contained - self.incident.started_at).total_seconds(), 3))
+        release()  # the events kept until now (see responder.logging)

@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import boto3
-
-from responder.aws import Api, ApiCall, caller_access_key
+from responder.aws import AnySession, Api, ApiCall, caller_access_key
 from responder.context import Incident, RunContext, Target
 from responder.errors import AlreadyHandled, AwsCallFailed, BadInput, OtherAccount, StepFailed
 from responder.guardrails import check_access_key_id, check_not_own_key, is_temporary
@@ -113,7 +111,7 @@ def key_kind(playbook: Playbook) -> KeyKind:
 
 
 def checked_key(ctx: RunContext, playbook: Playbook, access_key_id: str
-                ) -> tuple[str, boto3.Session]:
+                ) -> tuple[str, AnySession]:
     """The key id if it is well formed, of the kind the playbook responds to, and not the
     one this responder signs with (local checks, no AWS call), with the session checked."""
     kind = key_kind(playbook)
@@ -128,7 +126,7 @@ def checked_key(ctx: RunContext, playbook: Playbook, access_key_id: str
 
 
 def identify(
-    ctx: RunContext, playbook: Playbook, key: str, session: boto3.Session | None = None
+    ctx: RunContext, playbook: Playbook, key: str, session: AnySession | None = None
 ) -> Identified:
     """The read-only identify step for a checked key, with no journal trace yet."""
     session = session or ctx.session_factory()
@@ -175,7 +173,7 @@ def _journal_identified(journal: Journal, found: Identified) -> None:
 
 
 def _still_contained(
-    ctx: RunContext, session: boto3.Session, history: list[IncidentRecord]
+    ctx: RunContext, session: AnySession, history: list[IncidentRecord]
 ) -> IncidentRecord | None:
     """The last completed incident of this key, if the key is still Inactive or gone.
 

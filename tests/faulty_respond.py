@@ -3,7 +3,7 @@ a real run. Run it as `[sys.executable, "tests/faulty_respond.py", *respond_args
 
 The product never reads these variables (an environment variable must not be able to
 sabotage containment in Lambda), so the hooks live here and are attached from outside:
-every boto3 session the process creates gets them, then `responder.cli.main` runs as the
+every botocore session the process creates gets them, then `responder.cli.main` runs as the
 console script would. The hooks sit where failures really happen: `before-call` (the
 call is about to be made), `after-call` (the call has succeeded; nothing journaled its
 result yet) and `before-send` (each HTTP attempt, so a retry by botocore would be counted
@@ -33,8 +33,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import boto3
-import boto3.session
+import botocore.session
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 PREFIX = "RESPONDER_FAULT_"
@@ -126,23 +125,24 @@ class Faults:
         headers["Content-Type"] = content_type
         return AWSResponse(request.url, _STATUS.get(code, 400), headers, _Raw(payload))
 
-    def install(self, session: boto3.Session) -> None:
-        session.events.register("before-call", self.before_call)
-        session.events.register("after-call", self.after_call)
-        # botocore types handlers as returning None; before-send may answer with a response.
-        session.events.register_first("before-send", self.before_send)  # type: ignore[arg-type]
+    def install(self, session: botocore.session.Session) -> None:
+        events = session.get_component("event_emitter")
+        events.register("before-call", self.before_call)
+        events.register("after-call", self.after_call)
+        events.register_first("before-send", self.before_send)
 
 
 def hook_every_session(faults: Faults) -> None:
-    """Attach `faults` to each boto3 session as it is built, before any client exists,
-    so the product's clients inherit the hooks exactly as if it had attached them."""
-    real_init = boto3.session.Session.__init__
+    """Attach `faults` to each botocore session as it is built (a boto3 session wraps
+    one), before any client exists, so the product's clients inherit the hooks exactly
+    as if it had attached them."""
+    real_init = botocore.session.Session.__init__
 
-    def init(self: boto3.Session, *args: Any, **kwargs: Any) -> None:
+    def init(self: botocore.session.Session, *args: Any, **kwargs: Any) -> None:
         real_init(self, *args, **kwargs)
         faults.install(self)
 
-    boto3.session.Session.__init__ = init  # type: ignore[method-assign]
+    botocore.session.Session.__init__ = init  # type: ignore[method-assign]
 
 
 def main() -> int:

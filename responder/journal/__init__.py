@@ -24,7 +24,7 @@ from responder.journal.records import (
 )
 
 if TYPE_CHECKING:
-    import boto3
+    from responder.aws import AnySession
 
 __all__ = [
     "OPEN_STATUSES",
@@ -42,7 +42,7 @@ __all__ = [
 
 
 def open_journal(
-    state: str | None, home: Path, session: boto3.Session | None = None
+    state: str | None, home: Path, session: AnySession | None = None
 ) -> Journal:
     """`--state`: a SQLite path (default $RESPONDER_HOME/responder.db), or
     `dynamodb://TABLE` for the DynamoDB journal, reached through `session` (the run's,
@@ -58,7 +58,7 @@ def open_journal(
 
 
 def open_journal_to_act(
-    state: str | None, home: Path, session: boto3.Session | None = None
+    state: str | None, home: Path, session: AnySession | None = None
 ) -> tuple[Journal, str | None]:
     """The journal a response acts with, and a warning when it is not the one asked for.
 

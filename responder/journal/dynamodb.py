@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Final
 import boto3
 from botocore.exceptions import ClientError
 
-from responder.aws import ApiCall, RetryPolicy
+from responder.aws import AnySession, ApiCall, RetryPolicy
 from responder.context import iso
 from responder.errors import BadInput
 from responder.journal import (
@@ -109,7 +109,7 @@ class DynamoDbJournal(base.Journal):
         table_name: str,
         *,
         client: DynamoDBClient | None = None,
-        session: boto3.Session | None = None,
+        session: AnySession | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
         """`client` wins over `session`; with neither, the default boto3 session's.
@@ -136,7 +136,7 @@ class DynamoDbJournal(base.Journal):
 
     @classmethod
     def from_url(
-        cls, url: str, *, session: boto3.Session | None = None
+        cls, url: str, *, session: AnySession | None = None
     ) -> DynamoDbJournal:
         """`dynamodb://TABLE` (the `--state` form), through `session` (else the default
         boto3 session) so the table is looked for in the run's account and region."""

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypeVar
 
 from responder.aws import Api, ApiCall
@@ -41,6 +42,11 @@ class StepInput:
     """The incident as journaled when this step started; None before it is opened."""
     step_name: str = ""
     """The step's name in the incident (sweep-2): what its own local files are named by."""
+    pair_at: datetime | None = None
+    """Set when this step is sent at once with the other containment step of a pair
+    (disable-key and revoke-sessions in a fresh run): the moment both began. disable-key
+    reports it as when the key was disabled and revoke-sessions counts its cutoff from it,
+    so the two agree without waiting for each other's answer."""
 
     @property
     def revisit(self) -> bool:
@@ -109,6 +115,9 @@ class Action(ABC):
     that kind that failed (on_failure: continue) runs again before this one."""
     critical: ClassVar[bool] = True
     """False for steps whose failure must never halt the incident (notify)."""
+    alongside: ClassVar[bool] = False
+    """True for a containment step that may be sent at once with the containment step
+    before it: it needs nothing of that step's result but StepInput.pair_at."""
     identifies: ClassVar[KeyKind | None] = None
     """For an identify action: the kind of key it identifies. A playbook whose first
     step identifies long-term keys cannot take a temporary one, and the other way round."""
@@ -188,6 +197,19 @@ class Registry(Mapping[str, type[Action]]):
 
     def __len__(self) -> int:
         return len(set(SHIPPED) | set(self._loaded))
+
+    def fingerprint(self, name: str) -> Any:
+        """What an action's settings are checked against (its schema and check_settings),
+        as something that changes when they do: a shipped action's source file by size
+        and modification time, without importing it; any other action's schema."""
+        if name in SHIPPED:
+            try:
+                source = (Path(__file__).parent / f"{SHIPPED[name].module}.py").stat()
+            except OSError:
+                pass
+            else:
+                return [SHIPPED[name].module, source.st_size, source.st_mtime_ns]
+        return self[name].schema
 
     def kind_of(self, name: str) -> FactKind | None:
         """The kind of fact an action establishes, without importing it."""

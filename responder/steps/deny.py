@@ -81,13 +81,15 @@ def round_up(moment: datetime) -> datetime:
 
 
 def cutoff_for(inp: StepInput) -> datetime:
-    """The journaled cutoff if this step already sent its policy, else the journaled
-    moment the key was disabled plus the margin (before any incident: the start)."""
+    """The journaled cutoff if this step already sent its policy, else the moment the
+    key was disabled plus the margin: the moment the pair began when sent at once with
+    disable-key, else as disable-key journaled it (before any incident: the start)."""
     sent = sent_cutoff(inp)
     if sent is not None:
         return sent
-    disabled_at = inp.incident.started_at
-    if inp.view is not None and (step := inp.view.step_for(KeyDisabled)) is not None:
+    disabled_at = inp.pair_at or inp.incident.started_at
+    if inp.pair_at is None and inp.view is not None and (
+            step := inp.view.step_for(KeyDisabled)) is not None:
         disabled_at = step.effective_at or step.ended_at or inp.ctx.clock()
     margin = int(inp.settings.get("propagation_margin_seconds", DEFAULT_MARGIN_SECONDS))
     return round_up(disabled_at + timedelta(seconds=margin))
@@ -97,6 +99,7 @@ def cutoff_for(inp: StepInput) -> datetime:
 class AttachDenyPolicy(Action):
     permissions = ("iam:PutUserPolicy", "iam:GetUserPolicy", *iam_snapshot.SNAPSHOT_PERMISSIONS)
     kind = "containment"
+    alongside = True
     result = SessionsRevoked
     schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",

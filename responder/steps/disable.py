@@ -58,6 +58,9 @@ class DisableAccessKey(Action):
 
     def run(self, inp: StepInput, api: Api) -> StepResult:
         (update,) = self.plan(inp)
+        # When the key was disabled: when the request left (AWS applies it within the
+        # round trip; revoke-sessions' margin counts from this same moment).
+        sent_at = inp.pair_at or inp.ctx.clock()
         try:
             api.call(update)
         except AwsCallFailed as exc:
@@ -67,5 +70,4 @@ class DisableAccessKey(Action):
             # which is what this step is for. Recorded, and the incident goes on.
             return StepResult("done", KeyDisabled("Deleted", already=True),
                               effective_at=inp.ctx.clock())
-        return StepResult("done", KeyDisabled("Inactive", already=False),
-                          effective_at=inp.ctx.clock())
+        return StepResult("done", KeyDisabled("Inactive", already=False), effective_at=sent_at)
