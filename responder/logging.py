@@ -19,11 +19,10 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 if TYPE_CHECKING:
     from structlog.typing import EventDict, WrappedLogger
@@ -93,8 +92,9 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
-class _Held:
+class _Held(NamedTuple):
+    """An event kept until release() (a tuple: cheaper to define than a dataclass)."""
+
     logger: str
     level: str
     event: str

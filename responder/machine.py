@@ -17,6 +17,8 @@ COMPLETED, HALTED, REFUSED = RESERVED_STATES
 
 @dataclass(frozen=True)
 class Transition:
+    """One edge of the machine; `step` runs in its `before` callback."""
+
     trigger: str
     source: str
     dest: str
@@ -26,6 +28,8 @@ class Transition:
 
 @dataclass(frozen=True)
 class MachineSpec:
+    """The machine as data: what the runner builds and `respond playbooks graph` draws."""
+
     states: tuple[str, ...]
     transitions: tuple[Transition, ...]
 

@@ -31,6 +31,8 @@ RESERVED_STATES = ("completed", "halted", "refused")
 
 @dataclass(frozen=True)
 class StepSpec:
+    """One step of a playbook, as validated."""
+
     name: str
     action: str
     on_failure: Literal["halt", "continue"] = "halt"
@@ -39,6 +41,8 @@ class StepSpec:
 
 @dataclass(frozen=True)
 class Playbook:
+    """A validated playbook; `origin` names its file in every error message."""
+
     name: str
     version: int
     steps: tuple[StepSpec, ...]

@@ -81,11 +81,11 @@ def first_to_run(view: IncidentView) -> str:
     return COMPLETED
 
 
-@dataclass
 class _Ahead:
     """The outcome of a step that ran alongside the step before it."""
 
-    error: BaseException | None = None
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
 
 
 class _InPair:

@@ -40,6 +40,8 @@ def new_incident_id(now: datetime) -> str:
 
 @dataclass(frozen=True)
 class BufferedCall:
+    """A call identify made before the incident existed, journaled once it does."""
+
     call: ApiCall
     intent_at: datetime
     ok: bool = False

@@ -19,34 +19,16 @@ from responder.context import Target, parse_iso
 from responder.errors import exit_code_for
 from responder.journal import CallRecord, IncidentRecord, Journal, StepRecord, StepStatus
 from responder.lease import owner_is_dead
+from responder.steps import results
 from responder.steps.base import REGISTRY
-from responder.steps.results import (
-    AttackerContained,
-    EvidenceArchived,
-    EvidenceCollected,
-    FactKind,
-    Facts,
-    KeyDisabled,
-    KeyReplaced,
-    OwnerFound,
-    SessionDenied,
-    SessionFound,
-    SessionsRevoked,
-    Skipped,
-    SweepFound,
-    SweepsScheduled,
-)
+from responder.steps.results import FactKind, Facts, KeyDisabled, SessionsRevoked, Skipped
 
 F = TypeVar("F", bound=Facts)
 
 
 def target_of(facts: Facts | None) -> Target | None:
     """Who owns the key, as an identify step's facts name it (None for other facts)."""
-    if isinstance(facts, OwnerFound) and facts.user_name and facts.account_id:
-        return Target(facts.user_name, facts.account_id)
-    if isinstance(facts, SessionFound) and facts.account_id:
-        return Target(facts.user_name, facts.account_id, facts)
-    return None
+    return facts.target() if facts is not None else None
 
 
 @dataclass(frozen=True)
@@ -162,13 +144,13 @@ class IncidentView:
         return None
 
     @property
-    def session(self) -> SessionFound | None:
+    def session(self) -> results.SessionFound | None:
         """For a temporary key: whose session it is."""
-        return self.done(SessionFound)
+        return self.done(results.SessionFound)
 
     @property
-    def session_denied(self) -> SessionDenied | None:
-        return self.done(SessionDenied)
+    def session_denied(self) -> results.SessionDenied | None:
+        return self.done(results.SessionDenied)
 
     # -- facts, found by type ----------------------------------------------------
 
@@ -195,36 +177,36 @@ class IncidentView:
         return self.done(SessionsRevoked)
 
     @property
-    def evidence(self) -> EvidenceCollected | None:
-        return self.done(EvidenceCollected)
+    def evidence(self) -> results.EvidenceCollected | None:
+        return self.done(results.EvidenceCollected)
 
     @property
     def evidence_step(self) -> StepView | None:
         """The step that collects the evidence, whatever its status."""
-        return self.step_for(EvidenceCollected)
+        return self.step_for(results.EvidenceCollected)
 
     @property
-    def attacker(self) -> AttackerContained | None:
-        return self.done(AttackerContained)
+    def attacker(self) -> results.AttackerContained | None:
+        return self.done(results.AttackerContained)
 
     @property
-    def replacement(self) -> KeyReplaced | None:
-        replaced = self.done(KeyReplaced)
+    def replacement(self) -> results.KeyReplaced | None:
+        replaced = self.done(results.KeyReplaced)
         return replaced if replaced is not None and replaced.access_key_id else None
 
     @property
-    def sweeps_scheduled(self) -> SweepsScheduled | None:
-        return self.done(SweepsScheduled)
+    def sweeps_scheduled(self) -> results.SweepsScheduled | None:
+        return self.done(results.SweepsScheduled)
 
     @property
     def sweep_steps(self) -> tuple[StepView, ...]:
         return self.of_kind("sweep")
 
     @property
-    def sweeps_found(self) -> tuple[SweepFound, ...]:
+    def sweeps_found(self) -> tuple[results.SweepFound, ...]:
         """What each finished sweep found, in order."""
         return tuple(s.facts for s in self.sweep_steps
-                     if s.status == "done" and isinstance(s.facts, SweepFound))
+                     if s.status == "done" and isinstance(s.facts, results.SweepFound))
 
     @property
     def sweeps_due(self) -> tuple[datetime, ...]:
@@ -251,7 +233,7 @@ class IncidentView:
     def evidence_uri(self) -> str | None:
         """Where the evidence is kept in S3, once an upload succeeded."""
         uploaded = [s.facts for s in self.of_kind("archive")
-                    if s.status == "done" and isinstance(s.facts, EvidenceArchived)]
+                    if s.status == "done" and isinstance(s.facts, results.EvidenceArchived)]
         return uploaded[-1].uri if uploaded else None
 
     @property
@@ -284,7 +266,7 @@ class IncidentView:
 
     @property
     def snapshot_after_replacement(self) -> Mapping[str, Any] | None:
-        replaced = self.done(KeyReplaced)
+        replaced = self.done(results.KeyReplaced)
         return replaced.snapshot_after if replaced is not None and replaced.snapshot_after \
             else None
 

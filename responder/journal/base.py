@@ -125,6 +125,8 @@ def incident_changes(fields: Mapping[str, Any], now: datetime) -> dict[str, Any]
 
 @dataclass(frozen=True)
 class PendingStep:
+    """A playbook step as create_incident journals it, before it runs."""
+
     position: int
     name: str
     action: str

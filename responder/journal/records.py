@@ -14,6 +14,9 @@ OPEN_STATUSES: tuple[IncidentStatus, ...] = ("running", "halted")
 
 @dataclass(frozen=True)
 class IncidentRecord:
+    """One incident as the journal holds it: what was asked, where it stands, who holds
+    its lease."""
+
     id: str
     access_key_id: str
     playbook: Mapping[str, Any]
@@ -40,6 +43,8 @@ class IncidentRecord:
 
 @dataclass(frozen=True)
 class StepRecord:
+    """One step of an incident as journaled: its status, times and facts' detail."""
+
     incident_id: str
     position: int
     name: str
