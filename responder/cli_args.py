@@ -23,7 +23,8 @@ examples:
   respond resume inc-20261125-092338-3f9a1c --no-replace  # ... without a replacement key
   respond finding guardduty-event.json                    # answer a finding (or a list)
   respond sweep inc-20261125-092338-3f9a1c                # CloudTrail again: late events
-  respond drill                                           # rehearse against a fake account
+  respond drill --list                                    # the attacks one can rehearse
+  respond drill --scenario all                            # rehearse them in a fake account
 """
 
 
@@ -193,11 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", parents=[common], help="print an incident's report")
     rep.add_argument("incident_id", metavar="INCIDENT_ID")
     _aws_options(rep, role=False)  # where a dynamodb:// journal is
-    rep.add_argument("--format", choices=["md", "json"], default="md")
+    rep.add_argument("--format", choices=["md", "json", "html"], default="md",
+                     help="html: one self-contained page with the timeline drawn")
 
-    drill = sub.add_parser("drill", parents=[common],
-                           help="rehearse the playbook against an embedded fake AWS account")
-    drill.add_argument("--scenario", default="basic")
+    drill = sub.add_parser(
+        "drill", parents=[common],
+        help="rehearse an attack and the playbook against an embedded fake AWS account",
+        epilog="examples:\n  respond drill --list\n  respond drill --scenario persistence\n"
+               "  respond drill --scenario all --output json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    drill.add_argument("--scenario", default="two-keys", metavar="NAME",
+                       help="a scenario from --list, or all (default: two-keys)")
+    drill.add_argument("--list", action="store_true", help="name the scenarios and stop")
     _output_option(drill)
 
     pbs = sub.add_parser("playbooks", parents=[common], help="list, show, validate, graph")

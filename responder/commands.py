@@ -270,7 +270,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     from responder import report  # noqa: PLC0415 - after containment
 
     journal = _journal(args)
-    doc = report.report_document(IncidentView.load(journal, args.incident_id, calls=True))
+    view = IncidentView.load(journal, args.incident_id, calls=True)
+    if args.format == "html":
+        from responder import report_html  # noqa: PLC0415 - html only
+
+        _out(report_html.page(view))
+        return 0
+    doc = report.report_document(view)
     if args.format == "json":
         _out_json(doc)
     else:
@@ -300,12 +306,22 @@ def cmd_playbooks(args: argparse.Namespace) -> int:
 def cmd_drill(args: argparse.Namespace) -> int:
     from responder import drill  # noqa: PLC0415 - moto is an optional extra
 
-    result = drill.run(args.scenario)
+    if args.list:
+        if args.output == "json":
+            _out_json(drill.describe())
+        else:
+            _out("\n".join(f"{s['name']:<18} {s['summary']}" for s in drill.describe()))
+        return 0
+    if args.scenario != "all":
+        drill.check_name(args.scenario)  # a typo is exit 2 before any fake account is built
+    results = drill.run_all() if args.scenario == "all" else [drill.run(args.scenario)]
     if args.output == "json":
-        _out_json(result.as_dict())
+        docs = [r.as_dict() for r in results]
+        _out_json(docs[0] if args.scenario != "all" else
+                  {"passed": all(r.passed for r in results), "scenarios": docs})
     else:
-        _out(result.render())
-    return 0 if result.passed else 1
+        _out("\n\n".join(r.render() for r in results))
+    return 0 if all(r.passed for r in results) else 1
 
 
 def cmd_finding(args: argparse.Namespace) -> int:

@@ -82,50 +82,83 @@ ATTACKER_USER = "support-backup"
 """The user the attacker creates (through a session) to stay in after the key dies."""
 
 
+class Attacker:
+    """The attacker's hands: each call is made for real against moto with the stolen
+    credentials, then recorded in the CloudTrail fake as CloudTrail would record it, a
+    few seconds apart, from the attacker's address. `done` is what it did, in order."""
+
+    def __init__(self, world: World, trail: CloudTrailFake, *, minutes_ago: int = 3) -> None:
+        self.world = world
+        self.trail = trail
+        self.at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+        self.done: list[dict[str, Any]] = []
+        self.temporary_key = ""
+        self._late: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def session(self, key: str, secret: str, token: str | None = None) -> boto3.Session:
+        return boto3.Session(aws_access_key_id=key, aws_secret_access_key=secret,
+                             aws_session_token=token, region_name=REGION)
+
+    @property
+    def leaked(self) -> boto3.Session:
+        return self.session(self.world.leaked_key, self.world.leaked_secret)
+
+    def record(self, name: str, key: str, *, region: str = REGION, later: bool = False,
+               **extra: Any) -> dict[str, Any]:
+        """Record one event (`later`: made now, but not yet in the trail; see deliver)."""
+        self.at += timedelta(seconds=3)
+        event = {"region": region, "name": name, "key": key, "at": self.at, "extra": extra}
+        action = {"action": name, "region": region, "access_key_id": key,
+                  "at": self.at.isoformat().replace("+00:00", "Z"), "event_id": None,
+                  "late": later}
+        self.done.append(action)
+        if not later:
+            self._deliver(event, action)
+        else:
+            self._late.append((event, action))
+        return action
+
+    def deliver(self) -> None:
+        """CloudTrail finally delivers the events it was late with."""
+        for event, action in self._late:
+            self._deliver(event, action)
+        self._late.clear()
+
+    def _deliver(self, event: dict[str, Any], action: dict[str, Any]) -> None:
+        made = self.trail.record(event["region"], event["name"], event["key"],
+                                 event_time=event["at"], user_name=self.world.victim,
+                                 source_ip=ATTACKER_IP, user_agent=ATTACKER_AGENT,
+                                 **event["extra"])
+        action["action"] = f"{made['eventSource'].split('.')[0]}:{event['name']}"
+        action["event_id"] = made["eventID"]
+
+    def session_token(self) -> boto3.Session:
+        """GetSessionToken with the leaked key: a session that outlives the key."""
+        token = self.leaked.client("sts").get_session_token(
+            DurationSeconds=129600)["Credentials"]
+        # moto hands out a fixed AKIA id for session tokens; real STS answers ASIA...
+        temporary = "ASIA" + token["AccessKeyId"][4:]
+        self.record("GetSessionToken", self.world.leaked_key,
+                    request_parameters={"durationSeconds": 129600},
+                    response_elements={"credentials": {"accessKeyId": temporary,
+                                                       "expiration": str(token["Expiration"])}})
+        self.temporary_key = temporary
+        return self.session(temporary, token["SecretAccessKey"], token["SessionToken"])
+
+
 def attack(world: World, trail: CloudTrailFake) -> list[dict[str, Any]]:
     """What an attacker does in the first minute with a leaked key: look around, mint
-    a session that outlives the key, persist with a new user, probe another region.
-
-    Each call is made for real against moto and recorded in the CloudTrail fake, as
-    CloudTrail would record it. Returns what was done, with the event ids.
-    """
-    attacker = boto3.Session(
-        aws_access_key_id=world.leaked_key,
-        aws_secret_access_key=world.leaked_secret,
-        region_name=REGION,
-    )
-    base = datetime.now(UTC) - timedelta(minutes=3)
-    done: list[dict[str, Any]] = []
-
-    def record(region: str, name: str, key: str, offset: int, **extra: Any) -> None:
-        event = trail.record(region, name, key, event_time=base + timedelta(seconds=offset),
-                             user_name=world.victim, source_ip=ATTACKER_IP,
-                             user_agent=ATTACKER_AGENT, **extra)
-        done.append({"action": f"{event['eventSource'].split('.')[0]}:{name}",
-                     "region": region, "access_key_id": key, "event_id": event["eventID"]})
-
-    sts = attacker.client("sts")
-    sts.get_caller_identity()
-    record(REGION, "GetCallerIdentity", world.leaked_key, 0)
-    attacker.client("iam").list_users()
-    record(REGION, "ListUsers", world.leaked_key, 5)
-    token = sts.get_session_token(DurationSeconds=129600)["Credentials"]
-    # moto hands out a fixed AKIA id for session tokens; real STS answers ASIA...
-    temporary_key = "ASIA" + token["AccessKeyId"][4:]
-    record(REGION, "GetSessionToken", world.leaked_key, 9,
-           request_parameters={"durationSeconds": 129600},
-           response_elements={"credentials": {"accessKeyId": temporary_key,
-                                              "expiration": str(token["Expiration"])}})
-    session = boto3.Session(
-        aws_access_key_id=temporary_key,
-        aws_secret_access_key=token["SecretAccessKey"],
-        aws_session_token=token["SessionToken"],
-        region_name=REGION,
-    )
+    a session that outlives the key, persist with a new user, probe another region."""
+    hands = Attacker(world, trail)
+    hands.leaked.client("sts").get_caller_identity()
+    hands.record("GetCallerIdentity", world.leaked_key)
+    hands.leaked.client("iam").list_users()
+    hands.record("ListUsers", world.leaked_key)
+    session = hands.session_token()
     session.client("iam").create_user(UserName=ATTACKER_USER)
-    record(REGION, "CreateUser", temporary_key, 20,
-           request_parameters={"userName": ATTACKER_USER},
-           response_elements={"user": {"userName": ATTACKER_USER}})
-    attacker.client("ec2", region_name="eu-west-1").describe_instances()
-    record("eu-west-1", "DescribeInstances", world.leaked_key, 31)
-    return done
+    hands.record("CreateUser", hands.temporary_key,
+                 request_parameters={"userName": ATTACKER_USER},
+                 response_elements={"user": {"userName": ATTACKER_USER}})
+    hands.leaked.client("ec2", region_name="eu-west-1").describe_instances()
+    hands.record("DescribeInstances", world.leaked_key, region="eu-west-1")
+    return hands.done
