@@ -15,7 +15,7 @@ from responder import drill
 from responder.errors import BadInput
 
 SCENARIOS = ("leaked-key-recon", "persistence", "session-pivot", "two-keys", "crash-midway",
-             "late-delivery")
+             "instance-exfiltration", "late-delivery")
 
 
 def _respond(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -44,8 +44,8 @@ def test_scenario_passes_every_check(name: str) -> None:
     assert contained["offset_seconds"] >= first_step["offset_seconds"]
     assert result.time_to_contain is not None
     assert result.time_to_contain > 0
-    # identify's two reads, UpdateAccessKey and PutUserPolicy (a resume adds its looks)
-    assert result.calls_before_containment >= 4
+    # identify's reads and the containment calls (a resume adds its looks)
+    assert result.calls_before_containment >= 3
     assert Path(result.report_html).is_file()
 
 

@@ -35,18 +35,24 @@ def key_status(iam: Any, user: str, key: str) -> str:
 
 def common(session: boto3.Session, world: World, view: IncidentView,
            attacker: list[dict[str, Any]]) -> list[Check]:
+    """The checks every response passes: a leaked session's (the session denied) or a
+    leaked key's (disabled, sessions cut off, replaced)."""
+    both = [Check("incident completed", view.status == "completed", view.status),
+            _notification(session, world, view), _evidence(view, attacker)]
+    if view.session is not None:
+        denied = view.session_denied
+        return [*both, Check("the leaked session denied", denied is not None,
+                             denied.policy_name if denied else "")]
     iam = session.client("iam")
     disabled = view.key_disabled
     leaked = key_status(iam, world.victim, world.leaked_key)
     return [
-        Check("incident completed", view.status == "completed", view.status),
+        *both,
         Check("leaked key disabled (then deleted to make room for the new one)",
               leaked in {"Inactive", "Deleted"} and disabled is not None
               and disabled.status == "Inactive", leaked),
         _cutoff(iam, world, view),
         _replacement(session, view),
-        _notification(session, world, view),
-        _evidence(view, attacker),
     ]
 
 

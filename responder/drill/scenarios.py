@@ -247,6 +247,12 @@ def _late_delivery(stage: Stage) -> Played:
     ]
 
 
+def _instance(stage: Stage) -> Played:
+    from responder.drill import instance  # noqa: PLC0415 - it imports this module's types
+
+    return instance.play(stage)
+
+
 SCENARIOS: Mapping[str, Scenario] = {s.name: s for s in (
     Scenario("leaked-key-recon", "enumeration from a foreign IP; the evidence names it",
              _recon),
@@ -256,6 +262,8 @@ SCENARIOS: Mapping[str, Scenario] = {s.name: s for s in (
     Scenario("two-keys", "the user holds two keys; replacement still succeeds", _two_keys),
     Scenario("crash-midway", "the runner is killed after disabling the key, then resumed",
              _crash_midway),
+    Scenario("instance-exfiltration", "an instance role's session used from outside AWS, "
+             "answered from the GuardDuty finding", _instance),
     Scenario("late-delivery", "CloudTrail delivers an attacker event after the response; "
              "the sweep contains it", _late_delivery),
 )}
