@@ -307,3 +307,17 @@ def test_a_busy_attacker_is_capped_and_the_response_keeps_its_share() -> None:
     assert any("600 events not drawn" in t for t in texts(svg))
     (bar,) = svg.iter("rect")
     assert float(bar.attrib["width"]) > (WIDTH - 200) / 5
+
+
+def test_report_command_writes_the_page(server_account: Any, cli: Any) -> None:
+    """`respond report ID --format html`: the page of a real run, self-contained, naming
+    the incident and drawing the attacker's events from its evidence file."""
+    run = cli("compromised", server_account.leaked_key, "--yes", "--no-replace",
+              "--output", "json")
+    assert run.code == 0, run.stderr
+    incident = json.loads(run.stdout)["incident_id"]
+    page = cli("report", incident, "--format", "html")
+    assert page.code == 0, page.stderr
+    assert_self_contained(page.stdout)
+    assert f"<title>Incident {incident} report</title>" in page.stdout
+    assert "contained" in texts(svg_of(page.stdout))
