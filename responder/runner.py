@@ -233,7 +233,8 @@ class IncidentRun:
             if ahead.error is not None:
                 raise ahead.error
             return
-        if REGISTRY.kind_of(spec.action) == "containment" and self._done(spec.name):
+        if self.incident.resumed and REGISTRY.kind_of(spec.action) == "containment" \
+                and self._done(spec.name):
             return  # done alongside a step that was cut short: AWS holds it already
         partner = self._partner(spec)
         result = self._run_step(spec) if partner is None else self._run_pair(spec, partner)
