@@ -23,6 +23,7 @@ examples:
   respond resume inc-20261125-092338-3f9a1c --no-replace  # ... without a replacement key
   respond finding guardduty-event.json                    # answer a finding (or a list)
   respond sweep inc-20261125-092338-3f9a1c                # CloudTrail again: late events
+  respond audit --output md                               # old, unused, doubled keys, no MFA
   respond drill --list                                    # the attacks one can rehearse
   respond drill --scenario all                            # rehearse them in a fake account
 """
@@ -207,6 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a scenario from --list, or all (default: two-keys)")
     drill.add_argument("--list", action="store_true", help="name the scenarios and stop")
     _output_option(drill)
+
+    aud = sub.add_parser(
+        "audit", parents=[common],
+        help="access-key hygiene from one IAM credential report (read-only)",
+        epilog="examples:\n  respond audit\n  respond audit --max-age-days 60 --output csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _aws_options(aud)
+    aud.add_argument("--max-age-days", type=_positive_int, default=90,
+                     help="a key older than this needs rotating (default 90)")
+    aud.add_argument("--unused-days", type=_positive_int, default=90,
+                     help="a key unused (or never used) this long should go (default 90)")
+    aud.add_argument("--output", choices=["human", "json", "csv", "md"], default="human",
+                     help="json prints exactly one JSON object on stdout")
 
     pbs = sub.add_parser("playbooks", parents=[common], help="list, show, validate, graph")
     pb_sub = pbs.add_subparsers(dest="pb_command", required=True, metavar="ACTION")

@@ -342,6 +342,23 @@ def cmd_finding(args: argparse.Namespace) -> int:
     return trigger.worst(outcomes)
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Read-only: findings are printed, never acted on; exit 0 either way."""
+    from responder import audit  # noqa: PLC0415 - audit only
+    from responder.aws import Api  # noqa: PLC0415
+
+    ctx = _context(args)
+    settings = audit.Settings(max_age_days=args.max_age_days, unused_days=args.unused_days)
+    found = audit.audit(Api(ctx.session_factory(), ctx.retry), ctx.clock(), settings,
+                        responder_home() / "audit" / "seen.json")
+    if args.output == "json":
+        _out_json({"findings": [f.as_dict() for f in found], "settings": {
+            "max_age_days": settings.max_age_days, "unused_days": settings.unused_days}})
+    else:
+        _out(audit.render(found, args.output))
+    return 0
+
+
 MAY_CONTAIN = frozenset({"compromised", "resume", "finding"})
 """The commands that may disable a key: nothing they can defer may come before it."""
 
@@ -354,6 +371,7 @@ COMMANDS = {
     "report": cmd_report,
     "playbooks": cmd_playbooks,
     "drill": cmd_drill,
+    "audit": cmd_audit,
 }
 
 
