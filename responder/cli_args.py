@@ -135,6 +135,36 @@ def _compromised_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     _output_option(comp)
 
 
+def _lifecycle(sub: Any, common: argparse.ArgumentParser) -> None:
+    """rollback and audit: the key's life outside an emergency."""
+    back = sub.add_parser(
+        "rollback", parents=[common],
+        help="undo a false positive's containment (prints the plan unless --yes)",
+        epilog="examples:\n  respond rollback inc-20261125-092338-3f9a1c\n"
+               "  respond rollback inc-20261125-092338-3f9a1c --yes --reason "
+               "\"the key was a test fixture\"",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    back.add_argument("incident_id", metavar="INCIDENT_ID")
+    _aws_options(back)
+    back.add_argument("--yes", action="store_true", help="undo it (else: print what it would)")
+    back.add_argument("--reason", help="why it was a false positive (required with --yes; "
+                                       "kept in the journal and the report)")
+    _output_option(back)
+
+    aud = sub.add_parser(
+        "audit", parents=[common],
+        help="access-key hygiene from one IAM credential report (read-only)",
+        epilog="examples:\n  respond audit\n  respond audit --max-age-days 60 --output csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _aws_options(aud)
+    aud.add_argument("--max-age-days", type=_positive_int, default=90,
+                     help="a key older than this needs rotating (default 90)")
+    aud.add_argument("--unused-days", type=_positive_int, default=90,
+                     help="a key unused (or never used) this long should go (default 90)")
+    aud.add_argument("--output", choices=["human", "json", "csv", "md"], default="human",
+                     help="json prints exactly one JSON object on stdout")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="respond",
@@ -209,18 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("--list", action="store_true", help="name the scenarios and stop")
     _output_option(drill)
 
-    aud = sub.add_parser(
-        "audit", parents=[common],
-        help="access-key hygiene from one IAM credential report (read-only)",
-        epilog="examples:\n  respond audit\n  respond audit --max-age-days 60 --output csv",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    _aws_options(aud)
-    aud.add_argument("--max-age-days", type=_positive_int, default=90,
-                     help="a key older than this needs rotating (default 90)")
-    aud.add_argument("--unused-days", type=_positive_int, default=90,
-                     help="a key unused (or never used) this long should go (default 90)")
-    aud.add_argument("--output", choices=["human", "json", "csv", "md"], default="human",
-                     help="json prints exactly one JSON object on stdout")
+    _lifecycle(sub, common)
 
     pbs = sub.add_parser("playbooks", parents=[common], help="list, show, validate, graph")
     pb_sub = pbs.add_subparsers(dest="pb_command", required=True, metavar="ACTION")

@@ -193,7 +193,7 @@ def _swept(journal: Journal, done: Swept, output: str) -> int:
     from responder import report  # noqa: PLC0415 - after containment
 
     if done.status == "failed":
-        _err(f"{done.step} failed: {done.error}; `respond sweep {done.record.id}` runs it again")
+        _err(f"{done.step} failed: {done.error}; the same command runs it again")
     view = IncidentView.load(journal, done.record.id)
     _print_doc(report.incident_document(view), output)
     return EXIT_HALTED if done.status == "failed" else view.exit_code
@@ -342,6 +342,27 @@ def cmd_finding(args: argparse.Namespace) -> int:
     return trigger.worst(outcomes)
 
 
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Without --yes: the plan, exit 2 (nothing changed). With it: undone, journaled."""
+    from responder import followup  # noqa: PLC0415 - rollback only
+    from responder.steps.rollback import undo_plan  # noqa: PLC0415
+
+    journal = _journal(args)
+    plan = undo_plan(IncidentView.load(journal, args.incident_id))
+    if not args.yes:
+        if args.output == "json":
+            _out_json({"incident_id": args.incident_id, "would_undo": plan})
+        else:
+            _out("\n".join([f"rollback of {args.incident_id} would:",
+                             *[f"  {line}" for line in plan or ["undo nothing"]],
+                             "nothing was changed: pass --yes --reason TEXT to undo it"]))
+        return EXIT_BAD_INPUT
+    if not (args.reason or "").strip():
+        raise BadInput("--reason is required with --yes: say why it was a false positive")
+    done = followup.rollback(_context(args), journal, args.incident_id, args.reason.strip())
+    return _swept(journal, done, args.output)
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     """Read-only: findings are printed, never acted on; exit 0 either way."""
     from responder import audit  # noqa: PLC0415 - audit only
@@ -372,6 +393,7 @@ COMMANDS = {
     "playbooks": cmd_playbooks,
     "drill": cmd_drill,
     "audit": cmd_audit,
+    "rollback": cmd_rollback,
 }
 
 

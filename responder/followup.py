@@ -37,6 +37,7 @@ ARCHIVE_ACTION = "archive_evidence"
 ARCHIVE_STEP = "archive"
 SCHEDULE_ACTION = "schedule_sweeps"
 SCHEDULE_STEP = "schedule-sweeps"
+ROLLBACK_STEP = "rollback"
 
 
 def context_for(ctx: RunContext, record: IncidentRecord) -> RunContext:
@@ -190,6 +191,30 @@ def sweep(ctx: RunContext, journal: Journal, incident_id: str,
     finally:
         lease.release()
     return Swept(journal.get(incident_id), name, status, error)
+
+
+def rollback(ctx: RunContext, journal: Journal, incident_id: str, reason: str) -> Swept:
+    """Undo a false positive's containment (steps/rollback.py), journaled as a step of
+    the incident with `reason`; run again, it finishes what a cut-short one began."""
+    record = journal.get(incident_id)
+    if record.status == "running":
+        raise Refused(f"incident {incident_id} is still running: let it end (or `respond "
+                      f"resume {incident_id}`) before rolling it back")
+    ctx = context_for(ctx, record)
+    owner = new_owner()
+    acquire(ctx, journal, incident_id, owner)
+    lease = Lease(ctx, journal, incident_id, owner)
+    try:
+        with incident_log(ctx.incident_dir(incident_id) / "log.jsonl",
+                          incident_id=incident_id), lease.kept_alive():
+            log.info("rollback.start", reason=reason)
+            status, error = run_appended(ctx, journal, lease, incident_id, name=ROLLBACK_STEP,
+                                         action="rollback_containment",
+                                         settings={"reason": reason})
+            write_report(ctx, journal, incident_id)
+    finally:
+        lease.release()
+    return Swept(journal.get(incident_id), ROLLBACK_STEP, status, error)
 
 
 def watch(ctx: RunContext, journal: Journal, incident_id: str,

@@ -283,6 +283,8 @@ def report_document(view: IncidentView) -> dict[str, Any]:
     }
     notifying = view.of_kind("notification")
     doc["notifications"] = dict(notifying[0].detail) if notifying else None
+    rolled = [s for s in view.of_kind("rollback") if s.status == "done"]
+    doc["rollback"] = dict(rolled[-1].detail) if rolled else None
     from responder.notice import build_notice  # noqa: PLC0415 - reports only
 
     notice = build_notice("completed" if view.status == "completed" else "halted", view,
@@ -321,6 +323,13 @@ def render_markdown(doc: dict[str, Any]) -> str:
             "tool never detaches it.",
             "",
         ]
+    rollback = doc.get("rollback")
+    if rollback:
+        out += ["## Rolled back (a false positive)", "",
+                f"- Reason: {rollback.get('reason')}",
+                f"- Key now {rollback.get('key_status')}; session deny removed: "
+                f"{'yes' if rollback.get('deny_removed') else 'no'}",
+                *[f"- Left alone: {x}" for x in rollback.get("left_alone") or []], ""]
     out += ["## Next actions", ""] + [f"1. {a}" for a in doc["next_actions"]] + [""]
     out += _timeline_markdown("Timeline", doc["timeline"])
     if doc.get("followups"):

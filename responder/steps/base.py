@@ -166,6 +166,7 @@ SHIPPED: Mapping[str, Shipped] = {
     "schedule_sweeps": Shipped("schedule", "schedule", "SweepsScheduled"),
     "sweep_cloudtrail": Shipped("sweep", "sweep", "SweepFound"),
     "archive_evidence": Shipped("archive", "archive", "EvidenceArchived"),
+    "rollback_containment": Shipped("rollback", "rollback", "RolledBack"),
 }
 """Every shipped action (a test checks this table against the classes themselves)."""
 

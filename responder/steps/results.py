@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # re-exported: importable from here, loaded on first use (bel
         KeyReplaced as KeyReplaced,
         NoticeSent as NoticeSent,
         ReplacementHalted as ReplacementHalted,
+        RolledBack as RolledBack,
         SessionDenied as SessionDenied,
         SessionFound as SessionFound,
         SweepFound as SweepFound,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:  # re-exported: importable from here, loaded on first use (bel
     )
 
 FactKind = Literal["identification", "containment", "evidence", "attacker", "replacement",
-                   "notification", "schedule", "sweep", "archive"]
+                   "notification", "schedule", "sweep", "archive", "rollback"]
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -139,7 +140,7 @@ class SessionsRevoked(Facts):
 
 _LATER = frozenset({
     "AttackerContained", "EvidenceArchived", "EvidenceCollected", "KeyReplaced",
-    "NoticeSent", "ReplacementHalted", "SessionDenied", "SessionFound",
+    "NoticeSent", "ReplacementHalted", "RolledBack", "SessionDenied", "SessionFound",
     "SweepFound", "SweepsScheduled",
 })
 """The names results_later.py defines."""

@@ -235,3 +235,22 @@ class EvidenceArchived(Facts):
     @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
+
+
+@dataclass(frozen=True)
+class RolledBack(Facts):
+    """rollback: a false positive's containment undone, and why (never a deletion, never
+    AWS's own quarantine policy)."""
+
+    reason: str = ""
+    key_status: str | None = None
+    """The leaked key's status afterwards: Active again, or Deleted (left deleted)."""
+    deny_removed: bool = False
+    keys_reactivated: tuple[Mapping[str, Any], ...] = ()
+    """{"user_name", "access_key_id"}: keys contain-attacker had set Inactive."""
+    quarantines_removed: tuple[Mapping[str, Any], ...] = ()
+    """{"type", "name"}: responder-quarantine policies deleted."""
+    sessions_restored: tuple[Mapping[str, Any], ...] = ()
+    """{"role_name", "sessions"}: taken out of the role's session deny."""
+    left_alone: tuple[str, ...] = ()
+    """What could not be undone and why (a deleted key stays deleted)."""

@@ -134,6 +134,15 @@ def merged(current: Any, *, sessions: Iterable[str] = (),
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def without(current: Any, sessions: Iterable[str]) -> dict[str, Any] | None:
+    """The policy with `sessions` taken out of the session statement, every other
+    statement kept; None when nothing would be left (the policy is then deleted)."""
+    wanted = sessions_in(current) - set(sessions)
+    kept = [dict(s) for s in _statements(current) if s.get("Sid") != REVOKE_SID]
+    statements = ([_session_statement(wanted)] if wanted else []) + kept
+    return {"Version": "2012-10-17", "Statement": statements} if statements else None
+
+
 def names(document: Any, *, session: str, instance_id: str | None = None) -> bool:
     """Whether the policy already denies `session` (for an instance: its away statements)."""
     if instance_id is None:

@@ -1,0 +1,178 @@
+"""rollback: undo a false positive's containment, newest first.
+
+What contain-attacker did is undone first (the keys it set Inactive, its quarantine
+policies, the role sessions it denied), then the user's session deny, then the key is
+made Active again. Each undo observes first, so a rollback cut short is simply run again.
+Nothing deleted comes back (a deleted key stays deleted), and only this tool's own
+policies are removed: AWS's quarantine policy (AWSCompromisedKeyQuarantine*) belongs to
+AWS Support and is never touched. Only a leaked long-term key's incident is rolled back
+here; a session's deny is removed by hand (the report names the policy).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from responder.aws import Api, ApiCall
+from responder.errors import AwsCallFailed, BadInput
+from responder.steps import role_policy
+from responder.steps.attacker import QUARANTINE_POLICY
+from responder.steps.base import Action, StepInput, StepResult, register
+from responder.steps.deny import POLICY_NAME as DENY_POLICY
+from responder.steps.deny import policy_cutoff
+from responder.steps.results import RolledBack
+
+if TYPE_CHECKING:
+    from responder.view import IncidentView
+
+UNDO_PERMISSIONS = ("iam:ListAccessKeys", "iam:UpdateAccessKey", "iam:GetUserPolicy",
+                    "iam:DeleteUserPolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy",
+                    "iam:PutRolePolicy")
+
+
+def undo_plan(view: IncidentView) -> list[str]:
+    """What a rollback of `view` would undo, one line each (the --yes-less answer)."""
+    if view.session is not None:
+        raise BadInput(f"incident {view.id} contained a session: roll back its deny by hand "
+                       "(the report names the policy); rollback undoes a key's containment")
+    lines: list[str] = []
+    attacker = view.attacker
+    if attacker is not None:
+        lines += [f"make key {k.get('access_key_id')} of {k.get('user_name')} Active again"
+                  for k in attacker.keys_disabled if not k.get("already")]
+        for p in attacker.principals_quarantined:
+            lines.append(f"delete {QUARANTINE_POLICY} from {p.get('type')} {p.get('name')}")
+            lines += [f"make key {k} of {p.get('name')} Active again"
+                      for k in p.get("keys_disabled") or []]
+        lines += [f"take {', '.join(r.get('sessions') or [])} out of role "
+                  f"{r.get('role_name')}'s {role_policy.REVOKE_POLICY}"
+                  for r in attacker.sessions_revoked]
+    target = view.target
+    if view.sessions_revoked is not None and target is not None:
+        lines.append(f"delete {DENY_POLICY} from user {target.user_name}")
+    disabled = view.key_disabled
+    if disabled is not None and target is not None:
+        lines.append(f"make the key {view.record.access_key_id} of {target.user_name} Active "
+                     "again" if disabled.status == "Inactive" else
+                     f"leave the key {view.record.access_key_id} deleted (never undone)")
+    return lines
+
+
+class _Undo:
+    """One rollback's calls: each observes before it changes anything."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+
+    def reactivate(self, user: str, key: str) -> str:
+        try:
+            keys = self.api.call(ApiCall("iam", "ListAccessKeys", {"UserName": user}))
+        except AwsCallFailed as exc:
+            if exc.code == "NoSuchEntity":
+                return "Deleted"
+            raise
+        status = next((k["Status"] for k in keys.get("AccessKeyMetadata", [])
+                       if k["AccessKeyId"] == key), "Deleted")
+        if status == "Inactive":
+            self.api.call(ApiCall("iam", "UpdateAccessKey", {
+                "UserName": user, "AccessKeyId": key, "Status": "Active"}, mutating=True))
+            return "Active"
+        return status
+
+    def delete_policy(self, kind: str, name: str, policy: str,
+                      ours: Any = None) -> bool:
+        """Delete our inline policy `policy` of a User or Role (when `ours` is given,
+        only while its document is still what this incident put there)."""
+        key = f"{kind}Name"
+        try:
+            current = self.api.call(ApiCall("iam", f"Get{kind}Policy", {
+                key: name, "PolicyName": policy}))
+        except AwsCallFailed as exc:
+            if exc.code == "NoSuchEntity":
+                return False
+            raise
+        if ours is not None and not ours(current.get("PolicyDocument")):
+            return False
+        self.api.call(ApiCall("iam", f"Delete{kind}Policy", {key: name, "PolicyName": policy},
+                              mutating=True))
+        return True
+
+    def restore_sessions(self, role: str, sessions: list[str]) -> bool:
+        try:
+            current = self.api.call(ApiCall("iam", "GetRolePolicy", {
+                "RoleName": role, "PolicyName": role_policy.REVOKE_POLICY}))
+        except AwsCallFailed as exc:
+            if exc.code == "NoSuchEntity":
+                return False
+            raise
+        document = current.get("PolicyDocument")
+        if not set(sessions) & role_policy.sessions_in(document):
+            return False
+        rest = role_policy.without(document, sessions)
+        if rest is None:
+            self.api.call(ApiCall("iam", "DeleteRolePolicy", {
+                "RoleName": role, "PolicyName": role_policy.REVOKE_POLICY}, mutating=True))
+        else:
+            self.api.call(ApiCall("iam", "PutRolePolicy", {
+                "RoleName": role, "PolicyName": role_policy.REVOKE_POLICY,
+                "PolicyDocument": json.dumps(rest)}, mutating=True))
+        return True
+
+
+@register("rollback_containment")
+class RollbackContainment(Action):
+    permissions = UNDO_PERMISSIONS
+    kind = "rollback"
+    result = RolledBack
+    critical = False
+    schema: ClassVar[Mapping[str, Any]] = {
+        "type": "object", "additionalProperties": False,
+        "properties": {"reason": {"type": "string", "minLength": 1}}}
+
+    def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
+        return ()
+
+    def run(self, inp: StepInput, api: Api) -> StepResult:
+        view, target = inp.view, inp.require_target(self.name)
+        if view is None or target.user_name is None:
+            raise BadInput("rollback undoes a leaked key's containment: this incident has none")
+        undo_plan(view)  # refuses a session's incident
+        undo = _Undo(api)
+        reactivated: list[dict[str, Any]] = []
+        quarantines: list[dict[str, Any]] = []
+        restored: list[dict[str, Any]] = []
+        left: list[str] = []
+        attacker = view.attacker
+        if attacker is not None:
+            keys = [(str(k.get("user_name")), str(k.get("access_key_id")))
+                    for k in attacker.keys_disabled if not k.get("already")]
+            for p in attacker.principals_quarantined:
+                kind, name = ("User" if p.get("type") == "user" else "Role"), str(p.get("name"))
+                if undo.delete_policy(kind, name, QUARANTINE_POLICY):
+                    quarantines.append({"type": p.get("type"), "name": name})
+                keys += [(name, str(k)) for k in p.get("keys_disabled") or []]
+            for user, key in keys:
+                status = undo.reactivate(user, key)
+                if status == "Active":
+                    reactivated.append({"user_name": user, "access_key_id": key})
+                elif status == "Deleted":
+                    left.append(f"key {key} of {user} was deleted: left deleted")
+            for r in attacker.sessions_revoked:
+                sessions = [str(s) for s in r.get("sessions") or []]
+                if undo.restore_sessions(str(r.get("role_name")), sessions):
+                    restored.append({"role_name": r.get("role_name"), "sessions": sessions})
+        revoked = view.sessions_revoked
+        cutoff = revoked.token_issue_time_before if revoked else None
+        deny_removed = undo.delete_policy(
+            "User", target.user_name, DENY_POLICY,
+            ours=lambda doc: cutoff is None or (
+                (found := policy_cutoff(doc)) is not None
+                and found.strftime("%Y-%m-%dT%H:%M:%SZ") == cutoff))
+        status = undo.reactivate(target.user_name, inp.incident.access_key_id)
+        if status == "Deleted":
+            left.append(f"the key {inp.incident.access_key_id} was deleted: left deleted")
+        return StepResult("done", RolledBack(
+            str(inp.settings.get("reason", "")), status, deny_removed, tuple(reactivated),
+            tuple(quarantines), tuple(restored), tuple(left)), effective_at=inp.ctx.clock())

@@ -1,0 +1,83 @@
+"""`respond rollback`: a false positive's containment undone after --yes with a reason,
+journaled and reported; never a deletion undone, never AWS's own quarantine touched."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from cloudtrail_faults import FaultyCloudTrail
+from conftest import Account, CliResult, record_backdoor
+
+from responder.steps.deny import POLICY_NAME
+
+Cli = Callable[..., CliResult]
+AWS_QUARANTINE = "AWSCompromisedKeyQuarantineV3"
+
+
+def _status(iam: Any, user: str, key: str) -> str:
+    keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    return next((k["Status"] for k in keys if k["AccessKeyId"] == key), "Deleted")
+
+
+def _contained(account: Account, trail: FaultyCloudTrail, cli: Cli, *extra: str
+               ) -> tuple[str, str]:
+    backdoor_key = record_backdoor(account, trail, "ASIAROLLBACKSESSION1")
+    run = cli("compromised", account.leaked_key, "--yes", "--output", "json", *extra)
+    assert run.code == 0, run.stderr
+    return json.loads(run.stdout)["incident_id"], backdoor_key
+
+
+def test_rollback_undoes_containment_after_yes_and_reason(
+    server_account: Account, server_trail: FaultyCloudTrail, cli: Cli
+) -> None:
+    iam = server_account.iam
+    incident, backdoor_key = _contained(server_account, server_trail, cli, "--no-replace")
+    iam.put_user_policy(UserName="alice", PolicyName=AWS_QUARANTINE, PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "iam:*",
+                                                  "Resource": "*"}]}))
+    assert _status(iam, "alice", server_account.leaked_key) == "Inactive"
+    assert _status(iam, "backdoor", backdoor_key) == "Inactive"
+
+    plan = cli("rollback", incident)
+    assert plan.code == 2
+    assert "make the key" in plan.stdout
+    assert "nothing was changed" in plan.stdout
+    assert _status(iam, "alice", server_account.leaked_key) == "Inactive"
+    unreasoned = cli("rollback", incident, "--yes")
+    assert unreasoned.code == 2
+    assert "--reason" in unreasoned.stderr
+
+    done = cli("rollback", incident, "--yes", "--reason", "a test fixture's key")
+    assert done.code == 0, done.stderr
+    assert _status(iam, "alice", server_account.leaked_key) == "Active"
+    assert _status(iam, "backdoor", backdoor_key) == "Active"
+    assert POLICY_NAME not in iam.list_user_policies(UserName="alice")["PolicyNames"]
+    assert "responder-quarantine" not in iam.list_user_policies(
+        UserName="backdoor")["PolicyNames"]
+    assert AWS_QUARANTINE in iam.list_user_policies(UserName="alice")["PolicyNames"]
+    report = json.loads(cli("report", incident, "--format", "json").stdout)
+    assert report["rollback"]["reason"] == "a test fixture's key"
+    assert report["rollback"]["key_status"] == "Active"
+    assert "a test fixture's key" in cli("report", incident).stdout
+
+    again = cli("rollback", incident, "--yes", "--reason", "again")
+    assert again.code == 0, again.stderr
+    assert _status(iam, "alice", server_account.leaked_key) == "Active"
+
+
+def test_a_deleted_key_stays_deleted(server_account: Account, server_trail: FaultyCloudTrail,
+                                     cli: Cli) -> None:
+    """With a replacement the leaked key was deleted: rollback says so and leaves it."""
+    incident, _ = _contained(server_account, server_trail, cli)
+    assert _status(server_account.iam, "alice", server_account.leaked_key) == "Deleted"
+    done = cli("rollback", incident, "--yes", "--reason", "false positive")
+    assert done.code == 0, done.stderr
+    report = json.loads(cli("report", incident, "--format", "json").stdout)
+    assert any("left deleted" in line for line in report["rollback"]["left_alone"])
+    assert _status(server_account.iam, "alice", server_account.leaked_key) == "Deleted"
+
+
+def test_unknown_incident_is_bad_input(cli: Cli) -> None:
+    assert cli("rollback", "inc-20990101-000000-000000", "--yes", "--reason", "x").code == 2
