@@ -17,36 +17,42 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import botocore.session
 from botocore import xform_name
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionClosedError,
     EndpointConnectionError,
-    ProfileNotFound,
     ReadTimeoutError,
 )
 
 from responder.errors import AwsCallFailed, BadInput
 from responder.logging import get_logger
+from responder.sessions import (
+    BOTO_CONFIG,
+    AnySession,
+    Session,
+    SessionFactory,
+    assuming,
+    caller_access_key,
+    session_factory,
+)
 
 if TYPE_CHECKING:
-    import boto3
     from tenacity import RetryCallState, Retrying
+
+__all__ = [  # what callers import from here; the sessions are kept in responder/sessions.py
+    "BOTO_CONFIG", "FATAL_CODES", "RETRYABLE_CODES", "SECRET_FIELDS", "SECRET_SHAPED",
+    "AnySession", "Api", "ApiCall", "CallRecorder", "RetryPolicy", "Session",
+    "SessionFactory", "assuming", "caller_access_key", "counts_only", "env_number",
+    "error_code", "is_retryable", "redact", "session_factory",
+]
 
 T = TypeVar("T")
 _log = get_logger("responder.aws")
 
-BOTO_CONFIG = Config(
-    retries={"total_max_attempts": 1, "mode": "standard"},
-    connect_timeout=5,
-    read_timeout=15,
-    user_agent_extra="aws-key-responder",
-)
 
 RETRYABLE_CODES = frozenset(
     {
@@ -197,108 +203,6 @@ class RetryPolicy:
                 attempts = attempt.retry_state.attempt_number
                 value = again()
         return value, attempts
-
-
-class Session:
-    """A session on botocore alone, shaped like boto3's where this tool uses one
-    (client(), region_name, get_credentials()). Importing boto3 (and s3transfer with it)
-    costs about 40 ms before the first call and gives this tool nothing: the AWS CLI is
-    built on botocore the same way. Callers may still hand in boto3 sessions (tests, the
-    drill): nothing here asks more of a session than those three."""
-
-    def __init__(self, *, profile_name: str | None = None, region_name: str | None = None,
-                 aws_access_key_id: str | None = None, aws_secret_access_key: str | None = None,
-                 aws_session_token: str | None = None) -> None:
-        self._core = botocore.session.Session(profile=profile_name)
-        if profile_name is not None:
-            self._core.get_scoped_config()  # ProfileNotFound now, as boto3 raises it
-        if aws_access_key_id is not None and aws_secret_access_key is not None:
-            self._core.set_credentials(aws_access_key_id, aws_secret_access_key,
-                                       aws_session_token)
-        if region_name is not None:
-            self._core.set_config_variable("region", region_name)
-
-    @property
-    def region_name(self) -> str | None:
-        region = self._core.get_config_variable("region")
-        return str(region) if region else None
-
-    def client(self, service_name: str, region_name: str | None = None,
-               config: Config | None = None) -> Any:
-        return self._core.create_client(service_name, region_name=region_name, config=config)
-
-    def get_credentials(self) -> Any:
-        return self._core.get_credentials()
-
-    @property
-    def events(self) -> Any:
-        """The session's botocore event hooks (boto3's `Session.events`)."""
-        return self._core.get_component("event_emitter")
-
-    def __getattr__(self, name: str) -> Any:
-        """Anything else a boto3 session offers (resource(), ...), from a boto3 session
-        over this same botocore session: boto3 is imported only by such a caller."""
-        if name.startswith("_"):
-            raise AttributeError(name)
-        import boto3  # noqa: PLC0415 - see the class docstring
-
-        return getattr(boto3.Session(botocore_session=self._core), name)
-
-
-AnySession: TypeAlias = "Session | boto3.Session"
-SessionFactory = Callable[[], AnySession]
-
-
-def session_factory(
-    profile: str | None = None, region: str | None = None, role_arn: str | None = None
-) -> SessionFactory:
-    """A factory of sessions from the default chain (optionally via a role)."""
-
-    made: list[Session] = []
-    lock = threading.Lock()
-
-    def make() -> Session:
-        """One session for the whole process (its clients are built once, see _Clients);
-        its credentials refresh themselves as the default chain's do."""
-        with lock:
-            if made:
-                return made[0]
-            try:
-                base = Session(profile_name=profile, region_name=region)
-                if base.region_name is None:
-                    # IAM and STS answer in us-east-1; the AWS CLI would fail here, we need not.
-                    base = Session(profile_name=profile, region_name="us-east-1")
-            except ProfileNotFound as exc:
-                raise BadInput(f"AWS profile {profile!r} is not in the AWS config or "
-                               "credentials files (`aws configure list-profiles` lists them)"
-                               ) from exc
-            made.append(base)
-            return base
-
-    return assuming(make, role_arn) if role_arn else make
-
-
-def assuming(base: SessionFactory, role_arn: str) -> SessionFactory:
-    """Sessions that act through `role_arn`, assumed from `base`'s credentials."""
-
-    def make() -> Session:
-        session = base()
-        creds = session.client("sts", config=BOTO_CONFIG).assume_role(
-            RoleArn=role_arn, RoleSessionName="aws-key-responder")["Credentials"]
-        return Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=session.region_name,
-        )
-
-    return make
-
-
-def caller_access_key(session: AnySession) -> str | None:
-    """The access key id this process signs with, read locally (no AWS call)."""
-    creds = session.get_credentials()
-    return None if creds is None else creds.access_key
 
 
 def redact(value: Any) -> Any:
