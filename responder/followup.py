@@ -11,7 +11,8 @@ a bucket that cannot be written is recorded (exit 5) and the files stay local.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -163,6 +164,21 @@ def next_sweep(view: IncidentView) -> str:
     return f"sweep-{len(steps) + 1}"
 
 
+@contextmanager
+def _holding(ctx: RunContext, journal: Journal, incident_id: str,
+             owner: str | None = None) -> Iterator[Lease]:
+    """The incident's lease, kept alive, with its log, for work appended after the run."""
+    owner = owner or new_owner()
+    acquire(ctx, journal, incident_id, owner)
+    lease = Lease(ctx, journal, incident_id, owner)
+    try:
+        with incident_log(ctx.incident_dir(incident_id) / "log.jsonl",
+                          incident_id=incident_id), lease.kept_alive():
+            yield lease
+    finally:
+        lease.release()
+
+
 def sweep(ctx: RunContext, journal: Journal, incident_id: str,
           owner: str | None = None) -> Swept:
     """Look at CloudTrail again for an incident that contained its key."""
@@ -172,24 +188,17 @@ def sweep(ctx: RunContext, journal: Journal, incident_id: str,
                       f"there is nothing to sweep after; `respond resume {incident_id}` "
                       "finishes the response first")
     ctx = context_for(ctx, record)
-    owner = owner or new_owner()
-    acquire(ctx, journal, incident_id, owner)
-    lease = Lease(ctx, journal, incident_id, owner)
-    try:
-        with incident_log(ctx.incident_dir(incident_id) / "log.jsonl",
-                          incident_id=incident_id), lease.kept_alive():
-            view = IncidentView.load(journal, incident_id)
-            restore_evidence(ctx, view)
-            name = next_sweep(view)
-            log.info("sweep.start", step=name, contained_at=iso(record.contained_at))
-            status, error = run_appended(ctx, journal, lease, incident_id, name=name,
-                                         action=SWEEP_ACTION, settings=_sweep_settings(view))
+    with _holding(ctx, journal, incident_id, owner) as lease:
+        view = IncidentView.load(journal, incident_id)
+        restore_evidence(ctx, view)
+        name = next_sweep(view)
+        log.info("sweep.start", step=name, contained_at=iso(record.contained_at))
+        status, error = run_appended(ctx, journal, lease, incident_id, name=name,
+                                     action=SWEEP_ACTION, settings=_sweep_settings(view))
+        write_report(ctx, journal, incident_id)
+        if ctx.options.evidence_bucket:
+            archive(ctx, journal, lease, incident_id)
             write_report(ctx, journal, incident_id)
-            if ctx.options.evidence_bucket:
-                archive(ctx, journal, lease, incident_id)
-                write_report(ctx, journal, incident_id)
-    finally:
-        lease.release()
     return Swept(journal.get(incident_id), name, status, error)
 
 
@@ -201,19 +210,11 @@ def rollback(ctx: RunContext, journal: Journal, incident_id: str, reason: str) -
         raise Refused(f"incident {incident_id} is still running: let it end (or `respond "
                       f"resume {incident_id}`) before rolling it back")
     ctx = context_for(ctx, record)
-    owner = new_owner()
-    acquire(ctx, journal, incident_id, owner)
-    lease = Lease(ctx, journal, incident_id, owner)
-    try:
-        with incident_log(ctx.incident_dir(incident_id) / "log.jsonl",
-                          incident_id=incident_id), lease.kept_alive():
-            log.info("rollback.start", reason=reason)
-            status, error = run_appended(ctx, journal, lease, incident_id, name=ROLLBACK_STEP,
-                                         action="rollback_containment",
-                                         settings={"reason": reason})
-            write_report(ctx, journal, incident_id)
-    finally:
-        lease.release()
+    with _holding(ctx, journal, incident_id) as lease:
+        log.info("rollback.start", reason=reason)
+        status, error = run_appended(ctx, journal, lease, incident_id, name=ROLLBACK_STEP,
+                                     action="rollback_containment", settings={"reason": reason})
+        write_report(ctx, journal, incident_id)
     return Swept(journal.get(incident_id), ROLLBACK_STEP, status, error)
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
 
 from responder.context import iso, parse_iso
 from responder.drill.world import REGION, World
+from responder.steps.attacker_rules import read_events
 from responder.steps.deny import POLICY_NAME, deny_policy
 from responder.steps.results import KeyDisabled
 from responder.view import IncidentView
@@ -121,8 +123,7 @@ def _evidence(view: IncidentView, attacker: list[dict[str, Any]]) -> Check:
     evidence = view.evidence
     if evidence is None or not evidence.path:
         return Check(name, False, "no evidence collected")
-    with open(evidence.path, encoding="utf-8") as lines:
-        found = {json.loads(line)["eventID"] for line in lines}
+    found = {event.get("eventID") for event in read_events(Path(evidence.path))}
     missing = [a["action"] for a in attacker if a["event_id"] not in found]
     return Check(name, not missing, f"{len(attacker) - len(missing)}/{len(attacker)} found"
                  + (f"; missing {missing}" if missing else ""))

@@ -74,7 +74,7 @@ class Scenario:
 
 def _two_keys(stage: Stage) -> Played:
     """The user already has a second key: replacement must still fit (IAM allows two)."""
-    stage.hands.done.extend(attack(stage.world, stage.trail))
+    attack(stage.hands)
     incident = stage.respond()
     view = stage.view(incident)
     iam = stage.iam
@@ -204,7 +204,7 @@ def _crashing(ctx: RunContext, operation: str) -> RunContext:
 
 def _crash_midway(stage: Stage) -> Played:
     """The runner dies once the key is disabled; `respond resume` finishes the job."""
-    stage.hands.done.extend(attack(stage.world, stage.trail))
+    attack(stage.hands)
     with contextlib.suppress(DrillCrash):
         stage.respond(_crashing(stage.ctx, "UpdateAccessKey"))
     (record,) = stage.journal.recent()

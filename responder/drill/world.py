@@ -146,10 +146,10 @@ class Attacker:
         return self.session(temporary, token["SecretAccessKey"], token["SessionToken"])
 
 
-def attack(world: World, trail: CloudTrailFake) -> list[dict[str, Any]]:
+def attack(hands: Attacker) -> None:
     """What an attacker does in the first minute with a leaked key: look around, mint
     a session that outlives the key, persist with a new user, probe another region."""
-    hands = Attacker(world, trail)
+    world = hands.world
     hands.leaked.client("sts").get_caller_identity()
     hands.record("GetCallerIdentity", world.leaked_key)
     hands.leaked.client("iam").list_users()
@@ -161,4 +161,3 @@ def attack(world: World, trail: CloudTrailFake) -> list[dict[str, Any]]:
                  response_elements={"user": {"userName": ATTACKER_USER}})
     hands.leaked.client("ec2", region_name="eu-west-1").describe_instances()
     hands.record("DescribeInstances", world.leaked_key, region="eu-west-1")
-    return hands.done

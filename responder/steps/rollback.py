@@ -21,7 +21,7 @@ from responder.steps import role_policy
 from responder.steps.attacker import QUARANTINE_POLICY
 from responder.steps.base import Action, StepInput, StepResult, register
 from responder.steps.deny import POLICY_NAME as DENY_POLICY
-from responder.steps.deny import policy_cutoff
+from responder.steps.deny import cutoff_text, policy_cutoff
 from responder.steps.results import RolledBack
 
 if TYPE_CHECKING:
@@ -168,8 +168,7 @@ class RollbackContainment(Action):
         deny_removed = undo.delete_policy(
             "User", target.user_name, DENY_POLICY,
             ours=lambda doc: cutoff is None or (
-                (found := policy_cutoff(doc)) is not None
-                and found.strftime("%Y-%m-%dT%H:%M:%SZ") == cutoff))
+                (found := policy_cutoff(doc)) is not None and cutoff_text(found) == cutoff))
         status = undo.reactivate(target.user_name, inp.incident.access_key_id)
         if status == "Deleted":
             left.append(f"the key {inp.incident.access_key_id} was deleted: left deleted")
