@@ -24,7 +24,7 @@ from typing import Any
 
 from responder.aws import Api, ApiCall
 from responder.context import iso, parse_iso
-from responder.errors import AwsCallFailed, BadInput
+from responder.errors import AGAIN, AwsCallFailed, BadInput
 
 ROOT = "<root_account>"
 PERMISSIONS = ("iam:GenerateCredentialReport", "iam:GetCredentialReport",
@@ -169,15 +169,15 @@ def _with_key_ids(api: Api, found: list[Finding]) -> list[Finding]:
 
 def credential_report(api: Api, sleep: Callable[[float], None] = time.sleep) -> bytes:
     """Generate the report (or take the one AWS made within the last four hours)."""
-    for attempt in range(READY_ATTEMPTS):
-        state = api.call(ApiCall("iam", "GenerateCredentialReport")).get("State")
-        if state == "COMPLETE":
-            break
-        sleep(min(2.0, 0.2 * (attempt + 1)))
     try:
+        for attempt in range(READY_ATTEMPTS):
+            state = api.call(ApiCall("iam", "GenerateCredentialReport")).get("State")
+            if state == "COMPLETE":
+                break
+            sleep(min(2.0, 0.2 * (attempt + 1)))
         content = api.call(ApiCall("iam", "GetCredentialReport", counts_only=True))["Content"]
-    except AwsCallFailed as exc:
-        raise BadInput(f"audit: {exc.explain()}") from exc
+    except AwsCallFailed as exc:  # a denial, usually: what to grant is in the message
+        raise BadInput(f"audit: {exc.explain(AGAIN)}") from exc
     return content if isinstance(content, bytes) else str(content).encode()
 
 

@@ -193,7 +193,7 @@ def _swept(journal: Journal, done: Swept, output: str) -> int:
     from responder import report  # noqa: PLC0415 - after containment
 
     if done.status == "failed":
-        _err(f"{done.step} failed: {done.error}; the same command runs it again")
+        _err(f"{done.step} failed: {done.error}; {done.again} runs it again")
     view = IncidentView.load(journal, done.record.id)
     _print_doc(report.incident_document(view), output)
     return EXIT_HALTED if done.status == "failed" else view.exit_code

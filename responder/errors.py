@@ -142,19 +142,23 @@ class AwsCallFailed(ResponderError):
         self.code = code
         self.aws_message = message
 
-    def explain(self) -> str:
-        """What the on-call engineer must fix, rather than what AWS said."""
+    def explain(self, again: str = "`respond resume`") -> str:
+        """What the on-call engineer must fix, rather than what AWS said; `again` is what
+        to run once it is fixed (a step of an incident: resume; other work: its own)."""
         for codes, advice in _ADVICE:
             if self.code in codes:
                 return advice.format(op=self.operation, service=self.service, code=self.code,
-                                     said=self.aws_message)
+                                     said=self.aws_message, again=again)
         return str(self)
 
+
+AGAIN: Final = "run the same command again"
+"""explain()'s `again` for work that is not a step of an incident (identify, audit)."""
 
 _ADVICE: Final = (
     ({"AccessDenied", "AccessDeniedException"},
      "{op} was denied ({said}); the responder's credentials need {service}:{op} (see "
-     "docs/iam-policy.json). Fix the policy, then `respond resume`"),
+     "docs/iam-policy.json). Fix the policy, then {again}"),
     ({"NoSuchEntity"},
      "{op}: {said}. Was the user or key deleted meanwhile? If so, `respond status` shows "
      "what was done; nothing more is needed for it"),
@@ -171,7 +175,7 @@ _ADVICE: Final = (
      "RESPONDER_RETRY_DEADLINE_SECONDS bounds the wait"),
     ({"LimitExceeded"},
      "{op} hit an IAM limit ({said}): a user may hold two access keys. Delete a key you are "
-     "sure is unused, then `respond resume`"),
+     "sure is unused, then {again}"),
 )
 
 
@@ -179,7 +183,7 @@ def step_failure(exc: Exception, *, again: str) -> tuple[str, Mapping[str, Any]]
     """What a step that raised `exc` journals: its error and what it did achieve. `again`
     is the command that runs it again once the cause is fixed (local files only)."""
     if isinstance(exc, AwsCallFailed):
-        return exc.explain(), {}
+        return exc.explain(again), {}
     if isinstance(exc, StepFailed):
         return exc.reason, exc.detail
     if isinstance(exc, OSError):  # local files (evidence, reports): never AWS's doing

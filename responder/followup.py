@@ -54,10 +54,11 @@ def context_for(ctx: RunContext, record: IncidentRecord) -> RunContext:
 
 
 def run_appended(ctx: RunContext, journal: Journal, lease: Lease, incident_id: str, *,
-                 name: str, action: str, settings: Mapping[str, Any]
+                 name: str, action: str, settings: Mapping[str, Any], again: str = ""
                  ) -> tuple[str, str | None]:
     """Run `action` as step `name` appended to the incident; (status, error). Never
-    raises for the step's own failure: it is journaled, and the caller decides."""
+    raises for the step's own failure: it is journaled, and the caller decides. `again`
+    is the command that runs it again (by default the next sweep)."""
     journal.add_step(incident_id, name, action, ctx.clock())
     view = IncidentView.load(journal, incident_id)
     record = view.record
@@ -79,7 +80,7 @@ def run_appended(ctx: RunContext, journal: Journal, lease: Lease, incident_id: s
     except (Interrupted, KeyboardInterrupt):
         raise  # left running: the next sweep (or run) takes it up again
     except Exception as exc:  # noqa: BLE001 - a bug in a follow-up must not hide the rest
-        error, detail = step_failure(exc, again=f"`respond sweep {incident_id}`")
+        error, detail = step_failure(exc, again=again or _sweep_again(incident_id))
     else:
         status, detail = result.status, result.detail
     ended = ctx.clock()
@@ -126,12 +127,14 @@ def restore_evidence(ctx: RunContext, view: IncidentView) -> None:
 
 @dataclass(frozen=True)
 class Swept:
-    """One `respond sweep`: the incident afterwards, and how its sweep step ended."""
+    """One follow-up (`respond sweep`, `respond rollback`): the incident afterwards, how
+    its step ended, and the command that runs it again."""
 
     record: IncidentRecord
     step: str
     status: str
     error: str | None
+    again: str
 
 
 def _sweep_settings(view: IncidentView) -> dict[str, Any]:
@@ -199,7 +202,7 @@ def sweep(ctx: RunContext, journal: Journal, incident_id: str,
         if ctx.options.evidence_bucket:
             archive(ctx, journal, lease, incident_id)
             write_report(ctx, journal, incident_id)
-    return Swept(journal.get(incident_id), name, status, error)
+    return Swept(journal.get(incident_id), name, status, error, _sweep_again(incident_id))
 
 
 def rollback(ctx: RunContext, journal: Journal, incident_id: str, reason: str) -> Swept:
@@ -210,12 +213,18 @@ def rollback(ctx: RunContext, journal: Journal, incident_id: str, reason: str) -
         raise Refused(f"incident {incident_id} is still running: let it end (or `respond "
                       f"resume {incident_id}`) before rolling it back")
     ctx = context_for(ctx, record)
+    again = f"`respond rollback {incident_id} --yes`"
     with _holding(ctx, journal, incident_id) as lease:
         log.info("rollback.start", reason=reason)
         status, error = run_appended(ctx, journal, lease, incident_id, name=ROLLBACK_STEP,
-                                     action="rollback_containment", settings={"reason": reason})
+                                     action="rollback_containment", settings={"reason": reason},
+                                     again=again)
         write_report(ctx, journal, incident_id)
-    return Swept(journal.get(incident_id), ROLLBACK_STEP, status, error)
+    return Swept(journal.get(incident_id), ROLLBACK_STEP, status, error, again)
+
+
+def _sweep_again(incident_id: str) -> str:
+    return f"`respond sweep {incident_id}`"
 
 
 def watch(ctx: RunContext, journal: Journal, incident_id: str,

@@ -20,7 +20,14 @@ from typing import Any
 
 from responder.aws import AnySession, Api, ApiCall, caller_access_key
 from responder.context import Incident, RunContext, Target
-from responder.errors import AlreadyHandled, AwsCallFailed, BadInput, OtherAccount, StepFailed
+from responder.errors import (
+    AGAIN,
+    AlreadyHandled,
+    AwsCallFailed,
+    BadInput,
+    OtherAccount,
+    StepFailed,
+)
 from responder.guardrails import check_access_key_id, check_not_own_key, is_temporary
 from responder.journal import IncidentExists, IncidentRecord, Journal
 from responder.lease import acquire, new_owner
@@ -141,7 +148,7 @@ def identify(
             StepInput(ctx, incident, None, spec.settings), Api(session, ctx.retry, recorder)
         )
     except AwsCallFailed as exc:  # no incident yet, nothing changed: say what to fix
-        raise BadInput(f"{spec.name}: {exc.explain()}; nothing was changed") from exc
+        raise BadInput(f"{spec.name}: {exc.explain(AGAIN)}; nothing was changed") from exc
     target = target_of(result.facts)
     if target is None:
         raise StepFailed(spec.name, "identify did not name the key's owner")
@@ -194,7 +201,7 @@ def _still_contained(
     except AwsCallFailed as exc:
         if exc.code == "NoSuchEntity":  # the user is gone, and the key with it
             return last
-        raise BadInput(f"identify: {exc.explain()}; nothing was changed") from exc
+        raise BadInput(f"identify: {exc.explain(AGAIN)}; nothing was changed") from exc
     status = next((k["Status"] for k in keys.get("AccessKeyMetadata", [])
                    if k["AccessKeyId"] == last.access_key_id), "Deleted")
     return None if status == "Active" else last

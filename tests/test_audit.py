@@ -127,3 +127,14 @@ def test_cli_audit_outputs(server_account: Any, cli: Callable[..., CliResult]) -
                                                                "credential"]
     bad = cli("audit", "--max-age-days", "0")
     assert bad.code == 2
+
+
+@pytest.mark.parametrize("operation", ["GenerateCredentialReport", "GetCredentialReport"])
+def test_a_denied_report_is_one_line_and_exit_2(server_account: Any,
+                                                cli: Callable[..., CliResult],
+                                                operation: str) -> None:
+    result = cli("audit", env={"RESPONDER_FAULT_ERROR": f"{operation}=AccessDenied"})
+    assert result.code == 2, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "audit:" in result.stderr
+    assert "AccessDenied" in result.stderr

@@ -81,3 +81,38 @@ def test_a_deleted_key_stays_deleted(server_account: Account, server_trail: Faul
 
 def test_unknown_incident_is_bad_input(cli: Cli) -> None:
     assert cli("rollback", "inc-20990101-000000-000000", "--yes", "--reason", "x").code == 2
+
+
+def test_a_sessions_incident_is_refused_with_nothing_changed(
+    server_account: Account, server_trail: FaultyCloudTrail, cli: Cli
+) -> None:
+    """A leaked session's deny is removed by hand: rollback says so, plan or --yes."""
+    from session_world import inline_policies, leak_role_session
+
+    leak_role_session(server_account, server_trail, "ASIAROLLBACKROLE0001", "ci-run-7")
+    run = cli("compromised", "ASIAROLLBACKROLE0001", "--yes", "--output", "json")
+    assert run.code == 0, run.stderr
+    incident = json.loads(run.stdout)["incident_id"]
+    before = inline_policies(server_account, "role", "app")
+    for args in ((), ("--yes", "--reason", "false positive")):
+        refused = cli("rollback", incident, *args)
+        assert refused.code == 2
+        assert "by hand" in refused.stderr
+    assert inline_policies(server_account, "role", "app") == before
+
+
+def test_a_denied_undo_fails_the_step_and_running_again_finishes_it(
+    server_account: Account, server_trail: FaultyCloudTrail, cli: Cli
+) -> None:
+    iam = server_account.iam
+    incident, _ = _contained(server_account, server_trail, cli, "--no-replace")
+    denied = cli("rollback", incident, "--yes", "--reason", "false positive",
+                 env={"RESPONDER_FAULT_ERROR": "DeleteUserPolicy=AccessDenied"})
+    assert denied.code == 1, denied.stderr  # the rollback step halted
+    assert f"then `respond rollback {incident} --yes`" in denied.stderr
+    assert POLICY_NAME in iam.list_user_policies(UserName="alice")["PolicyNames"]
+    assert _status(iam, "alice", server_account.leaked_key) == "Inactive"
+    done = cli("rollback", incident, "--yes", "--reason", "false positive")
+    assert done.code == 0, done.stderr
+    assert POLICY_NAME not in iam.list_user_policies(UserName="alice")["PolicyNames"]
+    assert _status(iam, "alice", server_account.leaked_key) == "Active"
