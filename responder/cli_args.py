@@ -24,6 +24,8 @@ examples:
   respond finding guardduty-event.json                    # answer a finding (or a list)
   respond sweep inc-20261125-092338-3f9a1c                # CloudTrail again: late events
   respond audit --output md                               # old, unused, doubled keys, no MFA
+  respond rotate AKIAIOSFODNN7EXAMPLE --yes               # routine rotation, step by step
+  respond harden alice --incident inc-20261125-092338-3f9a1c  # MFA, least privilege
   respond drill --list                                    # the attacks one can rehearse
   respond drill --scenario all                            # rehearse them in a fake account
 """
@@ -135,8 +137,90 @@ def _compromised_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     _output_option(comp)
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0 or value != value:  # noqa: PLR0124 - NaN
+        raise argparse.ArgumentTypeError(f"expected a number of hours >= 0, got {text!r}")
+    return value
+
+
+def _rotate_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    rot = sub.add_parser(
+        "rotate", parents=[common],
+        help="rotate a long-term key: new key, update apps, test, retire the old one",
+        description="Routine rotation (playbook rotate-key): create the new key and keep its "
+        "secret in Secrets Manager, then WAIT until the applications use it; `--continue ID` "
+        "(or a passing --check-command) tests the new key, deactivates the old one and "
+        "watches it through the grace period: a use of the old key then means an "
+        "application was missed (alert; --reactivate ID turns it back on). After a quiet "
+        "grace period `--continue ID` deletes the old key. A user with two keys already is "
+        "refused before anything changes.",
+        epilog="examples:\n  respond rotate AKIAIOSFODNN7EXAMPLE --dry-run\n"
+        "  respond rotate AKIAIOSFODNN7EXAMPLE --yes --grace-hours 48\n"
+        "  respond rotate --continue inc-20261125-092338-3f9a1c          # apps updated\n"
+        "  respond rotate --continue inc-20261125-092338-3f9a1c --watch  # wait out the grace\n"
+        "  respond rotate --reactivate inc-20261125-092338-3f9a1c --yes  # a missed app",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    rot.add_argument("target", nargs="?", metavar="ACCESS_KEY_ID", help="the key to rotate")
+    which = rot.add_mutually_exclusive_group()
+    which.add_argument("--continue", dest="continue_id", metavar="ID",
+                       help="the applications use the new key: go on with rotation ID")
+    which.add_argument("--reactivate", dest="reactivate_id", metavar="ID",
+                       help="turn rotation ID's old key back on (a missed application)")
+    rot.add_argument("--dry-run", action="store_true", help="identify, check and print the plan")
+    rot.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rot.add_argument("--check-command", metavar="CMD",
+                     help="run this to learn whether the applications use the new key (exit "
+                     "0: they do); it gets RESPONDER_NEW_ACCESS_KEY_ID and RESPONDER_SECRET_ARN")
+    rot.add_argument("--grace-hours", type=_non_negative, metavar="H",
+                     help="how long the old key stays Inactive before deletion (default 24)")
+    rot.add_argument("--watch", action="store_true",
+                     help="with --continue: stay until the grace period ends, then go on")
+    _aws_options(rot)
+    rot.add_argument("--notify-topic", metavar="ARN",
+                     help="SNS topic alerted when the old key is used during the grace period")
+    _output_option(rot)
+
+
+def _harden_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    hard = sub.add_parser(
+        "harden", parents=[common],
+        help="propose MFA and a least-privilege policy for a user, from its CloudTrail usage",
+        description="After a leak: say whether the user has a console password without MFA "
+        "(then propose the inline policy responder-require-mfa), and propose a policy of "
+        "exactly the actions the user's CloudTrail history shows before the compromise "
+        "time, with what its current policies grant but it never used. Changes nothing "
+        "unless --apply --yes: then the managed policy responder-proposed-USER is created "
+        "and attached (and the MFA policy put); nothing the user has is ever removed, the "
+        "commands that would are printed.",
+        epilog="examples:\n  respond harden alice --incident inc-20261125-092338-3f9a1c\n"
+        "  respond harden alice --compromised-at 2026-11-25T09:00:00Z --output json\n"
+        "  respond harden alice --incident inc-20261125-092338-3f9a1c --apply --yes",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    hard.add_argument("user", metavar="USER", help="the IAM user whose key leaked")
+    hard.add_argument("--incident", metavar="ID",
+                      help="the incident of the leak: journaled there, in its report")
+    hard.add_argument("--compromised-at", metavar="TIME",
+                      help="ISO 8601; usage from then on is the attacker's (default: the "
+                      "finding's first-seen time, else 24 h before the incident, or now)")
+    hard.add_argument("--lookback-days", type=_positive_int, default=90, metavar="N",
+                      help="CloudTrail history to learn usage from (default 90, at most 90)")
+    hard.add_argument("--regions", metavar="all|R1,R2",
+                      help="regions to read (default us-east-1 and the session's region)")
+    hard.add_argument("--dry-run", action="store_true",
+                      help="print the proposal; write and change nothing")
+    hard.add_argument("--apply", action="store_true",
+                      help="create and attach the proposed policy (and the MFA policy)")
+    hard.add_argument("--yes", action="store_true", help="with --apply: do not ask")
+    _aws_options(hard)
+    _output_option(hard)
+
+
 def _lifecycle(sub: Any, common: argparse.ArgumentParser) -> None:
-    """rollback and audit: the key's life outside an emergency."""
+    """rollback, audit and rotate: the key's life outside an emergency."""
     back = sub.add_parser(
         "rollback", parents=[common],
         help="undo a false positive's containment (prints the plan unless --yes)",
@@ -163,6 +247,8 @@ def _lifecycle(sub: Any, common: argparse.ArgumentParser) -> None:
                      help="a key unused (or never used) this long should go (default 90)")
     aud.add_argument("--output", choices=["human", "json", "csv", "md"], default="human",
                      help="json prints exactly one JSON object on stdout")
+    _rotate_parser(sub, common)
+    _harden_parser(sub, common)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -108,6 +108,15 @@ class Options:
     """For a temporary key: what the finding or `--principal` says about its session."""
     evidence_bucket: str | None = None
     """S3 bucket the incident's files are copied to (--evidence-bucket)."""
+    confirmed: bool = False
+    """`respond rotate --continue`: a human says the applications use the new key (or
+    that a missed one is fixed). Said by this invocation only, never stored."""
+    check_command: str | None = None
+    """A rotation's check that the applications use the new key (--check-command)."""
+    grace_hours: float | None = None
+    """A rotation's grace period before the old key is deleted (--grace-hours)."""
+    finding_first_seen: str | None = None
+    """When the triggering finding's activity was first seen (harden's cutoff)."""
 
     def resumed_with(self, stored: Mapping[str, Any]) -> Options:
         """Options for resuming an incident started with `stored` (its as_dict()): what
@@ -121,6 +130,11 @@ class Options:
             role_arn=self.role_arn or stored.get("role_arn"),
             session=self.session or SessionHint.from_dict(stored.get("session")),
             evidence_bucket=self.evidence_bucket or stored.get("evidence_bucket"),
+            confirmed=self.confirmed,
+            check_command=self.check_command or stored.get("check_command"),
+            grace_hours=self.grace_hours if self.grace_hours is not None
+            else stored.get("grace_hours"),
+            finding_first_seen=self.finding_first_seen or stored.get("finding_first_seen"),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -132,6 +146,10 @@ class Options:
             "role_arn": self.role_arn,
             "session": self.session.as_dict() if self.session is not None else None,
             "evidence_bucket": self.evidence_bucket,
+            **({"check_command": self.check_command} if self.check_command else {}),
+            **({"grace_hours": self.grace_hours} if self.grace_hours is not None else {}),
+            **({"finding_first_seen": self.finding_first_seen}
+               if self.finding_first_seen else {}),
         }
 
 

@@ -25,6 +25,8 @@ def exit_code_for(status: str, *, notification_failed: bool = False) -> int:
         return EXIT_NOT_NOTIFIED if notification_failed else EXIT_COMPLETED
     if status == "refused":
         return EXIT_REFUSED
+    if status == "waiting":  # a rotation waiting for people or a grace period, as asked
+        return EXIT_COMPLETED
     return EXIT_HALTED  # halted, or still running under someone else's lease
 
 
@@ -116,6 +118,23 @@ class Interrupted(ResponderError):
         super().__init__(message)
         self.signal_name = signal_name
         self.incident_id = incident_id
+
+
+class Waiting(ResponderError):
+    """A step cannot go on until something outside the run happens: the applications
+    are updated (a human says so with `respond rotate --continue`, or a check command
+    passes), or a grace period ends. The incident waits there, open, and the run ends
+    with exit 0: waiting is what was asked for, not a failure."""
+
+    exit_code = EXIT_COMPLETED
+    status = "waiting"
+
+    def __init__(self, step: str, message: str, detail: Mapping[str, Any] | None = None) -> None:
+        super().__init__(f"{step} is waiting: {message}")
+        self.step = step
+        self.reason = message
+        self.detail = detail or {}
+        """Journaled as the waiting step's detail (results_later.Awaiting)."""
 
 
 class StepFailed(ResponderError):

@@ -39,6 +39,7 @@ ARCHIVE_STEP = "archive"
 SCHEDULE_ACTION = "schedule_sweeps"
 SCHEDULE_STEP = "schedule-sweeps"
 ROLLBACK_STEP = "rollback"
+REACTIVATE_STEP = "reactivate-old"
 
 
 def context_for(ctx: RunContext, record: IncidentRecord) -> RunContext:
@@ -221,6 +222,40 @@ def rollback(ctx: RunContext, journal: Journal, incident_id: str, reason: str) -
                                      again=again)
         write_report(ctx, journal, incident_id)
     return Swept(journal.get(incident_id), ROLLBACK_STEP, status, error, again)
+
+
+def harden(ctx: RunContext, journal: Journal, incident_id: str,
+           settings: Mapping[str, Any]) -> Swept:
+    """`respond harden --incident`: the harden step again, appended to the incident
+    (harden-2, harden-3, ...), with this invocation's settings (apply, cutoff)."""
+    record = journal.get(incident_id)
+    if record.status == "running":
+        raise Refused(f"incident {incident_id} is still running: let it end (or `respond "
+                      f"resume {incident_id}`) before hardening")
+    ctx = context_for(ctx, record)
+    taken = {s.name for s in journal.steps(incident_id)}
+    name = next(f"harden-{n}" for n in range(2, len(taken) + 3) if f"harden-{n}" not in taken)
+    again = "`respond harden` with the same options"
+    with _holding(ctx, journal, incident_id) as lease:
+        status, error = run_appended(ctx, journal, lease, incident_id, name=name,
+                                     action="harden", settings=settings, again=again)
+        write_report(ctx, journal, incident_id)
+    return Swept(journal.get(incident_id), name, status, error, again)
+
+
+def reactivate_old(ctx: RunContext, journal: Journal, incident_id: str) -> Swept:
+    """A rotation's old key Active again (steps/rotate_watch.py), journaled as a step of
+    the rotation; `respond rotate --continue` later deactivates it again."""
+    record = journal.get(incident_id)
+    if record.status == "running":
+        raise Refused(f"rotation {incident_id} is running: let it stop first")
+    ctx = context_for(ctx, record)
+    again = f"`respond rotate --reactivate {incident_id} --yes`"
+    with _holding(ctx, journal, incident_id) as lease:
+        status, error = run_appended(ctx, journal, lease, incident_id, name=REACTIVATE_STEP,
+                                     action="reactivate_old_key", settings={}, again=again)
+        write_report(ctx, journal, incident_id)
+    return Swept(journal.get(incident_id), REACTIVATE_STEP, status, error, again)
 
 
 def _sweep_again(incident_id: str) -> str:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from responder.playbook import RESERVED_STATES, Playbook, StepSpec
+from responder.steps import REGISTRY
 
 TERMINAL = RESERVED_STATES
-COMPLETED, HALTED, REFUSED = RESERVED_STATES
+COMPLETED, HALTED, REFUSED, WAITING = RESERVED_STATES
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,9 @@ class MachineSpec:
 
 def machine_spec(playbook: Playbook) -> MachineSpec:
     """One state per step plus the terminal ones. Each step advances to the next (the
-    last to `completed`); any step may halt (a failure) or be refused (a guardrail)."""
+    last to `completed`); any step may halt (a failure) or be refused (a guardrail); a
+    step whose action may wait (a rotation's, for the applications or a grace period)
+    may also stop at `waiting`, where the next run takes it up again."""
     specs = playbook.steps
     transitions: list[Transition] = []
     for i, spec in enumerate(specs):
@@ -44,6 +47,8 @@ def machine_spec(playbook: Playbook) -> MachineSpec:
         transitions.append(Transition("advance", spec.name, dest, spec))
     transitions += [Transition("halt", s.name, HALTED) for s in specs]
     transitions += [Transition("refuse", s.name, REFUSED) for s in specs]
+    transitions += [Transition("wait", s.name, WAITING) for s in specs
+                    if REGISTRY.may_wait(s.action)]
     return MachineSpec(tuple(s.name for s in specs) + TERMINAL, tuple(transitions))
 
 
@@ -57,5 +62,8 @@ def graph(playbook: Playbook) -> str:
         else:
             lines.append(f'  "{t.source}" -> "{t.dest}" [label="{t.trigger}", style=dashed];')
     lines += [f'  "{COMPLETED}" [shape=doublecircle];', f'  "{HALTED}" [shape=octagon];',
-              f'  "{REFUSED}" [shape=octagon];', "}"]
+              f'  "{REFUSED}" [shape=octagon];']
+    if any(t.dest == WAITING for t in machine_spec(playbook).transitions):
+        lines.append(f'  "{WAITING}" [shape=diamond];')
+    lines.append("}")
     return "\n".join(lines)

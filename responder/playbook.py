@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import yaml
 
 SHIPPED_PACKAGE = "responder.playbooks"
-RESERVED_STATES = ("completed", "halted", "refused")
+RESERVED_STATES = ("completed", "halted", "refused", "waiting")
 """The runner's terminal states; a step may not take one of these names."""
 
 

@@ -11,9 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from responder import report_hardening, report_rotation
 from responder.context import iso, parse_iso
 from responder.errors import ResponderError
 from responder.journal import CallRecord
+from responder.report_markdown import render_markdown, whose
 from responder.steps import REGISTRY
 from responder.steps.results import KeyReplaced, SessionDenied, SessionFound, SweepFound
 from responder.view import IncidentView, StepView
@@ -67,6 +69,8 @@ def incident_document(view: IncidentView, now: datetime | None = None) -> dict[s
         "attacker": attacker_document(view),
         "session": session_document(view.session, view.session_denied),
         "sweeps": sweeps_document(view),
+        "rotation": report_rotation.rotation_document(view),
+        "hardening": report_hardening.hardening_document(report_hardening.latest(view)),
         "report": record.report,
         "error": ABANDONED.format(id=record.id) if abandoned else record.error,
     }
@@ -139,13 +143,14 @@ def attacker_document(view: IncidentView) -> dict[str, Any] | None:
     }
 
 
-def _nothing_yet() -> dict[str, Any]:
+def blank_document() -> dict[str, Any]:
     """Every §2 field, null (steps empty): what a document without an incident starts
     from, so a field added to incident_document is added here once, never missing."""
     return {"incident_id": None, "status": None, "access_key_id": None, "user_name": None,
             "account_id": None, "playbook": None, "started_at": None, "contained_at": None,
             "steps": [], "evidence": None, "replacement": None, "attacker": None,
-            "session": None, "sweeps": None, "report": None, "error": None}
+            "session": None, "sweeps": None, "rotation": None, "hardening": None,
+            "report": None, "error": None}
 
 
 def plan_document(found: Plan) -> dict[str, Any]:
@@ -167,7 +172,7 @@ def plan_document(found: Plan) -> dict[str, Any]:
         "error": None,
     } for spec, calls in found.steps]
     return {
-        **_nothing_yet(), "incident_id": ident.incident.id, "status": "planned",
+        **blank_document(), "incident_id": ident.incident.id, "status": "planned",
         "access_key_id": ident.incident.access_key_id, "user_name": ident.target.user_name,
         "account_id": ident.target.account_id, "playbook": ident.incident.playbook,
         "started_at": iso(ident.incident.started_at), "steps": steps,
@@ -177,7 +182,7 @@ def plan_document(found: Plan) -> dict[str, Any]:
 
 def error_document(exc: ResponderError, access_key_id: str | None) -> dict[str, Any]:
     """The §2 object for a run refused before any incident was opened."""
-    return {**_nothing_yet(), "status": exc.status, "access_key_id": access_key_id,
+    return {**blank_document(), "status": exc.status, "access_key_id": access_key_id,
             "error": str(exc), "exit_code": exc.exit_code}
 
 
@@ -190,7 +195,7 @@ def render_human(doc: dict[str, Any]) -> str:
     """A short terminal summary of an incident document (or a plan)."""
     lines = [
         f"incident {doc['incident_id']}  {doc['status'].upper()}",
-        f"  key {doc['access_key_id']}  {_whose(doc)}  account {doc['account_id'] or '?'}",
+        f"  key {doc['access_key_id']}  {whose(doc)}  account {doc['account_id'] or '?'}",
     ]
     for step in doc["steps"]:
         took = seconds_between(step.get("started_at"), step.get("ended_at"))
@@ -209,7 +214,10 @@ def render_human(doc: dict[str, Any]) -> str:
         lines.append(f"  contained in {contain:.3f}s (at {doc['contained_at']})")
     if doc.get("error"):
         lines.append(f"  error: {doc['error']}")
-    if doc["status"] == "halted":
+    lines += report_hardening.human(doc)
+    if doc.get("rotation"):
+        lines += report_rotation.human(doc)
+    elif doc["status"] == "halted":
         lines.append(f"  fix the cause, then: respond resume {doc['incident_id']}")
     evidence = doc.get("evidence") or {}
     if evidence.get("s3_uri"):
@@ -224,17 +232,6 @@ def render_human(doc: dict[str, Any]) -> str:
     if sweeps.get("next"):
         lines.append(f"  next sweep due {sweeps['next']['at']}: {sweeps['next']['command']}")
     return "\n".join(lines)
-
-
-def _whose(doc: dict[str, Any]) -> str:
-    """`user alice`, or for a temporary key the session it is."""
-    session = doc.get("session")
-    if not session:
-        return f"user {doc['user_name'] or '?'}"
-    if session.get("role_name"):
-        instance = " (EC2 instance)" if session.get("instance_id") else ""
-        return f"session {session['role_name']}/{session.get('session_name')}{instance}"
-    return f"session of user {session.get('user_name') or '?'}"
 
 
 def _call(call: CallRecord) -> dict[str, Any]:
@@ -287,139 +284,14 @@ def report_document(view: IncidentView) -> dict[str, Any]:
     doc["rollback"] = dict(rolled[-1].detail) if rolled else None
     from responder.notice import build_notice  # noqa: PLC0415 - reports only
 
+    rotation = doc.get("rotation")
+    if rotation is not None:  # a routine rotation: its own next move, not a leak's
+        doc["next_actions"] = [f"`{rotation['next']}`"] if rotation["next"] else []
+        return doc
     notice = build_notice("completed" if view.status == "completed" else "halted", view,
                           failing_step=view.failing_step)
     doc["next_actions"] = list(notice.next_actions)
     return doc
-
-
-def render_markdown(doc: dict[str, Any]) -> str:
-    """report.md for humans and auditors, from report_document()."""
-    what = "leaked temporary key" if doc.get("session") else "compromised access key"
-    out = [
-        f"# Incident {doc['incident_id']}: {what} `{doc['access_key_id']}`",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| Status | **{doc['status']}** |",
-        f"| Principal | {_whose(doc)} |" if doc.get("session") else
-        f"| User | `{doc['user_name']}` |",
-        f"| Account | `{doc['account_id']}` |",
-        f"| Playbook | {doc['playbook']} |",
-        f"| Started | {doc['started_at']} |",
-        f"| Contained | {doc['contained_at']} |",
-        f"| Time to contain | {doc['time_to_contain_seconds']} s |",
-        f"| Sessions cut off | issued before {doc['sessions_cutoff']} |",
-        "",
-    ]
-    if doc.get("error"):
-        out += [f"**Halted:** {doc['error']}", ""]
-    if doc.get("aws_quarantine"):
-        out += [
-            "## AWS already acted",
-            "",
-            f"AWS attached {', '.join(doc['aws_quarantine'])} to this user. The replacement "
-            "key inherits its denials until the AWS support case says to detach it; this "
-            "tool never detaches it.",
-            "",
-        ]
-    rollback = doc.get("rollback")
-    if rollback:
-        out += ["## Rolled back (a false positive)", "",
-                f"- Reason: {rollback.get('reason')}",
-                f"- Key now {rollback.get('key_status')}; session deny removed: "
-                f"{'yes' if rollback.get('deny_removed') else 'no'}",
-                *[f"- Left alone: {x}" for x in rollback.get("left_alone") or []], ""]
-    out += ["## Next actions", ""] + [f"1. {a}" for a in doc["next_actions"]] + [""]
-    out += _timeline_markdown("Timeline", doc["timeline"])
-    if doc.get("followups"):
-        out += _timeline_markdown("After the playbook (schedule, sweeps, evidence bucket)",
-                                  doc["followups"])
-    evidence = doc.get("evidence_summary")
-    if evidence:
-        summary = evidence.get("summary") or {}
-        out += [
-            "## Evidence",
-            "",
-            f"- {evidence['events']} CloudTrail events in `{evidence['path']}`",
-            f"- sha256 `{evidence['sha256']}`",
-            f"- regions: {', '.join(evidence['regions'] or [])}"
-            + (f"; failed: {evidence['regions_failed']}" if evidence.get("regions_failed")
-               else ""),
-            f"- first event {summary.get('first_event')}, last {summary.get('last_event')}",
-            f"- temporary keys: {[t['access_key_id'] for t in evidence['temporary_keys'] or []]}"
-            f"; roles assumed: {evidence['roles_assumed']}",
-            "",
-            "| high-risk action | time | region | source IP | key |",
-            "|---|---|---|---|---|",
-        ]
-        out += [f"| {e['eventName']} | {e['eventTime']} | {e['region']} | "
-                f"{e['sourceIPAddress']} | {e['accessKeyId']} |"
-                for e in summary.get("high_risk", [])]
-        out += ["", "| event | count |", "|---|---|"]
-        out += [f"| {name} | {n} |" for name, n in (summary.get("by_event_name") or {}).items()]
-        out.append("")
-    out += _attacker_markdown(doc.get("attacker"))
-    replacement = doc.get("replacement")
-    out += ["## Replacement", ""]
-    out.append(f"- new key `{replacement['access_key_id']}`, secret `{replacement['secret_ref']}`"
-               if replacement else "- none issued")
-    out += ["", "## Notifications", ""]
-    notes = doc.get("notifications") or {}
-    out += [f"- {n.get('channel')}: sent" + (f" ({n['message_id']})" if n.get("message_id")
-                                              else "") for n in notes.get("sent", [])]
-    out += [f"- {n.get('channel')}: FAILED: {n.get('error')}" for n in notes.get("failed", [])]
-    if not notes.get("sent") and not notes.get("failed"):
-        out.append(f"- none ({notes.get('reason', 'not run')})")
-    out += ["", "## IAM snapshot", ""]
-    for label, snap in (doc.get("iam_snapshot") or {}).items():
-        if snap:
-            keys = ", ".join(f"{k.get('AccessKeyId')} {k.get('Status')}"
-                             for k in snap.get("access_keys", []))
-            out.append(f"- {label.replace('_', ' ')}: keys [{keys}], inline "
-                       f"{snap.get('inline_policies')}, attached "
-                       f"{[p.get('PolicyName') for p in snap.get('attached_policies', [])]}, "
-                       f"groups {snap.get('groups')}, MFA {snap.get('has_mfa')}")
-    return "\n".join(out) + "\n"
-
-
-def _timeline_markdown(title: str, rows: list[dict[str, Any]]) -> list[str]:
-    out = [f"## {title}", "", "| step | status | started | duration (s) | API calls | error |",
-           "|---|---|---|---|---|---|"]
-    for t in rows:
-        apis = ", ".join(
-            f"{c['api']}" + (f" x{c['attempts']}" if c["attempts"] > 1 else "")
-            + ("" if c["outcome"] == "ok" else f" ({c['outcome']})")
-            for c in t["calls"]
-        )
-        out.append(f"| {t['step']} | {t['status']} | {t['started_at']} | "
-                   f"{t['duration_seconds']} | {apis} | {t['error'] or ''} |")
-    return [*out, ""]
-
-
-def _attacker_markdown(attacker: dict[str, Any] | None) -> list[str]:
-    """What the attacker opened, what was shut, and what a human must undo."""
-    if attacker is None:
-        return []
-    out = ["## The attacker", ""]
-    if attacker["cutoff"]:
-        out.append(f"- temporary credentials of the user issued before {attacker['cutoff']} "
-                   "are denied (the user's own included: they must mint new ones)")
-    out += [f"- key `{k.get('access_key_id')}` of `{k.get('user_name')}` (created by the "
-            "attacker) set Inactive" for k in attacker["keys_disabled"]]
-    out += [f"- {p.get('type')} `{p.get('name')}` (created by the attacker) quarantined: "
-            "deny-all inline policy `responder-quarantine`"
-            for p in attacker["principals_quarantined"]]
-    out += [f"- role `{r.get('role_name')}`: the attacker's sessions "
-            f"{', '.join(r.get('sessions') or [])} denied; its other sessions keep working"
-            for r in attacker["sessions_revoked"]]
-    needs = attacker["needs_human"]
-    if needs:
-        out += ["", "Changed by the attacker, for a human to undo (nothing here was touched):",
-                "", "| event | time | key | what | undo |", "|---|---|---|---|---|"]
-        out += [f"| {n.get('event_name')} | {n.get('time')} | {n.get('access_key_id')} | "
-                f"{n.get('what')} | `{n.get('undo')}` |" for n in needs]
-    return [*out, ""]
 
 
 def write(view: IncidentView, directory: Path) -> Path:
@@ -431,3 +303,7 @@ def write(view: IncidentView, directory: Path) -> Path:
     (directory / "report.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     md.write_text(render_markdown(doc))
     return md
+
+
+__all__ = ["incident_document", "plan_document", "render_human", "render_markdown",
+           "report_document", "write"]

@@ -28,12 +28,13 @@ from responder.errors import (
     Refused,
     ResponderError,
     StepFailed,
+    Waiting,
     step_failure,
 )
 from responder.journal import IncidentRecord, Journal
 from responder.lease import Lease
 from responder.logging import get_logger, incident_log, release
-from responder.machine import COMPLETED, HALTED, REFUSED, TERMINAL, machine_spec
+from responder.machine import COMPLETED, HALTED, REFUSED, TERMINAL, WAITING, machine_spec
 from responder.playbook import Playbook, StepSpec
 from responder.recorder import JournalRecorder
 from responder.steps import REGISTRY, StepInput, StepResult
@@ -178,6 +179,11 @@ class IncidentRun:
             self.trigger("advance")
         except LeaseHeld:
             raise  # someone else owns the incident now: touch nothing
+        except Waiting as wait:  # what was asked for so far is done: not a failure
+            self.trigger("wait")
+            self._close(WAITING, error=None)
+            log.info("incident.waiting", step=step, reason=wait.reason)
+            return
         except (BadInput, Refused) as exc:
             self.trigger("refuse")
             self._close(REFUSED, error=str(exc))
@@ -308,6 +314,9 @@ class IncidentRun:
             result = action.observe(inp, api) or action.run(inp, api)
         except (BadInput, Refused) as exc:
             self._finish(spec, started, "failed", {}, str(exc))
+            raise
+        except Waiting as wait:
+            self._finish(spec, started, "waiting", wait.detail, None)
             raise
         except Exception as exc:  # noqa: BLE001 - a bug in a step must halt, journaled, not crash
             message, detail = step_failure(exc, again="`respond resume`")

@@ -156,9 +156,13 @@ def identify(
                       tuple(recorder.calls))
 
 
-def plan(ctx: RunContext, playbook: Playbook, access_key_id: str) -> Plan:
-    """Dry run: the read-only identify step for real, every other step only planned."""
+def plan(ctx: RunContext, playbook: Playbook, access_key_id: str,
+         check: Callable[[RunContext, Identified], None] | None = None) -> Plan:
+    """Dry run: the read-only identify step for real, every other step only planned;
+    `check` refuses what the run itself would refuse right after identify."""
     found = identify(ctx, playbook, *checked_key(ctx, playbook, access_key_id))
+    if check is not None:
+        check(ctx, found)
     planned = tuple(
         (spec, REGISTRY[spec.action]().plan(
             StepInput(ctx, found.incident, found.target, spec.settings)))
@@ -167,7 +171,16 @@ def plan(ctx: RunContext, playbook: Playbook, access_key_id: str) -> Plan:
     return Plan(found, planned)
 
 
-def _journal_identified(journal: Journal, found: Identified) -> None:
+def is_rotation(record: IncidentRecord) -> bool:
+    """A routine rotation (rotate-key), not a response to a leak: any of its steps
+    establishes rotation facts."""
+    steps = record.playbook.get("steps")
+    return isinstance(steps, list) and any(
+        isinstance(s, dict) and REGISTRY.kind_of(str(s.get("action"))) == "rotation"
+        for s in steps)
+
+
+def journal_identified(journal: Journal, found: Identified) -> None:
     incident_id, name = found.incident.id, found.spec.name
     journal.step_started(incident_id, name, found.started)
     for buffered in found.calls:
@@ -246,11 +259,16 @@ def respond(
     owner = owner or new_owner()
     key, session = checked_key(ctx, playbook, access_key_id)
     existing = journal.find_open(key)
-    if existing is not None:
+    if existing is not None and is_rotation(existing):
+        # A leak outranks a routine rotation: the rotation ends here, the response opens.
+        journal.update_incident(existing.id, ctx.clock(), status="refused", error=(
+            f"superseded: {key} was reported compromised; its response replaces this rotation"))
+        log.warning("rotation.superseded", incident_id=existing.id)
+    elif existing is not None:
         log.info("incident.join", incident_id=existing.id)
         return resume(ctx, journal, existing.id, owner)
     history = journal.history_for_key(key)
-    handled = _still_contained(ctx, session, history)
+    handled = _still_contained(ctx, session, [r for r in history if not is_rotation(r)])
     if handled is not None:
         log.info("incident.already_contained", incident_id=handled.id)
         return handled
@@ -275,7 +293,7 @@ def respond(
             raise AlreadyHandled(finding_id or "", prior.id, prior.status) from exists
         log.info("incident.join", incident_id=exists.incident_id)
         return resume(ctx, journal, exists.incident_id, owner)
-    _journal_identified(journal, found)
+    journal_identified(journal, found)
     earlier = EarlierStep(found.spec.name, found.spec.action, found.started, found.ended)
     return IncidentRun(ctx, journal, record, owner, resumed=bool(history),
                        earlier=(earlier,)).run()

@@ -59,6 +59,9 @@ def respond(ctx: RunContext, journal: Journal, trigger: Trigger) -> IncidentReco
     if trigger.session is not None:  # what the finding says about a temporary key's session
         ctx = dataclasses.replace(ctx, options=dataclasses.replace(ctx.options,
                                                                    session=trigger.session))
+    if trigger.first_seen is not None:  # kept with the incident, for harden's cutoff
+        ctx = dataclasses.replace(ctx, options=dataclasses.replace(
+            ctx.options, finding_first_seen=trigger.first_seen))
     log.info("finding.respond", finding_id=trigger.finding_id, source=trigger.source,
              type=trigger.finding_type, access_key_id=trigger.access_key_id)
     return service.respond(ctx, journal, playbook.load(trigger.playbook),

@@ -55,6 +55,10 @@ class StepView:
         facts: Facts | None = None
         if record.status == "skipped":
             facts = Skipped.from_detail(record.detail)
+        elif record.status == "waiting":
+            from responder.steps.results_rotation import Awaiting  # noqa: PLC0415 - rotations
+
+            facts = Awaiting.from_detail(record.detail)
         elif record.status in {"done", "failed"} and record.action in REGISTRY:
             facts = REGISTRY[record.action].result.from_detail(record.detail)
         effective = record.detail.get("effective_at")

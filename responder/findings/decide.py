@@ -99,7 +99,7 @@ def decide(c: Candidate, mapping: TriggerMapping) -> Trigger:
         finding_id=c.finding_id, source=c.source, finding_type=reported,
         severity=c.severity, access_key_id=key, user_name=c.user_name,
         account_id=c.account_id, region=c.region, playbook=rule.playbook, sample=c.sample,
-        session=c.session,
+        session=c.session, first_seen=c.first_seen,
     )
 
 

@@ -48,6 +48,7 @@ def candidates(finding: Any, event: Any) -> list[Candidate]:
         severity=number(value_at(finding, "severity")),
         access_key_id=key,
         user_name=text_at(details, "userName"),
+        first_seen=text_at(finding, "service", "eventFirstSeen"),
         user_type=text_at(details, "userType"),
         principal_id=text_at(details, "principalId"),
         account_id=account,

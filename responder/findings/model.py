@@ -41,6 +41,8 @@ class Trigger:
     """For a temporary (ASIA) key: what the finding says about its session, so the
     playbook can act before CloudTrail delivers the key's first event. None for AKIA keys
     and for sources that do not describe the session (Security Hub, Health)."""
+    first_seen: str | None = None
+    """Candidate.first_seen."""
 
 
 class FindingRefused(Refused):
@@ -117,6 +119,9 @@ class Candidate:
     """What the finding names instead of a key, for the no-key message."""
     session: SessionHint | None = None
     """What the finding says about a temporary key's session; handed on to the Trigger."""
+    first_seen: str | None = None
+    """When the finding's activity was first seen (ISO 8601, as the finding says it):
+    harden counts the user's usage only before it."""
 
     def for_key(self, key: str) -> Candidate:
         """This candidate for one of several keys a finding names.

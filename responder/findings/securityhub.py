@@ -54,6 +54,7 @@ def candidates(finding: Any, event: Any) -> list[Candidate]:
         account_id=text_at(finding, "AwsAccountId") or text_at(event, "account"),
         region=text_at(finding, "Region") or text_at(event, "region"),
         sample=_is_sample(finding),
+        first_seen=text_at(finding, "FirstObservedAt"),
         product=product,
         closed=_closed(finding),
         resources=tuple(f"{text_at(r, 'Type')} {text_at(r, 'Id')}" for r in resources)[:3],

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-IncidentStatus = Literal["running", "halted", "completed", "refused"]
-StepStatus = Literal["pending", "running", "done", "failed", "skipped"]
-OPEN_STATUSES: tuple[IncidentStatus, ...] = ("running", "halted")
+IncidentStatus = Literal["running", "halted", "waiting", "completed", "refused"]
+StepStatus = Literal["pending", "running", "waiting", "done", "failed", "skipped"]
+OPEN_STATUSES: tuple[IncidentStatus, ...] = ("running", "halted", "waiting")
+"""A waiting incident (a rotation waiting for the applications or its grace period) is
+open like a halted one: the key has one open incident at most."""
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,9 @@ CREATE TABLE IF NOT EXISTS incidents (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_incident_per_finding
     ON incidents(finding_id) WHERE finding_id IS NOT NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS one_open_incident_per_key
-    ON incidents(access_key_id) WHERE status IN ('running', 'halted');
+DROP INDEX IF EXISTS one_open_incident_per_key;
+CREATE UNIQUE INDEX IF NOT EXISTS one_open_incident_per_key_v2
+    ON incidents(access_key_id) WHERE status IN ('running', 'halted', 'waiting');
 CREATE TABLE IF NOT EXISTS steps (
     incident_id TEXT NOT NULL REFERENCES incidents(id),
     position INTEGER NOT NULL,
@@ -169,7 +170,7 @@ class SqliteJournal(base.Journal):
 
     def find_open(self, access_key_id: str) -> IncidentRecord | None:
         found = self._incidents(
-            "WHERE access_key_id = ? AND status IN ('running', 'halted')", access_key_id
+            "WHERE access_key_id = ? AND status IN ('running', 'halted', 'waiting')", access_key_id
         )
         return found[0] if found else None
 

@@ -118,6 +118,10 @@ class Action(ABC):
     alongside: ClassVar[bool] = False
     """True for a containment step that may be sent at once with the containment step
     before it: it needs nothing of that step's result but StepInput.pair_at."""
+    may_wait: ClassVar[bool] = False
+    """True for a step that may raise Waiting (the incident then waits there, open, for
+    `respond rotate --continue` or its next run); declared so the state machine has the
+    `waiting` transition without loading the step."""
     identifies: ClassVar[KeyKind | None] = None
     """For an identify action: the kind of key it identifies. A playbook whose first
     step identifies long-term keys cannot take a temporary one, and the other way round."""
@@ -151,6 +155,8 @@ class Shipped:
     module: str
     kind: FactKind
     result: str
+    waits: bool = False
+    """Action.may_wait, known without importing the module."""
 
 
 SHIPPED: Mapping[str, Shipped] = {
@@ -167,6 +173,13 @@ SHIPPED: Mapping[str, Shipped] = {
     "sweep_cloudtrail": Shipped("sweep", "sweep", "SweepFound"),
     "archive_evidence": Shipped("archive", "archive", "EvidenceArchived"),
     "rollback_containment": Shipped("rollback", "rollback", "RolledBack"),
+    "await_update": Shipped("rotate", "rotation", "AppsUpdated", waits=True),
+    "test_access_key": Shipped("rotate", "rotation", "NewKeyTested"),
+    "deactivate_old_key": Shipped("rotate", "rotation", "OldKeyDeactivated"),
+    "watch_old_key": Shipped("rotate_watch", "rotation", "OldKeyQuiet", waits=True),
+    "delete_old_key": Shipped("rotate", "rotation", "OldKeyDeleted"),
+    "reactivate_old_key": Shipped("rotate_watch", "rotation", "OldKeyReactivated"),
+    "harden": Shipped("harden", "hardening", "Hardened"),
 }
 """Every shipped action (a test checks this table against the classes themselves)."""
 
@@ -217,6 +230,12 @@ class Registry(Mapping[str, type[Action]]):
         if name in self._loaded:
             return self._loaded[name].kind
         return SHIPPED[name].kind if name in SHIPPED else None
+
+    def may_wait(self, name: str) -> bool:
+        """Whether an action may stop its incident at `waiting`, without importing it."""
+        if name in self._loaded:
+            return self._loaded[name].may_wait
+        return name in SHIPPED and SHIPPED[name].waits
 
     def establishes(self, name: str, facts: type[Facts]) -> bool:
         """Whether `name` establishes facts of type `facts`, without importing it."""

@@ -37,7 +37,8 @@ if TYPE_CHECKING:  # re-exported: importable from here, loaded on first use (bel
     )
 
 FactKind = Literal["identification", "containment", "evidence", "attacker", "replacement",
-                   "notification", "schedule", "sweep", "archive", "rollback"]
+                   "notification", "schedule", "sweep", "archive", "rollback", "rotation",
+                   "hardening"]
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -1,0 +1,166 @@
+"""harden: after a leak, propose (and only on request apply) what would have made it
+matter less: MFA for a console user, and a least-privilege policy drawn from what the
+user really did in CloudTrail before the compromise.
+
+In a playbook it runs last, in proposal mode (`with: {apply: false}`), so every incident
+report carries the proposal; `respond harden USER --apply --yes` puts it in place
+(hardening/apply.py: additions only). What the attacker did must not become the user's
+"usage", so everything at or after the compromise time is left out, and the step says
+which time it chose and why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from responder.aws import Api, ApiCall
+from responder.context import iso, parse_iso
+from responder.hardening import apply as applying
+from responder.hardening import reads
+from responder.hardening.policy import require_mfa_policy, unused_permissions
+from responder.hardening.usage import event_time, new_source_ips, summarize
+from responder.logging import get_logger
+from responder.steps.base import Action, StepInput, StepResult, register
+from responder.steps.evidence import HOME_REGION, enabled_regions
+from responder.steps.results_hardening import Hardened
+
+log = get_logger("responder.harden")
+
+PROPOSAL_FILE = "proposed-policy.json"
+DEFAULT_BEFORE_HOURS = 24.0
+HINT_DAYS = 7
+MAX_EVENTS = 50_000
+PROGRAMMATIC_ONLY = ("no console password: the user signs in only with access keys, and an "
+                     "MFA condition would deny every call of its applications (they carry no "
+                     "MFA); not proposed")
+
+
+def compromised_at(inp: StepInput, now: datetime) -> tuple[datetime, str]:
+    """The moment from which the user's events are the attacker's, and why that one."""
+    given = inp.settings.get("compromised_at")
+    if given:
+        return parse_iso(str(given)) or now, "given (--compromised-at)"
+    hours = float(inp.settings.get("before_hours", DEFAULT_BEFORE_HOURS))
+    view = inp.view
+    if view is None:
+        return now - timedelta(hours=hours), f"{hours:g} h before now (no incident named)"
+    first_seen = view.record.options.get("finding_first_seen")
+    if view.record.finding_id and isinstance(first_seen, str) and parse_iso(first_seen):
+        return parse_iso(first_seen) or now, \
+            f"the first-seen time of finding {view.record.finding_id}"
+    return view.started_at - timedelta(hours=hours), \
+        f"{hours:g} h before incident {view.id} started"
+
+
+@register("harden")
+class Harden(Action):
+    permissions = (*reads.READ_PERMISSIONS, *applying.APPLY_PERMISSIONS, "ec2:DescribeRegions")
+    kind = "hardening"
+    result = Hardened
+    critical = False  # advice after the fact: never what halts a response
+    schema: ClassVar[Mapping[str, Any]] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "apply": {"type": "boolean"},
+            "dry_run": {"type": "boolean"},
+            "compromised_at": {"type": "string", "minLength": 1},
+            "before_hours": {"type": "number", "exclusiveMinimum": 0},
+            "lookback_days": {"type": "integer", "minimum": 1, "maximum": 90},
+            "max_events": {"type": "integer", "minimum": 1},
+            "regions": {"oneOf": [{"const": "all"}, {"type": "array", "minItems": 1,
+                                                     "items": {"type": "string"}}]},
+        },
+    }
+
+    def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
+        user = inp.target.user_name if inp.target else None
+        calls = [ApiCall("cloudtrail", "LookupEvents", {"LookupAttributes": [
+            {"AttributeKey": "Username", "AttributeValue": user}]},
+            note="each region, over the lookback, before the compromise time"),
+            ApiCall("iam", "GetLoginProfile", {"UserName": user}),
+            ApiCall("iam", "ListMFADevices", {"UserName": user}),
+            ApiCall("iam", "ListUserPolicies", {"UserName": user},
+                    note="and the attached and group policies, each read")]
+        if inp.settings.get("apply"):
+            calls += [ApiCall("iam", "CreatePolicy", {"PolicyName": applying.proposed_name(
+                str(user))}, mutating=True, note="or a new version if it differs"),
+                ApiCall("iam", "AttachUserPolicy", {"UserName": user}, mutating=True,
+                        note="unless attached"),
+                ApiCall("iam", "PutUserPolicy", {"UserName": user, "PolicyName":
+                                                 "responder-require-mfa"}, mutating=True,
+                        note="a console user without MFA only")]
+        return tuple(calls)
+
+    def _regions(self, inp: StepInput, api: Api) -> tuple[str, ...]:
+        chosen = inp.settings.get("regions")
+        if chosen == "all":
+            return tuple(enabled_regions(api)[0])
+        if isinstance(chosen, list):
+            return tuple(dict.fromkeys(str(r) for r in chosen))
+        return tuple(dict.fromkeys([HOME_REGION, api.session.region_name or HOME_REGION]))
+
+    def run(self, inp: StepInput, api: Api) -> StepResult:
+        target = inp.require_target(self.name)
+        user = target.user_name
+        if user is None:
+            return StepResult.skipped("a role's session: hardening applies to IAM users")
+        now = inp.ctx.clock()
+        cutoff, why = compromised_at(inp, now)
+        days = int(inp.settings.get("lookback_days", 90))
+        log.info("harden.window", user=user, compromised_at=iso(cutoff), source=why)
+        found = reads.history(api, user, self._regions(inp, api),
+                              (cutoff - timedelta(days=days), now),
+                              int(inp.settings.get("max_events", MAX_EVENTS)))
+        # CloudTrail keeps whole seconds: an event in the cutoff's own second is "at" it.
+        whole = cutoff.replace(microsecond=0)
+        usages = summarize(r for r in found.records if event_time(r) < whole)
+        from responder.hardening.policy import propose  # noqa: PLC0415 - one use
+
+        proposal = propose(usages)
+        mfa = reads.mfa_state(api, user)
+        wants_mfa = mfa.console and not mfa.mfa_device
+        reason = ("a console password and no MFA device: propose responder-require-mfa"
+                  if wants_mfa else PROGRAMMATIC_ONLY if not mfa.console
+                  else "an MFA device is already enabled: nothing to propose")
+        held = reads.grants(api, user)
+        unused = unused_permissions([h.grant for h in held], {u.action for u in usages})
+        dry = bool(inp.settings.get("dry_run"))
+        path = None if dry else self._write(inp, proposal.document)
+        applied: dict[str, Any] = {}
+        if inp.settings.get("apply") and not dry:
+            applied = applying.apply(
+                api, user, target.account_id, proposal.document,
+                mfa_document=require_mfa_policy() if wants_mfa else None).as_dict()
+        return StepResult("done", Hardened(
+            user_name=user, compromised_at=iso(cutoff), compromised_at_source=why,
+            lookback_days=days,
+            mfa={"console": mfa.console, "mfa_device": mfa.mfa_device,
+                 "policy_proposed": wants_mfa, "reason": reason},
+            proposed_policy=proposal.document, proposed_policy_path=path,
+            proposed_policy_chars=proposal.chars, proposal_note=proposal.note,
+            used_actions=tuple(u.action for u in usages),
+            unused_permissions=tuple({"policy": u.policy, "source": u.source,
+                                      "action": u.action, "resource": u.resource,
+                                      "covers_used": list(u.covers_used), "reason": u.reason}
+                                     for u in unused),
+            new_source_ips=new_source_ips(found.records, since=now - timedelta(days=HINT_DAYS)),
+            events=len(found.records), regions=found.regions, regions_failed=found.failed,
+            truncated=found.truncated, applied=applied,
+            finish_commands=applying.finish_commands(user, held)))
+
+    def _write(self, inp: StepInput, document: Mapping[str, Any]) -> str | None:
+        """proposed-policy.json in the incident's directory; a local failure is logged,
+        never what fails the step (the proposal is in the journal too)."""
+        path = Path(inp.ctx.incident_dir(inp.incident.id)) / PROPOSAL_FILE
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(document, indent=2) + "\n")
+        except OSError as exc:
+            log.warning("harden.file_failed", path=str(path), error=str(exc))
+            return None
+        return str(path)
