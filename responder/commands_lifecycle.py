@@ -90,7 +90,8 @@ def _said(journal: Journal, incident_id: str, output: str) -> int:
     view = IncidentView.load(journal, incident_id)
     waiting = next((s.facts for s in view.steps if isinstance(s.facts, Awaiting)), None)
     if view.status == "waiting" and waiting is not None:
-        err(f"waiting: {waiting.reason}; next: `{waiting.next}`")
+        until = f" until {waiting.until}" if waiting.until else ""
+        err(f"waiting{until}: {waiting.reason}; next: `{waiting.next}`")
     return code
 
 

@@ -47,9 +47,9 @@ def machine_spec(playbook: Playbook) -> MachineSpec:
         transitions.append(Transition("advance", spec.name, dest, spec))
     transitions += [Transition("halt", s.name, HALTED) for s in specs]
     transitions += [Transition("refuse", s.name, REFUSED) for s in specs]
-    transitions += [Transition("wait", s.name, WAITING) for s in specs
-                    if REGISTRY.may_wait(s.action)]
-    return MachineSpec(tuple(s.name for s in specs) + TERMINAL, tuple(transitions))
+    waits = [Transition("wait", s.name, WAITING) for s in specs if REGISTRY.may_wait(s.action)]
+    terminal = TERMINAL if waits else tuple(t for t in TERMINAL if t != WAITING)
+    return MachineSpec(tuple(s.name for s in specs) + terminal, tuple(transitions + waits))
 
 
 def graph(playbook: Playbook) -> str:

@@ -63,6 +63,8 @@ def markdown(doc: dict[str, Any]) -> list[str]:
         out.append(f"- Source IPs first seen in the last days: {', '.join(hard['new_source_ips'])}")
     if hard["proposal_note"]:
         out.append(f"- Note: {hard['proposal_note']}")
+    out += [f"- **CloudTrail not read in {region}**: {why}; the proposal may miss actions"
+            for region, why in hard["regions_failed"].items()]
     out += ["", f"Proposed policy ({hard['proposed_policy_chars']} characters"
             + (f", {hard['proposed_policy_path']}" if hard["proposed_policy_path"] else "")
             + "):", "", "```json", json.dumps(hard["proposed_policy"], indent=2), "```", ""]
@@ -89,6 +91,10 @@ def human(doc: dict[str, Any]) -> list[str]:
              f"    MFA: {mfa.get('reason')}",
              f"    proposal: {len(hard['used_actions'])} actions "
              f"({hard['proposed_policy_path'] or 'not written'})"]
+    lines += [f"    CloudTrail NOT read in {region}: {why} (the proposal may miss actions)"
+              for region, why in hard["regions_failed"].items()]
+    if hard["truncated"]:
+        lines.append("    only the newest events were read (more than max_events)")
     lines += [f"    unused: {_unused_line(u)}" for u in hard["unused_permissions"]]
     if hard["new_source_ips"]:
         lines.append(f"    source IPs first seen lately: {', '.join(hard['new_source_ips'])}")

@@ -91,9 +91,9 @@ def start(ctx: RunContext, journal: Journal, access_key_id: str) -> IncidentReco
     key, session = checked_key(ctx, pb, _long_term(access_key_id))
     existing = journal.find_open(key)
     if existing is not None:
-        if is_rotation(existing):
-            log.info("rotation.open", incident_id=existing.id, status=existing.status)
-            return existing
+        if is_rotation(existing):  # join it: a rotation cut short goes on from its step
+            log.info("rotation.join", incident_id=existing.id, status=existing.status)
+            return resume(ctx, journal, existing.id)
         raise Refused(f"{key} has an open incident {existing.id} ({existing.status}): a "
                       "leaked key is replaced by its response, not rotated. `respond resume "
                       f"{existing.id}` finishes it")

@@ -84,7 +84,7 @@ def test_a_sweep_contains_what_cloudtrail_delivered_late(
     assert evidence["sha256"] == hashlib.sha256(Path(evidence["path"]).read_bytes()).hexdigest()
     assert [(s["step"], s["new_events"]) for s in swept["sweeps"]["done"]] == [("sweep-1", 1)]
     assert len(swept["sweeps"]["due"]) == 1
-    assert [s["name"] for s in swept["steps"]][-1] == "notify"  # §2 lists the playbook only
+    assert [s["name"] for s in swept["steps"]][-1] == "harden"  # §2 lists the playbook only
 
     second, calls = _sweep(cli, doc["incident_id"], tmp_path)
     assert second.code == 0, second.stderr[-3000:]

@@ -207,3 +207,14 @@ def test_every_incident_report_carries_a_hardening_section(
     assert report["hardening"]["applied"]["policy"] == "created"
     wrong = cli("harden", "bob", "--incident", incident)
     assert wrong.code == 2
+
+
+def test_apply_refuses_a_proposal_of_nothing(
+    server_account: Account, server_trail: FaultyCloudTrail, cli: Cli
+) -> None:
+    """bob did nothing CloudTrail shows: a deny-everything proposal is never attached."""
+    before = iam_state(server_account.iam)
+    run = cli("harden", "bob", "--apply", "--yes")
+    assert run.code == 1, run.stderr
+    assert "lock the user out" in run.stderr
+    assert iam_state(server_account.iam) == before

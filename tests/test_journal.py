@@ -82,7 +82,7 @@ def test_new_incident_has_every_step_pending(journal: Journal) -> None:
     assert [(s.name, s.status) for s in journal.steps("inc-1")] == [
         ("identify", "pending"), ("disable-key", "pending"), ("revoke-sessions", "pending"),
         ("collect-evidence", "pending"), ("contain-attacker", "pending"),
-        ("replace-key", "pending"), ("notify", "pending"),
+        ("replace-key", "pending"), ("notify", "pending"), ("harden", "pending"),
     ]
 
 
@@ -278,7 +278,7 @@ def test_reopening_is_refused_while_another_incident_has_the_key(journal: Journa
     assert journal.get("inc-1").status == "refused"
 
 
-PLAYBOOK_STEPS = 7
+PLAYBOOK_STEPS = 8
 """compromised-key's steps, at positions 0..6: an appended step comes at 7."""
 
 
@@ -334,7 +334,7 @@ def test_added_steps_get_consecutive_positions(journal: Journal) -> None:
     assert [(s.name, s.position) for s in journal.steps("inc-1")[-2:]] == [
         ("sweep-1", PLAYBOOK_STEPS), ("sweep-2", PLAYBOOK_STEPS + 1)]
     assert [(s.name, s.position) for s in journal.steps("inc-2")[-2:]] == [
-        ("notify", PLAYBOOK_STEPS - 1), ("upload", PLAYBOOK_STEPS)]
+        ("harden", PLAYBOOK_STEPS - 1), ("upload", PLAYBOOK_STEPS)]
     assert [s.position for s in journal.steps("inc-1")] == list(range(PLAYBOOK_STEPS + 2))
 
 

@@ -47,6 +47,10 @@ def process() -> DynamoDbJournal:
     return DynamoDbJournal(TABLE, client=boto3.client("dynamodb", region_name=REGION))
 
 
+STEPS = len(playbook.load("compromised-key").steps)
+"""The shipped playbook's steps: an appended step's position is past them."""
+
+
 def create(journal: DynamoDbJournal, incident_id: str, *, key: str = KEY, owner: str = "a",
            finding_id: str | None = None, steps: list[dict[str, Any]] | None = None,
            started_at: datetime = T0) -> None:
@@ -366,9 +370,9 @@ def test_step_added_by_another_process_is_found(table: DynamoDBClient) -> None:
     first.step_finished("inc-1", "cloudtrail-sweep", status="done", now=T0,
                         detail={"events": 0}, error=None)
     sweep = second.steps("inc-1")[-1]
-    assert (sweep.name, sweep.position, sweep.status) == ("cloudtrail-sweep", 7, "done")
+    assert (sweep.name, sweep.position, sweep.status) == ("cloudtrail-sweep", STEPS, "done")
     stored = {i["sk"]["S"]: set(i) for i in items(table, "INCIDENT#inc-1")}
-    assert stored["STEP#007"] == stored["STEP#006"] | {"ended_at"}
+    assert stored[f"STEP#{STEPS:03d}"] == stored[f"STEP#{STEPS - 1:03d}"] | {"ended_at"}
 
 
 def test_add_step_retries_when_another_writer_takes_the_position(
@@ -380,7 +384,7 @@ def test_add_step_retries_when_another_writer_takes_the_position(
     before_put(second, [lambda: first.add_step("inc-1", "upload", "upload-evidence", T0)])
     second.add_step("inc-1", "cloudtrail-sweep", "sweep", T0)
     assert [(s.name, s.position, s.action) for s in first.steps("inc-1")[-2:]] == [
-        ("upload", 7, "upload-evidence"), ("cloudtrail-sweep", 8, "sweep")]
+        ("upload", STEPS, "upload-evidence"), ("cloudtrail-sweep", STEPS + 1, "sweep")]
 
 
 def test_add_step_racing_the_same_name_keeps_one(table: DynamoDBClient) -> None:
@@ -391,7 +395,7 @@ def test_add_step_racing_the_same_name_keeps_one(table: DynamoDBClient) -> None:
     second.add_step("inc-1", "cloudtrail-sweep", "loser", T0)
     second.step_started("inc-1", "cloudtrail-sweep", T0)
     steps = first.steps("inc-1")
-    assert [(s.name, s.action, s.status) for s in steps if s.position >= 7] == [
+    assert [(s.name, s.action, s.status) for s in steps if s.position >= STEPS] == [
         ("cloudtrail-sweep", "winner", "running")]
 
 
@@ -407,5 +411,5 @@ def test_add_step_gives_up_after_losing_every_attempt(table: DynamoDBClient) -> 
     before_put(second, [rival(n) for n in range(base.APPEND_ATTEMPTS)])
     with pytest.raises(base.Collision, match="cloudtrail-sweep"):
         second.add_step("inc-1", "cloudtrail-sweep", "sweep", T0)
-    assert [s.name for s in first.steps("inc-1")[7:]] == [
+    assert [s.name for s in first.steps("inc-1")[STEPS:]] == [
         f"rival-{n}" for n in range(base.APPEND_ATTEMPTS)]

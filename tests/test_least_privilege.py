@@ -138,7 +138,7 @@ def test_playbook_completes_under_the_generated_policy(
     assert record.status == "completed", (record.error, {n: s.error for n, s in steps.items()})
     assert {n: s.status for n, s in steps.items()} == dict.fromkeys(
         ("identify", "disable-key", "revoke-sessions", "collect-evidence",
-         "contain-attacker", "replace-key", "notify"), "done")
+         "contain-attacker", "replace-key", "notify", "harden"), "done")
 
     # Enforcement covered the whole run: each service:Action the responder sent was
     # authorized by moto against the responder user's policy, none slipped past unchecked.

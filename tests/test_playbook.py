@@ -26,7 +26,8 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_shipped_playbook_matches_design() -> None:
-    """compromised-key ships inside the package with the six steps of DESIGN §3."""
+    """compromised-key ships inside the package with the seven steps of DESIGN §3, and
+    harden last (issue 21; docs/decisions.md 34)."""
     pb = playbook.load("compromised-key")
     assert [(s.name, s.action) for s in pb.steps] == [
         ("identify", "identify"),
@@ -36,12 +37,14 @@ def test_shipped_playbook_matches_design() -> None:
         ("contain-attacker", "contain_attacker"),
         ("replace-key", "replace_access_key"),
         ("notify", "notify"),
+        ("harden", "harden"),
     ]
+    assert pb.steps[-1].settings == {"apply": False}
     evidence = pb.steps[3]
     assert evidence.on_failure == "continue"
     assert dict(evidence.settings) == {"lookback_days": 90, "regions": "all"}
     assert all(s.on_failure == "halt" for s in pb.steps if s is not evidence)
-    assert playbook.shipped_names() == ["compromised-key", "compromised-session"]
+    assert playbook.shipped_names() == ["compromised-key", "compromised-session", "rotate-key"]
 
 
 def test_file_playbook_loads(tmp_path: Path) -> None:

@@ -306,7 +306,8 @@ def test_concurrent_run_that_claims_too_late_adopts(
     back, the first finds the second's replacement recorded, withdraws and adopts it: one
     CreateAccessKey between them, and both incidents name the same key."""
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
-    evidence_done = max(i for i, op in enumerate(bob_calls) if op == "LookupEvents")
+    replacing = bob_calls.index("ListUserTags")  # harden's lookups come after, not these
+    evidence_done = max(i for i, op in enumerate(bob_calls[:replacing]) if op == "LookupEvents")
     lists_keys = bob_calls.index("ListAccessKeys", evidence_done)
     first = _paused(moto_server, tmp_path / "first", first_log, server_account.bob_key,
                     lists_keys + 1)

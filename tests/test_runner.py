@@ -113,7 +113,7 @@ def test_halt_then_resume_does_not_repeat_done_steps(
     assert {s.name: s.status for s in journal.steps(incident_id)} == {
         "identify": "done", "disable-key": "done", "revoke-sessions": "failed",
         "collect-evidence": "pending", "contain-attacker": "pending", "replace-key": "pending",
-        "notify": "pending",
+        "notify": "pending", "harden": "pending",
     }
     assert _status(account, account.leaked_key) == "Inactive"
     assert faults.count("PutUserPolicy") == 1  # AccessDenied is never retried
@@ -245,7 +245,7 @@ def test_steps_log_start_and_end_with_duration(
     ends = [e for e in logs if e["event"] == "step.end"]
     assert [e["step"] for e in ends] == [
         "identify", "disable-key", "revoke-sessions", "collect-evidence", "contain-attacker",
-        "replace-key", "notify"]
+        "replace-key", "notify", "harden"]
     assert all(isinstance(e["duration_ms"], int) for e in ends)
     assert len([e for e in logs if e["event"] == "step.start"]) == len(ends)
 

@@ -7,7 +7,7 @@ Kept apart from the parsers so the runner and the journal (`responder.trigger`) 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal, TypeAlias
 
 from responder.context import SessionHint
@@ -41,8 +41,9 @@ class Trigger:
     """For a temporary (ASIA) key: what the finding says about its session, so the
     playbook can act before CloudTrail delivers the key's first event. None for AKIA keys
     and for sources that do not describe the session (Security Hub, Health)."""
-    first_seen: str | None = None
-    """Candidate.first_seen."""
+    first_seen: str | None = field(default=None, compare=False)
+    """Candidate.first_seen (not part of what the trigger is: two deliveries of one
+    finding are the same trigger)."""
 
 
 class FindingRefused(Refused):
@@ -119,9 +120,9 @@ class Candidate:
     """What the finding names instead of a key, for the no-key message."""
     session: SessionHint | None = None
     """What the finding says about a temporary key's session; handed on to the Trigger."""
-    first_seen: str | None = None
+    first_seen: str | None = field(default=None, compare=False)
     """When the finding's activity was first seen (ISO 8601, as the finding says it):
-    harden counts the user's usage only before it."""
+    harden counts the user's usage only before it. Not part of what the candidate is."""
 
     def for_key(self, key: str) -> Candidate:
         """This candidate for one of several keys a finding names.

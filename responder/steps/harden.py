@@ -19,10 +19,11 @@ from typing import Any, ClassVar
 
 from responder.aws import Api, ApiCall
 from responder.context import iso, parse_iso
+from responder.errors import StepFailed
 from responder.hardening import apply as applying
 from responder.hardening import reads
 from responder.hardening.policy import require_mfa_policy, unused_permissions
-from responder.hardening.usage import event_time, new_source_ips, summarize
+from responder.hardening.usage import Usage, event_time, new_source_ips, summarize
 from responder.logging import get_logger
 from responder.steps.base import Action, StepInput, StepResult, register
 from responder.steps.evidence import HOME_REGION, enabled_regions
@@ -133,6 +134,7 @@ class Harden(Action):
         path = None if dry else self._write(inp, proposal.document)
         applied: dict[str, Any] = {}
         if inp.settings.get("apply") and not dry:
+            self._check_applicable(user, usages, found)
             applied = applying.apply(
                 api, user, target.account_id, proposal.document,
                 mfa_document=require_mfa_policy() if wants_mfa else None).as_dict()
@@ -152,6 +154,20 @@ class Harden(Action):
             events=len(found.records), regions=found.regions, regions_failed=found.failed,
             truncated=found.truncated, applied=applied,
             finish_commands=applying.finish_commands(user, held)))
+
+    def _check_applicable(self, user: str, usages: tuple[Usage, ...],
+                          found: reads.History) -> None:
+        """A proposal drawn from a partial or empty history would take away what the user
+        needs (an empty one is a deny of everything): say so instead of applying it."""
+        if found.failed:
+            where = "; ".join(f"{r}: {why}" for r, why in sorted(found.failed.items()))
+            raise StepFailed(self.name, f"not applying: CloudTrail could not be read ({where}), "
+                             "so the proposal may miss what the user needs. Fix that and run "
+                             "again, or pass --regions")
+        if not usages:
+            raise StepFailed(self.name, f"not applying: CloudTrail shows no use by {user} before "
+                             "the compromise time, and a policy of nothing would lock the user "
+                             "out. Check --compromised-at and --lookback-days")
 
     def _write(self, inp: StepInput, document: Mapping[str, Any]) -> str | None:
         """proposed-policy.json in the incident's directory; a local failure is logged,

@@ -59,7 +59,7 @@ class AwaitUpdate(Action):
     """Between the new key and the old key's deactivation, people (or a check) move the
     applications to the new key; nothing here can know when that is done."""
 
-    permissions = ()
+    permissions = ("iam:ListAccessKeys",)
     kind = "rotation"
     result = AppsUpdated
     may_wait = True
@@ -73,10 +73,17 @@ class AwaitUpdate(Action):
     }
 
     def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
-        return ()
+        return (ApiCall("iam", "ListAccessKeys", {"UserName": inp.require_user(self.name)},
+                        note="the new key must still be there and Active"),)
 
     def run(self, inp: StepInput, api: Api) -> StepResult:
         now = iso(inp.ctx.clock())
+        made = new_key(inp, self.name)
+        status = key_status(api, inp.require_user(self.name), str(made.access_key_id))
+        if status != "Active":  # nothing can move to a key that is gone or off
+            raise StepFailed(self.name, f"the new key {made.access_key_id} is {status}: the "
+                             "applications cannot move to it. Re-activate it, or start over "
+                             "(delete it, then `respond rotate` the old key again)")
         if inp.ctx.options.confirmed:
             return StepResult("done", AppsUpdated("human", now))
         command = inp.ctx.options.check_command or inp.settings.get("check_command")
@@ -89,7 +96,6 @@ class AwaitUpdate(Action):
                           f"applications use the new key run `{nxt}`",
                           Awaiting("applications", None, nxt, f"check command {failed}")
                           .to_detail())
-        made = new_key(inp, self.name)
         raise Waiting(self.name, f"move the applications to {made.access_key_id} (its secret "
                       f"is in {made.secret_ref}), then run `{nxt}`",
                       Awaiting("applications", None, nxt, "no one has said the applications "
@@ -121,7 +127,7 @@ class TestAccessKey(Action):
     """The new key as applications will get it: read from Secrets Manager and used to
     sign sts:GetCallerIdentity. Only a key that works lets the old one be deactivated."""
 
-    permissions = ("secretsmanager:GetSecretValue",)
+    permissions = ("secretsmanager:GetSecretValue", "sts:GetCallerIdentity")
     kind = "rotation"
     result = NewKeyTested
     schema: ClassVar[Mapping[str, Any]] = {
