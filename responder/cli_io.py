@@ -15,14 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from responder.aws import RetryPolicy, env_number, session_factory
 from responder.context import Options, RunContext, SessionHint, responder_home, utcnow
-from responder.errors import EXIT_HALTED
+from responder.errors import EXIT_HALTED, BadInput
 from responder.guardrails import check_bucket, check_role_arn, check_topic_arn
 from responder.journal import Journal, open_journal, open_journal_to_act
 from responder.view import IncidentView
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from responder.aws import AnySession
     from responder.followup import Swept
+    from responder.service import Plan
 
 
 def out(text: str) -> None:
@@ -139,3 +142,27 @@ def swept(journal: Journal, done: Swept, output: str) -> int:
     return EXIT_HALTED if done.status == "failed" else view.exit_code
 
 
+
+
+def ask(question: str) -> bool:
+    """A yes/no question on the terminal; anything but y or yes is no."""
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in {"y", "yes"}
+
+
+def confirmed_plan(plan_of: Callable[[], Plan], what: str) -> Plan | None:
+    """Without --yes: the plan on stderr, then `Proceed?`. The plan (found once, reused
+    by the run), or None when the human said no (said on stderr). No terminal is bad
+    input before anything is looked up."""
+    if not sys.stdin.isatty():
+        raise BadInput(f"no terminal to confirm on: pass --yes to {what} (or --dry-run to "
+                       "look)")
+    from responder import report  # noqa: PLC0415 - no report module before containment
+
+    planned = plan_of()
+    sys.stderr.write(report.render_human(report.plan_document(planned)) + "\n")
+    if ask("Proceed?"):
+        return planned
+    err("aborted; nothing was changed")
+    return None

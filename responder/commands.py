@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sys
 import traceback
 from datetime import timedelta
 from typing import Any
 
 from responder import playbook, service
 from responder.cli_io import (
+    confirmed_plan,
     context,
     countdown,
     err,
@@ -54,18 +54,10 @@ def cmd_compromised(args: argparse.Namespace) -> int:
     ctx = context(args)
     identified = None
     if not args.yes:
-        from responder import report  # noqa: PLC0415 - no report module before containment
-
-        if not sys.stdin.isatty():
-            raise BadInput("no terminal to confirm on: pass --yes to act (or --dry-run to look)")
-        planned = service.plan(ctx, pb, args.access_key_id)
-        identified = planned.identified
-        sys.stderr.write(report.render_human(report.plan_document(planned)) + "\n")
-        sys.stderr.write("Proceed? [y/N] ")
-        sys.stderr.flush()
-        if sys.stdin.readline().strip().lower() not in {"y", "yes"}:
-            err("aborted; nothing was changed")
+        planned = confirmed_plan(lambda: service.plan(ctx, pb, args.access_key_id), "act")
+        if planned is None:
             return EXIT_BAD_INPUT
+        identified = planned.identified
     journal = journal_to_act(args)
     record = service.respond(ctx, journal, pb, args.access_key_id, identified=identified)
     if args.watch and record.status == "completed":

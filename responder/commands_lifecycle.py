@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from responder.cli_io import (
+    ask,
+    confirmed_plan,
     context,
     countdown,
     err,
@@ -69,12 +71,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 
-def _ask(question: str) -> bool:
-    sys.stderr.write(f"{question} [y/N] ")
-    sys.stderr.flush()
-    return sys.stdin.readline().strip().lower() in {"y", "yes"}
-
-
 def _rotation_context(args: argparse.Namespace) -> RunContext:
     ctx = context(args)
     return dataclasses.replace(ctx, options=dataclasses.replace(
@@ -99,18 +95,12 @@ def _start_rotation(args: argparse.Namespace) -> int:
     from responder import report, rotation  # noqa: PLC0415 - rotation only
 
     ctx = _rotation_context(args)
-    if args.dry_run or not args.yes:
-        planned = rotation.plan(ctx, args.target)
-        if args.dry_run:
-            print_doc(report.plan_document(planned), args.output)
-            return 0
-        if not sys.stdin.isatty():
-            raise BadInput("no terminal to confirm on: pass --yes to rotate (or --dry-run to "
-                           "look)")
-        sys.stderr.write(report.render_human(report.plan_document(planned)) + "\n")
-        if not _ask("Proceed?"):
-            err("aborted; nothing was changed")
-            return EXIT_BAD_INPUT
+    if args.dry_run:
+        print_doc(report.plan_document(rotation.plan(ctx, args.target)), args.output)
+        return 0
+    if not args.yes and confirmed_plan(lambda: rotation.plan(ctx, args.target),
+                                       "rotate") is None:
+        return EXIT_BAD_INPUT
     journal = journal_to_act(args)
     record = rotation.start(ctx, journal, args.target)
     return _said(journal, record.id, args.output)
@@ -136,7 +126,7 @@ def _continue_rotation(args: argparse.Namespace) -> int:
     alerted = view.status == "halted" and any(
         s.status == "failed" and "last_used" in s.detail for s in view.steps)
     if alerted and args.output == "human" and sys.stdin.isatty() \
-            and _ask(f"Re-activate {record.access_key_id} for the missed application?"):
+            and ask(f"Re-activate {record.access_key_id} for the missed application?"):
         return swept(journal, rotation.reactivate(ctx, journal, record.id), args.output)
     return code
 
@@ -198,7 +188,7 @@ def cmd_harden(args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             raise BadInput("no terminal to confirm on: pass --yes with --apply (or leave out "
                            "--apply to see the proposal)")
-        if not _ask(f"Create, attach and put the proposed policies for {args.user}?"):
+        if not ask(f"Create, attach and put the proposed policies for {args.user}?"):
             err("aborted; nothing was changed")
             return EXIT_BAD_INPUT
     if args.incident:

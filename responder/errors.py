@@ -120,35 +120,38 @@ class Interrupted(ResponderError):
         self.incident_id = incident_id
 
 
-class Waiting(ResponderError):
+class _StepStopped(ResponderError):
+    """A step's own account of why the run stops at it: the step, the reason, and what it
+    journals with it (what it did achieve, or what it waits for)."""
+
+    said: ClassVar[str]
+
+    def __init__(self, step: str, message: str, detail: Mapping[str, Any] | None = None) -> None:
+        super().__init__(self.said.format(step=step, message=message))
+        self.step = step
+        self.reason = message
+        self.detail = detail or {}
+
+
+class Waiting(_StepStopped):
     """A step cannot go on until something outside the run happens: the applications
     are updated (a human says so with `respond rotate --continue`, or a check command
     passes), or a grace period ends. The incident waits there, open, and the run ends
-    with exit 0: waiting is what was asked for, not a failure."""
+    with exit 0: waiting is what was asked for, not a failure. `detail` is journaled as
+    the waiting step's (results_rotation.Awaiting)."""
 
     exit_code = EXIT_COMPLETED
     status = "waiting"
-
-    def __init__(self, step: str, message: str, detail: Mapping[str, Any] | None = None) -> None:
-        super().__init__(f"{step} is waiting: {message}")
-        self.step = step
-        self.reason = message
-        self.detail = detail or {}
-        """Journaled as the waiting step's detail (results_later.Awaiting)."""
+    said = "{step} is waiting: {message}"
 
 
-class StepFailed(ResponderError):
-    """A step could not reach its goal; the incident halts there and can be resumed."""
+class StepFailed(_StepStopped):
+    """A step could not reach its goal; the incident halts there and can be resumed.
+    `detail` is what the step did achieve before failing, journaled with the failure."""
 
     exit_code = EXIT_HALTED
     status = "halted"
-
-    def __init__(self, step: str, message: str, detail: Mapping[str, Any] | None = None) -> None:
-        super().__init__(f"step {step} failed: {message}")
-        self.step = step
-        self.reason = message
-        self.detail = detail or {}
-        """What the step did achieve before failing, journaled with the failure."""
+    said = "step {step} failed: {message}"
 
 
 class AwsCallFailed(ResponderError):
