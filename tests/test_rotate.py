@@ -81,6 +81,9 @@ def test_rotation_waits_for_the_apps_then_retires_the_old_key(
     report = cli("report", doc["incident_id"]).stdout
     assert "## Rotation" in report
     assert f"New key {new}" in report
+    assert cli("report", doc["incident_id"], "--format", "html").code == 0
+    listed = cli("status").stdout
+    assert doc["incident_id"] in listed
 
 
 def test_a_passing_check_command_moves_on_without_a_human(
