@@ -154,7 +154,7 @@ def test_crash_around_each_mutation(server_account: Account, cli: Cli, pager: Pa
 @pytest.mark.parametrize("when", ["BEFORE", "AFTER"])
 @pytest.mark.parametrize("k", range(1, FULL_MATRIX_MAX + 1))
 def test_crash_matrix(server_account: Account, cli: Cli, pager: Pager, tmp_path: Path,
-                      normal_calls: list[str], normal_ok_calls: list[str], *, when: str,
+                      normal_calls: list[str], *, normal_ok_calls: list[str], when: str,
                       k: int) -> None:
     """Every k from the first call to the last of a normal run, before and after."""
     counted = normal_calls if when == "BEFORE" else normal_ok_calls
