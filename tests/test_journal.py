@@ -22,7 +22,7 @@ from responder.aws import ApiCall
 from responder.errors import LeaseHeld, UnknownIncident
 from responder.journal import CallHandle, IncidentExists, Journal
 from responder.journal.dynamodb import DynamoDbJournal
-from responder.journal.sqlite import SqliteJournal
+from responder.journal.sqlite import SCHEMA, SqliteJournal
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -86,6 +86,23 @@ def test_new_incident_has_every_step_pending(journal: Journal) -> None:
     ]
 
 
+def test_an_older_sqlite_journal_gets_the_open_index_with_waiting(tmp_path: Path) -> None:
+    """A journal made before `waiting` existed had an index of running and halted only:
+    opening it replaces that index, so a waiting rotation still holds its key."""
+    path = tmp_path / "old.db"
+    before = SCHEMA.replace("DROP INDEX IF EXISTS one_open_incident_per_key;", "").replace(
+        "one_open_incident_per_key_v2", "one_open_incident_per_key").replace(
+        "('running', 'halted', 'waiting')", "('running', 'halted')")
+    old = sqlite3.connect(path)
+    old.executescript(before)
+    old.close()
+    SqliteJournal(path).close()
+    indexes = {row[0] for row in sqlite3.connect(path).execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'incidents'")}
+    assert "one_open_incident_per_key" not in indexes
+    assert "one_open_incident_per_key_v2" in indexes
+
+
 def test_sqlite_wal_mode(tmp_path: Path) -> None:
     """The SQLite journal file is in WAL mode so readers never block the runner."""
     journal = SqliteJournal(tmp_path / "journal.db")
@@ -105,6 +122,23 @@ def test_one_open_incident_per_key(journal: Journal) -> None:
     _open(journal, "inc-2")
     assert journal.find_open(KEY) is not None
     assert [r.id for r in journal.history_for_key(KEY)] == ["inc-1", "inc-2"]
+
+
+def test_a_waiting_incident_is_open(journal: Journal) -> None:
+    """A rotation waiting for the applications holds the key's one open incident, like a
+    halted one; a waiting step is not finished and reads back as such."""
+    _open(journal)
+    journal.step_started("inc-1", "identify", T0)
+    journal.step_finished("inc-1", "identify", status="waiting", now=T0,
+                          detail={"waiting_for": "applications"}, error=None)
+    journal.update_incident("inc-1", T0, status="waiting")
+    assert journal.find_open(KEY) is not None
+    with pytest.raises(IncidentExists):
+        _open(journal, "inc-2", owner="b")
+    step = journal.steps("inc-1")[0]
+    assert (step.status, step.detail) == ("waiting", {"waiting_for": "applications"})
+    journal.update_incident("inc-1", T0, status="completed")
+    _open(journal, "inc-2", owner="b")
 
 
 def test_lease_excludes_a_second_owner_until_expiry(journal: Journal) -> None:

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from cloudtrail_faults import FaultyCloudTrail
 from conftest import Account, CliResult, record_backdoor
 
+from responder import followup, playbook
+from responder.errors import Refused
+from responder.journal.sqlite import SqliteJournal
 from responder.steps.deny import POLICY_NAME
 
 Cli = Callable[..., CliResult]
@@ -116,3 +121,15 @@ def test_a_denied_undo_fails_the_step_and_running_again_finishes_it(
     assert done.code == 0, done.stderr
     assert POLICY_NAME not in iam.list_user_policies(UserName="alice")["PolicyNames"]
     assert _status(iam, "alice", server_account.leaked_key) == "Active"
+
+
+def test_a_running_incident_is_not_rolled_back(tmp_path: Any, make_ctx: Any) -> None:
+    """An incident still running (its runner alive) is refused, nothing journaled."""
+    journal = SqliteJournal(tmp_path / "journal.db")
+    journal.create_incident(
+        incident_id="inc-1", access_key_id="AKIAIOSFODNN7EXAMPLE",
+        playbook=playbook.load("compromised-key").to_dict(), started_at=datetime.now(UTC),
+        source="test", options={}, owner="a", lease_seconds=60)
+    with pytest.raises(Refused, match="still running"):
+        followup.rollback(make_ctx(), journal, "inc-1", "false positive")
+    assert [s.name for s in journal.steps("inc-1")][-1] == "harden"  # nothing appended
