@@ -21,6 +21,13 @@ SNAPSHOT_PERMISSIONS = (
 AWS_QUARANTINE_PREFIXES = ("AWSCompromisedKeyQuarantine", "AWSExposedCredentialPolicy")
 
 
+def access_keys(api: Api, user_name: str) -> dict[str, str]:
+    """The user's access keys and their status (Active, Inactive), by key id. A key not
+    in it is gone; NoSuchEntity (the user is gone) is the caller's to read."""
+    found = api.call(ApiCall("iam", "ListAccessKeys", {"UserName": user_name}))
+    return {k["AccessKeyId"]: k["Status"] for k in found.get("AccessKeyMetadata", [])}
+
+
 def _iso(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 

@@ -16,10 +16,11 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from responder import playbook
-from responder.aws import Api, ApiCall
+from responder.aws import Api
 from responder.context import RunContext
 from responder.errors import AGAIN, AwsCallFailed, BadInput, OtherAccount, Refused
 from responder.guardrails import check_access_key_id, is_temporary
+from responder.iam_snapshot import access_keys
 from responder.journal import IncidentExists, IncidentRecord, Journal
 from responder.lease import new_owner
 from responder.logging import get_logger
@@ -61,11 +62,9 @@ def _check_room(ctx: RunContext, found: Identified) -> None:
     if user is None:
         raise Refused(f"{key} belongs to no IAM user: only a user's key can be rotated")
     try:
-        listed = Api(ctx.session_factory(), ctx.retry).call(
-            ApiCall("iam", "ListAccessKeys", {"UserName": user}))
+        keys = access_keys(Api(ctx.session_factory(), ctx.retry), user)
     except AwsCallFailed as exc:
         raise BadInput(f"identify: {exc.explain(AGAIN)}; nothing was changed") from exc
-    keys = {k["AccessKeyId"]: k["Status"] for k in listed.get("AccessKeyMetadata", [])}
     if keys.get(key) != "Active":
         raise Refused(f"{key} of {user} is {keys.get(key, 'gone')}: only an Active key is "
                       "rotated. An Inactive key that nothing needs is deleted instead (`aws "

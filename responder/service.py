@@ -208,15 +208,15 @@ def _still_contained(
         # nothing if it is still there) rather than trusting the old one.
         return None
     last = done[-1]
-    api = Api(session, ctx.retry)
+    from responder.iam_snapshot import access_keys  # noqa: PLC0415 - a key seen before only
+
     try:
-        keys = api.call(ApiCall("iam", "ListAccessKeys", {"UserName": last.user_name}))
+        status = access_keys(Api(session, ctx.retry), last.user_name or "").get(
+            last.access_key_id, "Deleted")
     except AwsCallFailed as exc:
         if exc.code == "NoSuchEntity":  # the user is gone, and the key with it
             return last
         raise BadInput(f"identify: {exc.explain(AGAIN)}; nothing was changed") from exc
-    status = next((k["Status"] for k in keys.get("AccessKeyMetadata", [])
-                   if k["AccessKeyId"] == last.access_key_id), "Deleted")
     return None if status == "Active" else last
 
 

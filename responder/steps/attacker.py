@@ -31,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from responder.aws import Api, ApiCall, assuming, caller_access_key
 from responder.errors import AwsCallFailed, StepFailed
+from responder.iam_snapshot import access_keys
 from responder.logging import get_logger
 from responder.steps import inline_policy, role_policy
 from responder.steps.attacker_rules import Findings, analyse, read_events
@@ -174,14 +175,11 @@ class _Containing:
         """The user's keys and their status (None: no such user), listed once."""
         if user not in self._keys:
             try:
-                listed = self.api.call(ApiCall("iam", "ListAccessKeys", {"UserName": user}))
+                self._keys[user] = access_keys(self.api, user)
             except AwsCallFailed as exc:
                 if exc.code != "NoSuchEntity":
                     raise
                 self._keys[user] = None
-            else:
-                self._keys[user] = {k["AccessKeyId"]: k["Status"]
-                                    for k in listed.get("AccessKeyMetadata", [])}
         return self._keys[user]
 
     def _disable(self, user: str, key: str) -> dict[str, Any] | None:

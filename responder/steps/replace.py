@@ -129,7 +129,7 @@ class ReplaceAccessKey(Action):
 
     def _user_gone(self, api: Api, user: str) -> bool:
         try:
-            self._list(api, user)
+            iam_snapshot.access_keys(api, user)
         except AwsCallFailed as exc:
             return exc.code == "NoSuchEntity"
         return False
@@ -139,7 +139,7 @@ class ReplaceAccessKey(Action):
         compromised = inp.incident.access_key_id
         name = secret_name(inp, user)
         tags = records.read(api, user)
-        keys = self._list(api, user)
+        keys = iam_snapshot.access_keys(api, user)
         recorded = tags.replacement_of(compromised)
         theirs = recorded if recorded and recorded.incident_id != inp.incident.id else None
         # Another responder's recorded key is not one this incident may have created.
@@ -244,12 +244,6 @@ class ReplaceAccessKey(Action):
         """Done; with the user's IAM picture after replacement, for the report."""
         return StepResult("done", KeyReplaced(key_id, arn, deleted, adopted,
                                               iam_snapshot.take(api, user), adopted_from))
-
-    @staticmethod
-    def _list(api: Api, user: str) -> dict[str, str]:
-        """The user's keys and their status."""
-        found = api.call(ApiCall("iam", "ListAccessKeys", {"UserName": user}))
-        return {k["AccessKeyId"]: k["Status"] for k in found.get("AccessKeyMetadata", [])}
 
     @staticmethod
     def _delete(api: Api, user: str, key_id: str) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed, BadInput
+from responder.iam_snapshot import access_keys
 from responder.steps import role_policy
 from responder.steps.attacker import QUARANTINE_POLICY
 from responder.steps.base import Action, StepInput, StepResult, register
@@ -68,13 +69,11 @@ class _Undo:
 
     def reactivate(self, user: str, key: str) -> str:
         try:
-            keys = self.api.call(ApiCall("iam", "ListAccessKeys", {"UserName": user}))
+            status = access_keys(self.api, user).get(key, "Deleted")
         except AwsCallFailed as exc:
             if exc.code == "NoSuchEntity":
                 return "Deleted"
             raise
-        status = next((k["Status"] for k in keys.get("AccessKeyMetadata", [])
-                       if k["AccessKeyId"] == key), "Deleted")
         if status == "Inactive":
             self.api.call(ApiCall("iam", "UpdateAccessKey", {
                 "UserName": user, "AccessKeyId": key, "Status": "Active"}, mutating=True))

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from responder.aws import Api, ApiCall
 from responder.context import iso
 from responder.errors import AwsCallFailed, StepFailed, Waiting
+from responder.iam_snapshot import access_keys
 from responder.sessions import Session
 from responder.steps.base import Action, StepInput, StepResult, register
 from responder.steps.results import KeyReplaced
@@ -41,9 +42,7 @@ def continue_command(incident_id: str) -> str:
 
 def key_status(api: Api, user: str, key_id: str) -> str:
     """The key's status for its user: Active, Inactive, or Deleted (not listed)."""
-    found = api.call(ApiCall("iam", "ListAccessKeys", {"UserName": user}))
-    return next((str(k["Status"]) for k in found.get("AccessKeyMetadata", [])
-                 if k["AccessKeyId"] == key_id), "Deleted")
+    return access_keys(api, user).get(key_id, "Deleted")
 
 
 def new_key(inp: StepInput, step: str) -> KeyReplaced:
