@@ -206,56 +206,52 @@ def sweep(ctx: RunContext, journal: Journal, incident_id: str,
     return Swept(journal.get(incident_id), name, status, error, _sweep_again(incident_id))
 
 
-def rollback(ctx: RunContext, journal: Journal, incident_id: str, reason: str) -> Swept:
-    """Undo a false positive's containment (steps/rollback.py), journaled as a step of
-    the incident with `reason`; run again, it finishes what a cut-short one began."""
+def _appended(ctx: RunContext, journal: Journal, incident_id: str, *, name: str, action: str,
+              settings: Mapping[str, Any], again: str, before: str,
+              start: Mapping[str, Any] | None = None) -> Swept:
+    """One step appended to an incident that is not running (`before` says what would be
+    done, for the refusal), under its lease, its report written after; `start`, when
+    given, is logged as `<name>.start` in the incident's log."""
     record = journal.get(incident_id)
     if record.status == "running":
         raise Refused(f"incident {incident_id} is still running: let it end (or `respond "
-                      f"resume {incident_id}`) before rolling it back")
+                      f"resume {incident_id}`) before {before}")
     ctx = context_for(ctx, record)
-    again = f"`respond rollback {incident_id} --yes`"
     with _holding(ctx, journal, incident_id) as lease:
-        log.info("rollback.start", reason=reason)
-        status, error = run_appended(ctx, journal, lease, incident_id, name=ROLLBACK_STEP,
-                                     action="rollback_containment", settings={"reason": reason},
-                                     again=again)
+        if start is not None:
+            log.info(f"{name}.start", **start)
+        status, error = run_appended(ctx, journal, lease, incident_id, name=name,
+                                     action=action, settings=settings, again=again)
         write_report(ctx, journal, incident_id)
-    return Swept(journal.get(incident_id), ROLLBACK_STEP, status, error, again)
+    return Swept(journal.get(incident_id), name, status, error, again)
+
+
+def rollback(ctx: RunContext, journal: Journal, incident_id: str, reason: str) -> Swept:
+    """Undo a false positive's containment (steps/rollback.py), journaled as a step of
+    the incident with `reason`; run again, it finishes what a cut-short one began."""
+    return _appended(ctx, journal, incident_id, name=ROLLBACK_STEP,
+                     action="rollback_containment", settings={"reason": reason},
+                     again=f"`respond rollback {incident_id} --yes`",
+                     before="rolling it back", start={"reason": reason})
 
 
 def harden(ctx: RunContext, journal: Journal, incident_id: str,
            settings: Mapping[str, Any]) -> Swept:
     """`respond harden --incident`: the harden step again, appended to the incident
     (harden-2, harden-3, ...), with this invocation's settings (apply, cutoff)."""
-    record = journal.get(incident_id)
-    if record.status == "running":
-        raise Refused(f"incident {incident_id} is still running: let it end (or `respond "
-                      f"resume {incident_id}`) before hardening")
-    ctx = context_for(ctx, record)
     taken = {s.name for s in journal.steps(incident_id)}
     name = next(f"harden-{n}" for n in range(2, len(taken) + 3) if f"harden-{n}" not in taken)
-    again = "`respond harden` with the same options"
-    with _holding(ctx, journal, incident_id) as lease:
-        status, error = run_appended(ctx, journal, lease, incident_id, name=name,
-                                     action="harden", settings=settings, again=again)
-        write_report(ctx, journal, incident_id)
-    return Swept(journal.get(incident_id), name, status, error, again)
+    return _appended(ctx, journal, incident_id, name=name, action="harden", settings=settings,
+                     again="`respond harden` with the same options", before="hardening")
 
 
 def reactivate_old(ctx: RunContext, journal: Journal, incident_id: str) -> Swept:
     """A rotation's old key Active again (steps/rotate_watch.py), journaled as a step of
     the rotation; `respond rotate --continue` later deactivates it again."""
-    record = journal.get(incident_id)
-    if record.status == "running":
-        raise Refused(f"rotation {incident_id} is running: let it stop first")
-    ctx = context_for(ctx, record)
-    again = f"`respond rotate --reactivate {incident_id} --yes`"
-    with _holding(ctx, journal, incident_id) as lease:
-        status, error = run_appended(ctx, journal, lease, incident_id, name=REACTIVATE_STEP,
-                                     action="reactivate_old_key", settings={}, again=again)
-        write_report(ctx, journal, incident_id)
-    return Swept(journal.get(incident_id), REACTIVATE_STEP, status, error, again)
+    return _appended(ctx, journal, incident_id, name=REACTIVATE_STEP,
+                     action="reactivate_old_key", settings={},
+                     again=f"`respond rotate --reactivate {incident_id} --yes`",
+                     before="re-activating its old key")
 
 
 def _sweep_again(incident_id: str) -> str:
