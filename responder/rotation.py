@@ -18,22 +18,20 @@ from typing import TYPE_CHECKING
 from responder import playbook
 from responder.aws import Api
 from responder.context import RunContext
-from responder.errors import AGAIN, AwsCallFailed, BadInput, OtherAccount, Refused
+from responder.errors import AGAIN, AwsCallFailed, BadInput, Refused
 from responder.guardrails import check_access_key_id, is_temporary
 from responder.iam_snapshot import access_keys
 from responder.journal import IncidentExists, IncidentRecord, Journal
 from responder.lease import new_owner
 from responder.logging import get_logger
-from responder.runner import EarlierStep, IncidentRun
 from responder.service import (
     Identified,
     Plan,
     checked_key,
-    identify,
-    in_account,
+    identify_reaching,
     is_rotation,
-    journal_identified,
     resume,
+    run_identified,
 )
 from responder.service import plan as plan_playbook
 from responder.steps.replace import IAM_KEY_LIMIT
@@ -96,11 +94,7 @@ def start(ctx: RunContext, journal: Journal, access_key_id: str) -> IncidentReco
         raise Refused(f"{key} has an open incident {existing.id} ({existing.status}): a "
                       "leaked key is replaced by its response, not rotated. `respond resume "
                       f"{existing.id}` finishes it")
-    try:
-        found = identify(ctx, pb, key, session)
-    except OtherAccount as other:
-        ctx = in_account(ctx, other.owner_account, other)
-        found = identify(ctx, pb, key)
+    ctx, found = identify_reaching(ctx, pb, key, session)
     _check_room(ctx, found)
     owner = new_owner()
     try:
@@ -110,9 +104,7 @@ def start(ctx: RunContext, journal: Journal, access_key_id: str) -> IncidentReco
             options=ctx.options.as_dict(), owner=owner, lease_seconds=ctx.lease_seconds)
     except IncidentExists as exists:  # another `respond rotate` opened it just now
         return journal.get(exists.incident_id)
-    journal_identified(journal, found)
-    earlier = EarlierStep(found.spec.name, found.spec.action, found.started, found.ended)
-    return IncidentRun(ctx, journal, record, owner, resumed=False, earlier=(earlier,)).run()
+    return run_identified(ctx, journal, record, owner, found, resumed=False)
 
 
 def _rotation(journal: Journal, incident_id: str) -> IncidentRecord:

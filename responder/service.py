@@ -180,7 +180,7 @@ def is_rotation(record: IncidentRecord) -> bool:
         for s in steps)
 
 
-def journal_identified(journal: Journal, found: Identified) -> None:
+def _journal_identified(journal: Journal, found: Identified) -> None:
     incident_id, name = found.incident.id, found.spec.name
     journal.step_started(incident_id, name, found.started)
     for buffered in found.calls:
@@ -276,11 +276,7 @@ def respond(
         found = dataclasses.replace(identified, incident=dataclasses.replace(
             identified.incident, started_at=ctx.clock()))
     else:
-        try:
-            found = identify(ctx, playbook, key, session)
-        except OtherAccount as other:
-            ctx = in_account(ctx, other.owner_account, other)
-            found = identify(ctx, playbook, key)
+        ctx, found = identify_reaching(ctx, playbook, key, session)
     try:
         record = journal.create_incident(
             incident_id=found.incident.id, access_key_id=key, playbook=playbook.to_dict(),
@@ -293,10 +289,26 @@ def respond(
             raise AlreadyHandled(finding_id or "", prior.id, prior.status) from exists
         log.info("incident.join", incident_id=exists.incident_id)
         return resume(ctx, journal, exists.incident_id, owner)
-    journal_identified(journal, found)
+    return run_identified(ctx, journal, record, owner, found, resumed=bool(history))
+
+
+def identify_reaching(ctx: RunContext, playbook: Playbook, key: str, session: AnySession
+                      ) -> tuple[RunContext, Identified]:
+    """identify, and the context that acts where the key is: through the role in_account
+    names when the key belongs to another account."""
+    try:
+        return ctx, identify(ctx, playbook, key, session)
+    except OtherAccount as other:
+        ctx = in_account(ctx, other.owner_account, other)
+        return ctx, identify(ctx, playbook, key)
+
+
+def run_identified(ctx: RunContext, journal: Journal, record: IncidentRecord, owner: str,
+                   found: Identified, *, resumed: bool) -> IncidentRecord:
+    """Journal what identify did before `record` was opened, then run the rest."""
+    _journal_identified(journal, found)
     earlier = EarlierStep(found.spec.name, found.spec.action, found.started, found.ended)
-    return IncidentRun(ctx, journal, record, owner, resumed=bool(history),
-                       earlier=(earlier,)).run()
+    return IncidentRun(ctx, journal, record, owner, resumed=resumed, earlier=(earlier,)).run()
 
 
 def resume(
