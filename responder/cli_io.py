@@ -111,12 +111,16 @@ def print_doc(doc: dict[str, Any], output: str) -> None:
         out(report.render_human(doc))
 
 
-def finish(journal: Journal, record_id: str, output: str) -> int:
+def show(view: IncidentView, output: str) -> int:
+    """Print the incident (the §2 object, or its summary); its exit code."""
     from responder import report  # noqa: PLC0415 - after containment
 
-    view = IncidentView.load(journal, record_id)
     print_doc(report.incident_document(view), output)
     return view.exit_code
+
+
+def finish(journal: Journal, record_id: str, output: str) -> int:
+    return show(IncidentView.load(journal, record_id), output)
 
 
 def countdown(step: str, due: datetime) -> None:
@@ -140,8 +144,6 @@ def swept(journal: Journal, done: Swept, output: str) -> int:
     view = IncidentView.load(journal, done.record.id)
     print_doc(report.incident_document(view), output)
     return EXIT_HALTED if done.status == "failed" else view.exit_code
-
-
 
 
 def ask(question: str) -> bool:

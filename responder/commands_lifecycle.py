@@ -17,17 +17,16 @@ from responder.cli_io import (
     context,
     countdown,
     err,
-    finish,
     journal_of,
     journal_to_act,
     out,
     out_json,
     print_doc,
+    show,
     swept,
 )
 from responder.context import RunContext, iso, parse_iso, responder_home
 from responder.errors import EXIT_BAD_INPUT, BadInput
-from responder.journal import Journal
 from responder.view import IncidentView
 
 
@@ -69,8 +68,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-
-
 def _rotation_context(args: argparse.Namespace) -> RunContext:
     ctx = context(args)
     return dataclasses.replace(ctx, options=dataclasses.replace(
@@ -78,13 +75,12 @@ def _rotation_context(args: argparse.Namespace) -> RunContext:
         grace_hours=getattr(args, "grace_hours", None)))
 
 
-def _said(journal: Journal, incident_id: str, output: str) -> int:
+def _said(view: IncidentView, output: str) -> int:
     """The rotation as it stands, and on stderr what moves it on."""
-    from responder.steps.results_rotation import Awaiting  # noqa: PLC0415
+    from responder.report_rotation import awaiting  # noqa: PLC0415 - rotation only
 
-    code = finish(journal, incident_id, output)
-    view = IncidentView.load(journal, incident_id)
-    waiting = next((s.facts for s in view.steps if isinstance(s.facts, Awaiting)), None)
+    code = show(view, output)
+    waiting = awaiting(view)
     if view.status == "waiting" and waiting is not None:
         until = f" until {waiting.until}" if waiting.until else ""
         err(f"waiting{until}: {waiting.reason}; next: `{waiting.next}`")
@@ -103,29 +99,27 @@ def _start_rotation(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     journal = journal_to_act(args)
     record = rotation.start(ctx, journal, args.target)
-    return _said(journal, record.id, args.output)
+    return _said(IncidentView.load(journal, record.id), args.output)
 
 
 def _continue_rotation(args: argparse.Namespace) -> int:
     from responder import rotation, service  # noqa: PLC0415 - rotation only
-    from responder.steps.results_rotation import Awaiting  # noqa: PLC0415
+    from responder.report_rotation import alert, awaiting  # noqa: PLC0415
 
     journal = journal_of(args)
     ctx = _rotation_context(args)
     record = rotation.proceed(ctx, journal, args.continue_id)
-    while args.watch and record.status == "waiting":
-        view = IncidentView.load(journal, record.id)
-        waiting = next((s.facts for s in view.steps if isinstance(s.facts, Awaiting)), None)
+    view = IncidentView.load(journal, record.id)
+    while args.watch and view.status == "waiting":
+        waiting = awaiting(view)
         until = parse_iso(waiting.until) if waiting is not None and waiting.until else None
         if until is None:  # waiting for people, not for time: nothing to watch
             break
         countdown("the end of the grace period", until)
-        record = service.resume(ctx, journal, record.id)
-    code = _said(journal, record.id, args.output)
-    view = IncidentView.load(journal, record.id)
-    alerted = view.status == "halted" and any(
-        s.status == "failed" and "last_used" in s.detail for s in view.steps)
-    if alerted and args.output == "human" and sys.stdin.isatty() \
+        view = IncidentView.load(journal, service.resume(ctx, journal, record.id).id)
+    code = _said(view, args.output)
+    if view.status == "halted" and alert(view) is not None and args.output == "human" \
+            and sys.stdin.isatty() \
             and ask(f"Re-activate {record.access_key_id} for the missed application?"):
         return swept(journal, rotation.reactivate(ctx, journal, record.id), args.output)
     return code
@@ -164,10 +158,12 @@ def _harden_settings(args: argparse.Namespace, now: datetime) -> dict[str, Any]:
     settings["lookback_days"] = args.lookback_days
     if args.compromised_at:
         try:
-            at = datetime.fromisoformat(args.compromised_at.strip().replace("Z", "+00:00"))
-        except ValueError as exc:
+            at = parse_iso(args.compromised_at.strip())
+        except ValueError:
+            at = None
+        if at is None:
             raise BadInput(f"--compromised-at {args.compromised_at!r} is not an ISO 8601 time "
-                           "(e.g. 2026-11-25T09:00:00Z)") from exc
+                           "(e.g. 2026-11-25T09:00:00Z)")
         at = at if at.tzinfo else at.replace(tzinfo=UTC)
         if at > now:
             raise BadInput(f"--compromised-at {args.compromised_at} is in the future")

@@ -24,7 +24,12 @@ from responder.steps.results_rotation import (
 from responder.view import IncidentView
 
 
-def _alert(view: IncidentView) -> dict[str, Any] | None:
+def awaiting(view: IncidentView) -> Awaiting | None:
+    """What the rotation's waiting step waits for, if one waits."""
+    return next((s.facts for s in view.steps if isinstance(s.facts, Awaiting)), None)
+
+
+def alert(view: IncidentView) -> dict[str, Any] | None:
     """The grace period's alert, while its step stands failed on it."""
     for step in view.steps:
         if step.status == "failed" and REGISTRY.establishes(step.action, OldKeyQuiet) \
@@ -57,12 +62,12 @@ def rotation_document(view: IncidentView) -> dict[str, Any] | None:
     if not any(s.kind == "rotation" for s in view.steps):
         return None
     new = view.done(KeyReplaced)
-    waiting = next((s.facts for s in view.steps if isinstance(s.facts, Awaiting)), None)
+    waiting = awaiting(view)
     apps, tested = view.done(AppsUpdated), view.done(NewKeyTested)
     off, quiet = view.done(OldKeyDeactivated), view.done(OldKeyQuiet)
-    alert = _alert(view)
+    alerted = alert(view)
     nxt = waiting.next if waiting is not None else None
-    if alert is not None:
+    if alerted is not None:
         nxt = f"respond rotate --reactivate {view.id} --yes"
     elif view.status == "halted":
         nxt = f"respond rotate --continue {view.id}"
@@ -81,7 +86,7 @@ def rotation_document(view: IncidentView) -> dict[str, Any] | None:
         "deactivated_at": off.at if off is not None else None,
         "grace": None if quiet is None else {"since": quiet.since, "until": quiet.until,
                                              "last_used": quiet.last_used},
-        "alert": alert,
+        "alert": alerted,
     }
 
 
