@@ -7,6 +7,7 @@ must not pay for the dataclasses of the everyday lifecycle.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from responder.steps.results import Facts
 
@@ -16,6 +17,8 @@ class Awaiting(Facts):
     """What a waiting step waits for, journaled as its detail while it waits: the
     report, `respond status` and the command's own output say the same next move."""
 
+    optional: ClassVar[frozenset[str]] = frozenset({"since"})
+
     waiting_for: str = ""
     """"applications" (a human or the check command) or "grace-period"."""
     until: str | None = None
@@ -23,6 +26,9 @@ class Awaiting(Facts):
     next: str = ""
     """The command that moves the incident on."""
     reason: str = ""
+    since: str | None = None
+    """A grace period's start: uses of the old key from then on are a missed
+    application's (the step reads it back on its next run)."""
 
 
 @dataclass(frozen=True)

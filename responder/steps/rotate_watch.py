@@ -67,8 +67,8 @@ class WatchOldKey(Action):
         old = inp.incident.access_key_id
         view = inp.view
         mine = next((s for s in view.steps if s.name == inp.step_name), None) if view else None
-        before = mine.detail if mine is not None else {}
-        alerted = mine is not None and mine.status == "failed" and "last_used" in before
+        waited = mine.facts if mine is not None and isinstance(mine.facts, Awaiting) else None
+        alerted = mine is not None and mine.status == "failed" and "last_used" in mine.detail
         if key_status(api, user, old) == "Active":  # re-activated for a missed application
             if not inp.ctx.options.confirmed:
                 nxt = continue_command(inp.incident.id)
@@ -81,7 +81,8 @@ class WatchOldKey(Action):
             return now, now + self._grace(inp)
         if alerted and inp.ctx.options.confirmed:  # the human says the missed one is fixed
             return now, now + self._grace(inp)
-        since, until = _moment(before.get("since")), _moment(before.get("until"))
+        since = _moment(waited.since) if waited else None
+        until = _moment(waited.until) if waited else None
         if since is not None and until is not None:
             return since, until
         apps = view.done(AppsUpdated) if view else None
@@ -103,9 +104,9 @@ class WatchOldKey(Action):
         if inp.ctx.clock() < until:
             raise Waiting(self.name, f"grace period for {old} until {iso(until)}; then run "
                           f"`{nxt}` (add --watch to wait here)",
-                          {**Awaiting("grace-period", iso(until), nxt, "no use of the old "
-                                      "key since the applications were updated").to_detail(),
-                           "since": iso(since)})
+                          Awaiting("grace-period", iso(until), nxt, "no use of the old key "
+                                   "since the applications were updated", iso(since))
+                          .to_detail())
         return StepResult("done", OldKeyQuiet(old, iso(since), iso(until), iso(used_at)))
 
     def _alert(self, inp: StepInput, api: Api, user: str, when: tuple[datetime, datetime],
