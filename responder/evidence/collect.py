@@ -37,10 +37,12 @@ class RegionResult:
     roles: frozenset[str]
 
 
-def lookup_call(access_key_id: str, start: datetime, end: datetime, *,
-                token: str | None = None) -> ApiCall:
+def lookup_call(value: str, start: datetime, end: datetime, *, token: str | None = None,
+                attribute: str = "AccessKeyId") -> ApiCall:
+    """One page of LookupEvents for `attribute` = `value` (an access key's events, or with
+    attribute="Username" a user's), journaled by counts only."""
     params: dict[str, Any] = {
-        "LookupAttributes": [{"AttributeKey": "AccessKeyId", "AttributeValue": access_key_id}],
+        "LookupAttributes": [{"AttributeKey": attribute, "AttributeValue": value}],
         "StartTime": start,
         "EndTime": end,
         "MaxResults": PAGE_SIZE,

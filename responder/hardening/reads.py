@@ -16,6 +16,7 @@ from typing import Any
 
 from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed
+from responder.evidence.collect import lookup_call
 from responder.hardening.policy import Grant
 
 READ_PERMISSIONS = (
@@ -130,12 +131,8 @@ def history(api: Api, user: str, regions: tuple[str, ...], window: tuple[datetim
         token: str | None = None
         try:
             while True:
-                params: dict[str, Any] = {
-                    "LookupAttributes": [{"AttributeKey": "Username", "AttributeValue": user}],
-                    "StartTime": start, "EndTime": end, "MaxResults": 50,
-                    **({"NextToken": token} if token else {})}
-                page = api.call(ApiCall("cloudtrail", "LookupEvents", params, counts_only=True),
-                                region=region)
+                page = api.call(lookup_call(user, start, end, token=token,
+                                            attribute="Username"), region=region)
                 for event in page.get("Events", []):
                     raw = event.get("CloudTrailEvent")
                     if isinstance(raw, str):
