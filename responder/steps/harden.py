@@ -22,7 +22,7 @@ from responder.context import iso, parse_iso
 from responder.errors import StepFailed
 from responder.hardening import apply as applying
 from responder.hardening import reads
-from responder.hardening.policy import require_mfa_policy, unused_permissions
+from responder.hardening.policy import propose, require_mfa_policy, unused_permissions
 from responder.hardening.usage import Usage, event_time, new_source_ips, summarize
 from responder.logging import get_logger
 from responder.steps.base import Action, StepInput, StepResult, register
@@ -120,8 +120,6 @@ class Harden(Action):
         # CloudTrail keeps whole seconds: an event in the cutoff's own second is "at" it.
         whole = cutoff.replace(microsecond=0)
         usages = summarize(r for r in found.records if event_time(r) < whole)
-        from responder.hardening.policy import propose  # noqa: PLC0415 - one use
-
         proposal = propose(usages)
         mfa = reads.mfa_state(api, user)
         wants_mfa = mfa.console and not mfa.mfa_device
