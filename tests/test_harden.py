@@ -218,3 +218,17 @@ def test_apply_refuses_a_proposal_of_nothing(
     assert run.code == 1, run.stderr
     assert "lock the user out" in run.stderr
     assert iam_state(server_account.iam) == before
+
+
+def test_apply_refuses_a_proposal_from_an_unreadable_region(
+    server_account: Account, server_trail: FaultyCloudTrail, cli: Cli
+) -> None:
+    """CloudTrail down in a region read: the proposal may miss actions, so it is shown
+    but not attached."""
+    _world(server_account, server_trail)
+    server_trail.failing_regions = frozenset({REGION})
+    before = iam_state(server_account.iam)
+    run = cli("harden", "alice", "--regions", REGION, "--apply", "--yes")
+    assert run.code == 1, run.stderr
+    assert "could not be read" in run.stderr
+    assert iam_state(server_account.iam) == before
