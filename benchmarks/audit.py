@@ -27,7 +27,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from responder import audit
+from responder.audit import credential_report as audit
 from responder.aws import Api, RetryPolicy
 from responder.logging import configure
 

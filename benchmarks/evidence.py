@@ -29,13 +29,13 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from responder import service
 from responder.aws import RetryPolicy
+from responder.aws.ratelimit import VirtualClock
 from responder.context import RunContext
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.journal.sqlite import SqliteJournal
 from responder.playbook import Playbook
-from responder.ratelimit import VirtualClock
+from responder.run import service
 
 REGION = "us-east-1"
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from responder.aws import RetryPolicy, SessionFactory, assuming
 
 if TYPE_CHECKING:
-    from responder.steps.results import SessionFound
+    from responder.incident.facts import SessionFound
 
 
 def utcnow() -> datetime:

@@ -17,13 +17,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from responder import findings, followup, report, trigger
+from responder import findings
 from responder.aws import RetryPolicy, env_number, session_factory
 from responder.context import Options, RunContext, Scheduler
 from responder.errors import BadInput, ResponderError
+from responder.incident.view import IncidentView
 from responder.journal import Journal, open_journal
 from responder.logging import configure, get_logger
-from responder.view import IncidentView
+from responder.report import document as report
+from responder.run import followup, trigger
 
 log = get_logger("responder.lambda")
 

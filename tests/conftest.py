@@ -20,10 +20,10 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from responder.aws import RetryPolicy
+from responder.aws.ratelimit import VirtualClock
 from responder.context import RunContext
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.journal.sqlite import SqliteJournal
-from responder.ratelimit import VirtualClock
 
 REGION = "us-east-1"
 RESPONDER_KEY = "AKIARESPONDERTEST001"

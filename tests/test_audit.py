@@ -15,7 +15,7 @@ import boto3
 import pytest
 from conftest import FAST_RETRY, REGION, CliResult
 
-from responder import audit
+from responder.audit import credential_report as audit
 from responder.aws import Api
 from responder.errors import BadInput
 

@@ -14,17 +14,17 @@ import pytest
 from conftest import FAST_RETRY, REGION, Account, Faults, iam_state, make_account
 from moto import mock_aws
 
-from responder import service
+from responder.attacker.rules import analyse
 from responder.aws import Api
 from responder.context import Incident, RunContext
 from responder.drill.cloudtrail import CloudTrailFake
+from responder.incident.action import StepInput
+from responder.incident.facts import AttackerContained
+from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
 from responder.playbook import Playbook
+from responder.run import service
 from responder.steps.attacker import QUARANTINE_POLICY, REVOKE_POLICY, ContainAttacker
-from responder.steps.attacker_rules import analyse
-from responder.steps.base import StepInput
-from responder.steps.results import AttackerContained
-from responder.view import IncidentView
 
 CtxFactory = Callable[..., RunContext]
 ACCOUNT_ID = "123456789012"

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from conftest import Account, CliResult, Crash, Faults, crash
 
-from responder import playbook, service
+from responder import playbook
 from responder.context import Options, RunContext, parse_iso
+from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
+from responder.run import service
 from responder.steps.deny import POLICY_NAME, deny_policy
-from responder.view import IncidentView
 
 Cli = Callable[..., CliResult]
 

@@ -14,11 +14,11 @@ import pytest
 from cloudtrail_faults import FaultyCloudTrail
 from conftest import Account, Faults
 
-from responder import service
+from responder.aws.ratelimit import VirtualClock
 from responder.context import RunContext
 from responder.journal.sqlite import SqliteJournal
 from responder.playbook import Playbook
-from responder.ratelimit import VirtualClock
+from responder.run import service
 
 REGIONS = ["ap-southeast-2", "eu-west-1", "us-east-1"]
 ASIA = "ASIAPIVOTEXAMPLE0001"

@@ -23,8 +23,8 @@ from moto import mock_aws
 
 from responder import aws, lambda_handler
 from responder.drill.cloudtrail import CloudTrailFake
+from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
-from responder.view import IncidentView
 
 BUCKET = "evidence-bucket"
 MISSING_BUCKET = "no-such-evidence-bucket"

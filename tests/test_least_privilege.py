@@ -26,11 +26,12 @@ from moto.core import enable_iam_authentication
 from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
 from moto.iam.access_control import IAMRequestBase
 
-from responder import iam_policy, playbook, service
+from responder import iam_policy, playbook
 from responder.context import Options, RunContext
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.errors import ResponderError
 from responder.journal.sqlite import SqliteJournal
+from responder.run import service
 from responder.steps.attacker import QUARANTINE_POLICY
 from responder.steps.deny import POLICY_NAME as DENY_POLICY
 

@@ -10,11 +10,12 @@ import pytest
 from conftest import Account, Crash, Faults, crash, make_pager
 from test_notify import Hook, hook  # noqa: F401 - the local Slack stand-in fixture
 
-from responder import machine, playbook, service
+from responder import playbook
 from responder.context import Options, RunContext
+from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
-from responder.runner import new_machine
-from responder.view import IncidentView
+from responder.run import machine, service
+from responder.run.runner import new_machine
 
 EDGE = re.compile(r'^\s*"([^"]+)" -> "([^"]+)" \[label="([a-z]+)')
 

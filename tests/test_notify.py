@@ -19,17 +19,17 @@ from moto import mock_aws
 from responder.aws import Api, RetryPolicy
 from responder.context import Incident, Target
 from responder.errors import AwsCallFailed
+from responder.incident.view import IncidentView
 from responder.journal import IncidentRecord, StepRecord
-from responder.notice import Notice
-from responder.notice import build_notice as notice_of_view
-from responder.notify import (
+from responder.report.notice import Notice
+from responder.report.notice import build_notice as notice_of_view
+from responder.report.notify import (
     NotificationError,
     post_slack,
     publish_sns,
     render_text,
     slack_payload,
 )
-from responder.view import IncidentView
 
 INCIDENT = "inc-20260301-120000-abc123"
 KEY = "AKIAEXAMPLELEAKED001"

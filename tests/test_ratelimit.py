@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from responder.ratelimit import TokenBucket, VirtualClock
+from responder.aws.ratelimit import TokenBucket, VirtualClock
 
 
 def test_spacing_never_exceeds_the_rate() -> None:

@@ -15,8 +15,8 @@ import pytest
 
 from responder import iam_policy
 from responder.context import Incident, RunContext, Target
+from responder.incident.facts import EvidenceCollected, FactKind, Facts, KeyReplaced
 from responder.steps import REGISTRY, StepInput, required_permissions
-from responder.steps.results import EvidenceCollected, FactKind, Facts, KeyReplaced
 
 PERMISSION = re.compile(r"^[a-z0-9-]+:[A-Z][A-Za-z0-9]+$")
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -80,7 +80,7 @@ def test_facts_read_back_from_the_journal_keep_their_types() -> None:
 def test_the_shipped_table_says_what_the_action_says(name: str) -> None:
     """The registry knows an action's module, kind and facts without importing it (so a
     run loads only the steps it reaches): that table must agree with the class."""
-    from responder.steps.base import SHIPPED
+    from responder.incident.action import SHIPPED
 
     action = REGISTRY[name]
     assert action.__module__ == f"responder.steps.{SHIPPED[name].module}"

@@ -12,11 +12,11 @@ import pytest
 from cloudtrail_faults import FaultyCloudTrail
 from conftest import REGION, Account, Crash, Faults, crash
 
-from responder import service
 from responder.context import Options, RunContext, iso
 from responder.errors import StepFailed
 from responder.journal.sqlite import SqliteJournal
 from responder.playbook import Playbook
+from responder.run import service
 
 CtxFactory = Callable[..., RunContext]
 SECRET_NAME = "responder/alice/access-key"

@@ -33,12 +33,12 @@ from conftest import (
     respond_command,
 )
 
-from responder import service
 from responder.context import RunContext
 from responder.errors import StepFailed
 from responder.journal.dynamodb import DynamoDbJournal
 from responder.journal.sqlite import SqliteJournal
 from responder.playbook import Playbook
+from responder.run import service
 
 Cli = Callable[..., CliResult]
 CtxFactory = Callable[..., RunContext]

@@ -25,13 +25,15 @@ from conftest import (
 )
 from moto import mock_aws
 
-from responder import playbook, report, service
+from responder import playbook
+from responder.aws.ratelimit import VirtualClock
 from responder.context import RunContext
 from responder.drill.cloudtrail import CloudTrailFake
+from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
-from responder.ratelimit import VirtualClock
-from responder.report_html import WIDTH, render_html
-from responder.view import IncidentView
+from responder.report import document as report
+from responder.report.html import WIDTH, render_html
+from responder.run import service
 
 SCRIPT = "<script>alert(1)</script>"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # 40 characters: secret-shaped

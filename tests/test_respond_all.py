@@ -15,11 +15,12 @@ import pytest
 from conftest import Account, Faults
 from finding_docs import UNKNOWN_KEY, asff_finding, guardduty_event, securityhub_event
 
-from responder import findings, playbook, trigger
+from responder import findings, playbook
 from responder.context import RunContext
 from responder.errors import Interrupted
 from responder.journal.sqlite import SqliteJournal
-from responder.trigger import Outcome
+from responder.run import trigger
+from responder.run.trigger import Outcome
 
 Ctx = Callable[..., RunContext]
 

@@ -12,9 +12,10 @@ import pytest
 from cloudtrail_faults import FaultyCloudTrail
 from conftest import Account, CliResult, record_backdoor
 
-from responder import followup, playbook
+from responder import playbook
 from responder.errors import Refused
 from responder.journal.sqlite import SqliteJournal
+from responder.run import followup
 from responder.steps.deny import POLICY_NAME
 
 Cli = Callable[..., CliResult]

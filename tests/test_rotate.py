@@ -19,10 +19,11 @@ import boto3
 import pytest
 from conftest import REGION, Account, CliResult, iam_state
 
-from responder import rotation, service
 from responder.context import Options, RunContext
 from responder.errors import StepFailed
 from responder.journal.sqlite import SqliteJournal
+from responder.rotation import lifecycle as rotation
+from responder.run import service
 from responder.steps.replace import DEFAULT_SECRET_NAME
 
 Cli = Callable[..., CliResult]
@@ -246,8 +247,8 @@ def test_a_use_in_the_grace_period_alerts_and_the_old_key_can_come_back(
     with pytest.raises(StepFailed, match="an application was missed"):
         service.resume(ctx(), journal, opened.id)
     assert journal.get(opened.id).status == "halted"
-    from responder import report
-    from responder.view import IncidentView
+    from responder.incident.view import IncidentView
+    from responder.report import document as report
 
     doc = report.incident_document(IncidentView.load(journal, opened.id))
     assert doc["rotation"]["alert"]["service"] == "s3"

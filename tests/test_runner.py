@@ -14,13 +14,14 @@ import pytest
 from conftest import Account, Crash, Faults, crash, iam_state
 from structlog.testing import capture_logs
 
-from responder import playbook, service
+from responder import playbook
 from responder.context import Options, RunContext, parse_iso
 from responder.errors import BadInput, Refused, StepFailed
+from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
-from responder.lease import Lease
+from responder.run import service
+from responder.run.lease import Lease
 from responder.steps.deny import POLICY_NAME, deny_policy
-from responder.view import IncidentView
 
 CtxFactory = Callable[..., RunContext]
 

@@ -17,7 +17,7 @@ from conftest import FAST_RETRY, REGION, Account, make_account
 from moto import mock_aws
 from session_world import ACCOUNT_ID, launch_instance, leak_role_session, make_role
 
-from responder import playbook, service
+from responder import playbook
 from responder.aws import Api
 from responder.context import Options, RunContext, SessionHint
 from responder.drill.cloudtrail import CloudTrailFake, FakeError
@@ -27,12 +27,13 @@ from responder.drill.cloudtrail_records import (
     user_session_identity,
 )
 from responder.errors import EXIT_REFUSED, BadInput, Refused
+from responder.iam import role_policy as rp
+from responder.incident.facts import SessionDenied, SessionFound
 from responder.journal import StepRecord
 from responder.journal.sqlite import SqliteJournal
+from responder.run import service
 from responder.steps import REGISTRY, StepInput
-from responder.steps import role_policy as rp
 from responder.steps.deny import POLICY_NAME, cutoff_text, deny_policy
-from responder.steps.results import SessionDenied, SessionFound
 
 CtxFactory = Callable[..., RunContext]
 PLAYBOOK = playbook.load("compromised-session")

@@ -19,7 +19,6 @@ from unittest import mock
 
 import boto3
 
-from responder import report
 from responder.aws import RetryPolicy
 from responder.context import Options, RunContext, iso, parse_iso, responder_home
 from responder.drill import checks as checks_mod
@@ -28,8 +27,9 @@ from responder.drill.checks import Check
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.drill.scenarios import SCENARIOS, Stage
 from responder.errors import BadInput
+from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
-from responder.view import IncidentView
+from responder.report import document as report
 
 DEFAULT = "two-keys"
 ALIASES = {"basic": DEFAULT}
@@ -198,7 +198,7 @@ def _calls_before(view: IncidentView) -> int:
 
 def _write_html(view: IncidentView, home: Path) -> str:
     """The incident's HTML report next to its journal, for people to look at."""
-    from responder import report_html  # noqa: PLC0415 - only the drill writes it here
+    from responder.report import html as report_html  # noqa: PLC0415 - only the drill writes it here
 
     path = home / "incidents" / view.id / "report.html"
     path.parent.mkdir(parents=True, exist_ok=True)

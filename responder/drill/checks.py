@@ -12,12 +12,12 @@ from typing import Any
 
 import boto3
 
+from responder.attacker.rules import read_events
 from responder.context import iso, parse_iso
 from responder.drill.world import REGION, World
-from responder.steps.attacker_rules import read_events
+from responder.incident.facts import KeyDisabled
+from responder.incident.view import IncidentView
 from responder.steps.deny import POLICY_NAME, deny_policy
-from responder.steps.results import KeyDisabled
-from responder.view import IncidentView
 
 
 @dataclass(frozen=True)

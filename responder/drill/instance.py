@@ -12,11 +12,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from responder import findings, trigger
+from responder import findings
 from responder.drill.checks import Check
 from responder.drill.cloudtrail_records import role_session_identity
 from responder.drill.world import ATTACKER_IP, REGION
-from responder.steps.role_policy import REVOKE_POLICY as ROLE_DENY
+from responder.iam.role_policy import REVOKE_POLICY as ROLE_DENY
+from responder.run import trigger
 
 if TYPE_CHECKING:
     from responder.drill.scenarios import Played, Stage

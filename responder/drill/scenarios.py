@@ -17,14 +17,15 @@ from typing import Any
 
 import boto3
 
-from responder import followup, playbook, service
+from responder import playbook
 from responder.context import RunContext
 from responder.drill.checks import Check, key_status
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.drill.world import ATTACKER_USER, Attacker, World, attack
 from responder.errors import ResponderError
+from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
-from responder.view import IncidentView
+from responder.run import followup, service
 
 ADMIN_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
 _PASSWORD = "-".join(("Drill", "console", "Passw0rd!"))

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from responder.aws import Api, ApiCall
+from responder.aws.ratelimit import TokenBucket
 from responder.errors import AwsCallFailed
-from responder.ratelimit import TokenBucket
 
 # Calls whose response hands out temporary credentials: the pivot to ASIA keys.
 MINTING_EVENTS = frozenset({

@@ -1,6 +1,6 @@
 """What the parsers hand the runner, what they refuse with, and what they pass between them.
 
-Kept apart from the parsers so the runner and the journal (`responder.trigger`) can name a
+Kept apart from the parsers so the runner and the journal (`responder.run.trigger`) can name a
 `Trigger` without importing how findings are read.
 """
 

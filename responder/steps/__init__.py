@@ -2,7 +2,7 @@
 action is asked for (see base.Registry): `REGISTRY["notify"]` imports responder.steps.notify.
 """
 
-from responder.steps.base import REGISTRY, Action, StepInput, StepResult
+from responder.incident.action import REGISTRY, Action, StepInput, StepResult
 
 __all__ = ["REGISTRY", "Action", "StepInput", "StepResult", "required_permissions"]
 

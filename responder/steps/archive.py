@@ -19,8 +19,8 @@ from typing import Any, BinaryIO
 
 from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed, StepFailed
-from responder.steps.base import Action, StepInput, StepResult, register
-from responder.steps.results import EvidenceArchived
+from responder.incident.action import Action, StepInput, StepResult, register
+from responder.incident.facts import EvidenceArchived
 
 FILES = ("cloudtrail.jsonl", "report.md", "report.json", "log.jsonl")
 ENCRYPTION = "AES256"

@@ -29,14 +29,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from responder.attacker.rules import Findings, analyse, read_events
 from responder.aws import Api, ApiCall, assuming, caller_access_key
 from responder.errors import AwsCallFailed, StepFailed
-from responder.iam_snapshot import access_keys
+from responder.iam import inline_policy, role_policy
+from responder.iam.snapshot import access_keys
+from responder.incident.action import Action, StepInput, StepResult, register
+from responder.incident.facts import AttackerContained
 from responder.logging import get_logger
-from responder.steps import inline_policy, role_policy
-from responder.steps.attacker_rules import Findings, analyse, read_events
-from responder.steps.base import Action, StepInput, StepResult, register
-from responder.steps.results import AttackerContained
 
 log = get_logger("responder.attacker")
 

@@ -21,12 +21,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from responder import iam_snapshot
 from responder.aws import Api, ApiCall
 from responder.context import parse_iso
 from responder.errors import AwsCallFailed
-from responder.steps.base import Action, StepInput, StepResult, register
-from responder.steps.results import KeyDisabled, SessionsRevoked
+from responder.iam import snapshot as iam_snapshot
+from responder.incident.action import Action, StepInput, StepResult, register
+from responder.incident.facts import KeyDisabled, SessionsRevoked
 
 POLICY_NAME = "responder-revoke-older-sessions"
 DEFAULT_MARGIN_SECONDS = 300

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed
-from responder.steps.base import Action, StepInput, StepResult, register
-from responder.steps.results import KeyDisabled
+from responder.incident.action import Action, StepInput, StepResult, register
+from responder.incident.facts import KeyDisabled
 
 
 @register("disable_access_key")

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from responder.aws import Api, ApiCall
+from responder.aws.ratelimit import TokenBucket
 from responder.context import iso
 from responder.errors import AwsCallFailed, StepFailed
 from responder.evidence.assemble import assemble
 from responder.evidence.collect import RegionResult, fetch_region, lookup_call
 from responder.evidence.summary import Summary
-from responder.ratelimit import TokenBucket
-from responder.steps.base import Action, StepInput, StepResult, register
-from responder.steps.results import EvidenceCollected
+from responder.incident.action import Action, StepInput, StepResult, register
+from responder.incident.facts import EvidenceCollected
 
 HOME_REGION = "us-east-1"  # IAM and STS events are recorded here
 REQUESTS_PER_SECOND = 2.0  # LookupEvents quota per region; a burst of 2 is within it

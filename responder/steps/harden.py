@@ -24,10 +24,10 @@ from responder.hardening import apply as applying
 from responder.hardening import reads
 from responder.hardening.policy import propose, require_mfa_policy, unused_permissions
 from responder.hardening.usage import Usage, event_time, new_source_ips, summarize
+from responder.incident.action import Action, StepInput, StepResult, register
+from responder.incident.facts_hardening import Hardened
 from responder.logging import get_logger
-from responder.steps.base import Action, StepInput, StepResult, register
 from responder.steps.evidence import HOME_REGION, enabled_regions
-from responder.steps.results_hardening import Hardened
 
 log = get_logger("responder.harden")
 

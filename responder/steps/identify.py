@@ -14,8 +14,8 @@ from typing import Any, NoReturn
 from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed, BadInput, OtherAccount
 from responder.guardrails import check_not_root
-from responder.steps.base import Action, StepInput, StepResult, register
-from responder.steps.results import OwnerFound
+from responder.incident.action import Action, StepInput, StepResult, register
+from responder.incident.facts import OwnerFound
 
 
 @register("identify")

@@ -25,10 +25,10 @@ from responder.aws import Api, ApiCall
 from responder.context import SessionHint
 from responder.errors import AwsCallFailed, BadInput, OtherAccount, Refused
 from responder.guardrails import ROLE_SESSION_ARN, USER_ARN
+from responder.incident.action import Action, StepInput, StepResult, register
+from responder.incident.facts import SessionFound
 from responder.logging import get_logger
-from responder.steps.base import Action, StepInput, StepResult, register
 from responder.steps.evidence import HOME_REGION, enabled_regions
-from responder.steps.results import SessionFound
 
 log = get_logger("responder.identify_session")
 

@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 from responder.aws import Api, ApiCall, RetryPolicy
 from responder.context import Options
 from responder.errors import AwsCallFailed, StepFailed
-from responder.notice import Notice, build_notice
-from responder.notify import NotificationError, post_slack, publish_sns
-from responder.steps.base import Action, StepInput, StepResult, register
-from responder.steps.results import NoticeSent
+from responder.incident.action import Action, StepInput, StepResult, register
+from responder.incident.facts import NoticeSent
+from responder.report.notice import Notice, build_notice
+from responder.report.notify import NotificationError, post_slack, publish_sns
 
 NO_TARGET = "no --notify-topic, --slack-webhook, RESPONDER_SLACK_WEBHOOK or sns_topic_arn"
 

@@ -21,15 +21,15 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar, NoReturn
 
-from responder import iam_snapshot
 from responder.aws import Api, ApiCall
 from responder.context import iso
 from responder.errors import AwsCallFailed, StepFailed
+from responder.iam import snapshot as iam_snapshot
+from responder.incident.action import Action, StepInput, StepResult, register
+from responder.incident.facts import KeyReplaced, ReplacementHalted
 from responder.journal import CallRecord
 from responder.steps import replacement_record as records
-from responder.steps.base import Action, StepInput, StepResult, register
 from responder.steps.replacement_record import Claim, Replacement, UserTags
-from responder.steps.results import KeyReplaced, ReplacementHalted
 
 DEFAULT_SECRET_NAME = "responder/{user}/access-key"  # noqa: S105 - a name, not a secret
 IAM_KEY_LIMIT = 2

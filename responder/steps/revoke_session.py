@@ -30,9 +30,11 @@ from typing import Any
 
 from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed, StepFailed
+from responder.iam import inline_policy, role_policy
+from responder.iam.role_policy import InstanceNetwork
+from responder.incident.action import Action, StepInput, StepResult, register
+from responder.incident.facts import SessionDenied, SessionFound
 from responder.logging import get_logger
-from responder.steps import inline_policy, role_policy
-from responder.steps.base import Action, StepInput, StepResult, register
 from responder.steps.deny import (
     POLICY_NAME,
     cutoff_text,
@@ -42,8 +44,6 @@ from responder.steps.deny import (
     sent_cutoff,
 )
 from responder.steps.evidence import HOME_REGION
-from responder.steps.results import SessionDenied, SessionFound
-from responder.steps.role_policy import InstanceNetwork
 
 log = get_logger("responder.revoke_session")
 

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed, BadInput
-from responder.iam_snapshot import access_keys
-from responder.steps import role_policy
+from responder.iam import role_policy
+from responder.iam.snapshot import access_keys
+from responder.incident.action import Action, StepInput, StepResult, register
+from responder.incident.facts import RolledBack
 from responder.steps.attacker import QUARANTINE_POLICY
-from responder.steps.base import Action, StepInput, StepResult, register
 from responder.steps.deny import POLICY_NAME as DENY_POLICY
 from responder.steps.deny import cutoff_text, policy_cutoff
-from responder.steps.results import RolledBack
 
 if TYPE_CHECKING:
-    from responder.view import IncidentView
+    from responder.incident.view import IncidentView
 
 UNDO_PERMISSIONS = ("iam:ListAccessKeys", "iam:UpdateAccessKey", "iam:GetUserPolicy",
                     "iam:DeleteUserPolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy",

@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from responder.aws import Api, ApiCall
+from responder.aws.sessions import Session
 from responder.context import iso
 from responder.errors import AwsCallFailed, StepFailed, Waiting
-from responder.iam_snapshot import access_keys
-from responder.sessions import Session
-from responder.steps.base import Action, StepInput, StepResult, register
-from responder.steps.results import KeyReplaced
-from responder.steps.results_rotation import (
+from responder.iam.snapshot import access_keys
+from responder.incident.action import Action, StepInput, StepResult, register
+from responder.incident.facts import KeyReplaced
+from responder.incident.facts_rotation import (
     AppsUpdated,
     Awaiting,
     NewKeyTested,

@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 from responder.aws import Api, ApiCall
 from responder.context import iso, parse_iso
 from responder.errors import StepFailed, Waiting
-from responder.steps.base import Action, StepInput, StepResult, register
-from responder.steps.results_rotation import (
+from responder.incident.action import Action, StepInput, StepResult, register
+from responder.incident.facts_rotation import (
     AppsUpdated,
     Awaiting,
     OldKeyDeactivated,

@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 from responder.aws import Api, ApiCall
 from responder.context import iso
 from responder.errors import AwsCallFailed
-from responder.steps.base import Action, StepInput, StepResult, register
-from responder.steps.results import SweepsScheduled
+from responder.incident.action import Action, StepInput, StepResult, register
+from responder.incident.facts import SweepsScheduled
 
 DEFAULT_AFTER_MINUTES = (15, 60)
 DEFAULT_OVERLAP_MINUTES = 30

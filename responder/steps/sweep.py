@@ -29,12 +29,12 @@ from responder.errors import StepFailed
 from responder.evidence.assemble import merge
 from responder.evidence.collect import lookup_call
 from responder.evidence.summary import Summary
-from responder.notice import build_sweep_notice
+from responder.incident.action import Action, StepInput, StepResult, register
+from responder.incident.facts import AttackerContained, SweepFound
+from responder.report.notice import build_sweep_notice
 from responder.steps.attacker import ContainAttacker
-from responder.steps.base import Action, StepInput, StepResult, register
 from responder.steps.evidence import collect_keys, enabled_regions
 from responder.steps.notify import targets, tell
-from responder.steps.results import AttackerContained, SweepFound
 from responder.steps.schedule import DEFAULT_OVERLAP_MINUTES
 
 

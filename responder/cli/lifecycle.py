@@ -1,0 +1,207 @@
+"""`respond`'s commands for the key's life outside an emergency: rollback, audit,
+rotate (and their printing). Like commands.py they parse and print; the work is in
+followup.py, audit.py and rotation.py."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from responder.cli.output import (
+    ask,
+    confirmed_plan,
+    context,
+    countdown,
+    err,
+    journal_of,
+    journal_to_act,
+    out,
+    out_json,
+    print_doc,
+    show,
+    swept,
+)
+from responder.context import RunContext, iso, parse_iso, responder_home
+from responder.errors import EXIT_BAD_INPUT, BadInput
+from responder.incident.view import IncidentView
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Without --yes: the plan, exit 2 (nothing changed). With it: undone, journaled."""
+    from responder.run import followup  # noqa: PLC0415 - rollback only
+    from responder.steps.rollback import undo_plan  # noqa: PLC0415
+
+    journal = journal_of(args)
+    plan = undo_plan(IncidentView.load(journal, args.incident_id))
+    if not args.yes:
+        if args.output == "json":
+            out_json({"incident_id": args.incident_id, "would_undo": plan})
+        else:
+            out("\n".join([f"rollback of {args.incident_id} would:",
+                             *[f"  {line}" for line in plan or ["undo nothing"]],
+                             "nothing was changed: pass --yes --reason TEXT to undo it"]))
+        return EXIT_BAD_INPUT
+    if not (args.reason or "").strip():
+        raise BadInput("--reason is required with --yes: say why it was a false positive")
+    done = followup.rollback(context(args), journal, args.incident_id, args.reason.strip())
+    return swept(journal, done, args.output)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Read-only: findings are printed, never acted on; exit 0 either way."""
+    from responder.audit import credential_report as audit  # noqa: PLC0415 - audit only
+    from responder.aws import Api  # noqa: PLC0415
+
+    ctx = context(args)
+    settings = audit.Settings(max_age_days=args.max_age_days, unused_days=args.unused_days)
+    found = audit.audit(Api(ctx.session_factory(), ctx.retry), ctx.clock(), settings,
+                        responder_home() / "audit" / "seen.json")
+    if args.output == "json":
+        out_json({"findings": [f.as_dict() for f in found], "settings": {
+            "max_age_days": settings.max_age_days, "unused_days": settings.unused_days}})
+    else:
+        out(audit.render(found, args.output))
+    return 0
+
+
+def _rotation_context(args: argparse.Namespace) -> RunContext:
+    ctx = context(args)
+    return dataclasses.replace(ctx, options=dataclasses.replace(
+        ctx.options, check_command=getattr(args, "check_command", None),
+        grace_hours=getattr(args, "grace_hours", None)))
+
+
+def _said(view: IncidentView, output: str) -> int:
+    """The rotation as it stands, and on stderr what moves it on."""
+    from responder.report.rotation import awaiting  # noqa: PLC0415 - rotation only
+
+    code = show(view, output)
+    waiting = awaiting(view)
+    if view.status == "waiting" and waiting is not None:
+        until = f" until {waiting.until}" if waiting.until else ""
+        err(f"waiting{until}: {waiting.reason}; next: `{waiting.next}`")
+    return code
+
+
+def _start_rotation(args: argparse.Namespace) -> int:
+    from responder.report import document as report  # noqa: PLC0415 - rotation only
+    from responder.rotation import lifecycle as rotation
+
+    ctx = _rotation_context(args)
+    if args.dry_run:
+        print_doc(report.plan_document(rotation.plan(ctx, args.target)), args.output)
+        return 0
+    if not args.yes and confirmed_plan(lambda: rotation.plan(ctx, args.target),
+                                       "rotate") is None:
+        return EXIT_BAD_INPUT
+    journal = journal_to_act(args)
+    record = rotation.start(ctx, journal, args.target)
+    return _said(IncidentView.load(journal, record.id), args.output)
+
+
+def _continue_rotation(args: argparse.Namespace) -> int:
+    from responder.report.rotation import alert, awaiting  # noqa: PLC0415
+    from responder.rotation import lifecycle as rotation  # noqa: PLC0415 - rotation only
+    from responder.run import service
+
+    journal = journal_of(args)
+    ctx = _rotation_context(args)
+    record = rotation.proceed(ctx, journal, args.continue_id)
+    view = IncidentView.load(journal, record.id)
+    while args.watch and view.status == "waiting":
+        waiting = awaiting(view)
+        until = parse_iso(waiting.until) if waiting is not None and waiting.until else None
+        if until is None:  # waiting for people, not for time: nothing to watch
+            break
+        countdown("the end of the grace period", until)
+        view = IncidentView.load(journal, service.resume(ctx, journal, record.id).id)
+    code = _said(view, args.output)
+    if view.status == "halted" and alert(view) is not None and args.output == "human" \
+            and sys.stdin.isatty() \
+            and ask(f"Re-activate {record.access_key_id} for the missed application?"):
+        return swept(journal, rotation.reactivate(ctx, journal, record.id), args.output)
+    return code
+
+
+def _reactivate(args: argparse.Namespace) -> int:
+    from responder.rotation import lifecycle as rotation  # noqa: PLC0415 - rotation only
+
+    if not args.yes:
+        out(f"would re-activate the old key of rotation {args.reactivate_id}; nothing was "
+            "changed: pass --yes to do it")
+        return EXIT_BAD_INPUT
+    journal = journal_of(args)
+    return swept(journal, rotation.reactivate(context(args), journal, args.reactivate_id),
+                 args.output)
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    """Start a rotation, continue one, or re-activate its old key (exactly one of them)."""
+    chosen = [n for n in ("target", "continue_id", "reactivate_id") if getattr(args, n)]
+    if len(chosen) != 1:
+        raise BadInput("give exactly one of ACCESS_KEY_ID, --continue ID or --reactivate ID")
+    if args.continue_id:
+        return _continue_rotation(args)
+    if args.reactivate_id:
+        return _reactivate(args)
+    return _start_rotation(args)
+
+
+def _harden_settings(args: argparse.Namespace, now: datetime) -> dict[str, Any]:
+    """The harden step's settings from the command line; bad values change nothing."""
+    settings: dict[str, Any] = {"apply": bool(args.apply and not args.dry_run),
+                                "dry_run": bool(args.dry_run)}
+    if args.lookback_days > 90:
+        raise BadInput("--lookback-days: CloudTrail's event history keeps 90 days at most")
+    settings["lookback_days"] = args.lookback_days
+    if args.compromised_at:
+        try:
+            at = parse_iso(args.compromised_at.strip())
+        except ValueError:
+            at = None
+        if at is None:
+            raise BadInput(f"--compromised-at {args.compromised_at!r} is not an ISO 8601 time "
+                           "(e.g. 2026-11-25T09:00:00Z)")
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        if at > now:
+            raise BadInput(f"--compromised-at {args.compromised_at} is in the future")
+        settings["compromised_at"] = iso(at)
+    if args.regions:
+        settings["regions"] = "all" if args.regions.strip() == "all" else [
+            r.strip() for r in args.regions.split(",") if r.strip()]
+    return settings
+
+
+def cmd_harden(args: argparse.Namespace) -> int:
+    """A proposal (exit 0); with --apply --yes also applied. Without --yes, --apply asks."""
+    from responder.run import harden as run  # noqa: PLC0415 - harden only
+
+    ctx = context(args)
+    settings = _harden_settings(args, ctx.clock())
+    if settings["apply"] and not args.yes:
+        if not sys.stdin.isatty():
+            raise BadInput("no terminal to confirm on: pass --yes with --apply (or leave out "
+                           "--apply to see the proposal)")
+        if not ask(f"Create, attach and put the proposed policies for {args.user}?"):
+            err("aborted; nothing was changed")
+            return EXIT_BAD_INPUT
+    if args.incident:
+        done = run.for_incident(ctx, journal_of(args), args.incident, args.user, settings)
+    else:
+        done = run.standalone(ctx, args.user, settings)
+    if done.error:
+        err(done.error)
+    if args.output == "json":
+        out_json(done.document)
+    else:
+        from responder.report import hardening as report_hardening  # noqa: PLC0415
+
+        hard = done.document.get("hardening") or {}
+        out("\n".join(report_hardening.human(done.document)))
+        if hard.get("proposed_policy"):
+            out(json.dumps(hard["proposed_policy"], indent=2))
+    return done.exit_code

@@ -1,0 +1,307 @@
+"""One picture of an incident, built from the journal, read by every reader.
+
+The report, the notices, the JSON output, the drill and the runner's own containment
+check all look at an incident through an IncidentView: the journaled steps with their
+facts read back into the types their actions declare. Facts are found by type (the
+evidence is whatever step established EvidenceCollected), never by an action's name,
+so a playbook that renames or reorders steps is still described correctly, and a field
+renamed in a step's result breaks one type here instead of nulling a report line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from responder.context import Target, parse_iso
+from responder.errors import exit_code_for
+from responder.incident import facts as results
+from responder.incident.action import REGISTRY
+from responder.incident.facts import FactKind, Facts, KeyDisabled, SessionsRevoked, Skipped
+from responder.journal import CallRecord, IncidentRecord, Journal, StepRecord, StepStatus
+from responder.run.lease import owner_is_dead
+
+F = TypeVar("F", bound=Facts)
+
+
+def target_of(facts: Facts | None) -> Target | None:
+    """Who owns the key, as an identify step's facts name it (None for other facts)."""
+    return facts.target() if facts is not None else None
+
+
+@dataclass(frozen=True)
+class StepView:
+    """A journaled step with its facts typed."""
+
+    name: str
+    action: str
+    kind: FactKind | None
+    """None only for an action this version does not know (an older journal)."""
+    on_failure: str
+    status: StepStatus
+    started_at: datetime | None
+    ended_at: datetime | None
+    error: str | None
+    detail: Mapping[str, Any]
+    """The journaled mapping, as the JSON output shows it."""
+    facts: Facts | None
+    effective_at: datetime | None
+    """When its effect took hold in AWS, for containment steps."""
+
+    @classmethod
+    def of(cls, record: StepRecord) -> StepView:
+        facts: Facts | None = None
+        if record.status == "skipped":
+            facts = Skipped.from_detail(record.detail)
+        elif record.status == "waiting":
+            from responder.incident.facts_rotation import Awaiting  # noqa: PLC0415 - rotations
+
+            facts = Awaiting.from_detail(record.detail)
+        elif record.status in {"done", "failed"} and record.action in REGISTRY:
+            facts = REGISTRY[record.action].result.from_detail(record.detail)
+        effective = record.detail.get("effective_at")
+        return cls(
+            name=record.name, action=record.action,
+            kind=REGISTRY.kind_of(record.action),
+            on_failure=record.on_failure, status=record.status,
+            started_at=record.started_at, ended_at=record.ended_at, error=record.error,
+            detail=record.detail, facts=facts,
+            effective_at=parse_iso(effective) if isinstance(effective, str) else None,
+        )
+
+    @property
+    def finished(self) -> bool:
+        """Done, skipped, or failed on a step the playbook lets the run continue past."""
+        return self.status in {"done", "skipped"} or (
+            self.status == "failed" and self.on_failure == "continue")
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    """An incident and its steps' facts, as the journal holds them now."""
+
+    record: IncidentRecord
+    steps: tuple[StepView, ...]
+    """The playbook's steps: what the §2 object lists and the runner runs."""
+    calls: tuple[CallRecord, ...] = ()
+    """Only when loaded with calls=True (the report's timeline)."""
+    followups: tuple[StepView, ...] = ()
+    """Steps appended after the playbook (schedule-sweeps, sweep-N, archive)."""
+
+    @classmethod
+    def of(cls, record: IncidentRecord, steps: tuple[StepRecord, ...] | list[StepRecord],
+           calls: tuple[CallRecord, ...] | list[CallRecord] = ()) -> IncidentView:
+        ordered = [StepView.of(s) for s in sorted(steps, key=lambda s: s.position)]
+        named = record.playbook.get("steps")
+        playbook = {str(s.get("name")) for s in named if isinstance(s, Mapping)} \
+            if isinstance(named, list) else {s.name for s in ordered}
+        return cls(record, tuple(s for s in ordered if s.name in playbook), tuple(calls),
+                   tuple(s for s in ordered if s.name not in playbook))
+
+    @property
+    def all_steps(self) -> tuple[StepView, ...]:
+        return self.steps + self.followups
+
+    @classmethod
+    def load(cls, journal: Journal, incident_id: str, *, calls: bool = False) -> IncidentView:
+        return cls.of(journal.get(incident_id), journal.steps(incident_id),
+                      journal.calls(incident_id) if calls else ())
+
+    # -- the incident ------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def status(self) -> str:
+        return self.record.status
+
+    @property
+    def access_key_id(self) -> str:
+        return self.record.access_key_id
+
+    @property
+    def playbook(self) -> str | None:
+        name = self.record.playbook.get("name")
+        return str(name) if name is not None else None
+
+    @property
+    def started_at(self) -> datetime:
+        return self.record.started_at
+
+    @property
+    def contained_at(self) -> datetime | None:
+        return self.record.contained_at
+
+    @property
+    def target(self) -> Target | None:
+        """Who owns the key: identify's facts, else what the incident record names."""
+        for step in self.steps:
+            found = target_of(step.facts) if step.status == "done" else None
+            if found is not None:
+                return found
+        if self.record.user_name and self.record.account_id:
+            return Target(self.record.user_name, self.record.account_id)
+        return None
+
+    @property
+    def session(self) -> results.SessionFound | None:
+        """For a temporary key: whose session it is."""
+        return self.done(results.SessionFound)
+
+    @property
+    def session_denied(self) -> results.SessionDenied | None:
+        return self.done(results.SessionDenied)
+
+    # -- facts, found by type ----------------------------------------------------
+
+    def done(self, kind: type[F]) -> F | None:
+        """The facts of the first step that established `kind` and finished done."""
+        for step in self.all_steps:
+            if step.status == "done" and isinstance(step.facts, kind):
+                return step.facts
+        return None
+
+    def step_for(self, kind: type[Facts]) -> StepView | None:
+        """The first step whose action establishes `kind`, whatever its status."""
+        return next((s for s in self.steps if REGISTRY.establishes(s.action, kind)), None)
+
+    def of_kind(self, kind: FactKind) -> tuple[StepView, ...]:
+        return tuple(s for s in self.all_steps if s.kind == kind)
+
+    @property
+    def key_disabled(self) -> KeyDisabled | None:
+        return self.done(KeyDisabled)
+
+    @property
+    def sessions_revoked(self) -> SessionsRevoked | None:
+        return self.done(SessionsRevoked)
+
+    @property
+    def evidence(self) -> results.EvidenceCollected | None:
+        return self.done(results.EvidenceCollected)
+
+    @property
+    def evidence_step(self) -> StepView | None:
+        """The step that collects the evidence, whatever its status."""
+        return self.step_for(results.EvidenceCollected)
+
+    @property
+    def attacker(self) -> results.AttackerContained | None:
+        return self.done(results.AttackerContained)
+
+    @property
+    def replacement(self) -> results.KeyReplaced | None:
+        replaced = self.done(results.KeyReplaced)
+        return replaced if replaced is not None and replaced.access_key_id else None
+
+    @property
+    def sweeps_scheduled(self) -> results.SweepsScheduled | None:
+        return self.done(results.SweepsScheduled)
+
+    @property
+    def sweep_steps(self) -> tuple[StepView, ...]:
+        return self.of_kind("sweep")
+
+    @property
+    def sweeps_found(self) -> tuple[results.SweepFound, ...]:
+        """What each finished sweep found, in order."""
+        return tuple(s.facts for s in self.sweep_steps
+                     if s.status == "done" and isinstance(s.facts, results.SweepFound))
+
+    @property
+    def sweeps_due(self) -> tuple[datetime, ...]:
+        """The sweep times (the playbook's `sweeps` after containment) not yet matched by a
+        finished sweep; none before the key is contained."""
+        if self.contained_at is None:
+            return ()
+        from responder.steps.schedule import due_times  # noqa: PLC0415 - after containment
+
+        due = due_times(self.record.playbook.get("sweeps") or {}, self.contained_at)
+        return tuple(due[len(self.sweeps_found):])
+
+    @property
+    def archive(self) -> StepView | None:
+        """The latest copy of the incident's files to the evidence bucket."""
+        found = self.of_kind("archive")
+        return found[-1] if found else None
+
+    @property
+    def archive_failed(self) -> bool:
+        return self.archive is not None and self.archive.status == "failed"
+
+    @property
+    def evidence_uri(self) -> str | None:
+        """Where the evidence is kept in S3, once an upload succeeded."""
+        uploaded = [s.facts for s in self.of_kind("archive")
+                    if s.status == "done" and isinstance(s.facts, results.EvidenceArchived)]
+        return uploaded[-1].uri if uploaded else None
+
+    @property
+    def notification_failed(self) -> bool:
+        return any(s.status == "failed" for s in self.of_kind("notification"))
+
+    @property
+    def failing_step(self) -> str | None:
+        return next((s.name for s in self.steps if s.status == "failed"), None)
+
+    @property
+    def current_step(self) -> str | None:
+        """The first step not done or skipped: where the incident stands."""
+        return next((s.name for s in self.steps if s.status not in {"done", "skipped"}), None)
+
+    def containment_moment(self) -> datetime | None:
+        """When the last containment step took hold, once every one of them is done."""
+        containing = self.of_kind("containment")
+        if not containing or any(s.status != "done" for s in containing):
+            return None
+        moments = [s.effective_at or s.ended_at for s in containing]
+        return max((m for m in moments if m is not None), default=None)
+
+    # -- the user's IAM picture ----------------------------------------------------
+
+    @property
+    def snapshot_at_containment(self) -> Mapping[str, Any] | None:
+        revoked = self.sessions_revoked
+        return revoked.snapshot if revoked is not None and revoked.snapshot else None
+
+    @property
+    def snapshot_after_replacement(self) -> Mapping[str, Any] | None:
+        replaced = self.done(results.KeyReplaced)
+        return replaced.snapshot_after if replaced is not None and replaced.snapshot_after \
+            else None
+
+    @property
+    def has_mfa(self) -> bool | None:
+        at = self.snapshot_at_containment or {}
+        after = self.snapshot_after_replacement or {}
+        value = at.get("has_mfa", after.get("has_mfa"))
+        return value if isinstance(value, bool) else None
+
+    @property
+    def aws_quarantine(self) -> tuple[str, ...]:
+        """AWS's own quarantine policies on the user, from either snapshot, once each."""
+        names: list[str] = []
+        for snap in (self.snapshot_at_containment, self.snapshot_after_replacement):
+            found = (snap or {}).get("aws_quarantine")
+            names += [str(p) for p in found] if isinstance(found, list) else []
+        return tuple(dict.fromkeys(names))
+
+    def abandoned(self, now: datetime) -> bool:
+        """Running, but no runner holds it any more: its lease lapsed or was released, or
+        its holder is a process on this machine that is gone (killed, or the machine
+        restarted). Shown as halted (interrupted): only `respond resume` moves it on."""
+        record = self.record
+        if record.status != "running":
+            return False
+        if record.lease_owner is None or record.lease_expires is None:
+            return True
+        return record.lease_expires < now or owner_is_dead(record.lease_owner)
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code_for(self.status,
+                             notification_failed=self.notification_failed or self.archive_failed)

@@ -1,0 +1,153 @@
+"""report.md: the report document (report.report_document) for humans and auditors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from responder.report import hardening as report_hardening
+from responder.report import rotation as report_rotation
+
+
+def whose(doc: dict[str, Any]) -> str:
+    """`user alice`, or for a temporary key the session it is."""
+    session = doc.get("session")
+    if not session:
+        return f"user {doc['user_name'] or '?'}"
+    if session.get("role_name"):
+        instance = " (EC2 instance)" if session.get("instance_id") else ""
+        return f"session {session['role_name']}/{session.get('session_name')}{instance}"
+    return f"session of user {session.get('user_name') or '?'}"
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    """report.md for humans and auditors, from report_document()."""
+    what = "leaked temporary key" if doc.get("session") else "rotation of access key" \
+        if doc.get("rotation") else "compromised access key"
+    out = [
+        f"# Incident {doc['incident_id']}: {what} `{doc['access_key_id']}`",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Status | **{doc['status']}** |",
+        f"| Principal | {whose(doc)} |" if doc.get("session") else
+        f"| User | `{doc['user_name']}` |",
+        f"| Account | `{doc['account_id']}` |",
+        f"| Playbook | {doc['playbook']} |",
+        f"| Started | {doc['started_at']} |",
+        f"| Contained | {doc['contained_at']} |",
+        f"| Time to contain | {doc['time_to_contain_seconds']} s |",
+        f"| Sessions cut off | issued before {doc['sessions_cutoff']} |",
+        "",
+    ]
+    if doc.get("error"):
+        out += [f"**Halted:** {doc['error']}", ""]
+    if doc.get("aws_quarantine"):
+        out += [
+            "## AWS already acted",
+            "",
+            f"AWS attached {', '.join(doc['aws_quarantine'])} to this user. The replacement "
+            "key inherits its denials until the AWS support case says to detach it; this "
+            "tool never detaches it.",
+            "",
+        ]
+    out += report_rotation.markdown(doc)
+    out += report_hardening.markdown(doc)
+    rollback = doc.get("rollback")
+    if rollback:
+        out += ["## Rolled back (a false positive)", "",
+                f"- Reason: {rollback.get('reason')}",
+                f"- Key now {rollback.get('key_status')}; session deny removed: "
+                f"{'yes' if rollback.get('deny_removed') else 'no'}",
+                *[f"- Left alone: {x}" for x in rollback.get("left_alone") or []], ""]
+    out += ["## Next actions", ""] + [f"1. {a}" for a in doc["next_actions"]] + [""]
+    out += _timeline_markdown("Timeline", doc["timeline"])
+    if doc.get("followups"):
+        out += _timeline_markdown("After the playbook (schedule, sweeps, evidence bucket)",
+                                  doc["followups"])
+    evidence = doc.get("evidence_summary")
+    if evidence:
+        summary = evidence.get("summary") or {}
+        out += [
+            "## Evidence",
+            "",
+            f"- {evidence['events']} CloudTrail events in `{evidence['path']}`",
+            f"- sha256 `{evidence['sha256']}`",
+            f"- regions: {', '.join(evidence['regions'] or [])}"
+            + (f"; failed: {evidence['regions_failed']}" if evidence.get("regions_failed")
+               else ""),
+            f"- first event {summary.get('first_event')}, last {summary.get('last_event')}",
+            f"- temporary keys: {[t['access_key_id'] for t in evidence['temporary_keys'] or []]}"
+            f"; roles assumed: {evidence['roles_assumed']}",
+            "",
+            "| high-risk action | time | region | source IP | key |",
+            "|---|---|---|---|---|",
+        ]
+        out += [f"| {e['eventName']} | {e['eventTime']} | {e['region']} | "
+                f"{e['sourceIPAddress']} | {e['accessKeyId']} |"
+                for e in summary.get("high_risk", [])]
+        out += ["", "| event | count |", "|---|---|"]
+        out += [f"| {name} | {n} |" for name, n in (summary.get("by_event_name") or {}).items()]
+        out.append("")
+    out += _attacker_markdown(doc.get("attacker"))
+    replacement = doc.get("replacement")
+    out += ["## Replacement", ""]
+    out.append(f"- new key `{replacement['access_key_id']}`, secret `{replacement['secret_ref']}`"
+               if replacement else "- none issued")
+    out += ["", "## Notifications", ""]
+    notes = doc.get("notifications") or {}
+    out += [f"- {n.get('channel')}: sent" + (f" ({n['message_id']})" if n.get("message_id")
+                                              else "") for n in notes.get("sent", [])]
+    out += [f"- {n.get('channel')}: FAILED: {n.get('error')}" for n in notes.get("failed", [])]
+    if not notes.get("sent") and not notes.get("failed"):
+        out.append(f"- none ({notes.get('reason', 'not run')})")
+    out += ["", "## IAM snapshot", ""]
+    for label, snap in (doc.get("iam_snapshot") or {}).items():
+        if snap:
+            keys = ", ".join(f"{k.get('AccessKeyId')} {k.get('Status')}"
+                             for k in snap.get("access_keys", []))
+            out.append(f"- {label.replace('_', ' ')}: keys [{keys}], inline "
+                       f"{snap.get('inline_policies')}, attached "
+                       f"{[p.get('PolicyName') for p in snap.get('attached_policies', [])]}, "
+                       f"groups {snap.get('groups')}, MFA {snap.get('has_mfa')}")
+    return "\n".join(out) + "\n"
+
+
+def _timeline_markdown(title: str, rows: list[dict[str, Any]]) -> list[str]:
+    out = [f"## {title}", "", "| step | status | started | duration (s) | API calls | error |",
+           "|---|---|---|---|---|---|"]
+    for t in rows:
+        apis = ", ".join(
+            f"{c['api']}" + (f" x{c['attempts']}" if c["attempts"] > 1 else "")
+            + ("" if c["outcome"] == "ok" else f" ({c['outcome']})")
+            for c in t["calls"]
+        )
+        out.append(f"| {t['step']} | {t['status']} | {t['started_at']} | "
+                   f"{t['duration_seconds']} | {apis} | {t['error'] or ''} |")
+    return [*out, ""]
+
+
+def _attacker_markdown(attacker: dict[str, Any] | None) -> list[str]:
+    """What the attacker opened, what was shut, and what a human must undo."""
+    if attacker is None:
+        return []
+    out = ["## The attacker", ""]
+    if attacker["cutoff"]:
+        out.append(f"- temporary credentials of the user issued before {attacker['cutoff']} "
+                   "are denied (the user's own included: they must mint new ones)")
+    out += [f"- key `{k.get('access_key_id')}` of `{k.get('user_name')}` (created by the "
+            "attacker) set Inactive" for k in attacker["keys_disabled"]]
+    out += [f"- {p.get('type')} `{p.get('name')}` (created by the attacker) quarantined: "
+            "deny-all inline policy `responder-quarantine`"
+            for p in attacker["principals_quarantined"]]
+    out += [f"- role `{r.get('role_name')}`: the attacker's sessions "
+            f"{', '.join(r.get('sessions') or [])} denied; its other sessions keep working"
+            for r in attacker["sessions_revoked"]]
+    needs = attacker["needs_human"]
+    if needs:
+        out += ["", "Changed by the attacker, for a human to undo (nothing here was touched):",
+                "", "| event | time | key | what | undo |", "|---|---|---|---|---|"]
+        out += [f"| {n.get('event_name')} | {n.get('time')} | {n.get('access_key_id')} | "
+                f"{n.get('what')} | `{n.get('undo')}` |" for n in needs]
+    return [*out, ""]
+
+

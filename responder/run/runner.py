@@ -1,0 +1,361 @@
+"""The run: one incident driven by a `transitions` machine from its first unfinished step
+to a terminal state.
+
+A step's side effects run in the `before` callback of the transition that leaves it, so
+a failure leaves the machine in the step's own state, which is exactly what the journal
+says and where resume starts. Each step first observes AWS, then acts; its typed facts
+are journaled when it ends, and every step reads the incident through the same view.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from transitions import EventData, Machine
+
+from responder.aws import Api, ApiCall, CallRecorder
+from responder.context import Incident, RunContext, iso
+from responder.errors import (
+    BadInput,
+    Interrupted,
+    LeaseHeld,
+    Refused,
+    ResponderError,
+    StepFailed,
+    Waiting,
+    step_failure,
+)
+from responder.incident.view import IncidentView, target_of
+from responder.journal import IncidentRecord, Journal
+from responder.logging import get_logger, incident_log, release
+from responder.playbook import Playbook, StepSpec
+from responder.run.lease import Lease
+from responder.run.machine import COMPLETED, HALTED, REFUSED, TERMINAL, WAITING, machine_spec
+from responder.run.recorder import JournalRecorder
+from responder.steps import REGISTRY, StepInput, StepResult
+
+log = get_logger("responder.run.runner")
+
+
+def new_machine(model: Any, playbook: Playbook, initial: str,
+                execute: Callable[[StepSpec, EventData], None]) -> Machine:
+    """The `transitions` machine of machine_spec(playbook), on `model`."""
+    spec = machine_spec(playbook)
+    machine = Machine(model=model, states=list(spec.states), initial=initial,
+                      auto_transitions=False, queued=True, send_event=True)
+    for t in spec.transitions:
+        before = partial(execute, t.step) if t.step is not None else None
+        machine.add_transition(t.trigger, t.source, t.dest, before=before)
+    return machine
+
+
+@dataclass(frozen=True)
+class EarlierStep:
+    """A step that ran before the incident's log existed (identify runs before the
+    incident is opened): its start and end are logged when the run begins."""
+
+    name: str
+    action: str
+    started: datetime
+    ended: datetime
+
+
+def first_to_run(view: IncidentView) -> str:
+    """Where a run starts: the first step not finished, or an earlier step that failed
+    but was let through (on_failure: continue) whose kind of fact a step still to run
+    needs; so a resume re-collects the evidence that replace-key halted for."""
+    steps = view.steps
+    for i, step in enumerate(steps):
+        if not step.finished:
+            return step.name
+        if step.status == "failed" and step.kind is not None and any(
+            step.kind in REGISTRY[later.action].needs
+            for later in steps[i + 1:] if later.status not in {"done", "skipped"}
+        ):
+            return step.name
+    return COMPLETED
+
+
+class _Ahead:
+    """The outcome of a step that ran alongside the step before it."""
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+
+
+class _InPair:
+    """A paired step's recorder. The first step's request opens the gate as it leaves;
+    the second step's calls start only then, so the calls are made in the playbook's
+    order (the k-th call of a run is the same call every time) while the second's
+    request needs no answer to the first's. The wait gives up after a few seconds: a
+    first step that cannot send must not hold back the second's containment."""
+
+    WAIT_SECONDS = 5.0
+
+    def __init__(self, inner: JournalRecorder, gate: threading.Event, *, first: bool) -> None:
+        self._inner = inner
+        self._gate = gate
+        self._first = first
+
+    def intent(self, call: ApiCall) -> Any:
+        if not self._first:
+            self._gate.wait(self.WAIT_SECONDS)
+        return self._inner.intent(call)
+
+    def sending(self, token: Any) -> None:
+        self._inner.sending(token)
+        if self._first:
+            self._gate.set()
+
+    def result(self, token: Any, *, ok: bool, attempts: int, result: Any = None,
+               error: str | None = None) -> None:
+        self._inner.result(token, ok=ok, attempts=attempts, result=result, error=error)
+
+
+class IncidentRun:
+    """Drives one incident, whose lease `owner` already holds, to a terminal state."""
+
+    state: str
+    trigger: Callable[..., bool]
+
+    def __init__(self, ctx: RunContext, journal: Journal, record: IncidentRecord, owner: str,
+                 *, resumed: bool, earlier: tuple[EarlierStep, ...] = ()) -> None:
+        self.ctx = ctx
+        self.earlier = earlier
+        self.journal = journal
+        self.lease = Lease(ctx, journal, record.id, owner)
+        self.playbook = Playbook.from_dict(record.playbook, f"incident {record.id}")
+        self.incident = Incident(id=record.id, access_key_id=record.access_key_id,
+                                 playbook=self.playbook.name, started_at=record.started_at,
+                                 resumed=resumed)
+        self.api = Api(ctx.session_factory(), ctx.retry)
+        initial = first_to_run(IncidentView.of(record, journal.steps(record.id)))
+        self._ahead: dict[str, _Ahead] = {}
+        self.machine = new_machine(self, self.playbook, initial, self._execute)
+
+    def _recorder(self, step: str) -> JournalRecorder:
+        return JournalRecorder(self.journal, self.lease, self.incident.id, step, self.ctx.clock)
+
+    def view(self, *, calls: bool = False) -> IncidentView:
+        return IncidentView.load(self.journal, self.incident.id, calls=calls)
+
+    def run(self) -> IncidentRecord:
+        incident_dir = self.ctx.incident_dir(self.incident.id)
+        with incident_log(incident_dir / "log.jsonl", incident_id=self.incident.id):
+            self.journal.update_incident(self.incident.id, self.ctx.clock(), status="running",
+                                         error=None)
+            log.info("incident.run", access_key_id=self.incident.access_key_id,
+                     playbook=self.playbook.name, resumed=self.incident.resumed,
+                     from_step=self.state)
+            for step in self.earlier:
+                log.info("step.start", step=step.name, action=step.action, at=iso(step.started))
+                log.info("step.end", step=step.name, status="done", at=iso(step.ended),
+                         duration_ms=round((step.ended - step.started).total_seconds() * 1000),
+                         error=None)
+            try:
+                with self.lease.kept_alive():
+                    while self.state not in TERMINAL:
+                        self._advance_once()
+            except ResponderError as exc:
+                exc.incident_id = self.incident.id
+                raise
+            except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM as the CLI delivers it
+                signal_name = str(stop) or "SIGINT"
+                self._close(HALTED, error=f"interrupted by {signal_name}", notify=False)
+                raise Interrupted(signal_name, self.incident.id) from stop
+            finally:
+                self.lease.release()
+        return self.journal.get(self.incident.id)
+
+    def _advance_once(self) -> None:
+        step = self.state
+        try:
+            self.trigger("advance")
+        except LeaseHeld:
+            raise  # someone else owns the incident now: touch nothing
+        except Waiting as wait:  # what was asked for so far is done: not a failure
+            self.trigger("wait")
+            self._close(WAITING, error=None)
+            log.info("incident.waiting", step=step, reason=wait.reason)
+            return
+        except (BadInput, Refused) as exc:
+            self.trigger("refuse")
+            self._close(REFUSED, error=str(exc))
+            raise
+        except ResponderError as exc:
+            self.trigger("halt")
+            self._close(HALTED, error=str(exc), failing_step=step)
+            raise
+        if self.state == COMPLETED:
+            self._close(COMPLETED, error=None)
+
+    def _close(self, status: str, error: str | None, failing_step: str | None = None, *,
+               notify: bool = True) -> None:
+        """Journal the end; a halted run tells the humans (unless a human stopped it)."""
+        self.journal.update_incident(self.incident.id, self.ctx.clock(), status=status,
+                                     error=error)
+        if status == HALTED and notify:
+            self._notify_halted(failing_step)
+        from responder.run import followup  # noqa: PLC0415 - nothing of it before containment
+
+        if status == COMPLETED and self.ctx.scheduler is not None:
+            followup.schedule(self.ctx, self.journal, self.lease, self.incident.id,
+                              self.playbook.sweeps)
+        followup.write_report(self.ctx, self.journal, self.incident.id)
+        if notify and self.ctx.options.evidence_bucket:  # a human's Ctrl-C is not waited on
+            followup.archive(self.ctx, self.journal, self.lease, self.incident.id)
+            followup.write_report(self.ctx, self.journal, self.incident.id)
+        log.info("incident.end", status=status, error=error)
+
+    def _notify_halted(self, failing_step: str | None) -> None:
+        """A halted run tells the humans too: which step, why, and how to resume."""
+        from responder.report.notice import build_notice  # noqa: PLC0415 - only once halted
+        from responder.steps import notify as notify_step  # noqa: PLC0415
+
+        spec = next((s for s in self.playbook.steps
+                     if REGISTRY[s.action].kind == "notification"), None)
+        if spec is None:
+            return
+        topic, webhook = notify_step.targets(spec.settings, self.ctx.options)
+        if not topic and not webhook:
+            return
+        notice = build_notice("halted", self.view(), failing_step=failing_step)
+        api = Api(self.api.session, self.ctx.retry,
+                  self._recorder(f"{spec.name}:halted"))
+        sent, failed = notify_step.deliver(api, notice, topic, webhook, self.ctx.retry)
+        log.info("notify.halted", sent=[s["channel"] for s in sent], failed=failed)
+
+    def _execute(self, spec: StepSpec, _event: EventData) -> None:
+        """Run the step (and the step sent at once with it); the incident is contained
+        when every containment step is done."""
+        ahead = self._ahead.pop(spec.name, None)
+        if ahead is not None:  # it ran alongside the step before it: its outcome is here
+            if ahead.error is not None:
+                raise ahead.error
+            return
+        if self.incident.resumed and REGISTRY.kind_of(spec.action) == "containment" \
+                and self._done(spec.name):
+            return  # done alongside a step that was cut short: AWS holds it already
+        partner = self._partner(spec)
+        result = self._run_step(spec) if partner is None else self._run_pair(spec, partner)
+        self._maybe_contained()
+        if REGISTRY.kind_of(spec.action) == "evidence" and result is not None \
+                and result.status == "done":
+            # Kept where it outlives this machine before anything else can go wrong.
+            from responder.run import followup  # noqa: PLC0415 - after containment
+
+            followup.archive(self.ctx, self.journal, self.lease, self.incident.id)
+
+    def _done(self, name: str) -> bool:
+        return any(s.name == name and s.status == "done" for s in self.view().steps)
+
+    def _partner(self, spec: StepSpec) -> StepSpec | None:
+        """The step to send at once with `spec`: in a fresh run, the next step when both
+        are containment steps and the next needs nothing of this one but the moment
+        they began (Action.alongside): revoke-sessions' cutoff, not disable-key's answer."""
+        steps = self.playbook.steps
+        index = steps.index(spec)
+        if self.incident.resumed or index + 1 == len(steps):
+            return None
+        partner = steps[index + 1]
+        if (REGISTRY.kind_of(spec.action) == REGISTRY.kind_of(partner.action) == "containment"
+                and REGISTRY[partner.action].alongside):
+            return partner
+        return None
+
+    def _run_pair(self, first: StepSpec, second: StepSpec) -> StepResult | None:
+        """Both containment steps at once, each journaled as if alone. The second's calls
+        wait until the first's request has left (UpdateAccessKey is still the third call,
+        DESIGN §3), then go without waiting for its answer."""
+        pair_at = self.ctx.clock()
+        gate = threading.Event()
+        outcome = _Ahead()
+
+        def second_step() -> None:
+            try:
+                self._run_step(second, pair_at=pair_at,
+                               recorder=_InPair(self._recorder(second.name), gate, first=False))
+            except BaseException as exc:  # noqa: BLE001 - raised by the second's own transition
+                outcome.error = exc
+
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(second_step,),
+                                  name=f"step-{second.name}", daemon=True)
+        thread.start()
+        try:
+            return self._run_step(first, pair_at=pair_at,
+                                  recorder=_InPair(self._recorder(first.name), gate, first=True))
+        finally:
+            gate.set()  # the first step ended without a request on the wire
+            thread.join()
+            self._ahead[second.name] = outcome
+
+    def _run_step(self, spec: StepSpec, *, pair_at: datetime | None = None,
+                  recorder: CallRecorder | None = None) -> StepResult | None:
+        """Observe, then act; journal the step's start and end either way. None when the
+        step failed and the incident goes on without it."""
+        action = REGISTRY[spec.action]()
+        view = self.view()
+        inp = StepInput(ctx=self.ctx, incident=self.incident, target=view.target,
+                        settings=spec.settings,
+                        history=tuple(self.journal.calls(self.incident.id, spec.name)),
+                        view=view, step_name=spec.name, pair_at=pair_at)
+        started = self.ctx.clock()
+        self.lease.heartbeat()
+        self.journal.step_started(self.incident.id, spec.name, started)
+        log.info("step.start", step=spec.name, action=spec.action)
+        api = Api(self.api.session, self.ctx.retry, recorder or self._recorder(spec.name))
+        try:
+            result = action.observe(inp, api) or action.run(inp, api)
+        except (BadInput, Refused) as exc:
+            self._finish(spec, started, "failed", {}, str(exc))
+            raise
+        except Waiting as wait:
+            self._finish(spec, started, "waiting", wait.detail, None)
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug in a step must halt, journaled, not crash
+            message, detail = step_failure(exc, again="`respond resume`")
+            self._fail(spec, started, message, exc, detail)
+            return None
+        detail = result.detail
+        if result.effective_at is not None:
+            detail["effective_at"] = iso(result.effective_at)
+        self._finish(spec, started, result.status, detail, None)
+        if (target := target_of(result.facts)) is not None:
+            self.journal.update_incident(self.incident.id, self.ctx.clock(),
+                                         user_name=target.user_name,
+                                         account_id=target.account_id)
+        return result
+
+    def _fail(self, spec: StepSpec, started: datetime, message: str, exc: Exception,
+              detail: Mapping[str, Any] | None = None) -> None:
+        self._finish(spec, started, "failed", detail or {}, message)
+        if spec.on_failure == "continue" or not REGISTRY[spec.action].critical:
+            log.warning("step.failed_continuing", step=spec.name, error=message)
+            return
+        raise StepFailed(spec.name, message) from exc
+
+    def _finish(self, spec: StepSpec, started: datetime, status: Any,
+                detail: Mapping[str, Any], error: str | None) -> None:
+        ended = self.ctx.clock()
+        self.journal.step_finished(self.incident.id, spec.name, status=status, now=ended,
+                                   detail=detail, error=error)
+        duration_ms = round((ended - started).total_seconds() * 1000)
+        log.info("step.end", step=spec.name, status=status, duration_ms=duration_ms, error=error)
+
+    def _maybe_contained(self) -> None:
+        view = self.view()
+        if view.contained_at is not None:
+            return
+        contained = view.containment_moment()
+        if contained is None:
+            return
+        self.journal.update_incident(self.incident.id, self.ctx.clock(), contained_at=contained)
+        log.info("incident.contained", contained_at=iso(contained),
+                 seconds=round((contained - self.incident.started_at).total_seconds(), 3))
+        release()  # the events kept until now (see responder.logging)

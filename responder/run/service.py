@@ -1,0 +1,327 @@
+"""The application service: what `respond compromised`, `respond finding`, the Lambda
+handler and the drill ask for, decided before (and around) a run.
+
+Identify runs before an incident is opened, so a refusal (root key, not found, another
+account) leaves nothing behind but its one-line message. Then: join the key's open
+incident, answer with a finished one whose key is still contained, or open a new one
+and run it. The cross-account rule (a role to reach the key's account, or a refusal)
+lives here once, for keys and for findings alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from responder.aws import AnySession, Api, ApiCall, caller_access_key
+from responder.context import Incident, RunContext, Target
+from responder.errors import (
+    AGAIN,
+    AlreadyHandled,
+    AwsCallFailed,
+    BadInput,
+    OtherAccount,
+    StepFailed,
+)
+from responder.guardrails import check_access_key_id, check_not_own_key, is_temporary
+from responder.incident.action import KeyKind
+from responder.incident.view import IncidentView, target_of
+from responder.journal import IncidentExists, IncidentRecord, Journal
+from responder.logging import get_logger
+from responder.playbook import Playbook, StepSpec
+from responder.run.lease import acquire, new_owner
+from responder.run.runner import EarlierStep, IncidentRun
+from responder.steps import REGISTRY, StepInput, StepResult
+
+log = get_logger("responder.run.service")
+
+
+def new_incident_id(now: datetime) -> str:
+    return f"inc-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class BufferedCall:
+    """A call identify made before the incident existed, journaled once it does."""
+
+    call: ApiCall
+    intent_at: datetime
+    ok: bool = False
+    attempts: int = 0
+    result: Any = None
+    error: str | None = None
+    result_at: datetime | None = None
+
+
+class BufferRecorder:
+    """Holds identify's calls made before the incident exists, to journal them after."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()  # identify sends its two reads at once
+        self.calls: list[BufferedCall] = []
+
+    def intent(self, call: ApiCall) -> int:
+        with self._lock:
+            self.calls.append(BufferedCall(call, self._clock()))
+            return len(self.calls) - 1
+
+    def sending(self, token: Any) -> None:
+        """identify only reads; nothing to mark."""
+
+    def result(
+        self, token: Any, *, ok: bool, attempts: int, result: Any = None, error: str | None = None
+    ) -> None:
+        with self._lock:
+            pending = self.calls[token]
+            self.calls[token] = BufferedCall(pending.call, pending.intent_at, ok, attempts,
+                                             result, error, self._clock())
+
+
+@dataclass(frozen=True)
+class Identified:
+    """identify's outcome, reached before any incident is opened."""
+
+    incident: Incident
+    spec: StepSpec
+    target: Target
+    result: StepResult
+    started: datetime
+    ended: datetime
+    calls: tuple[BufferedCall, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What --dry-run found and would do."""
+
+    identified: Identified
+    steps: tuple[tuple[StepSpec, tuple[ApiCall, ...]], ...]
+
+
+SESSION_PLAYBOOK = "compromised-session"
+KEY_PLAYBOOK = "compromised-key"
+
+
+def default_playbook(access_key_id: str) -> str:
+    """The shipped playbook for a key: a temporary (ASIA) key's session, or a long-term key."""
+    return SESSION_PLAYBOOK if is_temporary(access_key_id.strip()) else KEY_PLAYBOOK
+
+
+def key_kind(playbook: Playbook) -> KeyKind:
+    """The kind of key a playbook responds to: what its first (identify) step identifies."""
+    first = REGISTRY.get(playbook.steps[0].action) if playbook.steps else None
+    return (first.identifies if first is not None else None) or "long-term"
+
+
+def checked_key(ctx: RunContext, playbook: Playbook, access_key_id: str
+                ) -> tuple[str, AnySession]:
+    """The key id if it is well formed, of the kind the playbook responds to, and not the
+    one this responder signs with (local checks, no AWS call), with the session checked."""
+    kind = key_kind(playbook)
+    key = check_access_key_id(access_key_id, temporary_ok=True)
+    if (kind == "temporary") != is_temporary(key):
+        wanted = "temporary (ASIA) keys" if kind == "temporary" else "long-term (AKIA) keys"
+        raise BadInput(f"playbook {playbook.name} responds to {wanted}, and {key} is not one: "
+                       f"leave out --playbook (`respond` picks {default_playbook(key)} for it)")
+    session = ctx.session_factory()
+    check_not_own_key(key, caller_access_key(session))
+    return key, session
+
+
+def identify(
+    ctx: RunContext, playbook: Playbook, key: str, session: AnySession | None = None
+) -> Identified:
+    """The read-only identify step for a checked key, with no journal trace yet."""
+    session = session or ctx.session_factory()
+    started = ctx.clock()
+    incident = Incident(new_incident_id(started), key, playbook.name, started)
+    spec = playbook.steps[0]
+    recorder = BufferRecorder(ctx.clock)
+    try:
+        result = REGISTRY[spec.action]().run(
+            StepInput(ctx, incident, None, spec.settings), Api(session, ctx.retry, recorder)
+        )
+    except AwsCallFailed as exc:  # no incident yet, nothing changed: say what to fix
+        raise BadInput(f"{spec.name}: {exc.explain(AGAIN)}; nothing was changed") from exc
+    target = target_of(result.facts)
+    if target is None:
+        raise StepFailed(spec.name, "identify did not name the key's owner")
+    return Identified(incident, spec, target, result, started, ctx.clock(),
+                      tuple(recorder.calls))
+
+
+def plan(ctx: RunContext, playbook: Playbook, access_key_id: str,
+         check: Callable[[RunContext, Identified], None] | None = None) -> Plan:
+    """Dry run: the read-only identify step for real, every other step only planned;
+    `check` refuses what the run itself would refuse right after identify."""
+    found = identify(ctx, playbook, *checked_key(ctx, playbook, access_key_id))
+    if check is not None:
+        check(ctx, found)
+    planned = tuple(
+        (spec, REGISTRY[spec.action]().plan(
+            StepInput(ctx, found.incident, found.target, spec.settings)))
+        for spec in playbook.steps[1:]
+    )
+    return Plan(found, planned)
+
+
+def is_rotation(record: IncidentRecord) -> bool:
+    """A routine rotation (rotate-key), not a response to a leak: any of its steps
+    establishes rotation facts."""
+    steps = record.playbook.get("steps")
+    return isinstance(steps, list) and any(
+        isinstance(s, dict) and REGISTRY.kind_of(str(s.get("action"))) == "rotation"
+        for s in steps)
+
+
+def _journal_identified(journal: Journal, found: Identified) -> None:
+    incident_id, name = found.incident.id, found.spec.name
+    journal.step_started(incident_id, name, found.started)
+    for buffered in found.calls:
+        token = journal.intent(incident_id, name, buffered.call, buffered.intent_at)
+        journal.result(token, ok=buffered.ok, attempts=buffered.attempts,
+                       now=buffered.result_at or found.ended, result=buffered.result,
+                       error=buffered.error)
+    journal.step_finished(incident_id, name, status="done", now=found.ended,
+                          detail=found.result.detail, error=None)
+    journal.update_incident(incident_id, found.ended, user_name=found.target.user_name,
+                            account_id=found.target.account_id)
+
+
+def _still_contained(
+    ctx: RunContext, session: AnySession, history: list[IncidentRecord]
+) -> IncidentRecord | None:
+    """The last completed incident of this key, if the key is still Inactive or gone.
+
+    Re-running a finished response must not issue another replacement key; but a key
+    that someone re-enabled since is live again and gets a new incident.
+    """
+    done = [r for r in history if r.status == "completed" and r.user_name]
+    if not done or is_temporary(done[-1].access_key_id):
+        # A session cannot be re-enabled: a new incident re-checks its deny (and adds
+        # nothing if it is still there) rather than trusting the old one.
+        return None
+    last = done[-1]
+    from responder.iam.snapshot import access_keys  # noqa: PLC0415 - a key seen before only
+
+    try:
+        status = access_keys(Api(session, ctx.retry), last.user_name or "").get(
+            last.access_key_id, "Deleted")
+    except AwsCallFailed as exc:
+        if exc.code == "NoSuchEntity":  # the user is gone, and the key with it
+            return last
+        raise BadInput(f"identify: {exc.explain(AGAIN)}; nothing was changed") from exc
+    return None if status == "Active" else last
+
+
+def in_account(ctx: RunContext, account_id: str, refusal: OtherAccount) -> RunContext:
+    """The context that acts in `account_id`: through RESPONDER_ROLE_ARN_TEMPLATE's role
+    there. An explicit --role-arn that still does not reach it, or no template, refuses."""
+    if ctx.options.role_arn or not ctx.role_arn_template:
+        raise refusal
+    return ctx.via_role(ctx.role_arn_template.format(account_id=account_id))
+
+
+def caller_account(ctx: RunContext) -> str:
+    found = Api(ctx.session_factory(), ctx.retry).call(ApiCall("sts", "GetCallerIdentity"))
+    return str(found["Account"])
+
+
+def for_finding_account(ctx: RunContext, finding_id: str, account_id: str | None) -> RunContext:
+    """The context that acts in the account a finding is about."""
+    if not account_id or ctx.options.role_arn:
+        return ctx
+    here = caller_account(ctx)
+    if account_id == here:
+        return ctx
+    return in_account(ctx, account_id, OtherAccount(
+        f"finding {finding_id} is about account {account_id}, but these credentials are in "
+        f"{here}: set RESPONDER_ROLE_ARN_TEMPLATE (e.g. arn:aws:iam::{{account_id}}:role/"
+        "KeyResponder) or pass --role-arn", account_id))
+
+
+def respond(
+    ctx: RunContext, journal: Journal, playbook: Playbook, access_key_id: str, *,
+    owner: str | None = None, finding_id: str | None = None,
+    identified: Identified | None = None,
+) -> IncidentRecord:
+    """Start an incident for the key, or join the open one, and run it to the end.
+
+    `identified` is what the plan shown at the confirmation prompt found: it is reused
+    (same incident id, no second identify), the incident starting when it was confirmed.
+    """
+    owner = owner or new_owner()
+    key, session = checked_key(ctx, playbook, access_key_id)
+    existing = journal.find_open(key)
+    if existing is not None and is_rotation(existing):
+        # A leak outranks a routine rotation: the rotation ends here, the response opens.
+        journal.update_incident(existing.id, ctx.clock(), status="refused", error=(
+            f"superseded: {key} was reported compromised; its response replaces this rotation"))
+        log.warning("rotation.superseded", incident_id=existing.id)
+    elif existing is not None:
+        log.info("incident.join", incident_id=existing.id)
+        return resume(ctx, journal, existing.id, owner)
+    history = journal.history_for_key(key)
+    handled = _still_contained(ctx, session, [r for r in history if not is_rotation(r)])
+    if handled is not None:
+        log.info("incident.already_contained", incident_id=handled.id)
+        return handled
+    if identified is not None and identified.incident.access_key_id == key:
+        found = dataclasses.replace(identified, incident=dataclasses.replace(
+            identified.incident, started_at=ctx.clock()))
+    else:
+        ctx, found = identify_reaching(ctx, playbook, key, session)
+    try:
+        record = journal.create_incident(
+            incident_id=found.incident.id, access_key_id=key, playbook=playbook.to_dict(),
+            started_at=found.incident.started_at, source=ctx.source, options=ctx.options.as_dict(),
+            owner=owner, lease_seconds=ctx.lease_seconds, finding_id=finding_id,
+        )
+    except IncidentExists as exists:
+        prior = journal.find_by_finding(finding_id) if finding_id else None
+        if prior is not None:
+            raise AlreadyHandled(finding_id or "", prior.id, prior.status) from exists
+        log.info("incident.join", incident_id=exists.incident_id)
+        return resume(ctx, journal, exists.incident_id, owner)
+    return run_identified(ctx, journal, record, owner, found, resumed=bool(history))
+
+
+def identify_reaching(ctx: RunContext, playbook: Playbook, key: str, session: AnySession
+                      ) -> tuple[RunContext, Identified]:
+    """identify, and the context that acts where the key is: through the role in_account
+    names when the key belongs to another account."""
+    try:
+        return ctx, identify(ctx, playbook, key, session)
+    except OtherAccount as other:
+        ctx = in_account(ctx, other.owner_account, other)
+        return ctx, identify(ctx, playbook, key)
+
+
+def run_identified(ctx: RunContext, journal: Journal, record: IncidentRecord, owner: str,
+                   found: Identified, *, resumed: bool) -> IncidentRecord:
+    """Journal what identify did before `record` was opened, then run the rest."""
+    _journal_identified(journal, found)
+    earlier = EarlierStep(found.spec.name, found.spec.action, found.started, found.ended)
+    return IncidentRun(ctx, journal, record, owner, resumed=resumed, earlier=(earlier,)).run()
+
+
+def resume(
+    ctx: RunContext, journal: Journal, incident_id: str, owner: str | None = None
+) -> IncidentRecord:
+    """Continue an incident from its first step not done; each step re-observes."""
+    owner = owner or new_owner()
+    record = journal.get(incident_id)
+    if not record.is_open:
+        return record
+    acquire(ctx, journal, incident_id, owner)
+    from responder.run import followup  # noqa: PLC0415 - resuming only
+
+    resumed_ctx = followup.context_for(ctx, record)
+    followup.restore_evidence(resumed_ctx, IncidentView.load(journal, incident_id))
+    return IncidentRun(resumed_ctx, journal, record, owner, resumed=True).run()
