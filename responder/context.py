@@ -14,12 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from responder.aws import RetryPolicy, SessionFactory, assuming
-
-if TYPE_CHECKING:
-    from responder.incident.facts import SessionFound
 
 
 def utcnow() -> datetime:
@@ -195,26 +192,3 @@ class RunContext:
             session_factory=assuming(self.session_factory, role_arn),
             options=dataclasses.replace(self.options, role_arn=role_arn),
         )
-
-
-@dataclass(frozen=True)
-class Incident:
-    """The journaled incident a run works on."""
-
-    id: str
-    access_key_id: str
-    playbook: str
-    started_at: datetime
-    resumed: bool = False
-
-
-@dataclass(frozen=True)
-class Target:
-    """Who owns the key, as identify found it."""
-
-    user_name: str | None
-    """The IAM user; None for a role's session."""
-    account_id: str
-    session: SessionFound | None = None
-    """For a temporary key: the session, as identify-session found it."""
-

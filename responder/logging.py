@@ -24,6 +24,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
+from responder.redaction import SECRET_FIELDS, redact
+
 if TYPE_CHECKING:
     from structlog.typing import EventDict, WrappedLogger
 
@@ -34,8 +36,6 @@ _BOUND: ContextVar[Mapping[str, Any]] = ContextVar("responder_log_bound",
 
 def redact_secrets(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     """Processor: drop secret-shaped values and secret-named fields from every event."""
-    from responder.aws import SECRET_FIELDS, redact  # noqa: PLC0415 - aws logs through us
-
     return {k: "<redacted>" if k in SECRET_FIELDS else redact(v) for k, v in event.items()}
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from responder.context import responder_home
 from responder.errors import BadInput, PlaybookInvalid
-from responder.steps import REGISTRY
+from responder.incident.action import REGISTRY
 
 if TYPE_CHECKING:
     import jsonschema

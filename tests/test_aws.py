@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from responder.aws import BOTO_CONFIG, RetryPolicy, is_retryable, redact
+from responder.aws import BOTO_CONFIG, RetryPolicy, is_retryable
+from responder.redaction import redact
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 

@@ -16,10 +16,10 @@ from moto import mock_aws
 
 from responder.attacker.rules import analyse
 from responder.aws import Api
-from responder.context import Incident, RunContext
+from responder.context import RunContext
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.incident.action import StepInput
-from responder.incident.facts import AttackerContained
+from responder.incident.facts import AttackerContained, Incident
 from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
 from responder.playbook import Playbook

@@ -9,7 +9,7 @@ from pathlib import Path
 import structlog
 
 from responder import logging as rlog
-from responder.aws import redact
+from responder.redaction import redact
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 TOKEN = "IQoJb3JpZ2luX2VjE" + "A" * 300

@@ -17,8 +17,8 @@ from conftest import FAST_RETRY, REGION, Pager, make_pager
 from moto import mock_aws
 
 from responder.aws import Api, RetryPolicy
-from responder.context import Incident, Target
 from responder.errors import AwsCallFailed
+from responder.incident.facts import Incident, Target
 from responder.incident.view import IncidentView
 from responder.journal import IncidentRecord, StepRecord
 from responder.report.notice import Notice

@@ -14,8 +14,15 @@ import jsonschema
 import pytest
 
 from responder import iam_policy
-from responder.context import Incident, RunContext, Target
-from responder.incident.facts import EvidenceCollected, FactKind, Facts, KeyReplaced
+from responder.context import RunContext
+from responder.incident.facts import (
+    EvidenceCollected,
+    FactKind,
+    Facts,
+    Incident,
+    KeyReplaced,
+    Target,
+)
 from responder.steps import REGISTRY, StepInput, required_permissions
 
 PERMISSION = re.compile(r"^[a-z0-9-]+:[A-Z][A-Za-z0-9]+$")

@@ -28,11 +28,11 @@ from responder.drill.cloudtrail_records import (
 )
 from responder.errors import EXIT_REFUSED, BadInput, Refused
 from responder.iam import role_policy as rp
+from responder.incident.action import REGISTRY, StepInput
 from responder.incident.facts import SessionDenied, SessionFound
 from responder.journal import StepRecord
 from responder.journal.sqlite import SqliteJournal
 from responder.run import service
-from responder.steps import REGISTRY, StepInput
 from responder.steps.deny import POLICY_NAME, cutoff_text, deny_policy
 
 CtxFactory = Callable[..., RunContext]

@@ -11,7 +11,6 @@ exactly as they do for the AWS CLI.
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 import weakref
@@ -39,6 +38,7 @@ from responder.aws.sessions import (
 )
 from responder.errors import AwsCallFailed, BadInput
 from responder.logging import get_logger
+from responder.redaction import SECRET_FIELDS, SECRET_SHAPED, redact
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState, Retrying
@@ -76,15 +76,6 @@ FATAL_CODES = frozenset(
     {"AccessDenied", "AccessDeniedException", "LimitExceeded", "ValidationError",
      "InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken"}
 )
-SECRET_FIELDS = frozenset(
-    {"SecretAccessKey", "SessionToken", "SecretString", "SecretBinary", "Password"}
-)
-# A secret access key (40 base64 characters, no padding) or an STS session token.
-SECRET_SHAPED = re.compile(
-    r"(?<![A-Za-z0-9/+])(?:[A-Za-z0-9/+]{40}|(?:FwoG|IQo)[A-Za-z0-9/+=]{100,})(?![A-Za-z0-9/+])"
-)
-
-
 def error_code(exc: BaseException) -> str:
     """The AWS error code of a ClientError, else the exception's class name."""
     if isinstance(exc, ClientError):
@@ -203,21 +194,6 @@ class RetryPolicy:
                 attempts = attempt.retry_state.attempt_number
                 value = again()
         return value, attempts
-
-
-def redact(value: Any) -> Any:
-    """Copy with secret-named fields and secret-shaped text removed, safe to journal or log."""
-    if isinstance(value, Mapping):
-        return {
-            k: ("<redacted>" if k in SECRET_FIELDS else redact(v))
-            for k, v in value.items()
-            if k != "ResponseMetadata"
-        }
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    if isinstance(value, str):
-        return SECRET_SHAPED.sub("<redacted>", value)
-    return value
 
 
 def counts_only(response: Mapping[str, Any]) -> dict[str, Any]:

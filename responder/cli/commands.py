@@ -47,10 +47,9 @@ def cmd_compromised(args: argparse.Namespace) -> int:
         raise BadInput("--principal names a temporary key's session; "
                        f"{args.access_key_id.strip()} is a long-term key")
     if args.dry_run:
-        from responder.report import document as report  # noqa: PLC0415 - no report module before containment
 
         ctx = context(args)
-        print_doc(report.plan_document(service.plan(ctx, pb, args.access_key_id)), args.output)
+        print_doc(service.plan_document(service.plan(ctx, pb, args.access_key_id)), args.output)
         return 0
     ctx = context(args)
     identified = None

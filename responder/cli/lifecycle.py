@@ -88,12 +88,12 @@ def _said(view: IncidentView, output: str) -> int:
 
 
 def _start_rotation(args: argparse.Namespace) -> int:
-    from responder.report import document as report  # noqa: PLC0415 - rotation only
     from responder.rotation import lifecycle as rotation
+    from responder.run import service
 
     ctx = _rotation_context(args)
     if args.dry_run:
-        print_doc(report.plan_document(rotation.plan(ctx, args.target)), args.output)
+        print_doc(service.plan_document(rotation.plan(ctx, args.target)), args.output)
         return 0
     if not args.yes and confirmed_plan(lambda: rotation.plan(ctx, args.target),
                                        "rotate") is None:

@@ -161,9 +161,10 @@ def confirmed_plan(plan_of: Callable[[], Plan], what: str) -> Plan | None:
         raise BadInput(f"no terminal to confirm on: pass --yes to {what} (or --dry-run to "
                        "look)")
     from responder.report import document as report  # noqa: PLC0415 - no report module before containment
+    from responder.run import service  # noqa: PLC0415
 
     planned = plan_of()
-    sys.stderr.write(report.render_human(report.plan_document(planned)) + "\n")
+    sys.stderr.write(report.render_human(service.plan_document(planned)) + "\n")
     if ask("Proceed?"):
         return planned
     err("aborted; nothing was changed")

@@ -25,7 +25,8 @@ from responder.drill import checks as checks_mod
 from responder.drill import world as world_mod
 from responder.drill.checks import Check
 from responder.drill.cloudtrail import CloudTrailFake
-from responder.drill.scenarios import SCENARIOS, Stage
+from responder.drill.scenarios import SCENARIOS
+from responder.drill.stage import Stage
 from responder.errors import BadInput
 from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal

@@ -20,7 +20,7 @@ from responder.iam.role_policy import REVOKE_POLICY as ROLE_DENY
 from responder.run import trigger
 
 if TYPE_CHECKING:
-    from responder.drill.scenarios import Played, Stage
+    from responder.drill.stage import Played, Stage
 
 ROLE = "web-instance-role"
 SESSION_KEY = "ASIADRILLWEBINST0001"

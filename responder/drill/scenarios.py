@@ -15,55 +15,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-
-from responder import playbook
 from responder.context import RunContext
+from responder.drill import instance
 from responder.drill.checks import Check, key_status
-from responder.drill.cloudtrail import CloudTrailFake
-from responder.drill.world import ATTACKER_USER, Attacker, World, attack
-from responder.errors import ResponderError
-from responder.incident.view import IncidentView
-from responder.journal.sqlite import SqliteJournal
+from responder.drill.stage import Played, Stage
+from responder.drill.world import ATTACKER_USER, attack
 from responder.run import followup, service
 
 ADMIN_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
 _PASSWORD = "-".join(("Drill", "console", "Passw0rd!"))
 """The attacker's console password, in the fake account only."""
 PIVOT_ROLE = "deploy"
-
-
-@dataclass
-class Stage:
-    """One drill's account, attacker and responder, handed to its scenario."""
-
-    world: World
-    trail: CloudTrailFake
-    sessions: Callable[[], boto3.Session]
-    ctx: RunContext
-    journal: SqliteJournal
-    hands: Attacker
-
-    @property
-    def iam(self) -> Any:
-        return self.sessions().client("iam")
-
-    def respond(self, ctx: RunContext | None = None) -> str:
-        """`respond compromised` on the leaked key; the incident's id, however it ended."""
-        try:
-            return service.respond(ctx or self.ctx, self.journal,
-                                   playbook.load("compromised-key"), self.world.leaked_key).id
-        except ResponderError as exc:
-            if exc.incident_id is None:
-                raise
-            return exc.incident_id
-
-    def view(self, incident_id: str) -> IncidentView:
-        return IncidentView.load(self.journal, incident_id, calls=True)
-
-
-Played = tuple[str, list[Check]]
-"""The incident a scenario opened, and its own checks."""
 
 
 @dataclass(frozen=True)
@@ -248,12 +210,6 @@ def _late_delivery(stage: Stage) -> Played:
     ]
 
 
-def _instance(stage: Stage) -> Played:
-    from responder.drill import instance  # noqa: PLC0415 - it imports this module's types
-
-    return instance.play(stage)
-
-
 SCENARIOS: Mapping[str, Scenario] = {s.name: s for s in (
     Scenario("leaked-key-recon", "enumeration from a foreign IP; the evidence names it",
              _recon),
@@ -264,7 +220,7 @@ SCENARIOS: Mapping[str, Scenario] = {s.name: s for s in (
     Scenario("crash-midway", "the runner is killed after disabling the key, then resumed",
              _crash_midway),
     Scenario("instance-exfiltration", "an instance role's session used from outside AWS, "
-             "answered from the GuardDuty finding", _instance),
+             "answered from the GuardDuty finding", instance.play),
     Scenario("late-delivery", "CloudTrail delivers an attacker event after the response; "
              "the sweep contains it", _late_delivery),
 )}

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypeVar
 
 from responder.aws import Api, ApiCall
-from responder.context import Incident, RunContext, Target
+from responder.context import RunContext
 from responder.errors import StepFailed
-from responder.incident.facts import FactKind, Facts, Skipped
+from responder.incident import kinds
+from responder.incident.facts import FactKind, Facts, Incident, Skipped, Target
+from responder.incident.kinds import SHIPPED
 from responder.journal import CallRecord
 
 if TYPE_CHECKING:
@@ -147,43 +149,6 @@ class Action(ABC):
         """Make the change; must be safe to repeat after observe() returned None."""
 
 
-@dataclass(frozen=True)
-class Shipped:
-    """Where a shipped action lives, and what the view must know of it without loading
-    it: the kind of fact it establishes and the name of its facts' type."""
-
-    module: str
-    kind: FactKind
-    result: str
-    waits: bool = False
-    """Action.may_wait, known without importing the module."""
-
-
-SHIPPED: Mapping[str, Shipped] = {
-    "identify": Shipped("identify", "identification", "OwnerFound"),
-    "identify_session": Shipped("identify_session", "identification", "SessionFound"),
-    "disable_access_key": Shipped("disable", "containment", "KeyDisabled"),
-    "attach_deny_policy": Shipped("deny", "containment", "SessionsRevoked"),
-    "revoke_session": Shipped("revoke_session", "containment", "SessionDenied"),
-    "collect_cloudtrail": Shipped("evidence", "evidence", "EvidenceCollected"),
-    "contain_attacker": Shipped("attacker", "attacker", "AttackerContained"),
-    "replace_access_key": Shipped("replace", "replacement", "KeyReplaced"),
-    "notify": Shipped("notify", "notification", "NoticeSent"),
-    "schedule_sweeps": Shipped("schedule", "schedule", "SweepsScheduled"),
-    "sweep_cloudtrail": Shipped("sweep", "sweep", "SweepFound"),
-    "archive_evidence": Shipped("archive", "archive", "EvidenceArchived"),
-    "rollback_containment": Shipped("rollback", "rollback", "RolledBack"),
-    "await_update": Shipped("rotate", "rotation", "AppsUpdated", waits=True),
-    "test_access_key": Shipped("rotate", "rotation", "NewKeyTested"),
-    "deactivate_old_key": Shipped("rotate", "rotation", "OldKeyDeactivated"),
-    "watch_old_key": Shipped("rotate_watch", "rotation", "OldKeyQuiet", waits=True),
-    "delete_old_key": Shipped("rotate", "rotation", "OldKeyDeleted"),
-    "reactivate_old_key": Shipped("rotate_watch", "rotation", "OldKeyReactivated"),
-    "harden": Shipped("harden", "hardening", "Hardened"),
-}
-"""Every shipped action (a test checks this table against the classes themselves)."""
-
-
 class Registry(Mapping[str, type[Action]]):
     """The actions by name, each module imported the first time its action is asked
     for: a run imports the steps it reaches, so the modules of evidence, replacement and
@@ -197,6 +162,7 @@ class Registry(Mapping[str, type[Action]]):
         if name in self._loaded:
             raise ValueError(f"action {name} registered twice")
         self._loaded[name] = cls
+        kinds.describe(name, kinds.Described(cls.kind, cls.result, waits=cls.may_wait))
 
     def __getitem__(self, name: str) -> type[Action]:
         if name not in self._loaded and name in SHIPPED:
@@ -225,23 +191,9 @@ class Registry(Mapping[str, type[Action]]):
                 return [SHIPPED[name].module, source.st_size, source.st_mtime_ns]
         return self[name].schema
 
-    def kind_of(self, name: str) -> FactKind | None:
-        """The kind of fact an action establishes, without importing it."""
-        if name in self._loaded:
-            return self._loaded[name].kind
-        return SHIPPED[name].kind if name in SHIPPED else None
-
-    def may_wait(self, name: str) -> bool:
-        """Whether an action may stop its incident at `waiting`, without importing it."""
-        if name in self._loaded:
-            return self._loaded[name].may_wait
-        return name in SHIPPED and SHIPPED[name].waits
-
-    def establishes(self, name: str, facts: type[Facts]) -> bool:
-        """Whether `name` establishes facts of type `facts`, without importing it."""
-        if name in self._loaded:
-            return self._loaded[name].result is facts
-        return name in SHIPPED and SHIPPED[name].result == facts.__name__
+    kind_of = staticmethod(kinds.kind_of)
+    may_wait = staticmethod(kinds.may_wait)
+    establishes = staticmethod(kinds.establishes)
 
 
 REGISTRY = Registry()

@@ -5,11 +5,6 @@ and the incident view reads it back (`from_detail`) by the type its action decla
 renamed key fails here, once, instead of turning a report field silently null. Reading
 back is lenient on purpose: a journal written by an older version, or a step that
 failed halfway, yields the defaults, never an exception in the middle of a report.
-
-This module holds the facts of the path to containment; those of the steps after it
-live in results_later.py and are importable from here all the same, loaded on first
-use: each frozen dataclass costs about half a millisecond to build, time a run that has
-not disabled the key yet cannot spare.
 """
 
 from __future__ import annotations
@@ -17,24 +12,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
-
-from responder.context import Target
-
-if TYPE_CHECKING:  # re-exported: importable from here, loaded on first use (below)
-    from responder.incident.facts_later import (
-        AttackerContained as AttackerContained,
-        EvidenceArchived as EvidenceArchived,
-        EvidenceCollected as EvidenceCollected,
-        KeyReplaced as KeyReplaced,
-        NoticeSent as NoticeSent,
-        ReplacementHalted as ReplacementHalted,
-        RolledBack as RolledBack,
-        SessionDenied as SessionDenied,
-        SessionFound as SessionFound,
-        SweepFound as SweepFound,
-        SweepsScheduled as SweepsScheduled,
-    )
+from datetime import datetime
+from typing import Any, ClassVar, Literal, Self
 
 FactKind = Literal["identification", "containment", "evidence", "attacker", "replacement",
                    "notification", "schedule", "sweep", "archive", "rollback", "rotation",
@@ -47,6 +26,28 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 def as_tuple(value: Any) -> tuple[Any, ...]:
     return tuple(value) if isinstance(value, (list, tuple)) else ()
+
+
+@dataclass(frozen=True)
+class Incident:
+    """The journaled incident a run works on."""
+
+    id: str
+    access_key_id: str
+    playbook: str
+    started_at: datetime
+    resumed: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """Who owns the key, as identify found it."""
+
+    user_name: str | None
+    """The IAM user; None for a role's session."""
+    account_id: str
+    session: SessionFound | None = None
+    """For a temporary key: the session, as identify-session found it."""
 
 
 @dataclass(frozen=True)
@@ -139,18 +140,247 @@ class SessionsRevoked(Facts):
     has any permission left."""
 
 
-_LATER = frozenset({
-    "AttackerContained", "EvidenceArchived", "EvidenceCollected", "KeyReplaced",
-    "NoticeSent", "ReplacementHalted", "RolledBack", "SessionDenied", "SessionFound",
-    "SweepFound", "SweepsScheduled",
-})
-"""The names results_later.py defines."""
+@dataclass(frozen=True)
+class EvidenceCollected(Facts):
+    """collect-evidence: where the CloudTrail events are, their digest and summary."""
+
+    optional: ClassVar[frozenset[str]] = frozenset({"describe_regions_error"})
+
+    events: int = 0
+    regions: tuple[str, ...] = ()
+    regions_failed: Mapping[str, Any] = field(default_factory=dict)
+    path: str | None = None
+    sha256: str | None = None
+    duplicates_dropped: int = 0
+    pages: int = 0
+    window: Mapping[str, Any] = field(default_factory=dict)
+    temporary_keys: tuple[Mapping[str, Any], ...] = ()
+    """access_key_id, events and regions_failed of each temporary key the key minted."""
+    roles_assumed: tuple[str, ...] = ()
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    describe_regions_error: str | None = None
+
+    @property
+    def temporary_key_ids(self) -> tuple[str, ...]:
+        return tuple(str(t.get("access_key_id")) if isinstance(t, Mapping) else str(t)
+                     for t in self.temporary_keys)
+
+    @property
+    def high_risk(self) -> tuple[Mapping[str, Any], ...]:
+        return tuple(e for e in as_tuple(self.summary.get("high_risk")) if isinstance(e, Mapping))
+
+    @property
+    def high_risk_total(self) -> int:
+        total = self.summary.get("high_risk_total")
+        return total if isinstance(total, int) else len(self.high_risk)
 
 
-def __getattr__(name: str) -> Any:
-    """The facts of the steps after containment, from results_later on first use."""
-    if name in _LATER:
-        from responder.incident import facts_later as results_later  # noqa: PLC0415 - see the docstring
+@dataclass(frozen=True)
+class KeyReplaced(Facts):
+    """replace-key: the new key and where its secret is (never the secret itself)."""
 
-        return getattr(results_later, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    optional: ClassVar[frozenset[str]] = frozenset({"adopted_from"})
+
+    access_key_id: str | None = None
+    secret_ref: str | None = None
+    deleted_compromised: bool = False
+    adopted: bool = False
+    """The key was already in AWS (an earlier attempt's, or another responder's)."""
+    snapshot_after: Mapping[str, Any] = field(default_factory=dict)
+    adopted_from: str | None = None
+    """The incident that issued the adopted key, as tagged on the user (it may live in
+    another journal): set when a replacement recorded in AWS was adopted."""
+
+
+@dataclass(frozen=True)
+class ReplacementHalted(Facts):
+    """replace-key failed after creating a key whose secret could not be stored."""
+
+    created_access_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NoticeSent(Facts):
+    """notify: which channels were told and which failed."""
+
+    optional: ClassVar[frozenset[str]] = frozenset({"already"})
+
+    sent: tuple[Mapping[str, Any], ...] = ()
+    failed: tuple[Mapping[str, Any], ...] = ()
+    next_actions: tuple[str, ...] = ()
+    already: bool | None = None
+
+
+@dataclass(frozen=True)
+class AttackerContained(Facts):
+    """contain-attacker: what the attacker opened and this step shut, what the cutoff
+    already covers, and what a human must undo (with the command)."""
+
+    keys_disabled: tuple[Mapping[str, Any], ...] = ()
+    """{"user_name", "access_key_id", "already"}: keys the attacker created."""
+    principals_quarantined: tuple[Mapping[str, Any], ...] = ()
+    """{"type": "user"|"role", "name", "keys_disabled": [...]}: given responder-quarantine."""
+    sessions_revoked: tuple[Mapping[str, Any], ...] = ()
+    """{"role_name", "role_arn", "sessions": ["ROLEID:session", ...]}."""
+    covered_by_cutoff: tuple[Mapping[str, Any], ...] = ()
+    """{"event_id", "event_name", "access_key_id"}: sessions the user's cutoff denies."""
+    needs_human: tuple[Mapping[str, Any], ...] = ()
+    """{"event_id", "event_name", "time", "access_key_id", "what", "undo"}."""
+    events_considered: int = 0
+
+
+@dataclass(frozen=True)
+class SessionFound(Facts):
+    """identify-session: whose session a leaked temporary key is, as CloudTrail (or, when
+    it has no event yet, the finding or --principal) names it."""
+
+    optional: ClassVar[frozenset[str]] = frozenset({
+        "user_name", "role_name", "role_arn", "role_id", "session_name", "instance_id",
+        "minted_by", "minted_by_arn", "issued_at"})
+
+    principal_type: str = ""
+    """AssumedRole, IAMUser (a GetSessionToken session) or FederatedUser."""
+    account_id: str | None = None
+    principal_arn: str | None = None
+    user_name: str | None = None
+    """The IAM user whose session it is: IAMUser's own, FederatedUser's issuer."""
+    role_name: str | None = None
+    role_arn: str | None = None
+    role_id: str | None = None
+    session_name: str | None = None
+    instance_id: str | None = None
+    """Set for an EC2 instance-profile session: the session name is the instance id."""
+    minted_by: str | None = None
+    """The access key that minted the session (its GetSessionToken, AssumeRole or
+    GetFederationToken event), when CloudTrail has that event."""
+    minted_by_arn: str | None = None
+    issued_at: str | None = None
+    found_by: str = "cloudtrail"
+    """cloudtrail, or finding / principal when CloudTrail had no event for the key yet."""
+    event: Mapping[str, Any] = field(default_factory=dict)
+    """event_id, event_name, region, time: the event that named the principal."""
+    regions_searched: tuple[str, ...] = ()
+    lookback_days: int = 0
+
+    def target(self) -> Target | None:
+        if self.account_id:
+            return Target(self.user_name, self.account_id, self)
+        return None
+
+    @property
+    def aws_userid(self) -> str | None:
+        """The session as aws:userid names it in a policy: ROLEID:session."""
+        if self.role_id and self.session_name:
+            return f"{self.role_id}:{self.session_name}"
+        return None
+
+    @property
+    def label(self) -> str:
+        """How a human names it: role/session, user (session), federated user."""
+        if self.principal_type == "AssumedRole":
+            return f"role {self.role_name} session {self.session_name}"
+        if self.principal_type == "FederatedUser":
+            return f"federated session {self.session_name} of user {self.user_name}"
+        return f"a session of user {self.user_name}"
+
+
+@dataclass(frozen=True)
+class SessionDenied(Facts):
+    """revoke-session: the deny that ends exactly the leaked session (and, for an EC2
+    instance's session, only its use away from the instance)."""
+
+    optional: ClassVar[frozenset[str]] = frozenset({"token_issue_time_before",
+                                                    "principal_deleted"})
+
+    on: str = ""
+    """role or user: where the deny is attached."""
+    name: str = ""
+    """The role's or user's name."""
+    policy_name: str = ""
+    session: str | None = None
+    """ROLEID:session for a role session."""
+    token_issue_time_before: str | None = None
+    """For a user's session: its temporary credentials issued before this are denied."""
+    away_from_instance: Mapping[str, Any] = field(default_factory=dict)
+    """instance_id, vpc_id, private_ip, egress_ips, statements: for an instance's
+    session, denied only where the request does not come from the instance; empty
+    otherwise (or when the instance's network could not be found: denied everywhere)."""
+    already: bool = False
+    principal_deleted: bool | None = None
+    """The role or user no longer exists: the session has no permission left."""
+
+
+@dataclass(frozen=True)
+class SweepsScheduled(Facts):
+    """schedule-sweeps: when CloudTrail is looked at again, and by whom."""
+
+    due: tuple[str, ...] = ()
+    """ISO times, in order: contained_at plus each of the playbook's after_minutes."""
+    overlap_minutes: int = 30
+    scheduler: str = "none"
+    """eventbridge-scheduler (the Lambda deployment), or none: `respond sweep` / --watch."""
+    schedules: tuple[str, ...] = ()
+    """The EventBridge Scheduler schedule names, when it was used."""
+
+
+@dataclass(frozen=True)
+class SweepFound(Facts):
+    """A sweep: what CloudTrail delivered late, merged into the evidence once, and what
+    was contained because of it."""
+
+    optional: ClassVar[frozenset[str]] = frozenset({"notified"})
+
+    window: Mapping[str, Any] = field(default_factory=dict)
+    """start, end: it re-read overlap_minutes of what was already covered."""
+    keys: tuple[str, ...] = ()
+    """The keys looked up: the leaked key and every temporary key known so far."""
+    new_keys: tuple[str, ...] = ()
+    """Temporary keys first seen in this sweep."""
+    new_events: int = 0
+    new_event_ids: tuple[str, ...] = ()
+    events_total: int = 0
+    sha256: str | None = None
+    """Of the evidence file after the merge."""
+    regions_failed: Mapping[str, Any] = field(default_factory=dict)
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    """The new events' summary (by name, high-risk actions, ...)."""
+    attacker: Mapping[str, Any] = field(default_factory=dict)
+    """contain-attacker's facts for what the new events revealed (empty: nothing new)."""
+    notified: Mapping[str, Any] | None = None
+    """sent and failed channels, when something new was found."""
+
+
+@dataclass(frozen=True)
+class EvidenceArchived(Facts):
+    """archive: the incident's files copied to the evidence bucket, with their SHA-256."""
+
+    optional: ClassVar[frozenset[str]] = frozenset({"error"})
+
+    bucket: str = ""
+    prefix: str = ""
+    objects: tuple[Mapping[str, Any], ...] = ()
+    """{"key", "sha256", "bytes", "version_id"} per file uploaded."""
+    error: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+@dataclass(frozen=True)
+class RolledBack(Facts):
+    """rollback: a false positive's containment undone, and why (never a deletion, never
+    AWS's own quarantine policy)."""
+
+    reason: str = ""
+    key_status: str | None = None
+    """The leaked key's status afterwards: Active again, or Deleted (left deleted)."""
+    deny_removed: bool = False
+    keys_reactivated: tuple[Mapping[str, Any], ...] = ()
+    """{"user_name", "access_key_id"}: keys contain-attacker had set Inactive."""
+    quarantines_removed: tuple[Mapping[str, Any], ...] = ()
+    """{"type", "name"}: responder-quarantine policies deleted."""
+    sessions_restored: tuple[Mapping[str, Any], ...] = ()
+    """{"role_name", "sessions"}: taken out of the role's session deny."""
+    left_alone: tuple[str, ...] = ()
+    """What could not be undone and why (a deleted key stays deleted)."""

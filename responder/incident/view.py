@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from responder.context import Target, parse_iso
+from responder.context import parse_iso
 from responder.errors import exit_code_for
 from responder.incident import facts as results
-from responder.incident.action import REGISTRY
-from responder.incident.facts import FactKind, Facts, KeyDisabled, SessionsRevoked, Skipped
+from responder.incident import kinds
+from responder.incident.facts import FactKind, Facts, KeyDisabled, SessionsRevoked, Skipped, Target
+from responder.incident.sweeps import due_times
 from responder.journal import CallRecord, IncidentRecord, Journal, StepRecord, StepStatus
-from responder.run.lease import owner_is_dead
+from responder.journal.owner import owner_is_dead
 
 F = TypeVar("F", bound=Facts)
 
@@ -59,12 +60,13 @@ class StepView:
             from responder.incident.facts_rotation import Awaiting  # noqa: PLC0415 - rotations
 
             facts = Awaiting.from_detail(record.detail)
-        elif record.status in {"done", "failed"} and record.action in REGISTRY:
-            facts = REGISTRY[record.action].result.from_detail(record.detail)
+        elif record.status in {"done", "failed"} and \
+                (known := kinds.facts_type(record.action)) is not None:
+            facts = known.from_detail(record.detail)
         effective = record.detail.get("effective_at")
         return cls(
             name=record.name, action=record.action,
-            kind=REGISTRY.kind_of(record.action),
+            kind=kinds.kind_of(record.action),
             on_failure=record.on_failure, status=record.status,
             started_at=record.started_at, ended_at=record.ended_at, error=record.error,
             detail=record.detail, facts=facts,
@@ -167,7 +169,7 @@ class IncidentView:
 
     def step_for(self, kind: type[Facts]) -> StepView | None:
         """The first step whose action establishes `kind`, whatever its status."""
-        return next((s for s in self.steps if REGISTRY.establishes(s.action, kind)), None)
+        return next((s for s in self.steps if kinds.establishes(s.action, kind)), None)
 
     def of_kind(self, kind: FactKind) -> tuple[StepView, ...]:
         return tuple(s for s in self.all_steps if s.kind == kind)
@@ -218,8 +220,6 @@ class IncidentView:
         finished sweep; none before the key is contained."""
         if self.contained_at is None:
             return ()
-        from responder.steps.schedule import due_times  # noqa: PLC0415 - after containment
-
         due = due_times(self.record.playbook.get("sweeps") or {}, self.contained_at)
         return tuple(due[len(self.sweeps_found):])
 

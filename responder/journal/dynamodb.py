@@ -50,14 +50,7 @@ from botocore.exceptions import ClientError
 from responder.aws import AnySession, ApiCall, RetryPolicy
 from responder.context import iso
 from responder.errors import BadInput
-from responder.journal import (
-    OPEN_STATUSES,
-    CallHandle,
-    CallRecord,
-    IncidentRecord,
-    StepRecord,
-    base,
-)
+from responder.journal import base
 from responder.journal.dynamodb_table import (
     ALL_INCIDENTS,
     BY_KEY,
@@ -75,6 +68,13 @@ from responder.journal.dynamodb_table import (
     open_key_guard,
     step_key,
     ttl,
+)
+from responder.journal.records import (
+    OPEN_STATUSES,
+    CallHandle,
+    CallRecord,
+    IncidentRecord,
+    StepRecord,
 )
 
 if TYPE_CHECKING:

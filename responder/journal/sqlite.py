@@ -19,7 +19,8 @@ from typing import Any
 from responder.aws import ApiCall
 from responder.context import iso
 from responder.errors import JournalUnavailable
-from responder.journal import CallHandle, CallRecord, IncidentRecord, StepRecord, base
+from responder.journal import base
+from responder.journal.records import CallHandle, CallRecord, IncidentRecord, StepRecord
 
 SCHEMA_VERSION = 1
 SCHEMA = """

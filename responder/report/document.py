@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from responder.context import iso, parse_iso
 from responder.errors import ResponderError
@@ -19,10 +19,6 @@ from responder.journal import CallRecord
 from responder.report import hardening as report_hardening
 from responder.report import rotation as report_rotation
 from responder.report.markdown import render_markdown, whose
-from responder.steps import REGISTRY
-
-if TYPE_CHECKING:
-    from responder.run.service import Plan
 
 STEP_MARK = {"done": "ok", "skipped": "--", "failed": "!!", "pending": "..", "running": ">>",
              "planned": "=>"}
@@ -154,33 +150,6 @@ def blank_document() -> dict[str, Any]:
             "report": None, "error": None}
 
 
-def plan_document(found: Plan) -> dict[str, Any]:
-    """The §2 object of a dry run: identify done for real, every other step planned."""
-    ident = found.identified
-    steps: list[dict[str, Any]] = [{
-        "name": ident.spec.name, "action": ident.spec.action, "status": "done",
-        "started_at": iso(ident.started), "ended_at": iso(ident.ended),
-        "detail": ident.result.detail, "error": None,
-    }]
-    steps += [{
-        "name": spec.name, "action": spec.action, "status": "planned",
-        "started_at": None, "ended_at": None,
-        "detail": {
-            "calls": [c.as_dict() for c in calls],
-            "permissions": list(REGISTRY[spec.action].permissions),
-            "on_failure": spec.on_failure,
-        },
-        "error": None,
-    } for spec, calls in found.steps]
-    return {
-        **blank_document(), "incident_id": ident.incident.id, "status": "planned",
-        "access_key_id": ident.incident.access_key_id, "user_name": ident.target.user_name,
-        "account_id": ident.target.account_id, "playbook": ident.incident.playbook,
-        "started_at": iso(ident.incident.started_at), "steps": steps,
-        "session": session_document(ident.target.session),
-    }
-
-
 def error_document(exc: ResponderError, access_key_id: str | None) -> dict[str, Any]:
     """The §2 object for a run refused before any incident was opened."""
     return {**blank_document(), "status": exc.status, "access_key_id": access_key_id,
@@ -306,5 +275,5 @@ def write(view: IncidentView, directory: Path) -> Path:
     return md
 
 
-__all__ = ["incident_document", "plan_document", "render_human", "render_markdown",
+__all__ = ["incident_document", "render_human", "render_markdown",
            "report_document", "write"]

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from itertools import accumulate, pairwise
 from typing import TYPE_CHECKING, Any
 
-from responder.aws import redact
 from responder.context import iso, parse_iso
 from responder.evidence.summary import HIGH_RISK
+from responder.redaction import redact
 
 if TYPE_CHECKING:
     from responder.incident.view import IncidentView

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from responder.aws import redact
+from responder.redaction import redact
 
 if TYPE_CHECKING:  # types only: importing the steps here would make an import cycle
     from responder.incident.facts import EvidenceCollected, KeyReplaced, SweepFound

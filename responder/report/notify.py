@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from email.message import Message
 from typing import IO, Any
 
-from responder.aws import Api, ApiCall, RetryPolicy, redact
+from responder.aws import Api, ApiCall, RetryPolicy
 from responder.context import iso
+from responder.redaction import redact
 from responder.report.notice import Notice
 
 SUBJECT_MAX = 99

@@ -22,8 +22,8 @@ from responder.errors import AGAIN, AwsCallFailed, BadInput, Refused
 from responder.guardrails import check_access_key_id, is_temporary
 from responder.iam.snapshot import access_keys
 from responder.journal import IncidentExists, IncidentRecord, Journal
+from responder.journal.owner import new_owner
 from responder.logging import get_logger
-from responder.run.lease import new_owner
 from responder.run.service import (
     Identified,
     Plan,

@@ -19,17 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from responder.aws import Api
-from responder.context import Incident, RunContext, iso
+from responder.context import RunContext, iso
 from responder.errors import AwsCallFailed, Interrupted, Refused, step_failure
+from responder.incident.action import REGISTRY, StepInput
+from responder.incident.facts import Incident
+from responder.incident.sweeps import DEFAULT_OVERLAP_MINUTES
 from responder.incident.view import IncidentView
 from responder.journal import IncidentRecord, Journal, StepStatus
+from responder.journal.owner import new_owner
 from responder.logging import get_logger, incident_log
 from responder.report import document as report
-from responder.run.lease import Lease, acquire, new_owner
+from responder.run.lease import Lease, acquire
 from responder.run.recorder import JournalRecorder
-from responder.steps import REGISTRY, StepInput
 from responder.steps import archive as archive_step
-from responder.steps.schedule import DEFAULT_OVERLAP_MINUTES
 
 log = get_logger("responder.run.followup")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from responder.aws import Api, ApiCall
-from responder.context import Incident, RunContext, Target, iso
+from responder.context import RunContext, iso
 from responder.errors import (
     AGAIN,
     EXIT_COMPLETED,
@@ -24,6 +24,7 @@ from responder.errors import (
     StepFailed,
 )
 from responder.incident.action import StepInput
+from responder.incident.facts import Incident, Target
 from responder.incident.facts_hardening import Hardened
 from responder.incident.view import IncidentView
 from responder.journal import Journal

@@ -9,9 +9,6 @@ this machine that no longer exists is taken over at once instead of waited out.
 from __future__ import annotations
 
 import math
-import os
-import secrets
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,29 +16,10 @@ from contextlib import contextmanager
 from responder.context import RunContext
 from responder.errors import LeaseHeld
 from responder.journal import Journal
+from responder.journal.owner import owner_is_dead
 from responder.logging import get_logger
 
 log = get_logger("responder.run.lease")
-
-
-def new_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-def owner_is_dead(owner: str) -> bool:
-    """True only when the lease holder is a process on this machine that no longer exists:
-    no need to wait out the lease after a crash. Anything uncertain counts as alive."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def acquire(ctx: RunContext, journal: Journal, incident_id: str, owner: str) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from responder.incident.action import REGISTRY
 from responder.playbook import RESERVED_STATES, Playbook, StepSpec
-from responder.steps import REGISTRY
 
 TERMINAL = RESERVED_STATES
 COMPLETED, HALTED, REFUSED, WAITING = RESERVED_STATES

@@ -20,7 +20,7 @@ from typing import Any
 from transitions import EventData, Machine
 
 from responder.aws import Api, ApiCall, CallRecorder
-from responder.context import Incident, RunContext, iso
+from responder.context import RunContext, iso
 from responder.errors import (
     BadInput,
     Interrupted,
@@ -31,6 +31,8 @@ from responder.errors import (
     Waiting,
     step_failure,
 )
+from responder.incident.action import REGISTRY, StepInput, StepResult
+from responder.incident.facts import Incident
 from responder.incident.view import IncidentView, target_of
 from responder.journal import IncidentRecord, Journal
 from responder.logging import get_logger, incident_log, release
@@ -38,7 +40,6 @@ from responder.playbook import Playbook, StepSpec
 from responder.run.lease import Lease
 from responder.run.machine import COMPLETED, HALTED, REFUSED, TERMINAL, WAITING, machine_spec
 from responder.run.recorder import JournalRecorder
-from responder.steps import REGISTRY, StepInput, StepResult
 
 log = get_logger("responder.run.runner")
 

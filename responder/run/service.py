@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from responder.aws import AnySession, Api, ApiCall, caller_access_key
-from responder.context import Incident, RunContext, Target
+from responder.context import RunContext, iso
 from responder.errors import (
     AGAIN,
     AlreadyHandled,
@@ -29,14 +29,16 @@ from responder.errors import (
     StepFailed,
 )
 from responder.guardrails import check_access_key_id, check_not_own_key, is_temporary
-from responder.incident.action import KeyKind
+from responder.incident.action import REGISTRY, KeyKind, StepInput, StepResult
+from responder.incident.facts import Incident, Target
 from responder.incident.view import IncidentView, target_of
 from responder.journal import IncidentExists, IncidentRecord, Journal
+from responder.journal.owner import new_owner
 from responder.logging import get_logger
 from responder.playbook import Playbook, StepSpec
-from responder.run.lease import acquire, new_owner
+from responder.report import document as report
+from responder.run.lease import acquire
 from responder.run.runner import EarlierStep, IncidentRun
-from responder.steps import REGISTRY, StepInput, StepResult
 
 log = get_logger("responder.run.service")
 
@@ -325,3 +327,30 @@ def resume(
     resumed_ctx = followup.context_for(ctx, record)
     followup.restore_evidence(resumed_ctx, IncidentView.load(journal, incident_id))
     return IncidentRun(resumed_ctx, journal, record, owner, resumed=True).run()
+
+
+def plan_document(found: Plan) -> dict[str, Any]:
+    """The §2 object of a dry run: identify done for real, every other step planned."""
+    ident = found.identified
+    steps: list[dict[str, Any]] = [{
+        "name": ident.spec.name, "action": ident.spec.action, "status": "done",
+        "started_at": iso(ident.started), "ended_at": iso(ident.ended),
+        "detail": ident.result.detail, "error": None,
+    }]
+    steps += [{
+        "name": spec.name, "action": spec.action, "status": "planned",
+        "started_at": None, "ended_at": None,
+        "detail": {
+            "calls": [c.as_dict() for c in calls],
+            "permissions": list(REGISTRY[spec.action].permissions),
+            "on_failure": spec.on_failure,
+        },
+        "error": None,
+    } for spec, calls in found.steps]
+    return {
+        **report.blank_document(), "incident_id": ident.incident.id, "status": "planned",
+        "access_key_id": ident.incident.access_key_id, "user_name": ident.target.user_name,
+        "account_id": ident.target.account_id, "playbook": ident.incident.playbook,
+        "started_at": iso(ident.incident.started_at), "steps": steps,
+        "session": report.session_document(ident.target.session),
+    }

@@ -23,20 +23,14 @@ from responder.context import iso
 from responder.errors import AwsCallFailed
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import SweepsScheduled
+from responder.incident.sweeps import DEFAULT_OVERLAP_MINUTES, due_times
 
-DEFAULT_AFTER_MINUTES = (15, 60)
-DEFAULT_OVERLAP_MINUTES = 30
 SCHEDULE_LEAD = timedelta(minutes=1)
 """A schedule is never set in the past (a late resume): at the soonest a minute ahead."""
 
 
 def schedule_name(incident_id: str, number: int) -> str:
     return f"responder-{incident_id}-sweep-{number}"
-
-
-def due_times(settings: Mapping[str, Any], contained_at: datetime) -> list[datetime]:
-    minutes = settings.get("after_minutes", DEFAULT_AFTER_MINUTES)
-    return [contained_at + timedelta(minutes=int(m)) for m in sorted(minutes)]
 
 
 @register("schedule_sweeps")

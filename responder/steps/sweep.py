@@ -31,11 +31,11 @@ from responder.evidence.collect import lookup_call
 from responder.evidence.summary import Summary
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import AttackerContained, SweepFound
+from responder.incident.sweeps import DEFAULT_OVERLAP_MINUTES
 from responder.report.notice import build_sweep_notice
 from responder.steps.attacker import ContainAttacker
 from responder.steps.evidence import collect_keys, enabled_regions
 from responder.steps.notify import targets, tell
-from responder.steps.schedule import DEFAULT_OVERLAP_MINUTES
 
 
 def _keys(inp: StepInput) -> list[str]:
