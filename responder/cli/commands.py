@@ -36,7 +36,7 @@ from responder.errors import EXIT_BAD_INPUT, EXIT_HALTED, BadInput, Interrupted,
 from responder.guardrails import check_principal_arn
 from responder.incident.view import IncidentView
 from responder.journal import Journal
-from responder.logging import configure, hold, release
+from responder.logging import configure
 from responder.run import service
 
 
@@ -205,8 +205,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 def cmd_finding(args: argparse.Namespace) -> int:
     from responder import findings  # noqa: PLC0415 - for findings only
-    from responder.report import document as report
-    from responder.run import trigger
+    from responder.report import document as report  # noqa: PLC0415
+    from responder.run import trigger  # noqa: PLC0415
 
     parsed = findings.load_each(args.file)
     journal = journal_to_act(args)
@@ -222,9 +222,6 @@ def cmd_finding(args: argparse.Namespace) -> int:
                 out(report.render_human(outcome.document))
     return trigger.worst(outcomes)
 
-
-MAY_CONTAIN = frozenset({"compromised", "resume", "finding"})
-"""The commands that may disable a key: nothing they can defer may come before it."""
 
 COMMANDS = {
     "compromised": cmd_compromised,
@@ -268,8 +265,6 @@ def _failed(args: argparse.Namespace, exc: ResponderError) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the parsed command; its exit code (DESIGN §2)."""
-    if args.command in MAY_CONTAIN and not getattr(args, "dry_run", False):
-        hold()  # structlog loads once the key is contained (see responder.logging)
     configure(verbose=args.verbose)
     os.umask(0o077)  # journal, evidence, reports and logs are for their owner only
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -286,5 +281,4 @@ def run(args: argparse.Namespace) -> int:
             traceback.print_exc()
         return EXIT_HALTED
     finally:
-        release()
         signal.signal(signal.SIGTERM, previous)

@@ -89,7 +89,7 @@ def _said(view: IncidentView, output: str) -> int:
 
 def _start_rotation(args: argparse.Namespace) -> int:
     from responder.rotation import lifecycle as rotation
-    from responder.run import service
+    from responder.run import service  # noqa: PLC0415
 
     ctx = _rotation_context(args)
     if args.dry_run:
@@ -106,7 +106,7 @@ def _start_rotation(args: argparse.Namespace) -> int:
 def _continue_rotation(args: argparse.Namespace) -> int:
     from responder.report.rotation import alert, awaiting  # noqa: PLC0415
     from responder.rotation import lifecycle as rotation  # noqa: PLC0415 - rotation only
-    from responder.run import service
+    from responder.run import service  # noqa: PLC0415
 
     journal = journal_of(args)
     ctx = _rotation_context(args)

@@ -1,36 +1,6 @@
 """DynamoDB journal: the Journal protocol for Lambda and for teams sharing one table.
 
-Why it looks like this:
-
-- **One table**, partition key `pk`, sort key `sk`, so the SAM template declares a
-  single resource. An incident is one item collection: `INCIDENT#<id>` holds `META`
-  (the incident), `STEP#<position>` (one item per step, so step updates never rewrite
-  the incident) and `CALL#<call id>` (the write-ahead call records). `steps()` and
-  `calls()` are strongly consistent Queries of that collection. A step appended later
-  (add_step) is a PutItem of the next `STEP#<position>` only if it is absent, so two
-  appenders never share a position.
-- **Guard items** stand in for SQLite's unique indexes. `OPENKEY#<key>` names the key's
-  open incident and `FINDING#<finding id>` the finding's incident; both are written
-  with `attribute_not_exists(pk)` in the same transaction as the incident, so of two
-  runners (two Lambdas, two laptops) racing for the same key exactly one wins and the
-  other is told which incident to join. Closing an incident deletes its `OPENKEY`
-  guard in the same transaction as the status change; `FINDING` guards stay.
-- **The lease is a conditional write** on the incident item, as in aws-lambda-powertools'
-  idempotency records: take it if it is absent, ours, or expired. Lease timestamps are
-  `iso()` strings (UTC, milliseconds, `Z`), which compare correctly as strings.
-- **A call id is made where the intent is written**: `<intent time>#<per-process
-  count>#<random>` (dynamodb_table.new_call_id), so an intent is one PutItem, with no
-  table-wide counter item for every runner and evidence thread to contend on. The
-  handle intent() returns carries the incident id with it, so sending()/result() know
-  the call's key without a pointer item or a read.
-- `history_for_key()` and `recent()` find incidents through the KEYS_ONLY indexes
-  `by_key` and `by_time`, then read the incidents themselves with consistent reads:
-  an incident created in the last moment may be missing from them (indexes are
-  eventually consistent), but every record returned is current. The runner never
-  relies on them for exclusion: that is `find_open()`, which reads the guard.
-- Every item carries `expires_at` (epoch seconds, TTL) = incident start + 90 days.
-  Mappings (playbook, options, params, results, details) are stored as JSON strings:
-  no float→Decimal conversions, and the same text SQLite keeps.
+Why it looks like this: docs/journal.md, "The DynamoDB layout".
 
 Create the table with `DynamoDbJournal.create_table(client, name)`; in a SAM template
 the same definition is `TABLE_DEFINITION` (attribute definitions, key schema, the two
@@ -59,6 +29,7 @@ from responder.journal.dynamodb_table import (
     Expr,
     Table,
     call_key,
+    create_table,
     dumps_capped,
     error_code,
     finding_guard,
@@ -66,6 +37,7 @@ from responder.journal.dynamodb_table import (
     item,
     new_call_id,
     open_key_guard,
+    pending_step_item,
     step_key,
     ttl,
 )
@@ -91,16 +63,6 @@ MAX_TRANSACT_ITEMS: Final = 100
 """DynamoDB's TransactWriteItems limit: incident + 2 guards + one item per step."""
 
 
-def _pending_step(incident_id: str, step: base.PendingStep, expires: int) -> Item:
-    """A step's item as first written, whether with its incident or appended later, so
-    base.step_record reads both alike."""
-    return item(
-        step_key(incident_id, step.position), incident_id=incident_id,
-        position=step.position, name=step.name, action=step.action,
-        on_failure=step.on_failure, status="pending", detail="{}", expires_at=expires,
-    )
-
-
 class DynamoDbJournal(base.Journal):
     """The Journal backend for Lambda and shared use: one DynamoDB table."""
 
@@ -112,9 +74,8 @@ class DynamoDbJournal(base.Journal):
         session: AnySession | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
-        """`client` wins over `session`; with neither, the default boto3 session's.
-        `retry` spaces the retries of writes that collided with a transaction (tests
-        pass a zero-wait policy)."""
+        """`client` wins over `session` (else boto3's default); `retry` spaces the
+        retries of writes that collided with a transaction."""
         self.table_name = table_name
         self._table = Table(
             table_name,
@@ -148,15 +109,7 @@ class DynamoDbJournal(base.Journal):
             )
         return cls(table, session=session)
 
-    @staticmethod
-    def create_table(client: DynamoDBClient, table_name: str) -> None:
-        """Create the journal table (on-demand, both GSIs) and enable its TTL."""
-        client.create_table(TableName=table_name, **TABLE_DEFINITION)
-        client.get_waiter("table_exists").wait(TableName=table_name)
-        client.update_time_to_live(
-            TableName=table_name,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
-        )
+    create_table = staticmethod(create_table)
 
     @property
     def client(self) -> DynamoDBClient:
@@ -200,7 +153,7 @@ class DynamoDbJournal(base.Journal):
                 gsi_key=new.access_key_id, gsi_all=ALL_INCIDENTS, expires_at=expires,
             )),
             *(put(item(g, incident_id=new.id, expires_at=expires)) for g in guards),
-            *(put(_pending_step(new.id, s, expires)) for s in new.steps),
+            *(put(pending_step_item(new.id, s, expires)) for s in new.steps),
         ]
         try:
             self._table.transact(items)
@@ -405,7 +358,7 @@ class DynamoDbJournal(base.Journal):
         position = max((step.position for step in existing), default=-1) + 1
         new_step = base.PendingStep(position, name, action, on_failure)
         try:
-            self._table.put_new(_pending_step(incident.id, new_step, ttl(incident.started_at)))
+            self._table.put_new(pending_step_item(incident.id, new_step, ttl(incident.started_at)))
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from responder.aws import RetryPolicy
 from responder.context import iso
-from responder.journal.base import dumps
+from responder.journal.base import PendingStep, dumps
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -292,3 +292,23 @@ class Table:
         if filter_:
             query["FilterExpression"] = filter_
         return self.query(**query)
+
+
+def pending_step_item(incident_id: str, step: PendingStep, expires: int) -> Item:
+    """A step's item as first written, whether with its incident or appended later, so
+    base.step_record reads both alike."""
+    return item(
+        step_key(incident_id, step.position), incident_id=incident_id,
+        position=step.position, name=step.name, action=step.action,
+        on_failure=step.on_failure, status="pending", detail="{}", expires_at=expires,
+    )
+
+
+def create_table(client: DynamoDBClient, table_name: str) -> None:
+    """Create the journal table (on-demand, both GSIs) and enable its TTL."""
+    client.create_table(TableName=table_name, **TABLE_DEFINITION)
+    client.get_waiter("table_exists").wait(TableName=table_name)
+    client.update_time_to_live(
+        TableName=table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+    )

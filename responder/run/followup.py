@@ -20,17 +20,17 @@ from typing import Any
 
 from responder.aws import Api
 from responder.context import RunContext, iso
-from responder.errors import AwsCallFailed, Interrupted, Refused, step_failure
-from responder.incident.action import REGISTRY, StepInput
+from responder.errors import AwsCallFailed, Refused
+from responder.incident.action import REGISTRY
 from responder.incident.facts import Incident
 from responder.incident.sweeps import DEFAULT_OVERLAP_MINUTES
 from responder.incident.view import IncidentView
-from responder.journal import IncidentRecord, Journal, StepStatus
+from responder.journal import IncidentRecord, Journal
 from responder.journal.owner import new_owner
 from responder.logging import get_logger, incident_log
 from responder.report import document as report
+from responder.run.executor import Executor, IncidentSteps
 from responder.run.lease import Lease, acquire
-from responder.run.recorder import JournalRecorder
 from responder.steps import archive as archive_step
 
 log = get_logger("responder.run.followup")
@@ -65,33 +65,14 @@ def run_appended(ctx: RunContext, journal: Journal, lease: Lease, incident_id: s
     journal.add_step(incident_id, name, action, ctx.clock())
     view = IncidentView.load(journal, incident_id)
     record = view.record
-    inp = StepInput(ctx=ctx, incident=Incident(record.id, record.access_key_id,
-                                               view.playbook or "", record.started_at,
-                                               resumed=True),
-                    target=view.target, settings=settings,
-                    history=tuple(journal.calls(incident_id, name)), view=view, step_name=name)
-    started = ctx.clock()
-    journal.step_started(incident_id, name, started)
-    log.info("followup.start", step=name, action=action)
-    api = Api(ctx.session_factory(), ctx.retry,
-              JournalRecorder(journal, lease, incident_id, name, ctx.clock))
-    detail: Mapping[str, Any] = {}
-    error: str | None = None
-    status: StepStatus = "failed"
-    try:
-        result = REGISTRY[action]().run(inp, api)
-    except (Interrupted, KeyboardInterrupt):
-        raise  # left running: the next sweep (or run) takes it up again
-    except Exception as exc:  # noqa: BLE001 - a bug in a follow-up must not hide the rest
-        error, detail = step_failure(exc, again=again or _sweep_again(incident_id))
-    else:
-        status, detail = result.status, result.detail
-    ended = ctx.clock()
-    journal.step_finished(incident_id, name, status=status, now=ended, detail=detail,
-                          error=error)
-    log.info("followup.end", step=name, status=status, error=error,
-             duration_ms=round((ended - started).total_seconds() * 1000))
-    return status, error
+    incident = Incident(record.id, record.access_key_id, view.playbook or "",
+                        record.started_at, resumed=True)
+    executor = Executor(ctx, incident, IncidentSteps(ctx, journal, lease, incident_id),
+                        event="followup")
+    ran = executor.run(name, action, settings, view=view,
+                       history=tuple(journal.calls(incident_id, name)),
+                       again=again or _sweep_again(incident_id), halts=False)
+    return ran.status, ran.error
 
 
 def archive(ctx: RunContext, journal: Journal, lease: Lease, incident_id: str) -> None:

@@ -23,15 +23,14 @@ from responder.errors import (
     BadInput,
     StepFailed,
 )
-from responder.incident.action import StepInput
 from responder.incident.facts import Incident, Target
 from responder.incident.facts_hardening import Hardened
 from responder.incident.view import IncidentView
 from responder.journal import Journal
 from responder.report import document as report
 from responder.report import hardening as report_hardening
+from responder.run.executor import Deferred, Executor
 from responder.run.service import caller_account
-from responder.steps.harden import Harden
 
 
 @dataclass(frozen=True)
@@ -70,16 +69,16 @@ def standalone(ctx: RunContext, user: str, settings: Mapping[str, Any]) -> Outco
         raise BadInput(f"harden: {exc.explain(AGAIN)}; nothing was changed") from exc
     started = ctx.clock()
     incident = Incident(f"harden-{started:%Y%m%d-%H%M%S}-{user}", "", "harden", started)
-    inp = StepInput(ctx, incident, Target(user, caller_account(ctx)), settings,
-                    step_name="harden")
-    try:
-        result = Harden().run(inp, api)
-    except AwsCallFailed as exc:
-        raise StepFailed("harden", exc.explain(AGAIN)) from exc
+    target = Target(user, caller_account(ctx))
+    executor = Executor(ctx, incident, Deferred(ctx), session=api.session, event=None)
+    ran = executor.run("harden", "harden", settings, target=target, again=AGAIN, halts=True)
+    result = ran.result
+    if result is None:  # halts=True: a failure raised StepFailed
+        raise StepFailed("harden", ran.error or "no result")
     facts = result.facts if isinstance(result.facts, Hardened) else None
     dry = bool(settings.get("dry_run"))
     doc = {**report.blank_document(), "status": "planned" if dry else "completed",
-           "user_name": user, "account_id": inp.target.account_id if inp.target else None,
+           "user_name": user, "account_id": target.account_id,
            "playbook": "harden", "started_at": iso(started),
            "steps": [{"name": "harden", "action": "harden", "status": result.status,
                       "started_at": iso(started), "ended_at": iso(ctx.clock()),

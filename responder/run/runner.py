@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -19,7 +19,7 @@ from typing import Any
 
 from transitions import EventData, Machine
 
-from responder.aws import Api, ApiCall, CallRecorder
+from responder.aws import ApiCall, CallRecorder
 from responder.context import RunContext, iso
 from responder.errors import (
     BadInput,
@@ -27,19 +27,17 @@ from responder.errors import (
     LeaseHeld,
     Refused,
     ResponderError,
-    StepFailed,
     Waiting,
-    step_failure,
 )
-from responder.incident.action import REGISTRY, StepInput, StepResult
+from responder.incident.action import REGISTRY, StepResult
 from responder.incident.facts import Incident
 from responder.incident.view import IncidentView, target_of
 from responder.journal import IncidentRecord, Journal
-from responder.logging import get_logger, incident_log, release
+from responder.logging import get_logger, incident_log
 from responder.playbook import Playbook, StepSpec
+from responder.run.executor import Executor, IncidentSteps
 from responder.run.lease import Lease
 from responder.run.machine import COMPLETED, HALTED, REFUSED, TERMINAL, WAITING, machine_spec
-from responder.run.recorder import JournalRecorder
 
 log = get_logger("responder.run.runner")
 
@@ -99,7 +97,7 @@ class _InPair:
 
     WAIT_SECONDS = 5.0
 
-    def __init__(self, inner: JournalRecorder, gate: threading.Event, *, first: bool) -> None:
+    def __init__(self, inner: CallRecorder, gate: threading.Event, *, first: bool) -> None:
         self._inner = inner
         self._gate = gate
         self._first = first
@@ -135,13 +133,14 @@ class IncidentRun:
         self.incident = Incident(id=record.id, access_key_id=record.access_key_id,
                                  playbook=self.playbook.name, started_at=record.started_at,
                                  resumed=resumed)
-        self.api = Api(ctx.session_factory(), ctx.retry)
+        self.executor = Executor(ctx, self.incident,
+                                 IncidentSteps(ctx, journal, self.lease, record.id))
         initial = first_to_run(IncidentView.of(record, journal.steps(record.id)))
         self._ahead: dict[str, _Ahead] = {}
         self.machine = new_machine(self, self.playbook, initial, self._execute)
 
-    def _recorder(self, step: str) -> JournalRecorder:
-        return JournalRecorder(self.journal, self.lease, self.incident.id, step, self.ctx.clock)
+    def _recorder(self, step: str) -> CallRecorder:
+        return self.executor.steps.recorder(step)
 
     def view(self, *, calls: bool = False) -> IncidentView:
         return IncidentView.load(self.journal, self.incident.id, calls=calls)
@@ -227,8 +226,7 @@ class IncidentRun:
         if not topic and not webhook:
             return
         notice = build_notice("halted", self.view(), failing_step=failing_step)
-        api = Api(self.api.session, self.ctx.retry,
-                  self._recorder(f"{spec.name}:halted"))
+        api = self.executor.api(f"{spec.name}:halted")
         sent, failed = notify_step.deliver(api, notice, topic, webhook, self.ctx.retry)
         log.info("notify.halted", sent=[s["channel"] for s in sent], failed=failed)
 
@@ -298,56 +296,22 @@ class IncidentRun:
 
     def _run_step(self, spec: StepSpec, *, pair_at: datetime | None = None,
                   recorder: CallRecorder | None = None) -> StepResult | None:
-        """Observe, then act; journal the step's start and end either way. None when the
-        step failed and the incident goes on without it."""
-        action = REGISTRY[spec.action]()
+        """The step through the executor; None when it failed and the incident goes on
+        without it (on_failure: continue, or a step that never halts: notify)."""
         view = self.view()
-        inp = StepInput(ctx=self.ctx, incident=self.incident, target=view.target,
-                        settings=spec.settings,
-                        history=tuple(self.journal.calls(self.incident.id, spec.name)),
-                        view=view, step_name=spec.name, pair_at=pair_at)
-        started = self.ctx.clock()
-        self.lease.heartbeat()
-        self.journal.step_started(self.incident.id, spec.name, started)
-        log.info("step.start", step=spec.name, action=spec.action)
-        api = Api(self.api.session, self.ctx.retry, recorder or self._recorder(spec.name))
-        try:
-            result = action.observe(inp, api) or action.run(inp, api)
-        except (BadInput, Refused) as exc:
-            self._finish(spec, started, "failed", {}, str(exc))
-            raise
-        except Waiting as wait:
-            self._finish(spec, started, "waiting", wait.detail, None)
-            raise
-        except Exception as exc:  # noqa: BLE001 - a bug in a step must halt, journaled, not crash
-            message, detail = step_failure(exc, again="`respond resume`")
-            self._fail(spec, started, message, exc, detail)
+        halts = spec.on_failure == "halt" and REGISTRY[spec.action].critical
+        ran = self.executor.run(spec.name, spec.action, spec.settings, view=view,
+                                history=tuple(self.journal.calls(self.incident.id, spec.name)),
+                                again="`respond resume`", halts=halts, pair_at=pair_at,
+                                recorder=recorder)
+        if ran.result is None:
+            log.warning("step.failed_continuing", step=spec.name, error=ran.error)
             return None
-        detail = result.detail
-        if result.effective_at is not None:
-            detail["effective_at"] = iso(result.effective_at)
-        self._finish(spec, started, result.status, detail, None)
-        if (target := target_of(result.facts)) is not None:
+        if (target := target_of(ran.result.facts)) is not None:
             self.journal.update_incident(self.incident.id, self.ctx.clock(),
                                          user_name=target.user_name,
                                          account_id=target.account_id)
-        return result
-
-    def _fail(self, spec: StepSpec, started: datetime, message: str, exc: Exception,
-              detail: Mapping[str, Any] | None = None) -> None:
-        self._finish(spec, started, "failed", detail or {}, message)
-        if spec.on_failure == "continue" or not REGISTRY[spec.action].critical:
-            log.warning("step.failed_continuing", step=spec.name, error=message)
-            return
-        raise StepFailed(spec.name, message) from exc
-
-    def _finish(self, spec: StepSpec, started: datetime, status: Any,
-                detail: Mapping[str, Any], error: str | None) -> None:
-        ended = self.ctx.clock()
-        self.journal.step_finished(self.incident.id, spec.name, status=status, now=ended,
-                                   detail=detail, error=error)
-        duration_ms = round((ended - started).total_seconds() * 1000)
-        log.info("step.end", step=spec.name, status=status, duration_ms=duration_ms, error=error)
+        return ran.result
 
     def _maybe_contained(self) -> None:
         view = self.view()
@@ -359,4 +323,3 @@ class IncidentRun:
         self.journal.update_incident(self.incident.id, self.ctx.clock(), contained_at=contained)
         log.info("incident.contained", contained_at=iso(contained),
                  seconds=round((contained - self.incident.started_at).total_seconds(), 3))
-        release()  # the events kept until now (see responder.logging)

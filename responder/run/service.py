@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +36,7 @@ from responder.journal.owner import new_owner
 from responder.logging import get_logger
 from responder.playbook import Playbook, StepSpec
 from responder.report import document as report
+from responder.run.executor import Deferred, Executor
 from responder.run.lease import acquire
 from responder.run.runner import EarlierStep, IncidentRun
 
@@ -45,44 +45,6 @@ log = get_logger("responder.run.service")
 
 def new_incident_id(now: datetime) -> str:
     return f"inc-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
-@dataclass(frozen=True)
-class BufferedCall:
-    """A call identify made before the incident existed, journaled once it does."""
-
-    call: ApiCall
-    intent_at: datetime
-    ok: bool = False
-    attempts: int = 0
-    result: Any = None
-    error: str | None = None
-    result_at: datetime | None = None
-
-
-class BufferRecorder:
-    """Holds identify's calls made before the incident exists, to journal them after."""
-
-    def __init__(self, clock: Callable[[], datetime]) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()  # identify sends its two reads at once
-        self.calls: list[BufferedCall] = []
-
-    def intent(self, call: ApiCall) -> int:
-        with self._lock:
-            self.calls.append(BufferedCall(call, self._clock()))
-            return len(self.calls) - 1
-
-    def sending(self, token: Any) -> None:
-        """identify only reads; nothing to mark."""
-
-    def result(
-        self, token: Any, *, ok: bool, attempts: int, result: Any = None, error: str | None = None
-    ) -> None:
-        with self._lock:
-            pending = self.calls[token]
-            self.calls[token] = BufferedCall(pending.call, pending.intent_at, ok, attempts,
-                                             result, error, self._clock())
 
 
 @dataclass(frozen=True)
@@ -95,7 +57,8 @@ class Identified:
     result: StepResult
     started: datetime
     ended: datetime
-    calls: tuple[BufferedCall, ...]
+    held: Deferred
+    """What identify wrote before the incident existed, replayed into it once it does."""
 
 
 @dataclass(frozen=True)
@@ -144,18 +107,19 @@ def identify(
     started = ctx.clock()
     incident = Incident(new_incident_id(started), key, playbook.name, started)
     spec = playbook.steps[0]
-    recorder = BufferRecorder(ctx.clock)
+    held = Deferred(ctx)
     try:
-        result = REGISTRY[spec.action]().run(
-            StepInput(ctx, incident, None, spec.settings), Api(session, ctx.retry, recorder)
-        )
-    except AwsCallFailed as exc:  # no incident yet, nothing changed: say what to fix
-        raise BadInput(f"{spec.name}: {exc.explain(AGAIN)}; nothing was changed") from exc
-    target = target_of(result.facts)
-    if target is None:
+        ran = Executor(ctx, incident, held, session=session, event=None).run(
+            spec.name, spec.action, spec.settings, again=AGAIN, halts=True)
+    except StepFailed as exc:
+        if isinstance(exc.__cause__, AwsCallFailed):  # no incident yet: say what to fix
+            raise BadInput(f"{spec.name}: {exc.reason}; nothing was changed") from exc
+        raise
+    result = ran.result
+    target = target_of(result.facts) if result is not None else None
+    if result is None or target is None:
         raise StepFailed(spec.name, "identify did not name the key's owner")
-    return Identified(incident, spec, target, result, started, ctx.clock(),
-                      tuple(recorder.calls))
+    return Identified(incident, spec, target, result, ran.started, ran.ended, held)
 
 
 def plan(ctx: RunContext, playbook: Playbook, access_key_id: str,
@@ -183,16 +147,8 @@ def is_rotation(record: IncidentRecord) -> bool:
 
 
 def _journal_identified(journal: Journal, found: Identified) -> None:
-    incident_id, name = found.incident.id, found.spec.name
-    journal.step_started(incident_id, name, found.started)
-    for buffered in found.calls:
-        token = journal.intent(incident_id, name, buffered.call, buffered.intent_at)
-        journal.result(token, ok=buffered.ok, attempts=buffered.attempts,
-                       now=buffered.result_at or found.ended, result=buffered.result,
-                       error=buffered.error)
-    journal.step_finished(incident_id, name, status="done", now=found.ended,
-                          detail=found.result.detail, error=None)
-    journal.update_incident(incident_id, found.ended, user_name=found.target.user_name,
+    found.held.replay(journal, found.incident.id, found.spec.name)
+    journal.update_incident(found.incident.id, found.ended, user_name=found.target.user_name,
                             account_id=found.target.account_id)
 
 
