@@ -88,7 +88,7 @@ def _said(view: IncidentView, output: str) -> int:
 
 
 def _start_rotation(args: argparse.Namespace) -> int:
-    from responder.rotation import lifecycle as rotation
+    from responder.rotation import lifecycle as rotation  # noqa: PLC0415
     from responder.run import service  # noqa: PLC0415
 
     ctx = _rotation_context(args)
