@@ -7,6 +7,8 @@ status`, `respond report` and the output of the run itself can never disagree.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,136 +20,154 @@ from responder.incident.view import IncidentView, StepView
 from responder.journal import CallRecord
 from responder.report import hardening as report_hardening
 from responder.report import rotation as report_rotation
-from responder.report.markdown import render_markdown, whose
+from responder.report.markdown import markdown_of, render_markdown, whose
+from responder.report.model import (
+    AttackerEntry,
+    CallEntry,
+    EvidenceEntry,
+    EvidenceSummaryEntry,
+    IncidentDocument,
+    NextSweep,
+    ReplacementEntry,
+    ReportDocument,
+    ReportExtras,
+    SessionEntry,
+    SnapshotsEntry,
+    StepEntry,
+    SweepDone,
+    SweepsEntry,
+    TimelineEntry,
+)
 
 STEP_MARK = {"done": "ok", "skipped": "--", "failed": "!!", "pending": "..", "running": ">>",
              "planned": "=>"}
 
 
-def _step(step: StepView) -> dict[str, Any]:
-    return {
-        "name": step.name,
-        "action": step.action,
-        "status": step.status,
-        "started_at": iso(step.started_at),
-        "ended_at": iso(step.ended_at),
-        "detail": dict(step.detail),
-        "error": step.error,
-    }
+def _step(step: StepView) -> StepEntry:
+    return StepEntry(name=step.name, action=step.action, status=step.status,
+                     started_at=iso(step.started_at), ended_at=iso(step.ended_at),
+                     detail=dict(step.detail), error=step.error)
 
 
 ABANDONED = ("interrupted: its runner stopped before finishing (killed, or the machine "
              "went away); `respond resume {id}` continues it")
 
 
-def incident_document(view: IncidentView, now: datetime | None = None) -> dict[str, Any]:
-    """The one JSON object `--output json` prints (DESIGN §2); absent facts are null.
+def document_of(view: IncidentView, now: datetime | None = None) -> IncidentDocument:
+    """The §2 object, typed: built once here, read by attribute by every renderer.
 
     With `now`, an incident left running by a runner that is gone shows as halted
     (interrupted), which is what it is until someone resumes it."""
     record = view.record
     replacement = view.done(KeyReplaced)
     abandoned = now is not None and view.abandoned(now)
-    return {
-        "incident_id": record.id,
-        "status": "halted" if abandoned else record.status,
-        "access_key_id": record.access_key_id,
-        "user_name": record.user_name,
-        "account_id": record.account_id,
-        "playbook": view.playbook,
-        "started_at": iso(record.started_at),
-        "contained_at": iso(record.contained_at),
-        "steps": [_step(s) for s in view.steps],
-        "evidence": evidence_document(view),
-        "replacement": None if replacement is None else {
-            "access_key_id": replacement.access_key_id,
-            "secret_ref": replacement.secret_ref,
-        },
-        "attacker": attacker_document(view),
-        "session": session_document(view.session, view.session_denied),
-        "sweeps": sweeps_document(view),
-        "rotation": report_rotation.rotation_document(view),
-        "hardening": report_hardening.hardening_document(report_hardening.latest(view)),
-        "report": record.report,
-        "error": ABANDONED.format(id=record.id) if abandoned else record.error,
-    }
+    return IncidentDocument(
+        incident_id=record.id,
+        status="halted" if abandoned else record.status,
+        access_key_id=record.access_key_id,
+        user_name=record.user_name,
+        account_id=record.account_id,
+        playbook=view.playbook,
+        started_at=iso(record.started_at),
+        contained_at=iso(record.contained_at),
+        steps=tuple(_step(s) for s in view.steps),
+        evidence=evidence_of(view),
+        replacement=None if replacement is None else ReplacementEntry(
+            replacement.access_key_id, replacement.secret_ref),
+        attacker=attacker_of(view),
+        session=session_of(view.session, view.session_denied),
+        sweeps=sweeps_of(view),
+        rotation=report_rotation.rotation_of(view),
+        hardening=report_hardening.hardening_of(report_hardening.latest(view)),
+        report=record.report,
+        error=ABANDONED.format(id=record.id) if abandoned else record.error,
+    )
 
 
-def evidence_document(view: IncidentView) -> dict[str, Any] | None:
+def incident_document(view: IncidentView, now: datetime | None = None) -> dict[str, Any]:
+    """The one JSON object `--output json` prints (DESIGN §2); absent facts are null."""
+    return document_of(view, now).to_json()
+
+
+def evidence_of(view: IncidentView) -> EvidenceEntry | None:
     """The evidence as it stands: after the last sweep that merged events into it, and
     where the evidence bucket keeps it (null without one)."""
     evidence = view.evidence
     if evidence is None:
         return None
     swept = view.sweeps_found
-    return {
-        "events": swept[-1].events_total if swept else evidence.events,
-        "regions": list(evidence.regions),
-        "path": evidence.path,
-        "sha256": swept[-1].sha256 if swept else evidence.sha256,
-        "s3_uri": view.evidence_uri,
-        "archive_error": view.archive.error if view.archive_failed and view.archive else None,
-    }
+    return EvidenceEntry(
+        events=swept[-1].events_total if swept else evidence.events,
+        regions=tuple(evidence.regions),
+        path=evidence.path,
+        sha256=swept[-1].sha256 if swept else evidence.sha256,
+        s3_uri=view.evidence_uri,
+        archive_error=view.archive.error if view.archive_failed and view.archive else None,
+    )
 
 
-def sweeps_document(view: IncidentView) -> dict[str, Any] | None:
+def sweeps_of(view: IncidentView) -> SweepsEntry | None:
     """Sweeps done (what each found) and due, with the command that runs the next one;
     null until sweeps were scheduled."""
     scheduled = view.sweeps_scheduled
     if view.contained_at is None and not view.sweep_steps:
         return None
-    due = [iso(d) for d in view.sweeps_due]
-    return {
-        "done": [{"step": s.name, "status": s.status, "ended_at": iso(s.ended_at),
-                  "new_events": (s.facts.new_events if isinstance(s.facts, SweepFound)
-                                 else None), "error": s.error} for s in view.sweep_steps],
-        "due": due,
-        "scheduler": scheduled.scheduler if scheduled is not None else "none",
-        "next": {"at": due[0], "command": f"respond sweep {view.id}"} if due else None,
-    }
+    due = tuple(iso(d) or "" for d in view.sweeps_due)
+    return SweepsEntry(
+        done=tuple(SweepDone(step=s.name, status=s.status, ended_at=iso(s.ended_at),
+                             new_events=(s.facts.new_events if isinstance(s.facts, SweepFound)
+                                         else None), error=s.error) for s in view.sweep_steps),
+        due=due,
+        scheduler=scheduled.scheduler if scheduled is not None else "none",
+        next=NextSweep(due[0], f"respond sweep {view.id}") if due else None,
+    )
 
 
-def session_document(found: SessionFound | None, denied: SessionDenied | None = None
-                     ) -> dict[str, Any] | None:
+def session_of(found: SessionFound | None, denied: SessionDenied | None = None
+               ) -> SessionEntry | None:
     """For a temporary key: whose session it is and how it was denied; null for a
     long-term key."""
     if found is None:
         return None
-    return {
-        "principal_type": found.principal_type, "principal_arn": found.principal_arn,
-        "user_name": found.user_name, "role_name": found.role_name,
-        "role_arn": found.role_arn, "session_name": found.session_name,
-        "aws_userid": found.aws_userid, "instance_id": found.instance_id,
-        "minted_by": found.minted_by, "minted_by_arn": found.minted_by_arn,
-        "found_by": found.found_by, "event": dict(found.event) or None,
-        "denied": None if denied is None else denied.to_detail(),
-    }
+    return SessionEntry(
+        principal_type=found.principal_type, principal_arn=found.principal_arn,
+        user_name=found.user_name, role_name=found.role_name,
+        role_arn=found.role_arn, session_name=found.session_name,
+        aws_userid=found.aws_userid, instance_id=found.instance_id,
+        minted_by=found.minted_by, minted_by_arn=found.minted_by_arn,
+        found_by=found.found_by, event=dict(found.event) or None,
+        denied=None if denied is None else denied.to_detail(),
+    )
 
 
-def attacker_document(view: IncidentView) -> dict[str, Any] | None:
+def session_document(found: SessionFound | None, denied: SessionDenied | None = None
+                     ) -> dict[str, Any] | None:
+    """session_of as JSON, for a plan document (built as a dict by the runner)."""
+    session = session_of(found, denied)
+    return None if session is None else session.to_json()
+
+
+def attacker_of(view: IncidentView) -> AttackerEntry | None:
     """What shuts the attacker out: the sessions cutoff and what contain-attacker did and
     left for a human; null until revoke-sessions has run."""
     revoked, attacker = view.sessions_revoked, view.attacker
     if revoked is None and attacker is None:
         return None
-    return {
-        "cutoff": revoked.token_issue_time_before if revoked else None,
-        "sessions_revoked": [dict(s) for s in attacker.sessions_revoked] if attacker else [],
-        "keys_disabled": [dict(k) for k in attacker.keys_disabled] if attacker else [],
-        "principals_quarantined": [dict(p) for p in attacker.principals_quarantined]
-        if attacker else [],
-        "needs_human": [dict(n) for n in attacker.needs_human] if attacker else [],
-    }
+    if attacker is None:
+        return AttackerEntry(cutoff=revoked.token_issue_time_before if revoked else None)
+    return AttackerEntry(
+        cutoff=revoked.token_issue_time_before if revoked else None,
+        sessions_revoked=tuple(dict(s) for s in attacker.sessions_revoked),
+        keys_disabled=tuple(dict(k) for k in attacker.keys_disabled),
+        principals_quarantined=tuple(dict(p) for p in attacker.principals_quarantined),
+        needs_human=tuple(dict(n) for n in attacker.needs_human),
+    )
 
 
 def blank_document() -> dict[str, Any]:
     """Every §2 field, null (steps empty): what a document without an incident starts
-    from, so a field added to incident_document is added here once, never missing."""
-    return {"incident_id": None, "status": None, "access_key_id": None, "user_name": None,
-            "account_id": None, "playbook": None, "started_at": None, "contained_at": None,
-            "steps": [], "evidence": None, "replacement": None, "attacker": None,
-            "session": None, "sweeps": None, "rotation": None, "hardening": None,
-            "report": None, "error": None}
+    from, so a field added to IncidentDocument is added here too, never missing."""
+    return IncidentDocument().to_json()
 
 
 def error_document(exc: ResponderError, access_key_id: str | None) -> dict[str, Any]:
@@ -161,119 +181,124 @@ def seconds_between(start: str | None, end: str | None) -> float | None:
     return None if a is None or b is None else round((b - a).total_seconds(), 3)
 
 
-def render_human(doc: dict[str, Any]) -> str:
+def summary(doc: IncidentDocument) -> str:
     """A short terminal summary of an incident document (or a plan)."""
     lines = [
-        f"incident {doc['incident_id']}  {doc['status'].upper()}",
-        f"  key {doc['access_key_id']}  {whose(doc)}  account {doc['account_id'] or '?'}",
+        f"incident {doc.incident_id}  {str(doc.status).upper()}",
+        f"  key {doc.access_key_id}  {whose(doc)}  account {doc.account_id or '?'}",
     ]
-    for step in doc["steps"]:
-        took = seconds_between(step.get("started_at"), step.get("ended_at"))
+    for step in doc.steps:
+        took = seconds_between(step.started_at, step.ended_at)
         timing = f"{took:7.3f}s" if took is not None else " " * 8
-        note = step.get("error") or step["detail"].get("reason") or ""
+        note = step.error or step.reason or ""
         lines.append(
-            f"  [{STEP_MARK.get(step['status'], '??')}] {step['name']:<18} "
-            f"{step['status']:<8} {timing}  {note}".rstrip()
+            f"  [{STEP_MARK.get(step.status, '??')}] {step.name:<18} "
+            f"{step.status:<8} {timing}  {note}".rstrip()
         )
-        for call in step["detail"].get("calls", []):
-            note = f"  ({call['note']})" if call.get("note") else ""
-            lines.append(f"         {call['service']}:{call['operation']} "
-                         f"{json.dumps(call['params'], sort_keys=True, default=str)}{note}")
-    contain = seconds_between(doc.get("started_at"), doc.get("contained_at"))
+        for call in step.calls:
+            note = f"  ({call.note})" if call.note else ""
+            lines.append(f"         {call.service}:{call.operation} "
+                         f"{json.dumps(call.params, sort_keys=True, default=str)}{note}")
+    contain = seconds_between(doc.started_at, doc.contained_at)
     if contain is not None:
-        lines.append(f"  contained in {contain:.3f}s (at {doc['contained_at']})")
-    if doc.get("error"):
-        lines.append(f"  error: {doc['error']}")
-    lines += report_hardening.human(doc)
-    if doc.get("rotation"):
-        lines += report_rotation.human(doc)
-    elif doc["status"] == "halted":
-        lines.append(f"  fix the cause, then: respond resume {doc['incident_id']}")
-    evidence = doc.get("evidence") or {}
-    if evidence.get("s3_uri"):
-        lines.append(f"  evidence kept in {evidence['s3_uri']}")
-    if evidence.get("archive_error"):
-        lines.append(f"  evidence NOT copied to the bucket: {evidence['archive_error']}")
-    sweeps = doc.get("sweeps") or {}
-    done = [s for s in sweeps.get("done", []) if s.get("status") == "done"]
+        lines.append(f"  contained in {contain:.3f}s (at {doc.contained_at})")
+    if doc.error:
+        lines.append(f"  error: {doc.error}")
+    lines += report_hardening.human_lines(doc.hardening)
+    if doc.rotation:
+        lines += report_rotation.human(doc.rotation)
+    elif doc.status == "halted":
+        lines.append(f"  fix the cause, then: respond resume {doc.incident_id}")
+    evidence = doc.evidence
+    if evidence is not None and evidence.s3_uri:
+        lines.append(f"  evidence kept in {evidence.s3_uri}")
+    if evidence is not None and evidence.archive_error:
+        lines.append(f"  evidence NOT copied to the bucket: {evidence.archive_error}")
+    sweeps = doc.sweeps or SweepsEntry()
+    done = [s for s in sweeps.done if s.status == "done"]
     if done:
         lines.append(f"  sweeps done: {len(done)}, new events: "
-                     f"{sum(s.get('new_events') or 0 for s in done)}")
-    if sweeps.get("next"):
-        lines.append(f"  next sweep due {sweeps['next']['at']}: {sweeps['next']['command']}")
+                     f"{sum(s.new_events or 0 for s in done)}")
+    if sweeps.next:
+        lines.append(f"  next sweep due {sweeps.next.at}: {sweeps.next.command}")
     return "\n".join(lines)
 
 
-def _call(call: CallRecord) -> dict[str, Any]:
-    return {
-        "api": f"{call.service}:{call.operation}",
-        "mutating": call.mutating,
-        "outcome": call.outcome,
-        "attempts": call.attempts,
-        "at": iso(call.intent_at),
-        "error": call.error,
-    }
+def render_human(doc: Mapping[str, Any]) -> str:
+    """summary() of a document the CLI holds as JSON (a plan, a finding's outcome)."""
+    return summary(IncidentDocument.from_json(doc))
 
 
-def _timeline(view: IncidentView, s: StepView) -> dict[str, Any]:
-    return {
-        "step": s.name,
-        "status": s.status,
-        "started_at": iso(s.started_at),
-        "ended_at": iso(s.ended_at),
-        "duration_seconds": seconds_between(iso(s.started_at), iso(s.ended_at)),
-        "error": s.error,
-        "calls": [_call(c) for c in view.calls if c.step == s.name],
-    }
+def _call(call: CallRecord) -> CallEntry:
+    return CallEntry(api=f"{call.service}:{call.operation}", mutating=call.mutating,
+                     outcome=call.outcome, attempts=call.attempts, at=iso(call.intent_at),
+                     error=call.error)
+
+
+def _timeline(view: IncidentView, s: StepView) -> TimelineEntry:
+    return TimelineEntry(
+        step=s.name, status=s.status, started_at=iso(s.started_at), ended_at=iso(s.ended_at),
+        duration_seconds=seconds_between(iso(s.started_at), iso(s.ended_at)), error=s.error,
+        calls=tuple(_call(c) for c in view.calls if c.step == s.name))
+
+
+def _evidence_summary(view: IncidentView) -> EvidenceSummaryEntry | None:
+    """The evidence step's facts, its counters (pages, duplicates) left out."""
+    e = view.evidence
+    if e is None:
+        return None
+    return EvidenceSummaryEntry(
+        events=e.events, regions=tuple(e.regions), regions_failed=dict(e.regions_failed),
+        path=e.path, sha256=e.sha256, window=dict(e.window),
+        temporary_keys=tuple(dict(t) for t in e.temporary_keys),
+        roles_assumed=tuple(e.roles_assumed), summary=dict(e.summary))
+
+
+def report_of(view: IncidentView) -> ReportDocument:
+    """report.json, typed: the §2 object plus timeline, snapshots, evidence summary and
+    next actions. `view` must be loaded with its calls (IncidentView.load(..., calls=True))."""
+    doc = document_of(view)
+    revoked = view.sessions_revoked
+    notifying = view.of_kind("notification")
+    rolled = [s for s in view.of_kind("rollback") if s.status == "done"]
+    if doc.rotation is not None:  # a routine rotation: its own next move, not a leak's
+        nexts: tuple[str, ...] = (f"`{doc.rotation.next}`",) if doc.rotation.next else ()
+    else:
+        from responder.report.notice import build_notice  # noqa: PLC0415 - reports only
+
+        nexts = build_notice("completed" if view.status == "completed" else "halted", view,
+                             failing_step=view.failing_step).next_actions
+    return ReportDocument(doc, ReportExtras(
+        timeline=tuple(_timeline(view, s) for s in view.steps),
+        followups=tuple(_timeline(view, s) for s in view.followups),
+        time_to_contain_seconds=seconds_between(doc.started_at, doc.contained_at),
+        sessions_cutoff=revoked.token_issue_time_before if revoked else None,
+        iam_snapshot=SnapshotsEntry(view.snapshot_at_containment,
+                                    view.snapshot_after_replacement),
+        aws_quarantine=view.aws_quarantine,
+        evidence_summary=_evidence_summary(view),
+        notifications=dict(notifying[0].detail) if notifying else None,
+        rollback=dict(rolled[-1].detail) if rolled else None,
+        next_actions=tuple(nexts),
+    ))
 
 
 def report_document(view: IncidentView) -> dict[str, Any]:
-    """report.json: the §2 object plus timeline, snapshots, evidence summary, next actions.
-
-    `view` must be loaded with its calls (IncidentView.load(..., calls=True))."""
-    doc = incident_document(view)
-    doc["timeline"] = [_timeline(view, s) for s in view.steps]
-    doc["followups"] = [_timeline(view, s) for s in view.followups]
-    doc["time_to_contain_seconds"] = seconds_between(doc["started_at"], doc["contained_at"])
-    revoked = view.sessions_revoked
-    doc["sessions_cutoff"] = revoked.token_issue_time_before if revoked else None
-    doc["iam_snapshot"] = {
-        "at_containment": view.snapshot_at_containment,
-        "after_replacement": view.snapshot_after_replacement,
-    }
-    doc["aws_quarantine"] = list(view.aws_quarantine)
-    evidence = view.evidence
-    doc["evidence_summary"] = None if evidence is None else {
-        k: v for k, v in evidence.to_detail().items()
-        if k in ("events", "regions", "regions_failed", "path", "sha256", "window",
-                 "temporary_keys", "roles_assumed", "summary")
-    }
-    notifying = view.of_kind("notification")
-    doc["notifications"] = dict(notifying[0].detail) if notifying else None
-    rolled = [s for s in view.of_kind("rollback") if s.status == "done"]
-    doc["rollback"] = dict(rolled[-1].detail) if rolled else None
-    from responder.report.notice import build_notice  # noqa: PLC0415 - reports only
-
-    rotation = doc.get("rotation")
-    if rotation is not None:  # a routine rotation: its own next move, not a leak's
-        doc["next_actions"] = [f"`{rotation['next']}`"] if rotation["next"] else []
-        return doc
-    notice = build_notice("completed" if view.status == "completed" else "halted", view,
-                          failing_step=view.failing_step)
-    doc["next_actions"] = list(notice.next_actions)
-    return doc
+    """report.json as JSON (report_of, at the edge)."""
+    return report_of(view).to_json()
 
 
 def write(view: IncidentView, directory: Path) -> Path:
     """Write report.json and report.md into the incident directory; returns report.md."""
     directory.mkdir(parents=True, exist_ok=True)
     md = directory / "report.md"
-    doc = report_document(view)
-    doc["report"] = str(md)
-    (directory / "report.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    md.write_text(render_markdown(doc))
+    typed = report_of(view)
+    typed = replace(typed, document=replace(typed.document, report=str(md)))
+    (directory / "report.json").write_text(
+        json.dumps(typed.to_json(), indent=2, default=str) + "\n")
+    md.write_text(markdown_of(typed))
     return md
 
 
-__all__ = ["incident_document", "render_human", "render_markdown",
-           "report_document", "write"]
+__all__ = ["document_of", "incident_document", "render_human", "render_markdown",
+           "report_document", "report_of", "summary", "write"]

@@ -4,10 +4,12 @@ section and the terminal summary; null (or nothing) before any harden step finis
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from responder.incident.facts_hardening import Hardened
 from responder.incident.view import IncidentView
+from responder.report.model import HardeningEntry, IncidentDocument
 
 
 def latest(view: IncidentView) -> Hardened | None:
@@ -18,88 +20,98 @@ def latest(view: IncidentView) -> Hardened | None:
     return None
 
 
-def hardening_document(facts: Hardened | None) -> dict[str, Any] | None:
+def hardening_of(facts: Hardened | None) -> HardeningEntry | None:
     if facts is None:
         return None
-    return {
-        "user_name": facts.user_name,
-        "compromised_at": facts.compromised_at,
-        "compromised_at_source": facts.compromised_at_source,
-        "lookback_days": facts.lookback_days,
-        "mfa": dict(facts.mfa),
-        "proposed_policy": dict(facts.proposed_policy),
-        "proposed_policy_path": facts.proposed_policy_path,
-        "proposed_policy_chars": facts.proposed_policy_chars,
-        "proposal_note": facts.proposal_note,
-        "used_actions": list(facts.used_actions),
-        "unused_permissions": [dict(u) for u in facts.unused_permissions],
-        "new_source_ips": list(facts.new_source_ips),
-        "events": facts.events,
-        "regions_failed": dict(facts.regions_failed),
-        "truncated": facts.truncated,
-        "applied": dict(facts.applied) or None,
-        "finish_commands": list(facts.finish_commands),
-    }
+    return HardeningEntry(
+        user_name=facts.user_name,
+        compromised_at=facts.compromised_at,
+        compromised_at_source=facts.compromised_at_source,
+        lookback_days=facts.lookback_days,
+        mfa=dict(facts.mfa),
+        proposed_policy=dict(facts.proposed_policy),
+        proposed_policy_path=facts.proposed_policy_path,
+        proposed_policy_chars=facts.proposed_policy_chars,
+        proposal_note=facts.proposal_note,
+        used_actions=tuple(facts.used_actions),
+        unused_permissions=tuple(dict(u) for u in facts.unused_permissions),
+        new_source_ips=tuple(facts.new_source_ips),
+        events=facts.events,
+        regions_failed=dict(facts.regions_failed),
+        truncated=facts.truncated,
+        applied=dict(facts.applied) or None,
+        finish_commands=tuple(facts.finish_commands),
+    )
 
 
-def _unused_line(u: dict[str, Any]) -> str:
+def hardening_document(facts: Hardened | None) -> dict[str, Any] | None:
+    """hardening_of as JSON, for `respond harden`'s document (built as a dict)."""
+    hard = hardening_of(facts)
+    return None if hard is None else hard.to_json()
+
+
+def _unused_line(u: Mapping[str, Any]) -> str:
     covers = f" (covers {', '.join(u['covers_used'])})" if u.get("covers_used") else ""
     return f"{u['action']} on {u['resource']} from {u['policy']} ({u['source']}): " \
            f"{u['reason']}{covers}"
 
 
-def markdown(doc: dict[str, Any]) -> list[str]:
-    hard = doc.get("hardening")
+def markdown(hard: HardeningEntry | None) -> list[str]:
+    """The report's Hardening section (empty before any harden step finished)."""
     if not hard:
         return []
-    mfa = hard["mfa"]
+    mfa = hard.mfa
     out = ["## Hardening", "",
-           f"- Usage counted before {hard['compromised_at']} ({hard['compromised_at_source']}),"
-           f" over {hard['lookback_days']} days: {hard['events']} events, "
-           f"{len(hard['used_actions'])} actions used",
+           f"- Usage counted before {hard.compromised_at} ({hard.compromised_at_source}),"
+           f" over {hard.lookback_days} days: {hard.events} events, "
+           f"{len(hard.used_actions)} actions used",
            f"- MFA: console {'yes' if mfa.get('console') else 'no'}, MFA device "
            f"{'yes' if mfa.get('mfa_device') else 'no'}: {mfa.get('reason')}"]
-    if hard["new_source_ips"]:
-        out.append(f"- Source IPs first seen in the last days: {', '.join(hard['new_source_ips'])}")
-    if hard["proposal_note"]:
-        out.append(f"- Note: {hard['proposal_note']}")
+    if hard.new_source_ips:
+        out.append(f"- Source IPs first seen in the last days: {', '.join(hard.new_source_ips)}")
+    if hard.proposal_note:
+        out.append(f"- Note: {hard.proposal_note}")
     out += [f"- **CloudTrail not read in {region}**: {why}; the proposal may miss actions"
-            for region, why in hard["regions_failed"].items()]
-    out += ["", f"Proposed policy ({hard['proposed_policy_chars']} characters"
-            + (f", {hard['proposed_policy_path']}" if hard["proposed_policy_path"] else "")
-            + "):", "", "```json", json.dumps(hard["proposed_policy"], indent=2), "```", ""]
-    if hard["unused_permissions"]:
+            for region, why in hard.regions_failed.items()]
+    out += ["", f"Proposed policy ({hard.proposed_policy_chars} characters"
+            + (f", {hard.proposed_policy_path}" if hard.proposed_policy_path else "")
+            + "):", "", "```json", json.dumps(hard.proposed_policy, indent=2), "```", ""]
+    if hard.unused_permissions:
         out += ["Granted but never used:", ""]
-        out += [f"- {_unused_line(u)}" for u in hard["unused_permissions"]]
+        out += [f"- {_unused_line(u)}" for u in hard.unused_permissions]
         out.append("")
-    if hard["applied"]:
-        applied = hard["applied"]
+    if hard.applied:
+        applied = hard.applied
         out.append(f"Applied: {applied['policy_arn']} ({applied['policy']}, version "
                    f"{applied['version']}), MFA policy {applied['mfa_policy']}. To finish the "
                    "switch once the applications work under it:")
-        out += ["", "```sh", *hard["finish_commands"], "```", ""]
+        out += ["", "```sh", *hard.finish_commands, "```", ""]
     return out
 
 
-def human(doc: dict[str, Any]) -> list[str]:
-    hard = doc.get("hardening")
+def human_lines(hard: HardeningEntry | None) -> list[str]:
+    """The terminal summary's hardening lines."""
     if not hard:
         return []
-    mfa = hard["mfa"]
-    lines = [f"  hardening of {hard['user_name']}: usage before {hard['compromised_at']} "
-             f"({hard['compromised_at_source']})",
-             f"    MFA: {mfa.get('reason')}",
-             f"    proposal: {len(hard['used_actions'])} actions "
-             f"({hard['proposed_policy_path'] or 'not written'})"]
+    lines = [f"  hardening of {hard.user_name}: usage before {hard.compromised_at} "
+             f"({hard.compromised_at_source})",
+             f"    MFA: {hard.mfa.get('reason')}",
+             f"    proposal: {len(hard.used_actions)} actions "
+             f"({hard.proposed_policy_path or 'not written'})"]
     lines += [f"    CloudTrail NOT read in {region}: {why} (the proposal may miss actions)"
-              for region, why in hard["regions_failed"].items()]
-    if hard["truncated"]:
+              for region, why in hard.regions_failed.items()]
+    if hard.truncated:
         lines.append("    only the newest events were read (more than max_events)")
-    lines += [f"    unused: {_unused_line(u)}" for u in hard["unused_permissions"]]
-    if hard["new_source_ips"]:
-        lines.append(f"    source IPs first seen lately: {', '.join(hard['new_source_ips'])}")
-    if hard["applied"]:
-        lines.append(f"    applied: {hard['applied']['policy_arn']} "
-                     f"({hard['applied']['policy']}); to finish the switch:")
-        lines += [f"      {c}" for c in hard["finish_commands"]]
+    lines += [f"    unused: {_unused_line(u)}" for u in hard.unused_permissions]
+    if hard.new_source_ips:
+        lines.append(f"    source IPs first seen lately: {', '.join(hard.new_source_ips)}")
+    if hard.applied:
+        lines.append(f"    applied: {hard.applied['policy_arn']} "
+                     f"({hard.applied['policy']}); to finish the switch:")
+        lines += [f"      {c}" for c in hard.finish_commands]
     return lines
+
+
+def human(doc: Mapping[str, Any]) -> list[str]:
+    """human_lines of a `respond harden` document the CLI holds as JSON."""
+    return human_lines(IncidentDocument.from_json(doc).hardening)

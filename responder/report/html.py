@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from responder.context import iso, parse_iso
 from responder.evidence.summary import HIGH_RISK
+from responder.incident.facts import FactKind
 from responder.redaction import redact
+from responder.report.model import (
+    EvidenceEntry,
+    EvidenceSummaryEntry,
+    ReportDocument,
+    SessionEntry,
+    TimelineEntry,
+)
 
 if TYPE_CHECKING:
     from responder.incident.view import IncidentView
@@ -31,13 +39,8 @@ HALF = 3.4  # half the width of a 10px character: labels that would overlap are 
 MAX_EVENTS = 400  # marks drawn at most: beyond, the lane is all ink; the file has them all
 STATUS_FILL = {"done": "#2e7d32", "failed": "#c62828", "skipped": "#9e9e9e", "running": "#1565c0"}
 TIP = ("eventName", "eventTime", "eventSource", "awsRegion", "sourceIPAddress", "eventID")
-CONTAINMENT = ("disable_access_key", "attach_deny_policy", "revoke_session", "contain_attacker")
-ATTACKER_PARTS = (
-    ("Attacker keys set Inactive", "keys_disabled", ("access_key_id", "user_name", "already")),
-    ("Quarantined (deny-all policy)", "principals_quarantined", ("type", "name", "keys_disabled")),
-    ("Attacker role sessions denied", "sessions_revoked", ("role_name", "sessions")),
-    ("Changed by the attacker, for a human to undo (left untouched)", "needs_human",
-     ("event_name", "time", "access_key_id", "what", "undo")))
+SHUTTING: tuple[FactKind, ...] = ("containment", "attacker")
+"""The kinds of fact whose steps shut something: the key, its sessions, the attacker's."""
 NONE = '<p class="none">none</p>'
 STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
 h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;margin-top:1.6em}table{border-collapse:collapse}
@@ -139,17 +142,17 @@ def _ticks(scale: _Scale, y: float) -> list[str]:
     return out
 
 
-def _svg(doc: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> str:
+def _svg(report: ReportDocument, events: Sequence[Mapping[str, Any]]) -> str:
     """Attacker and responder on one time axis: how long the attacker had, at a glance."""
     dated = [(t, e) for e in events if (t := _when(e.get("eventTime")))]
     # High-risk events are the ones drawn when there are too many (sorts are stable).
     dated.sort(key=lambda p: str(p[1].get("eventName")) not in HIGH_RISK)
     marks = sorted(dated[:MAX_EVENTS], key=lambda p: p[0])
-    steps = [(s, t, _when(s.get("ended_at")))
-             for s in doc.get("timeline") or [] if (t := _when(s.get("started_at")))]
-    contained = _when(doc.get("contained_at"))
+    steps = [(s, t, _when(s.ended_at))
+             for s in report.extras.timeline if (t := _when(s.started_at))]
+    contained = _when(report.document.contained_at)
     response = [t for _, t, _ in steps] + [e for *_, e in steps if e]
-    response += [t for t in (_when(doc.get("started_at")), contained) if t]
+    response += [t for t in (_when(report.document.started_at), contained) if t]
     times = [t for t, _ in marks] + response
     lane = 26 + LABEL_ROWS * 12  # the attacker's baseline, below its rows of labels
     axis = lane + 36 + ROW * len(steps)
@@ -180,13 +183,12 @@ def _svg(doc: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> str:
     for i, (step, start, end) in enumerate(steps):
         y, x0 = lane + 30 + i * ROW, scale.x(start)
         width = max((scale.x(end) if end else x0) - x0, 3.0)
-        status = str(step.get("status"))
-        tip = " | ".join(_text(step.get(k)) for k in ("step", "status", "started_at",
-                                                      "ended_at", "error"))
+        tip = " | ".join(_text(v) for v in (step.step, step.status, step.started_at,
+                                            step.ended_at, step.error))
         out.append(f'<g><title>{tip}</title><text x="{GUTTER - 6}" y="{y + 11}" '
-                   f'text-anchor="end">{_text(step.get("step"))}</text><rect x="{x0:.1f}" '
+                   f'text-anchor="end">{_text(step.step)}</text><rect x="{x0:.1f}" '
                    f'y="{y}" width="{width:.1f}" height="{ROW - 4}" '
-                   f'fill="{STATUS_FILL.get(status, "#757575")}"/></g>')
+                   f'fill="{STATUS_FILL.get(step.status, "#757575")}"/></g>')
     if contained:
         x = scale.x(contained)
         out.append(f'<line x1="{x:.1f}" y1="12" x2="{x:.1f}" y2="{axis}" stroke="#1565c0" '
@@ -210,48 +212,49 @@ def _facts(rows: Iterable[tuple[str, Any]]) -> str:
                                for k, v in rows) + "</table>"
 
 
-def _header(doc: Mapping[str, Any]) -> str:
-    session = doc.get("session") or {}
-    who = (f"session {session.get('role_name')}/{session.get('session_name')}"
-           if session.get("role_name") else doc.get("user_name") or session.get("user_name"))
-    took, error = doc.get("time_to_contain_seconds"), doc.get("error")
-    return (f"<header><h1>Incident {_text(doc.get('incident_id'))}</h1>" + _facts([
-        ("Access key", doc.get("access_key_id")), ("User", who),
-        ("Account", doc.get("account_id")), ("Status", doc.get("status")),
-        ("Playbook", doc.get("playbook")), ("Started", doc.get("started_at")),
-        ("Contained", doc.get("contained_at") or "not contained"),
+def _header(report: ReportDocument) -> str:
+    doc, took = report.document, report.extras.time_to_contain_seconds
+    session = doc.session or SessionEntry()
+    who = (f"session {session.role_name}/{session.session_name}"
+           if session.role_name else doc.user_name or session.user_name)
+    return (f"<header><h1>Incident {_text(doc.incident_id)}</h1>" + _facts([
+        ("Access key", doc.access_key_id), ("User", who),
+        ("Account", doc.account_id), ("Status", doc.status),
+        ("Playbook", doc.playbook), ("Started", doc.started_at),
+        ("Contained", doc.contained_at or "not contained"),
         ("Time to contain", f"{took:.3f} s" if isinstance(took, (int, float)) else None)])
-        + (f'<p class="bad">{_text(error)}</p>' if error else "") + "</header>")
+        + (f'<p class="bad">{_text(doc.error)}</p>' if doc.error else "") + "</header>")
 
 
-def _calls(step: Mapping[str, Any]) -> str:
+def _calls(step: TimelineEntry) -> str:
     """Each AWS API called and how often; retries and failures only where there were some."""
     labels: dict[str, int] = {}
-    for c in step.get("calls") or []:
-        notes = [f"{c.get('attempts')} attempts"] if c.get("attempts", 1) != 1 else []
-        notes += [] if c.get("outcome") == "ok" else [str(c.get("outcome"))]
-        label = str(c.get("api")) + (f" ({', '.join(notes)})" if notes else "")
+    for c in step.calls:
+        notes = [f"{c.attempts} attempts"] if c.attempts != 1 else []
+        notes += [] if c.outcome == "ok" else [str(c.outcome)]
+        label = str(c.api) + (f" ({', '.join(notes)})" if notes else "")
         labels[label] = labels.get(label, 0) + 1
     return ", ".join(f"{k} x{n}" if n > 1 else k for k, n in labels.items())
 
 
-def _evidence(doc: Mapping[str, Any]) -> str:
+def _evidence(report: ReportDocument) -> str:
     """What an investigator checks first, and which file (and digest) holds the rest."""
-    found = {**(doc.get("evidence_summary") or {}), **(doc.get("evidence") or {})}
-    if not found:
+    kept, found = report.document.evidence, report.extras.evidence_summary
+    if kept is None and found is None:
         return '<p class="none">no evidence collected</p>'
-    summary = (doc.get("evidence_summary") or {}).get("summary") or {}
-    regions, risky = [str(r) for r in found.get("regions") or []], summary.get("high_risk") or []
+    found = found or EvidenceSummaryEntry()
+    now = kept or EvidenceEntry(found.events, found.regions, found.path, found.sha256)
+    summary = found.summary
+    regions, risky = [str(r) for r in now.regions], summary.get("high_risk") or []
     more = (summary.get("high_risk_total") or 0) - len(risky)
     return _facts([
-        ("Events", found.get("events")), ("sha256", found.get("sha256")),
+        ("Events", now.events), ("sha256", now.sha256),
         ("Regions searched", f"{len(regions)}: {', '.join(regions)}"),
-        ("Regions failed", list(found.get("regions_failed") or {})), ("File", found.get("path")),
-        ("Copy", found.get("s3_uri")), ("Not copied", found.get("archive_error")),
+        ("Regions failed", list(found.regions_failed)), ("File", now.path),
+        ("Copy", now.s3_uri), ("Not copied", now.archive_error),
         ("First / last event", f"{summary.get('first_event')} / {summary.get('last_event')}"),
-        ("Temporary keys", [t.get("access_key_id") for t in found.get("temporary_keys") or []
-                            if isinstance(t, Mapping)]),
-        ("Roles assumed", found.get("roles_assumed")), ("Source IPs (events)", [
+        ("Temporary keys", [t.get("access_key_id") for t in found.temporary_keys]),
+        ("Roles assumed", list(found.roles_assumed)), ("Source IPs (events)", [
             f"{ip} ({n})" for ip, n in (summary.get("source_ips") or {}).items()]),
     ]) + "<h3>High-risk actions</h3>" + _table(
         ["action", "time", "region", "source IP", "key", "error"],
@@ -260,55 +263,71 @@ def _evidence(doc: Mapping[str, Any]) -> str:
         f"<p>and {more} more in the evidence file</p>" if more > 0 else "")
 
 
-def _shut(doc: Mapping[str, Any]) -> str:
-    steps = [s for s in doc.get("steps") or [] if s.get("action") in CONTAINMENT]
+def _shut(report: ReportDocument) -> str:
+    """The steps that shut something (by the kind of fact they establish), then what the
+    attacker opened and what was shut of it."""
+    steps = [s for s in report.document.steps if s.kind in SHUTTING]
     out = _table(["step", "status", "ended", "what"], [[
-        s.get("name"), s.get("status"), s.get("ended_at"), "; ".join(
-            f"{k}={v}" for k, v in sorted((s.get("detail") or {}).items())
+        s.name, s.status, s.ended_at, "; ".join(
+            f"{k}={v}" for k, v in sorted(s.detail.items())
             if isinstance(v, (str, int, float, bool)))] for s in steps])
-    attacker = doc.get("attacker")
+    attacker = report.document.attacker
     if not attacker:
         return out
-    if attacker.get("cutoff"):
+    if attacker.cutoff:
         out += (f"<p>Temporary credentials of the user issued before "
-                f"{_text(attacker['cutoff'])} are denied.</p>")
-    for title, field, keys in ATTACKER_PARTS:
-        rows = [[i.get(k) for k in keys] for i in attacker.get(field) or []
-                if isinstance(i, Mapping)]
-        out += f"<h3>{title}</h3>" + _table([k.replace("_", " ") for k in keys], rows,
-                                             "cmd" if field == "needs_human" else "")
+                f"{_text(attacker.cutoff)} are denied.</p>")
+    parts = (("Attacker keys set Inactive", attacker.keys_disabled,
+              ("access_key_id", "user_name", "already"), ""),
+             ("Quarantined (deny-all policy)", attacker.principals_quarantined,
+              ("type", "name", "keys_disabled"), ""),
+             ("Attacker role sessions denied", attacker.sessions_revoked,
+              ("role_name", "sessions"), ""),
+             ("Changed by the attacker, for a human to undo (left untouched)",
+              attacker.needs_human, ("event_name", "time", "access_key_id", "what", "undo"),
+              "cmd"))
+    for title, items, keys, cls in parts:
+        rows = [[i.get(k) for k in keys] for i in items if isinstance(i, Mapping)]
+        out += f"<h3>{title}</h3>" + _table([k.replace("_", " ") for k in keys], rows, cls)
     return out
 
 
-def render_html(doc: dict[str, Any], events: Sequence[Mapping[str, Any]] = ()) -> str:
+def render_html(doc: Mapping[str, Any], events: Sequence[Mapping[str, Any]] = ()) -> str:
+    """html_of a report document held as JSON (report_document(), or a test's own)."""
+    return html_of(ReportDocument.from_json(doc), events)
+
+
+def html_of(report: ReportDocument, events: Sequence[Mapping[str, Any]] = ()) -> str:
     """A page to attach to the ticket or mail an auditor; events: the cloudtrail.jsonl lines."""
-    nexts = "".join(f"<li>{_text(a)}</li>" for a in doc.get("next_actions") or [])
-    sweep = (doc.get("sweeps") or {}).get("next")
+    doc = report.document
+    nexts = "".join(f"<li>{_text(a)}</li>" for a in report.extras.next_actions)
+    sweep = doc.sweeps.next if doc.sweeps else None
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         # Defence in depth: were escaping ever to fail, the browser still runs nothing.
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'\">",
-        f"<title>Incident {_text(doc.get('incident_id'))} report</title>",
-        f"<style>{STYLE}</style></head><body>", _header(doc),
-        '<section id="timeline"><h2>Timeline</h2>', _svg(doc, events),
+        f"<title>Incident {_text(doc.incident_id)} report</title>",
+        f"<style>{STYLE}</style></head><body>", _header(report),
+        '<section id="timeline"><h2>Timeline</h2>', _svg(report, events),
         _table(["step", "status", "started", "seconds", "AWS calls", "error"], [
-            [t.get("step"), t.get("status"), t.get("started_at"), t.get("duration_seconds"),
-             _calls(t), t.get("error")] for t in doc.get("timeline") or []]), "</section>",
-        '<section id="evidence"><h2>Evidence</h2>', _evidence(doc), "</section>",
-        '<section id="shut"><h2>What was shut</h2>', _shut(doc), "</section>",
+            [t.step, t.status, t.started_at, t.duration_seconds, _calls(t), t.error]
+            for t in report.extras.timeline]), "</section>",
+        '<section id="evidence"><h2>Evidence</h2>', _evidence(report), "</section>",
+        '<section id="shut"><h2>What was shut</h2>', _shut(report), "</section>",
         '<section id="next"><h2>Next actions</h2>',
         f"<ol>{nexts}</ol>" if nexts else NONE,
-        f"<p>Next sweep due {_text(sweep.get('at'))}: <code>{_text(sweep.get('command'))}"
-        "</code></p>" if isinstance(sweep, Mapping) else "", "</section></body></html>", ""])
+        f"<p>Next sweep due {_text(sweep.at)}: <code>{_text(sweep.command)}"
+        "</code></p>" if sweep is not None else "", "</section></body></html>", ""])
 
 
 def page(view: IncidentView) -> str:
     """The page for an incident as journaled, with its evidence file's events."""
     from responder.report import document as report  # noqa: PLC0415 - report imports the notices
 
-    doc = report.report_document(view)
-    return render_html(doc, _events((doc.get("evidence") or {}).get("path")))
+    typed = report.report_of(view)
+    return html_of(typed, _events(typed.document.evidence.path
+                                  if typed.document.evidence else None))
 
 
 def _events(path: Any) -> list[dict[str, Any]]:

@@ -1,83 +1,96 @@
-"""report.md: the report document (report.report_document) for humans and auditors."""
+"""report.md: the report document (document.report_of) for humans and auditors."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from responder.report import hardening as report_hardening
 from responder.report import rotation as report_rotation
+from responder.report.model import (
+    AttackerEntry,
+    IncidentDocument,
+    ReportDocument,
+    TimelineEntry,
+)
 
 
-def whose(doc: dict[str, Any]) -> str:
+def whose(doc: IncidentDocument) -> str:
     """`user alice`, or for a temporary key the session it is."""
-    session = doc.get("session")
+    session = doc.session
     if not session:
-        return f"user {doc['user_name'] or '?'}"
-    if session.get("role_name"):
-        instance = " (EC2 instance)" if session.get("instance_id") else ""
-        return f"session {session['role_name']}/{session.get('session_name')}{instance}"
-    return f"session of user {session.get('user_name') or '?'}"
+        return f"user {doc.user_name or '?'}"
+    if session.role_name:
+        instance = " (EC2 instance)" if session.instance_id else ""
+        return f"session {session.role_name}/{session.session_name}{instance}"
+    return f"session of user {session.user_name or '?'}"
 
 
-def render_markdown(doc: dict[str, Any]) -> str:
-    """report.md for humans and auditors, from report_document()."""
-    what = "leaked temporary key" if doc.get("session") else "rotation of access key" \
-        if doc.get("rotation") else "compromised access key"
+def render_markdown(doc: Mapping[str, Any]) -> str:
+    """markdown_of a report document the CLI holds as JSON (report_document())."""
+    return markdown_of(ReportDocument.from_json(doc))
+
+
+def markdown_of(report: ReportDocument) -> str:
+    """report.md for humans and auditors."""
+    doc, more = report.document, report.extras
+    what = "leaked temporary key" if doc.session else "rotation of access key" \
+        if doc.rotation else "compromised access key"
     out = [
-        f"# Incident {doc['incident_id']}: {what} `{doc['access_key_id']}`",
+        f"# Incident {doc.incident_id}: {what} `{doc.access_key_id}`",
         "",
         "| | |",
         "|---|---|",
-        f"| Status | **{doc['status']}** |",
-        f"| Principal | {whose(doc)} |" if doc.get("session") else
-        f"| User | `{doc['user_name']}` |",
-        f"| Account | `{doc['account_id']}` |",
-        f"| Playbook | {doc['playbook']} |",
-        f"| Started | {doc['started_at']} |",
-        f"| Contained | {doc['contained_at']} |",
-        f"| Time to contain | {doc['time_to_contain_seconds']} s |",
-        f"| Sessions cut off | issued before {doc['sessions_cutoff']} |",
+        f"| Status | **{doc.status}** |",
+        f"| Principal | {whose(doc)} |" if doc.session else
+        f"| User | `{doc.user_name}` |",
+        f"| Account | `{doc.account_id}` |",
+        f"| Playbook | {doc.playbook} |",
+        f"| Started | {doc.started_at} |",
+        f"| Contained | {doc.contained_at} |",
+        f"| Time to contain | {more.time_to_contain_seconds} s |",
+        f"| Sessions cut off | issued before {more.sessions_cutoff} |",
         "",
     ]
-    if doc.get("error"):
-        out += [f"**Halted:** {doc['error']}", ""]
-    if doc.get("aws_quarantine"):
+    if doc.error:
+        out += [f"**Halted:** {doc.error}", ""]
+    if more.aws_quarantine:
         out += [
             "## AWS already acted",
             "",
-            f"AWS attached {', '.join(doc['aws_quarantine'])} to this user. The replacement "
+            f"AWS attached {', '.join(more.aws_quarantine)} to this user. The replacement "
             "key inherits its denials until the AWS support case says to detach it; this "
             "tool never detaches it.",
             "",
         ]
-    out += report_rotation.markdown(doc)
-    out += report_hardening.markdown(doc)
-    rollback = doc.get("rollback")
+    out += report_rotation.markdown(doc.rotation)
+    out += report_hardening.markdown(doc.hardening)
+    rollback = more.rollback
     if rollback:
         out += ["## Rolled back (a false positive)", "",
                 f"- Reason: {rollback.get('reason')}",
                 f"- Key now {rollback.get('key_status')}; session deny removed: "
                 f"{'yes' if rollback.get('deny_removed') else 'no'}",
                 *[f"- Left alone: {x}" for x in rollback.get("left_alone") or []], ""]
-    out += ["## Next actions", ""] + [f"1. {a}" for a in doc["next_actions"]] + [""]
-    out += _timeline_markdown("Timeline", doc["timeline"])
-    if doc.get("followups"):
+    out += ["## Next actions", ""] + [f"1. {a}" for a in more.next_actions] + [""]
+    out += _timeline_markdown("Timeline", more.timeline)
+    if more.followups:
         out += _timeline_markdown("After the playbook (schedule, sweeps, evidence bucket)",
-                                  doc["followups"])
-    evidence = doc.get("evidence_summary")
+                                  more.followups)
+    evidence = more.evidence_summary
     if evidence:
-        summary = evidence.get("summary") or {}
+        summary = evidence.summary
         out += [
             "## Evidence",
             "",
-            f"- {evidence['events']} CloudTrail events in `{evidence['path']}`",
-            f"- sha256 `{evidence['sha256']}`",
-            f"- regions: {', '.join(evidence['regions'] or [])}"
-            + (f"; failed: {evidence['regions_failed']}" if evidence.get("regions_failed")
+            f"- {evidence.events} CloudTrail events in `{evidence.path}`",
+            f"- sha256 `{evidence.sha256}`",
+            f"- regions: {', '.join(evidence.regions)}"
+            + (f"; failed: {dict(evidence.regions_failed)}" if evidence.regions_failed
                else ""),
             f"- first event {summary.get('first_event')}, last {summary.get('last_event')}",
-            f"- temporary keys: {[t['access_key_id'] for t in evidence['temporary_keys'] or []]}"
-            f"; roles assumed: {evidence['roles_assumed']}",
+            f"- temporary keys: {[t['access_key_id'] for t in evidence.temporary_keys]}"
+            f"; roles assumed: {list(evidence.roles_assumed)}",
             "",
             "| high-risk action | time | region | source IP | key |",
             "|---|---|---|---|---|",
@@ -88,66 +101,66 @@ def render_markdown(doc: dict[str, Any]) -> str:
         out += ["", "| event | count |", "|---|---|"]
         out += [f"| {name} | {n} |" for name, n in (summary.get("by_event_name") or {}).items()]
         out.append("")
-    out += _attacker_markdown(doc.get("attacker"))
-    replacement = doc.get("replacement")
+    out += _attacker_markdown(doc.attacker)
+    replacement = doc.replacement
     out += ["## Replacement", ""]
-    out.append(f"- new key `{replacement['access_key_id']}`, secret `{replacement['secret_ref']}`"
+    out.append(f"- new key `{replacement.access_key_id}`, secret `{replacement.secret_ref}`"
                if replacement else "- none issued")
     out += ["", "## Notifications", ""]
-    notes = doc.get("notifications") or {}
+    notes = more.notifications or {}
     out += [f"- {n.get('channel')}: sent" + (f" ({n['message_id']})" if n.get("message_id")
                                               else "") for n in notes.get("sent", [])]
     out += [f"- {n.get('channel')}: FAILED: {n.get('error')}" for n in notes.get("failed", [])]
     if not notes.get("sent") and not notes.get("failed"):
         out.append(f"- none ({notes.get('reason', 'not run')})")
     out += ["", "## IAM snapshot", ""]
-    for label, snap in (doc.get("iam_snapshot") or {}).items():
+    snapshots = more.iam_snapshot
+    for label, snap in (("at containment", snapshots.at_containment),
+                        ("after replacement", snapshots.after_replacement)):
         if snap:
             keys = ", ".join(f"{k.get('AccessKeyId')} {k.get('Status')}"
                              for k in snap.get("access_keys", []))
-            out.append(f"- {label.replace('_', ' ')}: keys [{keys}], inline "
+            out.append(f"- {label}: keys [{keys}], inline "
                        f"{snap.get('inline_policies')}, attached "
                        f"{[p.get('PolicyName') for p in snap.get('attached_policies', [])]}, "
                        f"groups {snap.get('groups')}, MFA {snap.get('has_mfa')}")
     return "\n".join(out) + "\n"
 
 
-def _timeline_markdown(title: str, rows: list[dict[str, Any]]) -> list[str]:
+def _timeline_markdown(title: str, rows: tuple[TimelineEntry, ...]) -> list[str]:
     out = [f"## {title}", "", "| step | status | started | duration (s) | API calls | error |",
            "|---|---|---|---|---|---|"]
     for t in rows:
         apis = ", ".join(
-            f"{c['api']}" + (f" x{c['attempts']}" if c["attempts"] > 1 else "")
-            + ("" if c["outcome"] == "ok" else f" ({c['outcome']})")
-            for c in t["calls"]
+            f"{c.api}" + (f" x{c.attempts}" if c.attempts > 1 else "")
+            + ("" if c.outcome == "ok" else f" ({c.outcome})")
+            for c in t.calls
         )
-        out.append(f"| {t['step']} | {t['status']} | {t['started_at']} | "
-                   f"{t['duration_seconds']} | {apis} | {t['error'] or ''} |")
+        out.append(f"| {t.step} | {t.status} | {t.started_at} | "
+                   f"{t.duration_seconds} | {apis} | {t.error or ''} |")
     return [*out, ""]
 
 
-def _attacker_markdown(attacker: dict[str, Any] | None) -> list[str]:
+def _attacker_markdown(attacker: AttackerEntry | None) -> list[str]:
     """What the attacker opened, what was shut, and what a human must undo."""
     if attacker is None:
         return []
     out = ["## The attacker", ""]
-    if attacker["cutoff"]:
-        out.append(f"- temporary credentials of the user issued before {attacker['cutoff']} "
+    if attacker.cutoff:
+        out.append(f"- temporary credentials of the user issued before {attacker.cutoff} "
                    "are denied (the user's own included: they must mint new ones)")
     out += [f"- key `{k.get('access_key_id')}` of `{k.get('user_name')}` (created by the "
-            "attacker) set Inactive" for k in attacker["keys_disabled"]]
+            "attacker) set Inactive" for k in attacker.keys_disabled]
     out += [f"- {p.get('type')} `{p.get('name')}` (created by the attacker) quarantined: "
             "deny-all inline policy `responder-quarantine`"
-            for p in attacker["principals_quarantined"]]
+            for p in attacker.principals_quarantined]
     out += [f"- role `{r.get('role_name')}`: the attacker's sessions "
             f"{', '.join(r.get('sessions') or [])} denied; its other sessions keep working"
-            for r in attacker["sessions_revoked"]]
-    needs = attacker["needs_human"]
+            for r in attacker.sessions_revoked]
+    needs = attacker.needs_human
     if needs:
         out += ["", "Changed by the attacker, for a human to undo (nothing here was touched):",
                 "", "| event | time | key | what | undo |", "|---|---|---|---|---|"]
         out += [f"| {n.get('event_name')} | {n.get('time')} | {n.get('access_key_id')} | "
                 f"{n.get('what')} | `{n.get('undo')}` |" for n in needs]
     return [*out, ""]
-
-

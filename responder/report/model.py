@@ -1,0 +1,357 @@
+"""The DESIGN §2 incident document and report.json as frozen dataclasses.
+
+Built once from the incident view (document.document_of) and read by attribute by every
+renderer, so a field renamed here breaks mypy at each reader instead of silently printing
+null. It becomes a plain dict only at the edge (`to_json`), keys in the order the contract
+has always printed them. `from_json` reads a dict back, leniently, for callers that still
+hold one (a plan, a harden document, a test's hand-made page): a missing or malformed
+field is its default, never an exception in the middle of a report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Self, Union, get_args, get_origin, get_type_hints
+
+from responder.incident import kinds
+from responder.incident.facts import FactKind
+
+
+def _json(value: Any) -> Any:
+    """The JSON form: dataclasses as dicts (field order), tuples as lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    return value
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """A class's field types, resolved once (they are strings under `annotations`)."""
+    if cls not in _HINTS:
+        _HINTS[cls] = get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _read(kind: Any, raw: Any) -> Any:
+    """`raw` as the annotation `kind` says, read explicitly (no guessing from strings)."""
+    origin = get_origin(kind)
+    if origin in (Union, types.UnionType):
+        if raw is None:
+            return None
+        (kind,) = [a for a in get_args(kind) if a is not type(None)]
+        origin = get_origin(kind)
+        if not _fits(kind, origin, raw):
+            return None
+    if isinstance(kind, type) and issubclass(kind, Entry):
+        return kind.from_json(raw if isinstance(raw, Mapping) else {})
+    if origin is tuple:
+        (item, _) = get_args(kind)
+        return tuple(_read(item, v) for v in raw) if isinstance(raw, (list, tuple)) else ()
+    if origin is Mapping:
+        return dict(raw) if isinstance(raw, Mapping) else {}
+    return raw
+
+
+def _fits(kind: Any, origin: Any, raw: Any) -> bool:
+    """Whether an optional field's value has its shape (else it reads as null)."""
+    if origin is Mapping or (isinstance(kind, type) and issubclass(kind, Entry)):
+        return isinstance(raw, Mapping)
+    return origin is not tuple or isinstance(raw, (list, tuple))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Base of every part of the document: JSON out, JSON (leniently) back in."""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = _json(self)
+        return out
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Self:
+        hints = _hints(cls)
+        return cls(**{f.name: _read(hints[f.name], raw[f.name])
+                      for f in dataclasses.fields(cls) if f.name in raw})
+
+
+@dataclass(frozen=True)
+class PlannedCall(Entry):
+    """A call a planned step would make (a plan's step detail lists them)."""
+
+    service: str = "?"
+    operation: str = "?"
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class StepEntry(Entry):
+    name: str = ""
+    action: str = ""
+    status: str = ""
+    started_at: str | None = None
+    ended_at: str | None = None
+    detail: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """The journaled detail, as the step's own action shaped it."""
+    error: str | None = None
+
+    @property
+    def kind(self) -> FactKind | None:
+        """The kind of fact its action establishes: how a renderer picks steps out,
+        never by an action's name (a playbook may name its steps as it likes)."""
+        return kinds.kind_of(self.action)
+
+    @property
+    def reason(self) -> str | None:
+        """Why a step was skipped (or planned as it is), when its detail says."""
+        reason = self.detail.get("reason")
+        return str(reason) if reason else None
+
+    @property
+    def calls(self) -> tuple[PlannedCall, ...]:
+        listed = self.detail.get("calls")
+        return tuple(PlannedCall.from_json(c) for c in listed if isinstance(c, Mapping)) \
+            if isinstance(listed, list) else ()
+
+
+@dataclass(frozen=True)
+class EvidenceEntry(Entry):
+    events: int = 0
+    regions: tuple[str, ...] = ()
+    path: str | None = None
+    sha256: str | None = None
+    s3_uri: str | None = None
+    archive_error: str | None = None
+
+
+@dataclass(frozen=True)
+class ReplacementEntry(Entry):
+    access_key_id: str | None = None
+    secret_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class AttackerEntry(Entry):
+    cutoff: str | None = None
+    sessions_revoked: tuple[Mapping[str, Any], ...] = ()
+    keys_disabled: tuple[Mapping[str, Any], ...] = ()
+    principals_quarantined: tuple[Mapping[str, Any], ...] = ()
+    needs_human: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class SessionEntry(Entry):
+    principal_type: str = ""
+    principal_arn: str | None = None
+    user_name: str | None = None
+    role_name: str | None = None
+    role_arn: str | None = None
+    session_name: str | None = None
+    aws_userid: str | None = None
+    instance_id: str | None = None
+    minted_by: str | None = None
+    minted_by_arn: str | None = None
+    found_by: str = ""
+    event: Mapping[str, Any] | None = None
+    denied: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SweepDone(Entry):
+    step: str = ""
+    status: str = ""
+    ended_at: str | None = None
+    new_events: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class NextSweep(Entry):
+    at: str | None = None
+    command: str = ""
+
+
+@dataclass(frozen=True)
+class SweepsEntry(Entry):
+    done: tuple[SweepDone, ...] = ()
+    due: tuple[str, ...] = ()
+    scheduler: str = "none"
+    next: NextSweep | None = None
+
+
+@dataclass(frozen=True)
+class AppsUpdatedEntry(Entry):
+    confirmed_by: str = ""
+    at: str | None = None
+
+
+@dataclass(frozen=True)
+class TestedEntry(Entry):
+    arn: str = ""
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class GraceEntry(Entry):
+    since: str | None = None
+    until: str | None = None
+    last_used: str | None = None
+
+
+@dataclass(frozen=True)
+class AlertEntry(Entry):
+    last_used: str | None = None
+    since: str | None = None
+    service: str | None = None
+    region: str | None = None
+    alerted: tuple[str, ...] = ()
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class RotationEntry(Entry):
+    old_key: str = ""
+    old_key_status: str = ""
+    new_key: str | None = None
+    secret_ref: str | None = None
+    stage: str = ""
+    waiting_for: str | None = None
+    until: str | None = None
+    next: str | None = None
+    apps_updated: AppsUpdatedEntry | None = None
+    tested: TestedEntry | None = None
+    deactivated_at: str | None = None
+    grace: GraceEntry | None = None
+    alert: AlertEntry | None = None
+
+
+@dataclass(frozen=True)
+class HardeningEntry(Entry):
+    user_name: str = ""
+    compromised_at: str | None = None
+    compromised_at_source: str = ""
+    lookback_days: int = 0
+    mfa: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    proposed_policy: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    proposed_policy_path: str | None = None
+    proposed_policy_chars: int = 0
+    proposal_note: str | None = None
+    used_actions: tuple[str, ...] = ()
+    unused_permissions: tuple[Mapping[str, Any], ...] = ()
+    new_source_ips: tuple[str, ...] = ()
+    events: int = 0
+    regions_failed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    truncated: bool = False
+    applied: Mapping[str, Any] | None = None
+    finish_commands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IncidentDocument(Entry):
+    """The one JSON object `--output json` prints (DESIGN §2). Every field defaults to
+    null (steps to empty): the blank document a plan or a refusal starts from."""
+
+    incident_id: str | None = None
+    status: str | None = None
+    access_key_id: str | None = None
+    user_name: str | None = None
+    account_id: str | None = None
+    playbook: str | None = None
+    started_at: str | None = None
+    contained_at: str | None = None
+    steps: tuple[StepEntry, ...] = ()
+    evidence: EvidenceEntry | None = None
+    replacement: ReplacementEntry | None = None
+    attacker: AttackerEntry | None = None
+    session: SessionEntry | None = None
+    sweeps: SweepsEntry | None = None
+    rotation: RotationEntry | None = None
+    hardening: HardeningEntry | None = None
+    report: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CallEntry(Entry):
+    api: str = ""
+    mutating: bool = False
+    outcome: str = ""
+    attempts: int = 1
+    at: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TimelineEntry(Entry):
+    step: str = ""
+    status: str = ""
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_seconds: float | None = None
+    error: str | None = None
+    calls: tuple[CallEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class SnapshotsEntry(Entry):
+    """The user's IAM picture right after containment and after the replacement key."""
+
+    at_containment: Mapping[str, Any] | None = None
+    after_replacement: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class EvidenceSummaryEntry(Entry):
+    """The evidence step's facts as report.json keeps them (its counters left out)."""
+
+    events: int = 0
+    regions: tuple[str, ...] = ()
+    regions_failed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    path: str | None = None
+    sha256: str | None = None
+    window: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    temporary_keys: tuple[Mapping[str, Any], ...] = ()
+    roles_assumed: tuple[str, ...] = ()
+    summary: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportExtras(Entry):
+    """What report.json adds to the §2 object: timeline, snapshots, next actions."""
+
+    timeline: tuple[TimelineEntry, ...] = ()
+    followups: tuple[TimelineEntry, ...] = ()
+    time_to_contain_seconds: float | None = None
+    sessions_cutoff: str | None = None
+    iam_snapshot: SnapshotsEntry = SnapshotsEntry()
+    aws_quarantine: tuple[str, ...] = ()
+    evidence_summary: EvidenceSummaryEntry | None = None
+    notifications: Mapping[str, Any] | None = None
+    """The notify step's detail, as journaled (channels sent and failed, or why not)."""
+    rollback: Mapping[str, Any] | None = None
+    """The last rollback's detail, as journaled."""
+    next_actions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReportDocument:
+    """report.json: the §2 object, then what the report adds, as one flat JSON object."""
+
+    document: IncidentDocument
+    extras: ReportExtras
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.document.to_json(), **self.extras.to_json()}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ReportDocument:
+        return cls(IncidentDocument.from_json(raw), ReportExtras.from_json(raw))
