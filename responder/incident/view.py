@@ -20,6 +20,7 @@ from responder.errors import exit_code_for
 from responder.incident import facts as results
 from responder.incident import kinds
 from responder.incident.facts import FactKind, Facts, KeyDisabled, SessionsRevoked, Skipped, Target
+from responder.incident.facts_rotation import Awaiting
 from responder.incident.sweeps import due_times
 from responder.journal import CallRecord, IncidentRecord, Journal, StepRecord, StepStatus
 from responder.journal.owner import owner_is_dead
@@ -57,8 +58,6 @@ class StepView:
         if record.status == "skipped":
             facts = Skipped.from_detail(record.detail)
         elif record.status == "waiting":
-            from responder.incident.facts_rotation import Awaiting  # noqa: PLC0415 - rotations
-
             facts = Awaiting.from_detail(record.detail)
         elif record.status in {"done", "failed"} and \
                 (known := kinds.facts_type(record.action)) is not None:

@@ -22,6 +22,7 @@ from responder.journal.records import (
     StepRecord,
     StepStatus,
 )
+from responder.journal.sqlite import SqliteJournal
 
 if TYPE_CHECKING:
     from responder.aws import AnySession
@@ -49,11 +50,9 @@ def open_journal(
     so `--profile` and `--region` choose the table's account and region as they do for
     every other call)."""
     if state and state.startswith("dynamodb://"):
-        from responder.journal.dynamodb import DynamoDbJournal  # noqa: PLC0415
+        from responder.journal.dynamodb import DynamoDbJournal  # noqa: PLC0415 - boto3
 
         return DynamoDbJournal.from_url(state, session=session)
-    from responder.journal.sqlite import SqliteJournal  # noqa: PLC0415 - sqlite imports us
-
     return SqliteJournal(Path(state) if state else home / "responder.db")
 
 
@@ -76,8 +75,6 @@ def open_journal_to_act(
         if state and state.startswith("dynamodb://"):
             raise
         problem = str(exc)
-    from responder.journal.sqlite import SqliteJournal  # noqa: PLC0415 - sqlite imports us
-
     try:
         fallback = Path(tempfile.mkdtemp(prefix="responder-")) / "responder.db"
         return SqliteJournal(fallback), f"{problem}; journaling this response in {fallback}"

@@ -21,9 +21,12 @@ from responder.context import RunContext
 from responder.errors import AGAIN, AwsCallFailed, BadInput, Refused
 from responder.guardrails import check_access_key_id, is_temporary
 from responder.iam.snapshot import access_keys
+from responder.incident.facts_rotation import OldKeyDeactivated
+from responder.incident.view import IncidentView
 from responder.journal import IncidentExists, IncidentRecord, Journal
 from responder.journal.owner import new_owner
 from responder.logging import get_logger
+from responder.run import followup
 from responder.run.service import (
     Identified,
     Plan,
@@ -129,9 +132,6 @@ def proceed(ctx: RunContext, journal: Journal, incident_id: str) -> IncidentReco
 
 def reactivate(ctx: RunContext, journal: Journal, incident_id: str) -> Swept:
     """`--reactivate`: the old key Active again for an application the rotation missed."""
-    from responder.incident.facts_rotation import OldKeyDeactivated  # noqa: PLC0415
-    from responder.incident.view import IncidentView  # noqa: PLC0415
-    from responder.run import followup  # noqa: PLC0415 - follow-up work only
 
     record = _rotation(journal, incident_id)
     if record.status == "completed":
