@@ -39,8 +39,8 @@ class Unfinished(ResponderError):
 
     def __init__(self, result: dict[str, Any], unfinished: Sequence[trigger.Outcome]) -> None:
         named = ", ".join(
-            f"{o.finding_id} ({o.document.get('incident_id') or 'no incident'}: "
-            f"{o.document.get('status')})" for o in unfinished)
+            f"{o.finding_id} ({o.document.document.incident_id or 'no incident'}: "
+            f"{o.document.document.status})" for o in unfinished)
         super().__init__(f"{len(unfinished)} finding(s) not finished, Lambda retries the "
                          f"event to resume them: {named}")
         self.result = result
@@ -91,11 +91,11 @@ def _sweep(ctx: RunContext, journal: Journal, incident_id: str) -> dict[str, Any
         done = followup.sweep(ctx, journal, incident_id)
     except ResponderError as exc:
         log.warning("sweep.refused", incident_id=incident_id, error=str(exc))
-        return {**report.error_document(exc, None), "incident_id": incident_id}
-    document = report.incident_document(IncidentView.load(journal, incident_id))
+        return report.refusal_of(exc, None, incident_id).to_json()
+    document = report.document_of(IncidentView.load(journal, incident_id))
     if done.status == "failed":
         raise SweepFailed(f"{done.step} of {incident_id} failed: {done.error}")
-    return document
+    return document.to_json()
 
 
 class SweepFailed(ResponderError):
@@ -116,13 +116,13 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         parsed = findings.parse_each(event)
     except BadInput as bad:
         log.warning("finding.refused", error=str(bad))
-        return report.error_document(bad, None)
+        return report.refusal_of(bad, None).to_json()
     outcomes = trigger.respond_all(ctx, journal, parsed)
     for outcome in outcomes:
         if outcome.error is not None:
             log.warning("finding.unanswered" if outcome.retryable else "finding.refused",
                         finding_id=outcome.finding_id, exit_code=outcome.exit_code,
-                        incident_id=outcome.document.get("incident_id"), error=outcome.error)
+                        incident_id=outcome.document.document.incident_id, error=outcome.error)
     result = trigger.result_document(outcomes)
     unfinished = [o for o in outcomes if o.retryable]
     if unfinished:

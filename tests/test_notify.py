@@ -146,16 +146,17 @@ def test_completed_notice_derives_its_fields_from_the_step_details(completed: No
     assert [s[0] for s in completed.steps] == [
         "identify", "disable-key", "revoke-sessions", "collect-evidence", "replace-key", "notify"]
     assert completed.evidence is not None
-    assert completed.evidence["events"] == 7
-    assert completed.evidence["sha256"] == "ab" * 32
-    assert completed.evidence["regions"] == ["eu-west-1", "us-east-1"]
-    assert [e["eventName"] for e in completed.evidence["high_risk"]] == [
+    assert completed.evidence.to_json()["events"] == 7
+    assert completed.evidence.to_json()["sha256"] == "ab" * 32
+    assert completed.evidence.to_json()["regions"] == ["eu-west-1", "us-east-1"]
+    assert [e["eventName"] for e in completed.evidence.to_json()["high_risk"]] == [
         "CreateUser", "AttachUserPolicy"]
-    assert completed.evidence["temporary_keys"] == ["ASIAEXAMPLETEMP00001"]
-    assert completed.evidence["roles_assumed"] == ["arn:aws:iam::123456789012:role/deploy"]
+    assert completed.evidence.to_json()["temporary_keys"] == ["ASIAEXAMPLETEMP00001"]
+    assert completed.evidence.to_json()["roles_assumed"] == [
+        "arn:aws:iam::123456789012:role/deploy"]
     assert completed.replacement is not None
-    assert completed.replacement["access_key_id"] == NEW_KEY
-    assert completed.replacement["secret_ref"] == SECRET_ARN
+    assert completed.replacement.to_detail()["access_key_id"] == NEW_KEY
+    assert completed.replacement.to_detail()["secret_ref"] == SECRET_ARN
     assert completed.has_mfa is False
     assert completed.aws_quarantine == (QUARANTINE,)
     assert completed.failing_step is None

@@ -129,7 +129,8 @@ def incident(tmp_path_factory: pytest.TempPathFactory
         try:
             record = service.respond(ctx, journal, playbook.load("compromised-key"),
                                      account.leaked_key)
-            doc = report.report_document(IncidentView.load(journal, record.id, calls=True))
+            view = IncidentView.load(journal, record.id, calls=True)
+            doc = report.report_of(view).to_json()
         finally:
             journal.close()
     lines = Path(doc["evidence"]["path"]).read_text().splitlines()

@@ -36,7 +36,7 @@ def _answer(ctx: RunContext, journal: SqliteJournal, document: Any) -> list[Outc
 
 
 def _row(outcome: Outcome) -> tuple[str | None, str, int, str | None]:
-    doc = outcome.document
+    doc = outcome.document.to_json()
     return (doc["finding_id"], doc["status"], doc["exit_code"], doc["access_key_id"])
 
 
@@ -60,7 +60,7 @@ def test_unknown_key_does_not_sink_the_valid_finding(
         else ["securityhub:valid-1", "securityhub:unknown-1"])
     assert _status(account, "bob", account.bob_key) == "Inactive"
     bad = rows_by_id(outcomes)["securityhub:unknown-1"]
-    assert bad.document["incident_id"] is None
+    assert bad.document.to_json()["incident_id"] is None
     assert bad.error is not None
     assert UNKNOWN_KEY in bad.error
     assert not bad.ran
@@ -103,8 +103,9 @@ def test_duplicate_next_to_a_new_finding(account: Account, journal: SqliteJourna
         ("guardduty:gd-bob", "refused", 3, account.bob_key),
         ("guardduty:gd-alice", "completed", 0, account.leaked_key),
     ]
-    assert outcomes[0].document["incident_id"] == first.document["incident_id"]
-    assert first.document["incident_id"] in (outcomes[0].error or "")
+    assert outcomes[0].document.to_json()["incident_id"] == \
+        first.document.to_json()["incident_id"]
+    assert first.document.to_json()["incident_id"] in (outcomes[0].error or "")
     assert _status(account, "alice", account.leaked_key) != "Active"
     assert len(journal.recent()) == 2
 
@@ -128,7 +129,7 @@ def test_a_halted_finding_does_not_stop_the_next(account: Account, journal: Sqli
     halted = outcomes[0]
     assert halted.ran
     assert halted.retryable
-    assert halted.document["incident_id"] is not None
+    assert halted.document.to_json()["incident_id"] is not None
     assert "disable-key" in (halted.error or "")
     assert _status(account, "alice", account.leaked_key) == "Active"
     assert _status(account, "bob", account.bob_key) == "Inactive"
@@ -148,7 +149,7 @@ def test_a_held_lease_does_not_stop_the_next(account: Account, journal: SqliteJo
                                              guardduty_event(account.bob_key, "gd-bob")])
     assert [(o.finding_id, o.exit_code) for o in outcomes] == [
         ("guardduty:gd-alice", 4), ("guardduty:gd-bob", 0)]
-    assert outcomes[0].document["incident_id"] == held.id
+    assert outcomes[0].document.to_json()["incident_id"] == held.id
     assert outcomes[0].retryable
     assert _status(account, "bob", account.bob_key) == "Inactive"
     assert trigger.worst(outcomes) == 4
@@ -212,8 +213,8 @@ def test_interrupted_incident_is_shown_halted(account: Account, journal: SqliteJ
     outcomes = _answer(make_ctx(), journal, [guardduty_event(account.bob_key, "gd-bob"),
                                              guardduty_event(account.leaked_key, "gd-alice")])
     assert outcomes[0].ran
-    assert outcomes[0].document["incident_id"] == journal.recent()[0].id
-    assert outcomes[1].document["incident_id"] is None
+    assert outcomes[0].document.to_json()["incident_id"] == journal.recent()[0].id
+    assert outcomes[1].document.to_json()["incident_id"] is None
     assert "SIGTERM" in (outcomes[1].error or "")
     assert _status(account, "alice", account.leaked_key) == "Active"
 
@@ -241,10 +242,17 @@ def test_worst_exit_code(codes: list[int], worst: int) -> None:
     assert trigger.worst(outcomes) == worst
 
 
+class _Json(dict[str, Any]):
+    """A finding's document already in its JSON form: result_document prints it as is."""
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self)
+
+
 def test_result_document_is_the_one_document_or_a_list() -> None:
     """One finding: its own §2 object; several: {"incidents": [...]} in order."""
-    one = Outcome("a", 0, {"incident_id": "inc-a"})
-    two = Outcome("b", 3, {"incident_id": None})
+    one = Outcome("a", 0, _Json({"incident_id": "inc-a"}))  # type: ignore[arg-type]
+    two = Outcome("b", 3, _Json({"incident_id": None}))  # type: ignore[arg-type]
     assert trigger.result_document([one]) == {"incident_id": "inc-a"}
     assert trigger.result_document([one, two]) == {
         "incidents": [{"incident_id": "inc-a"}, {"incident_id": None}]}

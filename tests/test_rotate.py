@@ -250,7 +250,7 @@ def test_a_use_in_the_grace_period_alerts_and_the_old_key_can_come_back(
     from responder.incident.view import IncidentView
     from responder.report import document as report
 
-    doc = report.incident_document(IncidentView.load(journal, opened.id))
+    doc = report.document_of(IncidentView.load(journal, opened.id)).to_json()
     assert doc["rotation"]["alert"]["service"] == "s3"
     assert doc["rotation"]["alert"]["alerted"] == [f"sns:{topic}"]
     assert doc["rotation"]["next"] == f"respond rotate --reactivate {opened.id} --yes"

@@ -100,17 +100,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     journal = journal_of(args)
     now = utcnow()
     if args.incident_id:
-        print_doc(report.incident_document(IncidentView.load(journal, args.incident_id), now),
-                   args.output)
+        print_doc(report.document_of(IncidentView.load(journal, args.incident_id), now),
+                  args.output)
         return 0
     everything = journal.recent(-1)  # every open incident is listed, however old
     opened = [r for r in everything if r.is_open]
     closed = [r for r in everything if not r.is_open]
     records = opened + (closed if args.all else closed[: args.limit])
     views = [IncidentView.of(r, journal.steps(r.id)) for r in records]
-    docs = [report.incident_document(v, now) for v in views]
+    docs = [report.document_of(v, now) for v in views]
     if args.output == "json":
-        out_json({"incidents": docs})
+        out_json({"incidents": [d.to_json() for d in docs]})
         return 0
     if not views:
         out("no incidents in the journal")
@@ -120,7 +120,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for v, doc in zip(views, docs, strict=True):
         r = v.record
         who = r.user_name or (f"role/{v.session.role_name}" if v.session else None) or "?"
-        out(f"{r.id:<28} {doc['status']:<9} {r.access_key_id:<20}  {who:<16} "
+        out(f"{r.id:<28} {doc.status:<9} {r.access_key_id:<20}  {who:<16} "
              f"{v.current_step or '-':<17} {_sweeps(v):<20} {_age(now - r.started_at)}")
     hidden = len(closed) - (len(closed) if args.all else min(len(closed), args.limit))
     if hidden:
@@ -147,6 +147,7 @@ def _age(delta: timedelta) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from responder.report import document as report  # noqa: PLC0415 - after containment
+    from responder.report.markdown import markdown_of  # noqa: PLC0415
 
     journal = journal_of(args)
     view = IncidentView.load(journal, args.incident_id, calls=True)
@@ -155,11 +156,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         out(report_html.page(view))
         return 0
-    doc = report.report_document(view)
+    typed = report.report_of(view)
     if args.format == "json":
-        out_json(doc)
+        out_json(typed.to_json())
     else:
-        out(report.render_markdown(doc))
+        out(markdown_of(typed))
     return 0
 
 
@@ -219,7 +220,7 @@ def cmd_finding(args: argparse.Namespace) -> int:
     else:
         for outcome in outcomes:
             if outcome.ran:
-                out(report.render_human(outcome.document))
+                out(report.summary(outcome.document.document))
     return trigger.worst(outcomes)
 
 
@@ -253,13 +254,13 @@ def _failed(args: argparse.Namespace, exc: ResponderError) -> int:
     output = getattr(args, "output", "human")
     if exc.incident_id is not None:
         journal = getattr(args, "opened_journal", None) or journal_of(args)
-        doc = report.incident_document(IncidentView.load(journal, exc.incident_id))
+        doc = report.document_of(IncidentView.load(journal, exc.incident_id))
         if output == "json":
-            out_json(doc)
+            out_json(doc.to_json())
         elif exc.exit_code == EXIT_HALTED:
-            out(report.render_human(doc))
+            out(report.summary(doc))
     elif output == "json":
-        out_json(report.error_document(exc, getattr(args, "access_key_id", None)))
+        out_json(report.refusal_of(exc, getattr(args, "access_key_id", None)).to_json())
     return exc.exit_code
 
 

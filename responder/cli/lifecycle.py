@@ -104,7 +104,7 @@ def _start_rotation(args: argparse.Namespace) -> int:
 
 
 def _continue_rotation(args: argparse.Namespace) -> int:
-    from responder.report.rotation import alert, awaiting  # noqa: PLC0415
+    from responder.report.rotation import alert_of, awaiting  # noqa: PLC0415
     from responder.rotation import lifecycle as rotation  # noqa: PLC0415 - rotation only
     from responder.run import service  # noqa: PLC0415
 
@@ -120,7 +120,7 @@ def _continue_rotation(args: argparse.Namespace) -> int:
         countdown("the end of the grace period", until)
         view = IncidentView.load(journal, service.resume(ctx, journal, record.id).id)
     code = _said(view, args.output)
-    if view.status == "halted" and alert(view) is not None and args.output == "human" \
+    if view.status == "halted" and alert_of(view) is not None and args.output == "human" \
             and sys.stdin.isatty() \
             and ask(f"Re-activate {record.access_key_id} for the missed application?"):
         return swept(journal, rotation.reactivate(ctx, journal, record.id), args.output)
@@ -196,12 +196,12 @@ def cmd_harden(args: argparse.Namespace) -> int:
     if done.error:
         err(done.error)
     if args.output == "json":
-        out_json(done.document)
+        out_json(done.document.to_json())
     else:
         from responder.report import hardening as report_hardening  # noqa: PLC0415
 
-        hard = done.document.get("hardening") or {}
-        out("\n".join(report_hardening.human(done.document)))
-        if hard.get("proposed_policy"):
-            out(json.dumps(hard["proposed_policy"], indent=2))
+        hard = done.document.hardening
+        out("\n".join(report_hardening.human_lines(hard)))
+        if hard is not None and hard.proposed_policy:
+            out(json.dumps(hard.proposed_policy, indent=2))
     return done.exit_code

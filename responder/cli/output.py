@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from responder.aws import AnySession
+    from responder.report.model import IncidentDocument
     from responder.run.followup import Swept
     from responder.run.service import Plan
 
@@ -102,20 +103,21 @@ def journal_to_act(args: argparse.Namespace) -> Journal:
     return journal
 
 
-def print_doc(doc: dict[str, Any], output: str) -> None:
+def print_doc(doc: IncidentDocument, output: str) -> None:
+    """The §2 object as JSON (`--output json`), or its terminal summary."""
     from responder.report import document as report  # noqa: PLC0415 - after containment
 
     if output == "json":
-        out_json(doc)
+        out_json(doc.to_json())
     else:
-        out(report.render_human(doc))
+        out(report.summary(doc))
 
 
 def show(view: IncidentView, output: str) -> int:
     """Print the incident (the §2 object, or its summary); its exit code."""
     from responder.report import document as report  # noqa: PLC0415 - after containment
 
-    print_doc(report.incident_document(view), output)
+    print_doc(report.document_of(view), output)
     return view.exit_code
 
 
@@ -142,7 +144,7 @@ def swept(journal: Journal, done: Swept, output: str) -> int:
     if done.status == "failed":
         err(f"{done.step} failed: {done.error}; {done.again} runs it again")
     view = IncidentView.load(journal, done.record.id)
-    print_doc(report.incident_document(view), output)
+    print_doc(report.document_of(view), output)
     return EXIT_HALTED if done.status == "failed" else view.exit_code
 
 
@@ -164,7 +166,7 @@ def confirmed_plan(plan_of: Callable[[], Plan], what: str) -> Plan | None:
     from responder.run import service  # noqa: PLC0415
 
     planned = plan_of()
-    sys.stderr.write(report.render_human(service.plan_document(planned)) + "\n")
+    sys.stderr.write(report.summary(service.plan_document(planned)) + "\n")
     if ask("Proceed?"):
         return planned
     err("aborted; nothing was changed")

@@ -31,6 +31,7 @@ from responder.errors import BadInput
 from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
 from responder.report import document as report
+from responder.report.model import IncidentDocument
 
 DEFAULT = "two-keys"
 ALIASES = {"basic": DEFAULT}
@@ -41,8 +42,8 @@ ALIASES = {"basic": DEFAULT}
 class DrillResult:
     scenario: str
     view: IncidentView
-    incident: dict[str, Any]
-    """The §2 object of the view, as --output json prints it."""
+    incident: IncidentDocument
+    """The §2 object of the view (as --output json prints it, in as_dict)."""
     checks: tuple[Check, ...]
     attacker: tuple[dict[str, Any], ...]
     home: str
@@ -68,7 +69,7 @@ class DrillResult:
             "timeline": list(self.timeline),
             "state_dir": self.home,
             "report_html": self.report_html,
-            "incident": self.incident,
+            "incident": self.incident.to_json(),
         }
 
     def render(self) -> str:
@@ -161,7 +162,7 @@ def run(scenario: str = DEFAULT) -> DrillResult:
     contain = (round((view.contained_at - view.started_at).total_seconds(), 3)
                if view.contained_at else None)
     html = _write_html(view, home)
-    return DrillResult(name, view, report.incident_document(view), tuple(found),
+    return DrillResult(name, view, report.document_of(view), tuple(found),
                        tuple(attacker), str(home), contain, _timeline(view, attacker),
                        _calls_before(view), html)
 

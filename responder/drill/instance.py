@@ -98,7 +98,7 @@ def play(stage: Stage) -> Played:
     hands.record("ListRoles", SESSION_KEY, identity=identity)
     (outcome,) = trigger.respond_all(stage.ctx, stage.journal, findings.parse_each(
         _finding(stage, role, instance), origin="drill finding"))
-    incident = str(outcome.document.get("incident_id") or "")
+    incident = outcome.document.document.incident_id or ""
     if not incident:
         raise RuntimeError(f"the finding opened no incident: {outcome.error}")
     return incident, _checks(stage, role, instance)

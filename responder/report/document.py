@@ -7,11 +7,9 @@ status`, `respond report` and the output of the run itself can never disagree.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from responder.context import iso, parse_iso
 from responder.errors import ResponderError
@@ -20,7 +18,7 @@ from responder.incident.view import IncidentView, StepView
 from responder.journal import CallRecord
 from responder.report import hardening as report_hardening
 from responder.report import rotation as report_rotation
-from responder.report.markdown import markdown_of, render_markdown, whose
+from responder.report.markdown import markdown_of, whose
 from responder.report.model import (
     AttackerEntry,
     CallEntry,
@@ -28,6 +26,7 @@ from responder.report.model import (
     EvidenceSummaryEntry,
     IncidentDocument,
     NextSweep,
+    RefusalDocument,
     ReplacementEntry,
     ReportDocument,
     ReportExtras,
@@ -84,11 +83,6 @@ def document_of(view: IncidentView, now: datetime | None = None) -> IncidentDocu
     )
 
 
-def incident_document(view: IncidentView, now: datetime | None = None) -> dict[str, Any]:
-    """The one JSON object `--output json` prints (DESIGN §2); absent facts are null."""
-    return document_of(view, now).to_json()
-
-
 def evidence_of(view: IncidentView) -> EvidenceEntry | None:
     """The evidence as it stands: after the last sweep that merged events into it, and
     where the evidence bucket keeps it (null without one)."""
@@ -140,13 +134,6 @@ def session_of(found: SessionFound | None, denied: SessionDenied | None = None
     )
 
 
-def session_document(found: SessionFound | None, denied: SessionDenied | None = None
-                     ) -> dict[str, Any] | None:
-    """session_of as JSON, for a plan document (built as a dict by the runner)."""
-    session = session_of(found, denied)
-    return None if session is None else session.to_json()
-
-
 def attacker_of(view: IncidentView) -> AttackerEntry | None:
     """What shuts the attacker out: the sessions cutoff and what contain-attacker did and
     left for a human; null until revoke-sessions has run."""
@@ -164,16 +151,13 @@ def attacker_of(view: IncidentView) -> AttackerEntry | None:
     )
 
 
-def blank_document() -> dict[str, Any]:
-    """Every §2 field, null (steps empty): what a document without an incident starts
-    from, so a field added to IncidentDocument is added here too, never missing."""
-    return IncidentDocument().to_json()
-
-
-def error_document(exc: ResponderError, access_key_id: str | None) -> dict[str, Any]:
-    """The §2 object for a run refused before any incident was opened."""
-    return {**blank_document(), "status": exc.status, "access_key_id": access_key_id,
-            "error": str(exc), "exit_code": exc.exit_code}
+def refusal_of(exc: ResponderError, access_key_id: str | None,
+               incident_id: str | None = None) -> RefusalDocument:
+    """The §2 object for a run refused before any incident was opened (or, with
+    `incident_id`, a refused request about that incident): every other field null."""
+    return RefusalDocument(IncidentDocument(incident_id=incident_id, status=exc.status,
+                                            access_key_id=access_key_id, error=str(exc)),
+                           exc.exit_code)
 
 
 def seconds_between(start: str | None, end: str | None) -> float | None:
@@ -222,11 +206,6 @@ def summary(doc: IncidentDocument) -> str:
     if sweeps.next:
         lines.append(f"  next sweep due {sweeps.next.at}: {sweeps.next.command}")
     return "\n".join(lines)
-
-
-def render_human(doc: Mapping[str, Any]) -> str:
-    """summary() of a document the CLI holds as JSON (a plan, a finding's outcome)."""
-    return summary(IncidentDocument.from_json(doc))
 
 
 def _call(call: CallRecord) -> CallEntry:
@@ -283,11 +262,6 @@ def report_of(view: IncidentView) -> ReportDocument:
     ))
 
 
-def report_document(view: IncidentView) -> dict[str, Any]:
-    """report.json as JSON (report_of, at the edge)."""
-    return report_of(view).to_json()
-
-
 def write(view: IncidentView, directory: Path) -> Path:
     """Write report.json and report.md into the incident directory; returns report.md."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -300,5 +274,4 @@ def write(view: IncidentView, directory: Path) -> Path:
     return md
 
 
-__all__ = ["document_of", "incident_document", "render_human", "render_markdown",
-           "report_document", "report_of", "summary", "write"]
+__all__ = ["document_of", "refusal_of", "report_of", "session_of", "summary", "write"]

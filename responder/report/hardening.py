@@ -9,7 +9,7 @@ from typing import Any
 
 from responder.incident.facts_hardening import Hardened
 from responder.incident.view import IncidentView
-from responder.report.model import HardeningEntry, IncidentDocument
+from responder.report.model import HardeningEntry
 
 
 def latest(view: IncidentView) -> Hardened | None:
@@ -42,12 +42,6 @@ def hardening_of(facts: Hardened | None) -> HardeningEntry | None:
         applied=dict(facts.applied) or None,
         finish_commands=tuple(facts.finish_commands),
     )
-
-
-def hardening_document(facts: Hardened | None) -> dict[str, Any] | None:
-    """hardening_of as JSON, for `respond harden`'s document (built as a dict)."""
-    hard = hardening_of(facts)
-    return None if hard is None else hard.to_json()
 
 
 def _unused_line(u: Mapping[str, Any]) -> str:
@@ -110,8 +104,3 @@ def human_lines(hard: HardeningEntry | None) -> list[str]:
                      f"({hard.applied['policy']}); to finish the switch:")
         lines += [f"      {c}" for c in hard.finish_commands]
     return lines
-
-
-def human(doc: Mapping[str, Any]) -> list[str]:
-    """human_lines of a `respond harden` document the CLI holds as JSON."""
-    return human_lines(IncidentDocument.from_json(doc).hardening)

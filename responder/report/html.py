@@ -1,8 +1,9 @@
 """report.html: the incident on one self-contained page, for those not at the terminal.
 
-Values come from report_document() and CloudTrail (text the attacker chose), so each goes
-through _text: redacted, as the page gets mailed around, and escaped. Nothing is fetched, not
-even a font: it is opened offline from evidence archives and must tell no one it was read.
+Values come from the report document (document.report_of) and CloudTrail (text the
+attacker chose), so each goes through _text: redacted, as the page gets mailed around, and
+escaped. Nothing is fetched, not even a font: it is opened offline from evidence archives
+and must tell no one it was read.
 """
 
 from __future__ import annotations
@@ -293,7 +294,7 @@ def _shut(report: ReportDocument) -> str:
 
 
 def render_html(doc: Mapping[str, Any], events: Sequence[Mapping[str, Any]] = ()) -> str:
-    """html_of a report document held as JSON (report_document(), or a test's own)."""
+    """html_of a report document held as JSON (a test's own, hand-made page)."""
     return html_of(ReportDocument.from_json(doc), events)
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from responder.report import hardening as report_hardening
 from responder.report import rotation as report_rotation
 from responder.report.model import (
@@ -24,11 +21,6 @@ def whose(doc: IncidentDocument) -> str:
         instance = " (EC2 instance)" if session.instance_id else ""
         return f"session {session.role_name}/{session.session_name}{instance}"
     return f"session of user {session.user_name or '?'}"
-
-
-def render_markdown(doc: Mapping[str, Any]) -> str:
-    """markdown_of a report document the CLI holds as JSON (report_document())."""
-    return markdown_of(ReportDocument.from_json(doc))
 
 
 def markdown_of(report: ReportDocument) -> str:

@@ -3,9 +3,9 @@
 Built once from the incident view (document.document_of) and read by attribute by every
 renderer, so a field renamed here breaks mypy at each reader instead of silently printing
 null. It becomes a plain dict only at the edge (`to_json`), keys in the order the contract
-has always printed them. `from_json` reads a dict back, leniently, for callers that still
-hold one (a plan, a harden document, a test's hand-made page): a missing or malformed
-field is its default, never an exception in the middle of a report.
+has always printed them. `from_json` reads a dict back, leniently (a test's hand-made page,
+a step's journaled detail): a missing or malformed field is its default, never an
+exception in the middle of a report.
 """
 
 from __future__ import annotations
@@ -278,6 +278,18 @@ class IncidentDocument(Entry):
     hardening: HardeningEntry | None = None
     report: str | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class RefusalDocument:
+    """The §2 object of a run refused before any incident was opened (status, key and
+    error set, the rest null), then its exit code: as `--output json` prints a refusal."""
+
+    document: IncidentDocument
+    exit_code: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.document.to_json(), "exit_code": self.exit_code}
 
 
 @dataclass(frozen=True)

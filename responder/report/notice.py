@@ -10,19 +10,77 @@ and every line still passes through `redact` as a last line of defence.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from responder.incident.facts import AttackerContained, EvidenceCollected, KeyReplaced
 from responder.redaction import redact
+from responder.report.model import Entry
 
-if TYPE_CHECKING:  # types only: importing the steps here would make an import cycle
-    from responder.incident.facts import EvidenceCollected, KeyReplaced, SweepFound
+if TYPE_CHECKING:
+    from responder.incident.facts import SweepFound
     from responder.incident.view import IncidentView
 
 HIGH_RISK_NAMED = 6
 """Distinct high-risk event names spelled out in the next action; the rest are counted."""
+
+
+@dataclass(frozen=True)
+class NoticeEvidence(Entry):
+    """The evidence as a notice tells it: counts, where, and the high-risk events."""
+
+    events: int = 0
+    regions: tuple[str, ...] = ()
+    regions_failed: Mapping[str, Any] = field(default_factory=dict)
+    sha256: str | None = None
+    path: str | None = None
+    high_risk: tuple[Mapping[str, Any], ...] = ()
+    """CloudTrail's events as the evidence summary keeps them (eventName, eventTime, ...)."""
+    high_risk_total: int = 0
+    temporary_keys: tuple[str, ...] = ()
+    roles_assumed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Undo(Entry):
+    """A change the attacker made, for a human to undo (contain-attacker left it alone)."""
+
+    event_name: str | None = None
+    time: str | None = None
+    access_key_id: str | None = None
+    what: str | None = None
+    undo: str | None = None
+
+
+@dataclass(frozen=True)
+class NoticeAttacker(Entry):
+    """What contain-attacker shut (counts) and what it left for a human (the items)."""
+
+    keys_disabled: int = 0
+    principals_quarantined: int = 0
+    sessions_revoked: int = 0
+    needs_human: tuple[Undo, ...] = ()
+
+
+@dataclass(frozen=True)
+class NoticeSweep(Entry):
+    """What a sweep found late."""
+
+    new_events: int = 0
+    new_keys: tuple[str, ...] = ()
+    high_risk: tuple[Mapping[str, Any], ...] = ()
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Away(Entry):
+    """Where an instance's session is still allowed from (SessionDenied.away_from_instance)."""
+
+    vpc_id: str | None = None
+    private_ip: str | None = None
+    egress_ips: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,54 +96,36 @@ class Notice:
     contained_at: datetime | None
     steps: tuple[tuple[str, str, str | None], ...]
     """(step name, status, error) in playbook order."""
-    evidence: Mapping[str, Any] | None
-    """events, regions, regions_failed, sha256, path, high_risk, high_risk_total,
-    temporary_keys, roles_assumed; None when evidence collection did not finish."""
-    replacement: Mapping[str, Any] | None
-    """access_key_id, secret_ref, deleted_compromised; None when no key was issued."""
+    evidence: NoticeEvidence | None
+    """None when evidence collection did not finish."""
+    replacement: KeyReplaced | None
+    """The new key and its secret's name; None when no key was issued."""
     has_mfa: bool | None
     aws_quarantine: tuple[str, ...]
     failing_step: str | None
     next_actions: tuple[str, ...]
     sessions_cutoff: str | None = None
     """Temporary credentials of the user issued before this time are denied."""
-    attacker: Mapping[str, Any] | None = None
-    """keys_disabled, principals_quarantined, sessions_revoked (counts) and needs_human
-    (the items); None when contain-attacker did not run."""
+    attacker: NoticeAttacker | None = None
+    """None when contain-attacker did not run."""
     session: str | None = None
     """For a temporary key: whose session it is, in words (role app session x)."""
-    sweep: Mapping[str, Any] | None = None
-    """For a sweep's notice: new_events, new_keys, high_risk, sha256."""
+    sweep: NoticeSweep | None = None
+    """For a sweep's notice only."""
 
 
 # --------------------------------------------------------------------------- building
 
 
-def _evidence(facts: EvidenceCollected | None) -> dict[str, Any] | None:
-    """The evidence as a notice tells it: counts, where, and the high-risk events."""
+def _evidence(facts: EvidenceCollected | None) -> NoticeEvidence | None:
     if facts is None:
         return None
-    return {
-        "events": facts.events,
-        "regions": list(facts.regions),
-        "regions_failed": dict(facts.regions_failed),
-        "sha256": facts.sha256,
-        "path": facts.path,
-        "high_risk": [dict(e) for e in facts.high_risk],
-        "high_risk_total": facts.high_risk_total,
-        "temporary_keys": list(facts.temporary_key_ids),
-        "roles_assumed": [str(r) for r in facts.roles_assumed],
-    }
-
-
-def _replacement(facts: KeyReplaced | None) -> dict[str, Any] | None:
-    if facts is None:
-        return None
-    return {
-        "access_key_id": facts.access_key_id,
-        "secret_ref": facts.secret_ref,
-        "deleted_compromised": facts.deleted_compromised,
-    }
+    return NoticeEvidence(
+        events=facts.events, regions=tuple(facts.regions),
+        regions_failed=dict(facts.regions_failed), sha256=facts.sha256, path=facts.path,
+        high_risk=tuple(dict(e) for e in facts.high_risk),
+        high_risk_total=facts.high_risk_total, temporary_keys=facts.temporary_key_ids,
+        roles_assumed=tuple(str(r) for r in facts.roles_assumed))
 
 
 def _cutoff(view: IncidentView) -> str | None:
@@ -95,16 +135,19 @@ def _cutoff(view: IncidentView) -> str | None:
     return revoked.token_issue_time_before
 
 
-def _attacker(view: IncidentView) -> dict[str, Any] | None:
-    facts = view.attacker
+def _undos(items: Iterable[Any]) -> tuple[Undo, ...]:
+    return tuple(Undo.from_json(item) for item in items if isinstance(item, Mapping))
+
+
+def _attacker(facts: AttackerContained | None) -> NoticeAttacker | None:
+    """Counts of what was shut (each denied session of each role), the items to undo."""
     if facts is None:
         return None
-    return {
-        "keys_disabled": len(facts.keys_disabled),
-        "principals_quarantined": len(facts.principals_quarantined),
-        "sessions_revoked": sum(len(r.get("sessions") or []) for r in facts.sessions_revoked),
-        "needs_human": [dict(item) for item in facts.needs_human],
-    }
+    return NoticeAttacker(
+        keys_disabled=len(facts.keys_disabled),
+        principals_quarantined=len(facts.principals_quarantined),
+        sessions_revoked=sum(len(r.get("sessions") or []) for r in facts.sessions_revoked),
+        needs_human=_undos(facts.needs_human))
 
 
 def _names(events: Sequence[Mapping[str, Any]]) -> str:
@@ -146,23 +189,22 @@ def _halted_actions(n: Notice, view: IncidentView) -> list[str]:
 def _evidence_actions(n: Notice, view: IncidentView) -> list[str]:
     actions: list[str] = []
     if n.evidence is not None:
-        risky = list(n.evidence.get("high_risk") or [])
-        total = int(n.evidence.get("high_risk_total") or len(risky))
+        risky = n.evidence.high_risk
+        total = n.evidence.high_risk_total or len(risky)
         if total:
             actions.append(f"Review the {total} high-risk actions found ({_names(risky)}) in "
-                           f"the evidence file {n.evidence.get('path')}")
+                           f"the evidence file {n.evidence.path}")
         else:
             actions.append("Evidence: no high-risk actions found; still skim the evidence file "
-                           f"{n.evidence.get('path')}")
-        temporary = list(n.evidence.get("temporary_keys") or [])
-        roles = list(n.evidence.get("roles_assumed") or [])
+                           f"{n.evidence.path}")
+        temporary, roles = n.evidence.temporary_keys, n.evidence.roles_assumed
         if temporary:
             actions.append(f"Review what the temporary keys minted with {n.access_key_id} did "
                            f"({', '.join(temporary)}); they are in the evidence file")
         if roles:
             actions.append(f"Review the roles the key assumed ({', '.join(roles)}) and "
                            "revoke their older sessions")
-        failed = dict(n.evidence.get("regions_failed") or {})
+        failed = n.evidence.regions_failed
         if failed:
             actions.append(f"CloudTrail could not be read in {len(failed)} regions "
                            f"({', '.join(sorted(failed))}): review them by hand")
@@ -183,8 +225,8 @@ def _key_actions(n: Notice, view: IncidentView) -> list[str]:
     if n.replacement:
         actions.append(
             f"Update the applications that used {n.access_key_id} to the new key "
-            f"{n.replacement.get('access_key_id')}; read it from Secrets Manager secret "
-            f"{n.replacement.get('secret_ref')}"
+            f"{n.replacement.access_key_id}; read it from Secrets Manager secret "
+            f"{n.replacement.secret_ref}"
         )
     elif n.kind == "completed":
         actions.append(f"No replacement key was issued: update the applications that used "
@@ -228,13 +270,13 @@ def _session_actions(n: Notice, view: IncidentView) -> list[str]:
             f"{denied.token_issue_time_before} are denied ({denied.policy_name}), theirs as "
             f"well as the attacker's; {found.user_name}'s access keys were not touched")
     elif denied.away_from_instance:
-        away = denied.away_from_instance
-        egress = ", ".join(away.get("egress_ips") or []) or \
+        away = Away.from_json(denied.away_from_instance)
+        egress = ", ".join(away.egress_ips) or \
             "none known: every use over a public endpoint is denied"
         actions.append(
             f"Instance {found.instance_id} keeps its role {denied.name}; its credentials are "
-            f"denied anywhere but from the instance (VPC {away.get('vpc_id')}, address "
-            f"{away.get('private_ip')}, egress {egress}). "
+            f"denied anywhere but from the instance (VPC {away.vpc_id}, address "
+            f"{away.private_ip}, egress {egress}). "
             "Find how they left it: require IMDSv2 (`aws ec2 modify-instance-metadata-options "
             f"--instance-id {found.instance_id} --http-tokens required`) and look for SSRF "
             "or a compromise on the instance")
@@ -257,18 +299,20 @@ def _session_actions(n: Notice, view: IncidentView) -> list[str]:
     return actions
 
 
+def _undo_line(item: Undo) -> str:
+    return (f"Undo what the attacker did ({item.event_name} at {item.time} with "
+            f"{item.access_key_id}): {item.what}; `{item.undo}`")
+
+
 def _next_actions(n: Notice, view: IncidentView) -> tuple[str, ...]:
     session = view.session is not None
     actions = _session_actions(n, view) if session else _key_actions(n, view)
-    for item in (n.attacker or {}).get("needs_human", []):
-        actions.append(f"Undo what the attacker did ({item.get('event_name')} at "
-                       f"{item.get('time')} with {item.get('access_key_id')}): "
-                       f"{item.get('what')}; `{item.get('undo')}`")
+    actions += [_undo_line(item) for item in (n.attacker.needs_human if n.attacker else ())]
     actions += _evidence_actions(n, view)
     if session:
         return tuple(str(redact(a)) for a in actions)
     user = n.user_name or "the key's owner"
-    if n.kind == "completed" and not (n.replacement or {}).get("deleted_compromised"):
+    if n.kind == "completed" and not (n.replacement and n.replacement.deleted_compromised):
         actions.append(f"Delete {n.access_key_id}, the old key, once forensics are done (if "
                        "it still exists)")
     new_key = "the replacement key" if n.replacement else f"any new key for {user}"
@@ -298,13 +342,13 @@ def build_notice(
             for s in view.steps
         ),
         evidence=_evidence(view.evidence),
-        replacement=_replacement(view.replacement),
+        replacement=view.replacement,
         has_mfa=view.has_mfa,
         aws_quarantine=view.aws_quarantine,
         failing_step=failing_step or (view.failing_step if kind == "halted" else None),
         next_actions=(),
         sessions_cutoff=_cutoff(view),
-        attacker=_attacker(view),
+        attacker=_attacker(view.attacker),
         session=view.session.label if view.session is not None else None,
     )
     return replace(draft, next_actions=_next_actions(draft, view))
@@ -314,23 +358,15 @@ def build_sweep_notice(view: IncidentView, found: SweepFound) -> Notice:
     """What a sweep that found late events tells the humans: how many, what they opened
     and what was shut, what a human must undo."""
     notice = build_notice("completed", view)
-    attacker = found.attacker
-    risky = [dict(e) for e in found.summary.get("high_risk", []) if isinstance(e, Mapping)]
+    attacker = _attacker(AttackerContained.from_detail(found.attacker))
+    sweep = NoticeSweep(new_events=found.new_events, new_keys=tuple(found.new_keys),
+                        high_risk=EvidenceCollected(summary=found.summary).high_risk,
+                        sha256=found.sha256)
     actions = [f"Review the {found.new_events} events CloudTrail delivered late "
-               f"({_names(risky) or 'none high-risk'}); they are now in the evidence file "
-               f"(sha256 {found.sha256})"]
+               f"({_names(sweep.high_risk) or 'none high-risk'}); they are now in the "
+               f"evidence file (sha256 {found.sha256})"]
     actions += [f"Review what the temporary key {k} did: the sweep found it minted"
                 for k in found.new_keys]
-    actions += [f"Undo what the attacker did ({item.get('event_name')} at {item.get('time')} "
-                f"with {item.get('access_key_id')}): {item.get('what')}; `{item.get('undo')}`"
-                for item in attacker.get("needs_human", []) if isinstance(item, Mapping)]
-    return replace(
-        notice, kind="sweep",
-        attacker={"keys_disabled": len(attacker.get("keys_disabled", [])),
-                  "principals_quarantined": len(attacker.get("principals_quarantined", [])),
-                  "sessions_revoked": sum(len(r.get("sessions") or [])
-                                          for r in attacker.get("sessions_revoked", [])),
-                  "needs_human": list(attacker.get("needs_human", []))},
-        sweep={"new_events": found.new_events, "new_keys": list(found.new_keys),
-               "high_risk": risky, "sha256": found.sha256},
-        next_actions=tuple(str(redact(a)) for a in actions))
+    actions += [_undo_line(item) for item in (attacker.needs_human if attacker else ())]
+    return replace(notice, kind="sweep", attacker=attacker, sweep=sweep,
+                   next_actions=tuple(str(redact(a)) for a in actions))

@@ -21,7 +21,7 @@ from typing import IO, Any
 from responder.aws import Api, ApiCall, RetryPolicy
 from responder.context import iso
 from responder.redaction import redact
-from responder.report.notice import Notice
+from responder.report.notice import Notice, NoticeEvidence
 
 SUBJECT_MAX = 99
 """SNS: subjects must be under 100 characters, ASCII, one line."""
@@ -53,7 +53,7 @@ def _subject(n: Notice) -> str:
         text += f", user {n.user_name}" if n.user_name else ""
     elif n.kind == "sweep":
         text = f"[aws-key-responder] {n.access_key_id}: a sweep found " \
-               f"{(n.sweep or {}).get('new_events')} late events"
+               f"{n.sweep.new_events if n.sweep else None} late events"
     else:
         text = f"[aws-key-responder] HALTED at {n.failing_step or 'unknown step'}: " \
                f"{n.access_key_id}"
@@ -67,19 +67,19 @@ def _headline(n: Notice) -> str:
         return f"Incident {n.incident_id}: access key {n.access_key_id} contained, playbook " \
                "completed"
     if n.kind == "sweep":
-        sweep = n.sweep or {}
-        return (f"Incident {n.incident_id}: a sweep found {sweep.get('new_events')} events of "
+        found = n.sweep.new_events if n.sweep else None
+        return (f"Incident {n.incident_id}: a sweep found {found} events of "
                 f"{n.access_key_id} that CloudTrail delivered after the response; what they "
                 "opened is contained (see below)")
     return f"Incident {n.incident_id}: response to access key {n.access_key_id} HALTED at " \
            f"step {n.failing_step}"
 
 
-def _evidence_line(e: Mapping[str, Any]) -> str:
-    failed = len(e.get("regions_failed") or {})
-    return (f"{e.get('events')} CloudTrail events from {len(e.get('regions') or [])} regions"
+def _evidence_line(e: NoticeEvidence) -> str:
+    failed = len(e.regions_failed)
+    return (f"{e.events} CloudTrail events from {len(e.regions)} regions"
             + (f" ({failed} failed)" if failed else "")
-            + f", sha256 {e.get('sha256')}")
+            + f", sha256 {e.sha256}")
 
 
 def _event_line(e: Mapping[str, Any]) -> str:
@@ -108,26 +108,26 @@ def render_text(notice: Notice) -> tuple[str, str]:
     ]
     if n.evidence is not None:
         e = n.evidence
-        risky = list(e.get("high_risk") or [])
-        total = int(e.get("high_risk_total") or len(risky))
-        lines += ["", f"Evidence: {_evidence_line(e)}", f"  file: {e.get('path')}",
+        risky = e.high_risk
+        total = e.high_risk_total or len(risky)
+        lines += ["", f"Evidence: {_evidence_line(e)}", f"  file: {e.path}",
                   f"  high-risk actions: {total}"]
         lines += [f"    {_event_line(ev)}" for ev in risky[:HIGH_RISK_LISTED]]
         if total > min(len(risky), HIGH_RISK_LISTED):
             lines.append(f"    ... {total - min(len(risky), HIGH_RISK_LISTED)} more in the file")
-        if e.get("temporary_keys"):
-            lines.append(f"  temporary keys: {', '.join(e['temporary_keys'])}")
-        if e.get("roles_assumed"):
-            lines.append(f"  roles assumed: {', '.join(e['roles_assumed'])}")
+        if e.temporary_keys:
+            lines.append(f"  temporary keys: {', '.join(e.temporary_keys)}")
+        if e.roles_assumed:
+            lines.append(f"  roles assumed: {', '.join(e.roles_assumed)}")
     if n.attacker is not None:
         a = n.attacker
-        lines += ["", f"Attacker: {a['keys_disabled']} keys it created disabled, "
-                      f"{a['principals_quarantined']} users/roles it created quarantined, "
-                      f"{a['sessions_revoked']} role sessions it opened denied, "
-                      f"{len(a['needs_human'])} changes for a human to undo"]
+        lines += ["", f"Attacker: {a.keys_disabled} keys it created disabled, "
+                      f"{a.principals_quarantined} users/roles it created quarantined, "
+                      f"{a.sessions_revoked} role sessions it opened denied, "
+                      f"{len(a.needs_human)} changes for a human to undo"]
     if n.replacement is not None:
-        lines += ["", f"New access key: {n.replacement.get('access_key_id')} (secret in "
-                      f"{n.replacement.get('secret_ref')})"]
+        lines += ["", f"New access key: {n.replacement.access_key_id} (secret in "
+                      f"{n.replacement.secret_ref})"]
     if n.aws_quarantine:
         lines += ["", f"AWS quarantine policy attached: {', '.join(n.aws_quarantine)}"]
     lines += ["", "Next actions:",
@@ -158,8 +158,8 @@ def slack_payload(notice: Notice) -> dict[str, Any]:
         f"*Contained*\n{iso(n.contained_at) or 'NOT contained'}",
     ]
     if n.replacement is not None:
-        fields.append(f"*New key*\n`{_esc(str(n.replacement.get('access_key_id')))}`")
-        fields.append(f"*Secret*\n{_esc(str(n.replacement.get('secret_ref')))}")
+        fields.append(f"*New key*\n`{_esc(str(n.replacement.access_key_id))}`")
+        fields.append(f"*Secret*\n{_esc(str(n.replacement.secret_ref))}")
     if n.evidence is not None:
         fields.append(f"*Evidence*\n{_esc(_evidence_line(n.evidence))}")
     steps = "\n".join(f"• {_esc(name)}: *{_esc(status)}*" + (f" — {_esc(error)}" if error else "")

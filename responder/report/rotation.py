@@ -7,8 +7,6 @@ incident that is not a rotation.
 
 from __future__ import annotations
 
-from typing import Any
-
 from responder.incident.action import REGISTRY
 from responder.incident.facts import KeyReplaced
 from responder.incident.facts_rotation import (
@@ -46,12 +44,6 @@ def alert_of(view: IncidentView) -> AlertEntry | None:
                               region=used.region, alerted=tuple(used.alerted),
                               message=step.error)
     return None
-
-
-def alert(view: IncidentView) -> dict[str, Any] | None:
-    """alert_of as JSON, for `respond rotate`'s own output."""
-    found = alert_of(view)
-    return None if found is None else found.to_json()
 
 
 def _old_key_status(view: IncidentView) -> str:

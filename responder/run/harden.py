@@ -10,7 +10,7 @@ change, so running it again is what makes an interrupted one whole.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from responder.aws import Api, ApiCall
@@ -29,6 +29,7 @@ from responder.incident.view import IncidentView
 from responder.journal import Journal
 from responder.report import document as report
 from responder.report import hardening as report_hardening
+from responder.report.model import IncidentDocument, StepEntry
 from responder.run.executor import Deferred, Executor
 from responder.run.service import caller_account
 
@@ -37,7 +38,7 @@ from responder.run.service import caller_account
 class Outcome:
     """What `respond harden` prints (the §2 object with `hardening`) and exits with."""
 
-    document: dict[str, Any]
+    document: IncidentDocument
     exit_code: int
     error: str | None = None
 
@@ -52,10 +53,10 @@ def for_incident(ctx: RunContext, journal: Journal, incident_id: str, user: str,
                        f"not {user}: leave out --incident, or name its user")
     done = followup.harden(ctx, journal, incident_id, settings)
     view = IncidentView.load(journal, incident_id)
-    doc = report.incident_document(view)
+    doc = report.document_of(view)
     step = next((s for s in view.followups if s.name == done.step), None)
     if step is not None and isinstance(step.facts, Hardened) and step.status == "done":
-        doc["hardening"] = report_hardening.hardening_document(step.facts)
+        doc = replace(doc, hardening=report_hardening.hardening_of(step.facts))
     return Outcome(doc, EXIT_HALTED if done.status == "failed" else EXIT_COMPLETED, done.error)
 
 
@@ -77,11 +78,11 @@ def standalone(ctx: RunContext, user: str, settings: Mapping[str, Any]) -> Outco
         raise StepFailed("harden", ran.error or "no result")
     facts = result.facts if isinstance(result.facts, Hardened) else None
     dry = bool(settings.get("dry_run"))
-    doc = {**report.blank_document(), "status": "planned" if dry else "completed",
-           "user_name": user, "account_id": target.account_id,
-           "playbook": "harden", "started_at": iso(started),
-           "steps": [{"name": "harden", "action": "harden", "status": result.status,
-                      "started_at": iso(started), "ended_at": iso(ctx.clock()),
-                      "detail": result.detail, "error": None}],
-           "hardening": report_hardening.hardening_document(facts)}
+    doc = IncidentDocument(
+        status="planned" if dry else "completed", user_name=user,
+        account_id=target.account_id, playbook="harden", started_at=iso(started),
+        steps=(StepEntry(name="harden", action="harden", status=result.status,
+                         started_at=iso(started), ended_at=iso(ctx.clock()),
+                         detail=result.detail),),
+        hardening=report_hardening.hardening_of(facts))
     return Outcome(doc, EXIT_COMPLETED)

@@ -15,7 +15,6 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from responder.aws import AnySession, Api, ApiCall, caller_access_key
 from responder.context import RunContext, iso
@@ -36,6 +35,7 @@ from responder.journal.owner import new_owner
 from responder.logging import get_logger
 from responder.playbook import Playbook, StepSpec
 from responder.report import document as report
+from responder.report.model import IncidentDocument, StepEntry
 from responder.run.executor import Deferred, Executor
 from responder.run.lease import acquire
 from responder.run.runner import EarlierStep, IncidentRun
@@ -285,28 +285,23 @@ def resume(
     return IncidentRun(resumed_ctx, journal, record, owner, resumed=True).run()
 
 
-def plan_document(found: Plan) -> dict[str, Any]:
-    """The §2 object of a dry run: identify done for real, every other step planned."""
+def plan_document(found: Plan) -> IncidentDocument:
+    """The §2 object of a dry run: identify done for real, every other step planned (its
+    detail lists the calls it would make, as StepEntry.calls reads them)."""
     ident = found.identified
-    steps: list[dict[str, Any]] = [{
-        "name": ident.spec.name, "action": ident.spec.action, "status": "done",
-        "started_at": iso(ident.started), "ended_at": iso(ident.ended),
-        "detail": ident.result.detail, "error": None,
-    }]
-    steps += [{
-        "name": spec.name, "action": spec.action, "status": "planned",
-        "started_at": None, "ended_at": None,
-        "detail": {
-            "calls": [c.as_dict() for c in calls],
-            "permissions": list(REGISTRY[spec.action].permissions),
-            "on_failure": spec.on_failure,
-        },
-        "error": None,
-    } for spec, calls in found.steps]
-    return {
-        **report.blank_document(), "incident_id": ident.incident.id, "status": "planned",
-        "access_key_id": ident.incident.access_key_id, "user_name": ident.target.user_name,
-        "account_id": ident.target.account_id, "playbook": ident.incident.playbook,
-        "started_at": iso(ident.incident.started_at), "steps": steps,
-        "session": report.session_document(ident.target.session),
-    }
+    done = StepEntry(name=ident.spec.name, action=ident.spec.action, status="done",
+                     started_at=iso(ident.started), ended_at=iso(ident.ended),
+                     detail=ident.result.detail)
+    planned = tuple(StepEntry(
+        name=spec.name, action=spec.action, status="planned",
+        detail={"calls": [c.as_dict() for c in calls],
+                "permissions": list(REGISTRY[spec.action].permissions),
+                "on_failure": spec.on_failure},
+    ) for spec, calls in found.steps)
+    return IncidentDocument(
+        incident_id=ident.incident.id, status="planned",
+        access_key_id=ident.incident.access_key_id, user_name=ident.target.user_name,
+        account_id=ident.target.account_id, playbook=ident.incident.playbook,
+        started_at=iso(ident.incident.started_at), steps=(done, *planned),
+        session=report.session_of(ident.target.session),
+    )

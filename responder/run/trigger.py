@@ -35,6 +35,7 @@ from responder.incident.view import IncidentView
 from responder.journal import IncidentRecord, Journal
 from responder.logging import get_logger
 from responder.report import document as report
+from responder.report.model import IncidentDocument, RefusalDocument
 from responder.run import service
 
 log = get_logger("responder.run.trigger")
@@ -71,6 +72,27 @@ def respond(ctx: RunContext, journal: Journal, trigger: Trigger) -> IncidentReco
 
 
 @dataclass(frozen=True)
+class FindingDocument:
+    """One finding's §2 object: the incident's document, or the refusal's for a finding
+    answered without one; plus `finding_id` and `exit_code`, so each entry of a list says
+    which finding it answers and how."""
+
+    document: IncidentDocument
+    finding_id: str | None
+    exit_code: int
+    refused: bool = False
+    """Answered without an incident: printed as a refusal is (its exit_code, then
+    finding_id), where an incident's document ends with finding_id, then exit_code."""
+
+    def to_json(self) -> dict[str, Any]:
+        if self.refused:
+            refusal = RefusalDocument(self.document, self.exit_code)
+            return {**refusal.to_json(), "finding_id": self.finding_id}
+        return {**self.document.to_json(), "finding_id": self.finding_id,
+                "exit_code": self.exit_code}
+
+
+@dataclass(frozen=True)
 class Outcome:
     """How one finding of a document was answered."""
 
@@ -78,10 +100,9 @@ class Outcome:
     """None only for an entry that could not be read as a finding at all."""
     exit_code: int
     """DESIGN §2: the incident's (IncidentView.exit_code), or the refusal's or error's."""
-    document: dict[str, Any]
-    """The §2 object: the incident's, or report.error_document's for a finding answered
-    without one; plus `finding_id` and `exit_code`, so each entry of a list says which
-    finding it answers and how. Treat it as read-only."""
+    document: FindingDocument
+    """The §2 object: the incident's, or report.refusal_of's for a finding answered
+    without one, with the finding's id and exit code."""
     error: str | None = None
     """What stopped it, one line for stderr; None when the incident ran to its end."""
     ran: bool = False
@@ -126,9 +147,8 @@ def answer(ctx: RunContext, journal: Journal, found: Parsed) -> Outcome:
     try:
         record = respond(ctx, journal, found)
     except AlreadyHandled as duplicate:
-        refused = _without_incident(duplicate, found.finding_id, found.access_key_id)
-        document = {**refused.document, "incident_id": duplicate.existing_incident}
-        return dataclasses.replace(refused, document=document)
+        return _without_incident(duplicate, found.finding_id, found.access_key_id,
+                                 duplicate.existing_incident)
     except Interrupted:
         raise
     except ResponderError as exc:
@@ -156,8 +176,10 @@ def _stopped(journal: Journal, found: Parsed, stop: Interrupted) -> Outcome:
 
 
 def _without_incident(exc: ResponderError, finding_id: str | None,
-                      access_key_id: str | None) -> Outcome:
-    document = {**report.error_document(exc, access_key_id), "finding_id": finding_id}
+                      access_key_id: str | None, incident_id: str | None = None) -> Outcome:
+    """`incident_id`: the incident that already answered the finding (a duplicate)."""
+    refusal = report.refusal_of(exc, access_key_id, incident_id)
+    document = FindingDocument(refusal.document, finding_id, refusal.exit_code, refused=True)
     return Outcome(finding_id, exc.exit_code, document, str(exc))
 
 
@@ -165,7 +187,7 @@ def _incident(journal: Journal, finding_id: str | None, incident_id: str,
               exit_code: int | None, error: str | None) -> Outcome:
     view = IncidentView.load(journal, incident_id)
     code = view.exit_code if exit_code is None else exit_code
-    document = {**report.incident_document(view), "finding_id": finding_id, "exit_code": code}
+    document = FindingDocument(report.document_of(view), finding_id, code)
     return Outcome(finding_id, code, document, error, ran=True)
 
 
@@ -185,8 +207,9 @@ def worst(outcomes: Iterable[Outcome]) -> int:
 
 
 def result_document(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """The one JSON object of the run: the finding's own §2 object when the document held
-    one finding, else {"incidents": [one per finding, in document order]}."""
+    """The one JSON object of the run, as printed or returned: the finding's own §2 object
+    when the document held one finding, else {"incidents": [one per finding, in document
+    order]}."""
     if len(outcomes) == 1:
-        return outcomes[0].document
-    return {"incidents": [o.document for o in outcomes]}
+        return outcomes[0].document.to_json()
+    return {"incidents": [o.document.to_json() for o in outcomes]}
