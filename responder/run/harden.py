@@ -30,6 +30,7 @@ from responder.journal import Journal
 from responder.report import document as report
 from responder.report import hardening as report_hardening
 from responder.report.model import IncidentDocument, StepEntry
+from responder.run import followup
 from responder.run.executor import Deferred, Executor
 from responder.run.service import caller_account
 
@@ -45,8 +46,6 @@ class Outcome:
 
 def for_incident(ctx: RunContext, journal: Journal, incident_id: str, user: str,
                  settings: Mapping[str, Any]) -> Outcome:
-    from responder.run import followup  # noqa: PLC0415 - follow-up work only
-
     record = journal.get(incident_id)
     if record.user_name != user:
         raise BadInput(f"incident {incident_id} is about {record.user_name or 'no IAM user'}, "

@@ -35,6 +35,7 @@ from responder.incident.view import IncidentView, target_of
 from responder.journal import IncidentRecord, Journal
 from responder.logging import get_logger, incident_log
 from responder.playbook import Playbook, StepSpec
+from responder.run import later
 from responder.run.executor import Executor, IncidentSteps
 from responder.run.lease import Lease
 from responder.run.machine import COMPLETED, HALTED, REFUSED, TERMINAL, WAITING, machine_spec
@@ -197,38 +198,13 @@ class IncidentRun:
 
     def _close(self, status: str, error: str | None, failing_step: str | None = None, *,
                notify: bool = True) -> None:
-        """Journal the end; a halted run tells the humans (unless a human stopped it)."""
+        """Journal the end, then what follows it (run/later.py)."""
         self.journal.update_incident(self.incident.id, self.ctx.clock(), status=status,
                                      error=error)
-        if status == HALTED and notify:
-            self._notify_halted(failing_step)
-        from responder.run import followup  # noqa: PLC0415 - nothing of it before containment
-
-        if status == COMPLETED and self.ctx.scheduler is not None:
-            followup.schedule(self.ctx, self.journal, self.lease, self.incident.id,
-                              self.playbook.sweeps)
-        followup.write_report(self.ctx, self.journal, self.incident.id)
-        if notify and self.ctx.options.evidence_bucket:  # a human's Ctrl-C is not waited on
-            followup.archive(self.ctx, self.journal, self.lease, self.incident.id)
-            followup.write_report(self.ctx, self.journal, self.incident.id)
-        log.info("incident.end", status=status, error=error)
-
-    def _notify_halted(self, failing_step: str | None) -> None:
-        """A halted run tells the humans too: which step, why, and how to resume."""
-        from responder.report.notice import build_notice  # noqa: PLC0415 - only once halted
-        from responder.steps import notify as notify_step  # noqa: PLC0415
-
-        spec = next((s for s in self.playbook.steps
-                     if REGISTRY[s.action].kind == "notification"), None)
-        if spec is None:
-            return
-        topic, webhook = notify_step.targets(spec.settings, self.ctx.options)
-        if not topic and not webhook:
-            return
-        notice = build_notice("halted", self.view(), failing_step=failing_step)
-        api = self.executor.api(f"{spec.name}:halted")
-        sent, failed = notify_step.deliver(api, notice, topic, webhook, self.ctx.retry)
-        log.info("notify.halted", sent=[s["channel"] for s in sent], failed=failed)
+        later.closed(self.ctx, self.journal, self.lease, self.incident.id,
+                     playbook=self.playbook, status=status, error=error,
+                     completed=status == COMPLETED, halted=status == HALTED, notify=notify,
+                     failing_step=failing_step, api_for=self.executor.api)
 
     def _execute(self, spec: StepSpec, _event: EventData) -> None:
         """Run the step (and the step sent at once with it); the incident is contained
@@ -247,9 +223,7 @@ class IncidentRun:
         if REGISTRY.kind_of(spec.action) == "evidence" and result is not None \
                 and result.status == "done":
             # Kept where it outlives this machine before anything else can go wrong.
-            from responder.run import followup  # noqa: PLC0415 - after containment
-
-            followup.archive(self.ctx, self.journal, self.lease, self.incident.id)
+            later.archive(self.ctx, self.journal, self.lease, self.incident.id)
 
     def _done(self, name: str) -> bool:
         return any(s.name == name and s.status == "done" for s in self.view().steps)

@@ -27,15 +27,17 @@ from responder.errors import (
     StepFailed,
 )
 from responder.guardrails import check_access_key_id, check_not_own_key, is_temporary
+from responder.iam.snapshot import access_keys
 from responder.incident.action import REGISTRY, KeyKind, StepInput, StepResult
 from responder.incident.facts import Incident, Target
-from responder.incident.view import IncidentView, target_of
+from responder.incident.view import target_of
 from responder.journal import IncidentExists, IncidentRecord, Journal
 from responder.journal.owner import new_owner
 from responder.logging import get_logger
 from responder.playbook import Playbook, StepSpec
 from responder.report import document as report
 from responder.report.model import IncidentDocument, StepEntry
+from responder.run import later
 from responder.run.executor import Deferred, Executor
 from responder.run.lease import acquire
 from responder.run.runner import EarlierStep, IncidentRun
@@ -166,8 +168,6 @@ def _still_contained(
         # nothing if it is still there) rather than trusting the old one.
         return None
     last = done[-1]
-    from responder.iam.snapshot import access_keys  # noqa: PLC0415 - a key seen before only
-
     try:
         status = access_keys(Api(session, ctx.retry), last.user_name or "").get(
             last.access_key_id, "Deleted")
@@ -278,10 +278,7 @@ def resume(
     if not record.is_open:
         return record
     acquire(ctx, journal, incident_id, owner)
-    from responder.run import followup  # noqa: PLC0415 - resuming only
-
-    resumed_ctx = followup.context_for(ctx, record)
-    followup.restore_evidence(resumed_ctx, IncidentView.load(journal, incident_id))
+    resumed_ctx = later.resumed(ctx, journal, record)
     return IncidentRun(resumed_ctx, journal, record, owner, resumed=True).run()
 
 
