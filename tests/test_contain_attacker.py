@@ -11,15 +11,16 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import FAST_RETRY, REGION, Account, Faults, iam_state, make_account
 from moto import mock_aws
 
+from conftest import FAST_RETRY, REGION, Account, Faults, iam_state, make_account
 from responder.attacker.rules import analyse
 from responder.aws import Api
 from responder.context import RunContext
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.incident.action import StepInput
 from responder.incident.facts import AttackerContained, Incident
+from responder.incident.shapes import QuarantinedPrincipal, RevokedSession
 from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
 from responder.playbook import Playbook
@@ -159,7 +160,7 @@ def test_created_keys_go_inactive_and_nothing_else(
     on_carol = world.created_key(bob, "carol")
     before = iam_state(world.iam)
     _, facts = _contain(make_ctx(), journal, bob)
-    assert {(k["user_name"], k["access_key_id"], k["already"]) for k in facts.keys_disabled} \
+    assert {(k.user_name, k.access_key_id, k.already) for k in facts.keys_disabled} \
         == {("bob", on_victim, False), ("carol", on_carol, False)}
     after = iam_state(world.iam)
     assert set(after) == set(before)  # no user created or deleted
@@ -194,9 +195,9 @@ def test_user_created_through_a_session_is_quarantined(
     assert _inline(world.iam, "user", "backdoor", QUARANTINE_POLICY) == DENY_ALL
     assert _keys(world.iam, "backdoor") == {key: "Inactive"}
     assert facts.principals_quarantined == (
-        {"type": "user", "name": "backdoor", "keys_disabled": [key]},)
+        QuarantinedPrincipal(type="user", name="backdoor", keys_disabled=(key,)),)
     assert facts.needs_human == ()  # the login profile is the quarantined user's
-    assert [(c["event_name"], c["access_key_id"]) for c in facts.covered_by_cutoff] == [
+    assert [(c.event_name, c.access_key_id) for c in facts.covered_by_cutoff] == [
         ("GetSessionToken", leaked)]
     after = iam_state(world.iam)
     for user in ("bob", "carol"):
@@ -229,7 +230,7 @@ def test_assumed_role_gets_a_deny_naming_exactly_that_session(
     assert world.iam.list_role_policies(RoleName="batch")["PolicyNames"] == []
     arn = world.iam.get_role(RoleName="deploy")["Role"]["Arn"]
     assert facts.sessions_revoked == (
-        {"role_name": "deploy", "role_arn": arn, "sessions": [session]},)
+        RevokedSession(role_name="deploy", role_arn=arn, sessions=(session,)),)
     assert facts.principals_quarantined == ()
 
 
@@ -246,11 +247,11 @@ def test_cross_account_and_service_linked_roles_are_listed_not_touched(
             "assumedRoleUser": {"assumedRoleId": "AROAOTHER0000000001:x"}})
     _, facts = _contain(make_ctx(), journal, leaked)
     assert facts.sessions_revoked == ()
-    what = [h["what"] for h in facts.needs_human]
+    what = [h.what for h in facts.needs_human]
     assert len(what) == 2
     assert "another account" in what[0]
     assert "service-linked" in what[1]
-    assert "put-role-policy --role-name partner" in facts.needs_human[0]["undo"]
+    assert "put-role-policy --role-name partner" in facts.needs_human[0].undo
 
 
 def test_refused_calls_change_nothing(
@@ -289,12 +290,12 @@ def test_other_changes_are_listed_with_the_command_that_undoes_them(
     before = iam_state(world.iam)
     _, facts = _contain(make_ctx(), journal, leaked)
     first = facts.needs_human[0]
-    assert first == {
+    assert first.to_detail() == {
         "event_id": event["eventID"], "event_name": "AttachUserPolicy",
         "time": event["eventTime"], "access_key_id": leaked,
         "what": f"attached managed policy {arn} to user bob",
         "undo": f"aws iam detach-user-policy --user-name bob --policy-arn {arn}"}
-    assert [h["undo"] for h in facts.needs_human[1:]] == [
+    assert [h.undo for h in facts.needs_human[1:]] == [
         "aws iam remove-user-from-group --group-name admins --user-name bob",
         "aws iam delete-login-profile --user-name carol"]
     assert iam_state(world.iam)["bob"] == before["bob"]
@@ -321,7 +322,7 @@ def test_repeating_the_step_changes_nothing(
     again = ContainAttacker().run(inp, Api(faults.session_factory()(), FAST_RETRY))
     facts = again.facts
     assert isinstance(facts, AttackerContained)
-    assert all(k["already"] for k in facts.keys_disabled)
+    assert all(k.already for k in facts.keys_disabled)
     mutating = {"UpdateAccessKey", "PutUserPolicy", "PutRolePolicy"}
     assert not mutating & set(faults.calls), faults.calls
     document = _inline(world.iam, "role", "deploy", REVOKE_POLICY)
@@ -371,7 +372,7 @@ def test_role_in_another_account_is_reached_through_the_cross_account_role(
     statement = _inline(iam_there, "role", "deploy", REVOKE_POLICY)["Statement"][0]
     assert statement["Condition"] == {"StringEquals": {"aws:userid": [session]}}
     assert facts.sessions_revoked == (
-        {"role_name": "deploy", "role_arn": arn, "sessions": [session]},)
+        RevokedSession(role_name="deploy", role_arn=arn, sessions=(session,)),)
     assert facts.needs_human == ()
     assert world.iam.list_role_policies(RoleName="deploy")["PolicyNames"] == []
 
@@ -391,6 +392,6 @@ def test_unreachable_other_account_is_listed_for_a_human(
     _, facts = _contain(ctx, journal, world.account.leaked_key)
     assert facts.sessions_revoked == ()
     (item,) = facts.needs_human
-    assert "another account" in item["what"]
-    assert "put-role-policy --role-name deploy" in item["undo"]
+    assert "another account" in item.what
+    assert "put-role-policy --role-name deploy" in item.undo
     assert faults.count("AssumeRole") == 1

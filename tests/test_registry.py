@@ -23,6 +23,7 @@ from responder.incident.facts import (
     KeyReplaced,
     Target,
 )
+from responder.incident.shapes import EvidenceWindow, TemporaryKey
 from responder.steps import REGISTRY, StepInput, required_permissions
 
 PERMISSION = re.compile(r"^[a-z0-9-]+:[A-Z][A-Za-z0-9]+$")
@@ -74,8 +75,9 @@ def test_action_declares_the_kind_and_type_of_its_facts(name: str) -> None:
 def test_facts_read_back_from_the_journal_keep_their_types() -> None:
     """Tuples come back as tuples and mappings as mappings after a JSON round trip, and a
     detail journaled by an older version (missing or unknown keys) still reads."""
-    facts = EvidenceCollected(events=3, regions=("us-east-1",), window={"start": "s"},
-                              temporary_keys=({"access_key_id": "ASIAX"},))
+    facts = EvidenceCollected(events=3, regions=("us-east-1",),
+                              window=EvidenceWindow(start="s"),
+                              temporary_keys=(TemporaryKey(access_key_id="ASIAX"),))
     again = EvidenceCollected.from_detail(json.loads(json.dumps(facts.to_detail())))
     assert again == facts
     assert again.temporary_key_ids == ("ASIAX",)

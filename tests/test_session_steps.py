@@ -556,7 +556,7 @@ def test_dry_run_plans_the_found_sessions_deny_and_changes_nothing(
     planned = service.plan(make_ctx(), PLAYBOOK, KEY)
     assert [spec.name for spec, _ in planned.steps] == [
         "revoke-session", "collect-evidence", "contain-attacker", "notify", "harden"]
-    assert not any(b.call.mutating for b in planned.identified.calls)
+    assert not any(b.call.mutating for b in planned.identified.held.calls)
     _, calls = planned.steps[0]
     (put,) = [c for c in calls if c.operation == "PutRolePolicy"]
     assert put.mutating

@@ -20,6 +20,7 @@ from responder.drill import instance
 from responder.drill.checks import Check, key_status
 from responder.drill.stage import Played, Stage
 from responder.drill.world import ATTACKER_USER, attack
+from responder.incident.shapes import EvidenceSummary
 from responder.run import followup, service
 
 ADMIN_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
@@ -69,13 +70,13 @@ def _recon(stage: Stage) -> Played:
     hands.record("DescribeInstances", key)
     incident = stage.respond()
     evidence = stage.view(incident).evidence
-    summary: Mapping[str, Any] = evidence.summary if evidence else {}
-    names = set(summary.get("by_event_name") or {})
+    summary = (evidence.summary if evidence else None) or EvidenceSummary()
+    names = set(summary.by_event_name)
     wanted = {"GetCallerIdentity", "ListUsers", "ListBuckets", "DescribeInstances"}
     return incident, [
         Check("the summary names the enumeration", wanted <= names, ", ".join(sorted(names))),
         Check("the summary names the attacker's address",
-              "198.51.100.23" in (summary.get("source_ips") or {})),
+              "198.51.100.23" in summary.source_ips),
     ]
 
 
@@ -98,7 +99,7 @@ def _persistence(stage: Stage) -> Played:
     incident = stage.respond()
     attacker = stage.view(incident).attacker
     admin = stage.iam
-    undo = [h.get("undo", "") for h in (attacker.needs_human if attacker else ())]
+    undo = [h.undo for h in (attacker.needs_human if attacker else ())]
     return incident, [
         Check(f"the attacker's user {ATTACKER_USER} is quarantined",
               "responder-quarantine" in admin.list_user_policies(
@@ -135,7 +136,7 @@ def _session_pivot(stage: Stage) -> Played:
     view = stage.view(incident)
     evidence, attacker = view.evidence, view.attacker
     revoked = [s for r in (attacker.sessions_revoked if attacker else ())
-               for s in r.get("sessions", ())]
+               for s in r.sessions]
     keys = set(evidence.temporary_key_ids) if evidence else set()
     return incident, [
         Check("the evidence holds both sessions' events",

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from responder.incident.shapes import EvidenceSummary
+
 HIGH_RISK = frozenset({
     "CreateUser", "CreateAccessKey", "CreateLoginProfile", "UpdateLoginProfile",
     "PutUserPolicy", "AttachUserPolicy", "AttachRolePolicy", "PutRolePolicy",
@@ -66,17 +68,18 @@ class Summary:
                     "errorCode": record.get("errorCode"),
                 })
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "events": self.events,
-            "by_event_name": dict(self.by_name.most_common()),
-            "source_ips": dict(self.source_ips.most_common(TOP)),
-            "distinct_source_ips": len(self.source_ips),
-            "user_agents": dict(self.user_agents.most_common(TOP)),
-            "regions": dict(sorted(self.regions.items())),
-            "by_access_key": dict(sorted(self.by_key.items())),
-            "first_event": self.first,
-            "last_event": self.last,
-            "high_risk": sorted(self.high_risk, key=lambda e: str(e["eventTime"])),
-            "high_risk_total": self.high_risk_total,
-        }
+    def shape(self) -> EvidenceSummary:
+        """The counters as the facts keep them (the top of each, high-risk by time)."""
+        return EvidenceSummary(
+            events=self.events,
+            by_event_name=dict(self.by_name.most_common()),
+            source_ips=dict(self.source_ips.most_common(TOP)),
+            distinct_source_ips=len(self.source_ips),
+            user_agents=dict(self.user_agents.most_common(TOP)),
+            regions=dict(sorted(self.regions.items())),
+            by_access_key=dict(sorted(self.by_key.items())),
+            first_event=self.first,
+            last_event=self.last,
+            high_risk=tuple(sorted(self.high_risk, key=lambda e: str(e["eventTime"]))),
+            high_risk_total=self.high_risk_total,
+        )

@@ -9,6 +9,7 @@ from typing import Any
 
 from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed
+from responder.incident.shapes import IamSnapshot
 
 SNAPSHOT_PERMISSIONS = (
     "iam:ListAccessKeys",
@@ -32,9 +33,8 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def take(api: Api, user_name: str) -> dict[str, Any]:
+def take(api: Api, user_name: str) -> IamSnapshot:
     """Keys, policies, groups and MFA of the user; a failed read is noted, not raised."""
-    snapshot: dict[str, Any] = {"user_name": user_name}
     reads = {
         "access_keys": ("ListAccessKeys", "AccessKeyMetadata"),
         "inline_policies": ("ListUserPolicies", "PolicyNames"),
@@ -42,6 +42,7 @@ def take(api: Api, user_name: str) -> dict[str, Any]:
         "groups": ("ListGroupsForUser", "Groups"),
         "mfa_devices": ("ListMFADevices", "MFADevices"),
     }
+    lists: dict[str, tuple[Any, ...]] = {}
     errors: dict[str, str] = {}
     for field, (operation, key) in reads.items():
         try:
@@ -49,18 +50,21 @@ def take(api: Api, user_name: str) -> dict[str, Any]:
         except AwsCallFailed as exc:
             errors[field] = f"{exc.code}: {exc.aws_message}"
             continue
-        snapshot[field] = [
+        lists[field] = tuple(
             {k: _iso(v) for k, v in item.items()} if isinstance(item, dict) else item
             for item in page.get(key, [])
-        ]
-    groups = snapshot.get("groups", [])
-    snapshot["groups"] = [g.get("GroupName") for g in groups]
-    snapshot["has_mfa"] = bool(snapshot.get("mfa_devices"))
-    snapshot["aws_quarantine"] = [
-        p.get("PolicyName")
-        for p in snapshot.get("attached_policies", [])
-        if str(p.get("PolicyName", "")).startswith(AWS_QUARANTINE_PREFIXES)
-    ]
-    if errors:
-        snapshot["errors"] = errors
-    return snapshot
+        )
+    attached = lists.get("attached_policies")
+    return IamSnapshot(
+        user_name=user_name,
+        access_keys=lists.get("access_keys"),
+        inline_policies=lists.get("inline_policies"),
+        attached_policies=attached,
+        groups=tuple(g.get("GroupName") for g in lists.get("groups", ())),
+        mfa_devices=lists.get("mfa_devices"),
+        has_mfa=bool(lists.get("mfa_devices")),
+        aws_quarantine=tuple(
+            p.get("PolicyName") for p in attached or ()
+            if str(p.get("PolicyName", "")).startswith(AWS_QUARANTINE_PREFIXES)),
+        errors=errors or None,
+    )

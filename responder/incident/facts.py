@@ -9,23 +9,30 @@ failed halfway, yields the defaults, never an exception in the middle of a repor
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
+
+from responder.incident.detail import Detail
+from responder.incident.shapes import (
+    CoveredSession,
+    DisabledKey,
+    EvidenceSummary,
+    EvidenceWindow,
+    HumanAction,
+    IamSnapshot,
+    QuarantinedPrincipal,
+    ReactivatedKey,
+    RemovedQuarantine,
+    RestoredSessions,
+    RevokedSession,
+    TemporaryKey,
+)
 
 FactKind = Literal["identification", "containment", "evidence", "attacker", "replacement",
                    "notification", "schedule", "sweep", "archive", "rollback", "rotation",
                    "hardening"]
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def as_tuple(value: Any) -> tuple[Any, ...]:
-    return tuple(value) if isinstance(value, (list, tuple)) else ()
 
 
 @dataclass(frozen=True)
@@ -51,49 +58,13 @@ class Target:
 
 
 @dataclass(frozen=True)
-class Facts:
-    """Base of every step result. Fields typed `tuple` or `Mapping` are read back as such;
-    a field left None (with a None default) is not journaled at all."""
-
-    optional: ClassVar[frozenset[str]] = frozenset()
-    """Fields journaled only when set, so the detail reads as it always has."""
-
-    def to_detail(self) -> dict[str, Any]:
-        detail: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if value is None and f.name in self.optional:
-                continue
-            detail[f.name] = _plain(value)
-        return detail
-
-    @classmethod
-    def from_detail(cls, detail: Mapping[str, Any]) -> Self:
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in detail:
-                continue
-            raw = detail[f.name]
-            kind = str(f.type)
-            if kind.startswith("tuple"):
-                raw = as_tuple(raw)
-            elif kind.startswith("Mapping"):
-                raw = dict(_mapping(raw))
-            values[f.name] = raw
-        return cls(**values)
+class Facts(Detail):
+    """Base of every step result: journaled by `to_detail`, read back by `from_detail`
+    (responder.incident.detail), each field by the type it declares."""
 
     def target(self) -> Target | None:
         """Who owns the key, when these facts name it (identify's)."""
         return None
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready: tuples as lists, mappings as dicts (the journal's form)."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)
@@ -134,7 +105,8 @@ class SessionsRevoked(Facts):
     policy_name: str = ""
     token_issue_time_before: str | None = None
     already: bool = False
-    snapshot: Mapping[str, Any] = field(default_factory=dict)
+    snapshot: IamSnapshot | None = None
+    """None when the user was deleted meanwhile (journaled as {})."""
     user_deleted: bool | None = None
     """The user was deleted meanwhile: no policy to attach, and no session of theirs
     has any permission left."""
@@ -148,31 +120,30 @@ class EvidenceCollected(Facts):
 
     events: int = 0
     regions: tuple[str, ...] = ()
-    regions_failed: Mapping[str, Any] = field(default_factory=dict)
+    regions_failed: Mapping[str, str] = field(default_factory=dict)
+    """Region: the error of the lookup there."""
     path: str | None = None
     sha256: str | None = None
     duplicates_dropped: int = 0
     pages: int = 0
-    window: Mapping[str, Any] = field(default_factory=dict)
-    temporary_keys: tuple[Mapping[str, Any], ...] = ()
-    """access_key_id, events and regions_failed of each temporary key the key minted."""
+    window: EvidenceWindow | None = None
+    temporary_keys: tuple[TemporaryKey, ...] = ()
+    """Each temporary key the key minted, with its own lookup."""
     roles_assumed: tuple[str, ...] = ()
-    summary: Mapping[str, Any] = field(default_factory=dict)
+    summary: EvidenceSummary | None = None
     describe_regions_error: str | None = None
 
     @property
     def temporary_key_ids(self) -> tuple[str, ...]:
-        return tuple(str(t.get("access_key_id")) if isinstance(t, Mapping) else str(t)
-                     for t in self.temporary_keys)
+        return tuple(t.access_key_id for t in self.temporary_keys)
 
     @property
     def high_risk(self) -> tuple[Mapping[str, Any], ...]:
-        return tuple(e for e in as_tuple(self.summary.get("high_risk")) if isinstance(e, Mapping))
+        return self.summary.high_risk if self.summary is not None else ()
 
     @property
     def high_risk_total(self) -> int:
-        total = self.summary.get("high_risk_total")
-        return total if isinstance(total, int) else len(self.high_risk)
+        return self.summary.high_risk_total if self.summary is not None else 0
 
 
 @dataclass(frozen=True)
@@ -186,7 +157,7 @@ class KeyReplaced(Facts):
     deleted_compromised: bool = False
     adopted: bool = False
     """The key was already in AWS (an earlier attempt's, or another responder's)."""
-    snapshot_after: Mapping[str, Any] = field(default_factory=dict)
+    snapshot_after: IamSnapshot | None = None
     adopted_from: str | None = None
     """The incident that issued the adopted key, as tagged on the user (it may live in
     another journal): set when a replacement recorded in AWS was adopted."""
@@ -216,16 +187,12 @@ class AttackerContained(Facts):
     """contain-attacker: what the attacker opened and this step shut, what the cutoff
     already covers, and what a human must undo (with the command)."""
 
-    keys_disabled: tuple[Mapping[str, Any], ...] = ()
-    """{"user_name", "access_key_id", "already"}: keys the attacker created."""
-    principals_quarantined: tuple[Mapping[str, Any], ...] = ()
-    """{"type": "user"|"role", "name", "keys_disabled": [...]}: given responder-quarantine."""
-    sessions_revoked: tuple[Mapping[str, Any], ...] = ()
-    """{"role_name", "role_arn", "sessions": ["ROLEID:session", ...]}."""
-    covered_by_cutoff: tuple[Mapping[str, Any], ...] = ()
-    """{"event_id", "event_name", "access_key_id"}: sessions the user's cutoff denies."""
-    needs_human: tuple[Mapping[str, Any], ...] = ()
-    """{"event_id", "event_name", "time", "access_key_id", "what", "undo"}."""
+    keys_disabled: tuple[DisabledKey, ...] = ()
+    """Keys the attacker created."""
+    principals_quarantined: tuple[QuarantinedPrincipal, ...] = ()
+    sessions_revoked: tuple[RevokedSession, ...] = ()
+    covered_by_cutoff: tuple[CoveredSession, ...] = ()
+    needs_human: tuple[HumanAction, ...] = ()
     events_considered: int = 0
 
 
@@ -330,8 +297,8 @@ class SweepFound(Facts):
 
     optional: ClassVar[frozenset[str]] = frozenset({"notified"})
 
-    window: Mapping[str, Any] = field(default_factory=dict)
-    """start, end: it re-read overlap_minutes of what was already covered."""
+    window: EvidenceWindow | None = None
+    """It re-read overlap_minutes of what was already covered."""
     keys: tuple[str, ...] = ()
     """The keys looked up: the leaked key and every temporary key known so far."""
     new_keys: tuple[str, ...] = ()
@@ -341,11 +308,13 @@ class SweepFound(Facts):
     events_total: int = 0
     sha256: str | None = None
     """Of the evidence file after the merge."""
-    regions_failed: Mapping[str, Any] = field(default_factory=dict)
-    summary: Mapping[str, Any] = field(default_factory=dict)
+    regions_failed: Mapping[str, str] = field(default_factory=dict)
+    """"KEY region": the error of that lookup."""
+    summary: EvidenceSummary | None = None
     """The new events' summary (by name, high-risk actions, ...)."""
-    attacker: Mapping[str, Any] = field(default_factory=dict)
-    """contain-attacker's facts for what the new events revealed (empty: nothing new)."""
+    attacker: AttackerContained | None = None
+    """contain-attacker's facts for what the new events revealed, narrowed to the new
+    events (None, journaled as {}: nothing new)."""
     notified: Mapping[str, Any] | None = None
     """sent and failed channels, when something new was found."""
 
@@ -376,11 +345,8 @@ class RolledBack(Facts):
     key_status: str | None = None
     """The leaked key's status afterwards: Active again, or Deleted (left deleted)."""
     deny_removed: bool = False
-    keys_reactivated: tuple[Mapping[str, Any], ...] = ()
-    """{"user_name", "access_key_id"}: keys contain-attacker had set Inactive."""
-    quarantines_removed: tuple[Mapping[str, Any], ...] = ()
-    """{"type", "name"}: responder-quarantine policies deleted."""
-    sessions_restored: tuple[Mapping[str, Any], ...] = ()
-    """{"role_name", "sessions"}: taken out of the role's session deny."""
+    keys_reactivated: tuple[ReactivatedKey, ...] = ()
+    quarantines_removed: tuple[RemovedQuarantine, ...] = ()
+    sessions_restored: tuple[RestoredSessions, ...] = ()
     left_alone: tuple[str, ...] = ()
     """What could not be undone and why (a deleted key stays deleted)."""

@@ -21,6 +21,7 @@ from responder.incident import facts as results
 from responder.incident import kinds
 from responder.incident.facts import FactKind, Facts, KeyDisabled, SessionsRevoked, Skipped, Target
 from responder.incident.facts_rotation import Awaiting
+from responder.incident.shapes import IamSnapshot
 from responder.incident.sweeps import due_times
 from responder.journal import CallRecord, IncidentRecord, Journal, StepRecord, StepStatus
 from responder.journal.owner import owner_is_dead
@@ -263,30 +264,28 @@ class IncidentView:
     # -- the user's IAM picture ----------------------------------------------------
 
     @property
-    def snapshot_at_containment(self) -> Mapping[str, Any] | None:
+    def snapshot_at_containment(self) -> IamSnapshot | None:
         revoked = self.sessions_revoked
-        return revoked.snapshot if revoked is not None and revoked.snapshot else None
+        return revoked.snapshot if revoked is not None else None
 
     @property
-    def snapshot_after_replacement(self) -> Mapping[str, Any] | None:
+    def snapshot_after_replacement(self) -> IamSnapshot | None:
         replaced = self.done(results.KeyReplaced)
-        return replaced.snapshot_after if replaced is not None and replaced.snapshot_after \
-            else None
+        return replaced.snapshot_after if replaced is not None else None
 
     @property
     def has_mfa(self) -> bool | None:
-        at = self.snapshot_at_containment or {}
-        after = self.snapshot_after_replacement or {}
-        value = at.get("has_mfa", after.get("has_mfa"))
-        return value if isinstance(value, bool) else None
+        """From the snapshot at containment, else the one after replacement; None when
+        neither was taken (unknown, not "no MFA")."""
+        snap = self.snapshot_at_containment or self.snapshot_after_replacement
+        return snap.has_mfa if snap is not None else None
 
     @property
     def aws_quarantine(self) -> tuple[str, ...]:
         """AWS's own quarantine policies on the user, from either snapshot, once each."""
         names: list[str] = []
         for snap in (self.snapshot_at_containment, self.snapshot_after_replacement):
-            found = (snap or {}).get("aws_quarantine")
-            names += [str(p) for p in found] if isinstance(found, list) else []
+            names += snap.aws_quarantine if snap is not None else ()
         return tuple(dict.fromkeys(names))
 
     def abandoned(self, now: datetime) -> bool:

@@ -144,10 +144,10 @@ def attacker_of(view: IncidentView) -> AttackerEntry | None:
         return AttackerEntry(cutoff=revoked.token_issue_time_before if revoked else None)
     return AttackerEntry(
         cutoff=revoked.token_issue_time_before if revoked else None,
-        sessions_revoked=tuple(dict(s) for s in attacker.sessions_revoked),
-        keys_disabled=tuple(dict(k) for k in attacker.keys_disabled),
-        principals_quarantined=tuple(dict(p) for p in attacker.principals_quarantined),
-        needs_human=tuple(dict(n) for n in attacker.needs_human),
+        sessions_revoked=attacker.sessions_revoked,
+        keys_disabled=attacker.keys_disabled,
+        principals_quarantined=attacker.principals_quarantined,
+        needs_human=attacker.needs_human,
     )
 
 
@@ -228,9 +228,8 @@ def _evidence_summary(view: IncidentView) -> EvidenceSummaryEntry | None:
         return None
     return EvidenceSummaryEntry(
         events=e.events, regions=tuple(e.regions), regions_failed=dict(e.regions_failed),
-        path=e.path, sha256=e.sha256, window=dict(e.window),
-        temporary_keys=tuple(dict(t) for t in e.temporary_keys),
-        roles_assumed=tuple(e.roles_assumed), summary=dict(e.summary))
+        path=e.path, sha256=e.sha256, window=e.window, temporary_keys=e.temporary_keys,
+        roles_assumed=tuple(e.roles_assumed), summary=e.summary)
 
 
 def report_of(view: IncidentView) -> ReportDocument:

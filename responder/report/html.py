@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from responder.context import iso, parse_iso
 from responder.evidence.summary import HIGH_RISK
 from responder.incident.facts import FactKind
+from responder.incident.shapes import EvidenceSummary
 from responder.redaction import redact
 from responder.report.model import (
     EvidenceEntry,
@@ -245,18 +246,18 @@ def _evidence(report: ReportDocument) -> str:
         return '<p class="none">no evidence collected</p>'
     found = found or EvidenceSummaryEntry()
     now = kept or EvidenceEntry(found.events, found.regions, found.path, found.sha256)
-    summary = found.summary
-    regions, risky = [str(r) for r in now.regions], summary.get("high_risk") or []
-    more = (summary.get("high_risk_total") or 0) - len(risky)
+    summary = found.summary or EvidenceSummary()
+    regions, risky = [str(r) for r in now.regions], summary.high_risk
+    more = summary.high_risk_total - len(risky)
     return _facts([
         ("Events", now.events), ("sha256", now.sha256),
         ("Regions searched", f"{len(regions)}: {', '.join(regions)}"),
         ("Regions failed", list(found.regions_failed)), ("File", now.path),
         ("Copy", now.s3_uri), ("Not copied", now.archive_error),
-        ("First / last event", f"{summary.get('first_event')} / {summary.get('last_event')}"),
-        ("Temporary keys", [t.get("access_key_id") for t in found.temporary_keys]),
+        ("First / last event", f"{summary.first_event} / {summary.last_event}"),
+        ("Temporary keys", [t.access_key_id for t in found.temporary_keys]),
         ("Roles assumed", list(found.roles_assumed)), ("Source IPs (events)", [
-            f"{ip} ({n})" for ip, n in (summary.get("source_ips") or {}).items()]),
+            f"{ip} ({n})" for ip, n in summary.source_ips.items()]),
     ]) + "<h3>High-risk actions</h3>" + _table(
         ["action", "time", "region", "source IP", "key", "error"],
         [[e.get(k) for k in ("eventName", "eventTime", "region", "sourceIPAddress",
@@ -278,17 +279,18 @@ def _shut(report: ReportDocument) -> str:
     if attacker.cutoff:
         out += (f"<p>Temporary credentials of the user issued before "
                 f"{_text(attacker.cutoff)} are denied.</p>")
-    parts = (("Attacker keys set Inactive", attacker.keys_disabled,
-              ("access_key_id", "user_name", "already"), ""),
-             ("Quarantined (deny-all policy)", attacker.principals_quarantined,
-              ("type", "name", "keys_disabled"), ""),
-             ("Attacker role sessions denied", attacker.sessions_revoked,
-              ("role_name", "sessions"), ""),
-             ("Changed by the attacker, for a human to undo (left untouched)",
-              attacker.needs_human, ("event_name", "time", "access_key_id", "what", "undo"),
-              "cmd"))
-    for title, items, keys, cls in parts:
-        rows = [[i.get(k) for k in keys] for i in items if isinstance(i, Mapping)]
+    parts: tuple[tuple[str, tuple[str, ...], list[list[Any]], str], ...] = (
+        ("Attacker keys set Inactive", ("access_key_id", "user_name", "already"),
+         [[k.access_key_id, k.user_name, k.already] for k in attacker.keys_disabled], ""),
+        ("Quarantined (deny-all policy)", ("type", "name", "keys_disabled"),
+         [[p.type, p.name, p.keys_disabled] for p in attacker.principals_quarantined], ""),
+        ("Attacker role sessions denied", ("role_name", "sessions"),
+         [[r.role_name, r.sessions] for r in attacker.sessions_revoked], ""),
+        ("Changed by the attacker, for a human to undo (left untouched)",
+         ("event_name", "time", "access_key_id", "what", "undo"),
+         [[n.event_name, n.time, n.access_key_id, n.what, n.undo]
+          for n in attacker.needs_human], "cmd"))
+    for title, keys, rows, cls in parts:
         out += f"<h3>{title}</h3>" + _table([k.replace("_", " ") for k in keys], rows, cls)
     return out
 

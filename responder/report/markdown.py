@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from responder.incident.shapes import EvidenceSummary
 from responder.report import hardening as report_hardening
 from responder.report import rotation as report_rotation
 from responder.report.model import (
@@ -71,7 +72,7 @@ def markdown_of(report: ReportDocument) -> str:
                                   more.followups)
     evidence = more.evidence_summary
     if evidence:
-        summary = evidence.summary
+        summary = evidence.summary or EvidenceSummary()
         out += [
             "## Evidence",
             "",
@@ -80,8 +81,8 @@ def markdown_of(report: ReportDocument) -> str:
             f"- regions: {', '.join(evidence.regions)}"
             + (f"; failed: {dict(evidence.regions_failed)}" if evidence.regions_failed
                else ""),
-            f"- first event {summary.get('first_event')}, last {summary.get('last_event')}",
-            f"- temporary keys: {[t['access_key_id'] for t in evidence.temporary_keys]}"
+            f"- first event {summary.first_event}, last {summary.last_event}",
+            f"- temporary keys: {[t.access_key_id for t in evidence.temporary_keys]}"
             f"; roles assumed: {list(evidence.roles_assumed)}",
             "",
             "| high-risk action | time | region | source IP | key |",
@@ -89,9 +90,9 @@ def markdown_of(report: ReportDocument) -> str:
         ]
         out += [f"| {e['eventName']} | {e['eventTime']} | {e['region']} | "
                 f"{e['sourceIPAddress']} | {e['accessKeyId']} |"
-                for e in summary.get("high_risk", [])]
+                for e in summary.high_risk]
         out += ["", "| event | count |", "|---|---|"]
-        out += [f"| {name} | {n} |" for name, n in (summary.get("by_event_name") or {}).items()]
+        out += [f"| {name} | {n} |" for name, n in summary.by_event_name.items()]
         out.append("")
     out += _attacker_markdown(doc.attacker)
     replacement = doc.replacement
@@ -110,12 +111,15 @@ def markdown_of(report: ReportDocument) -> str:
     for label, snap in (("at containment", snapshots.at_containment),
                         ("after replacement", snapshots.after_replacement)):
         if snap:
+            # access_keys and attached_policies items are AWS's own (AccessKeyId, ...);
+            # lists print as lists, as they did when the snapshot was a plain mapping.
             keys = ", ".join(f"{k.get('AccessKeyId')} {k.get('Status')}"
-                             for k in snap.get("access_keys", []))
+                             for k in snap.access_keys or ())
+            inline = None if snap.inline_policies is None else list(snap.inline_policies)
             out.append(f"- {label}: keys [{keys}], inline "
-                       f"{snap.get('inline_policies')}, attached "
-                       f"{[p.get('PolicyName') for p in snap.get('attached_policies', [])]}, "
-                       f"groups {snap.get('groups')}, MFA {snap.get('has_mfa')}")
+                       f"{inline}, attached "
+                       f"{[p.get('PolicyName') for p in snap.attached_policies or ()]}, "
+                       f"groups {list(snap.groups)}, MFA {snap.has_mfa}")
     return "\n".join(out) + "\n"
 
 
@@ -141,18 +145,18 @@ def _attacker_markdown(attacker: AttackerEntry | None) -> list[str]:
     if attacker.cutoff:
         out.append(f"- temporary credentials of the user issued before {attacker.cutoff} "
                    "are denied (the user's own included: they must mint new ones)")
-    out += [f"- key `{k.get('access_key_id')}` of `{k.get('user_name')}` (created by the "
+    out += [f"- key `{k.access_key_id}` of `{k.user_name}` (created by the "
             "attacker) set Inactive" for k in attacker.keys_disabled]
-    out += [f"- {p.get('type')} `{p.get('name')}` (created by the attacker) quarantined: "
+    out += [f"- {p.type} `{p.name}` (created by the attacker) quarantined: "
             "deny-all inline policy `responder-quarantine`"
             for p in attacker.principals_quarantined]
-    out += [f"- role `{r.get('role_name')}`: the attacker's sessions "
-            f"{', '.join(r.get('sessions') or [])} denied; its other sessions keep working"
+    out += [f"- role `{r.role_name}`: the attacker's sessions "
+            f"{', '.join(r.sessions)} denied; its other sessions keep working"
             for r in attacker.sessions_revoked]
     needs = attacker.needs_human
     if needs:
         out += ["", "Changed by the attacker, for a human to undo (nothing here was touched):",
                 "", "| event | time | key | what | undo |", "|---|---|---|---|---|"]
-        out += [f"| {n.get('event_name')} | {n.get('time')} | {n.get('access_key_id')} | "
-                f"{n.get('what')} | `{n.get('undo')}` |" for n in needs]
+        out += [f"| {n.event_name} | {n.time} | {n.access_key_id} | "
+                f"{n.what} | `{n.undo}` |" for n in needs]
     return [*out, ""]

@@ -14,14 +14,23 @@ import dataclasses
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Self, Union, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Self, Union, get_args, get_origin
 
-from responder.incident import kinds
+from responder.incident import kinds, shapes
+from responder.incident.detail import Detail, hints_of
 from responder.incident.facts import FactKind
 
 
 def _json(value: Any) -> Any:
-    """The JSON form: dataclasses as dicts (field order), tuples as lists."""
+    """The JSON form: parts of the document as dicts (field order; a shape left None in
+    `empty_shapes` as `{}`), a shape of the facts as the journal hands it back (keys
+    sorted at every level: the document has always printed the journaled mapping), tuples
+    as lists."""
+    if isinstance(value, Detail):
+        return _journaled(value.to_detail())
+    if isinstance(value, Entry):
+        return {f.name: {} if getattr(value, f.name) is None and f.name in value.empty_shapes
+                else _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
@@ -31,14 +40,14 @@ def _json(value: Any) -> Any:
     return value
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    """A class's field types, resolved once (they are strings under `annotations`)."""
-    if cls not in _HINTS:
-        _HINTS[cls] = get_type_hints(cls)
-    return _HINTS[cls]
+def _journaled(value: Any) -> Any:
+    """`value` as the journal stores it and reads it back (responder.journal.base.dumps
+    sorts the keys)."""
+    if isinstance(value, Mapping):
+        return {k: _journaled(value[k]) for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [_journaled(v) for v in value]
+    return value
 
 
 def _read(kind: Any, raw: Any) -> Any:
@@ -51,8 +60,8 @@ def _read(kind: Any, raw: Any) -> Any:
         origin = get_origin(kind)
         if not _fits(kind, origin, raw):
             return None
-    if isinstance(kind, type) and issubclass(kind, Entry):
-        return kind.from_json(raw if isinstance(raw, Mapping) else {})
+    if isinstance(kind, type) and issubclass(kind, (Entry, Detail)):
+        return _nested(kind, raw)
     if origin is tuple:
         (item, _) = get_args(kind)
         return tuple(_read(item, v) for v in raw) if isinstance(raw, (list, tuple)) else ()
@@ -61,8 +70,17 @@ def _read(kind: Any, raw: Any) -> Any:
     return raw
 
 
+def _nested(kind: type[Entry] | type[Detail], raw: Any) -> Any:
+    """A part of the document, or a shape of the facts it carries (read as journaled)."""
+    if issubclass(kind, Entry):
+        return kind.from_json(raw if isinstance(raw, Mapping) else {})
+    return kind.from_detail(kind.coerce(raw))
+
+
 def _fits(kind: Any, origin: Any, raw: Any) -> bool:
     """Whether an optional field's value has its shape (else it reads as null)."""
+    if isinstance(kind, type) and issubclass(kind, Detail):  # `{}`: the facts' "none"
+        return isinstance(raw, Mapping) and bool(raw)
     if origin is Mapping or (isinstance(kind, type) and issubclass(kind, Entry)):
         return isinstance(raw, Mapping)
     return origin is not tuple or isinstance(raw, (list, tuple))
@@ -72,13 +90,17 @@ def _fits(kind: Any, origin: Any, raw: Any) -> bool:
 class Entry:
     """Base of every part of the document: JSON out, JSON (leniently) back in."""
 
+    empty_shapes: ClassVar[frozenset[str]] = frozenset()
+    """Fields holding a shape of the facts that print `{}` when None, as the facts'
+    journaled form does (others print null)."""
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = _json(self)
         return out
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Self:
-        hints = _hints(cls)
+        hints = hints_of(cls)
         return cls(**{f.name: _read(hints[f.name], raw[f.name])
                       for f in dataclasses.fields(cls) if f.name in raw})
 
@@ -142,10 +164,10 @@ class ReplacementEntry(Entry):
 @dataclass(frozen=True)
 class AttackerEntry(Entry):
     cutoff: str | None = None
-    sessions_revoked: tuple[Mapping[str, Any], ...] = ()
-    keys_disabled: tuple[Mapping[str, Any], ...] = ()
-    principals_quarantined: tuple[Mapping[str, Any], ...] = ()
-    needs_human: tuple[Mapping[str, Any], ...] = ()
+    sessions_revoked: tuple[shapes.RevokedSession, ...] = ()
+    keys_disabled: tuple[shapes.DisabledKey, ...] = ()
+    principals_quarantined: tuple[shapes.QuarantinedPrincipal, ...] = ()
+    needs_human: tuple[shapes.HumanAction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -317,23 +339,25 @@ class TimelineEntry(Entry):
 class SnapshotsEntry(Entry):
     """The user's IAM picture right after containment and after the replacement key."""
 
-    at_containment: Mapping[str, Any] | None = None
-    after_replacement: Mapping[str, Any] | None = None
+    at_containment: shapes.IamSnapshot | None = None
+    after_replacement: shapes.IamSnapshot | None = None
 
 
 @dataclass(frozen=True)
 class EvidenceSummaryEntry(Entry):
     """The evidence step's facts as report.json keeps them (its counters left out)."""
 
+    empty_shapes: ClassVar[frozenset[str]] = frozenset({"window", "summary"})
+
     events: int = 0
     regions: tuple[str, ...] = ()
-    regions_failed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    regions_failed: Mapping[str, str] = dataclasses.field(default_factory=dict)
     path: str | None = None
     sha256: str | None = None
-    window: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    temporary_keys: tuple[Mapping[str, Any], ...] = ()
+    window: shapes.EvidenceWindow | None = None
+    temporary_keys: tuple[shapes.TemporaryKey, ...] = ()
     roles_assumed: tuple[str, ...] = ()
-    summary: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    summary: shapes.EvidenceSummary | None = None
 
 
 @dataclass(frozen=True)

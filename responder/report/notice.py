@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from responder.incident.facts import AttackerContained, EvidenceCollected, KeyReplaced
+from responder.incident.shapes import HumanAction
 from responder.redaction import redact
 from responder.report.model import Entry
 
@@ -135,8 +136,9 @@ def _cutoff(view: IncidentView) -> str | None:
     return revoked.token_issue_time_before
 
 
-def _undos(items: Iterable[Any]) -> tuple[Undo, ...]:
-    return tuple(Undo.from_json(item) for item in items if isinstance(item, Mapping))
+def _undos(items: Iterable[HumanAction]) -> tuple[Undo, ...]:
+    return tuple(Undo(event_name=h.event_name, time=h.time, access_key_id=h.access_key_id,
+                      what=h.what, undo=h.undo) for h in items)
 
 
 def _attacker(facts: AttackerContained | None) -> NoticeAttacker | None:
@@ -146,7 +148,7 @@ def _attacker(facts: AttackerContained | None) -> NoticeAttacker | None:
     return NoticeAttacker(
         keys_disabled=len(facts.keys_disabled),
         principals_quarantined=len(facts.principals_quarantined),
-        sessions_revoked=sum(len(r.get("sessions") or []) for r in facts.sessions_revoked),
+        sessions_revoked=sum(len(r.sessions) for r in facts.sessions_revoked),
         needs_human=_undos(facts.needs_human))
 
 
@@ -358,9 +360,10 @@ def build_sweep_notice(view: IncidentView, found: SweepFound) -> Notice:
     """What a sweep that found late events tells the humans: how many, what they opened
     and what was shut, what a human must undo."""
     notice = build_notice("completed", view)
-    attacker = _attacker(AttackerContained.from_detail(found.attacker))
+    # Nothing new contained still counts as "contain-attacker ran" (zeros, not None).
+    attacker = _attacker(found.attacker or AttackerContained())
     sweep = NoticeSweep(new_events=found.new_events, new_keys=tuple(found.new_keys),
-                        high_risk=EvidenceCollected(summary=found.summary).high_risk,
+                        high_risk=found.summary.high_risk if found.summary else (),
                         sha256=found.sha256)
     actions = [f"Review the {found.new_events} events CloudTrail delivered late "
                f"({_names(sweep.high_risk) or 'none high-risk'}); they are now in the "

@@ -36,6 +36,13 @@ from responder.iam import inline_policy, role_policy
 from responder.iam.snapshot import access_keys
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import AttackerContained
+from responder.incident.shapes import (
+    CoveredSession,
+    DisabledKey,
+    HumanAction,
+    QuarantinedPrincipal,
+    RevokedSession,
+)
 from responder.logging import get_logger
 
 log = get_logger("responder.attacker")
@@ -107,15 +114,15 @@ class ContainAttacker(Action):
         return StepResult("done", dataclasses.replace(
             facts, sessions_revoked=facts.sessions_revoked + revoked,
             needs_human=tuple(sorted(facts.needs_human + human,  # in the order they happened
-                                     key=lambda h: (str(h.get("time")), str(h.get("event_id")))))))
+                                     key=lambda h: (str(h.time), str(h.event_id))))))
 
     @staticmethod
     def _elsewhere(inp: StepInput, api: Api, protected: frozenset[str], found: Findings,
-                   ) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
+                   ) -> tuple[tuple[RevokedSession, ...], tuple[HumanAction, ...]]:
         """Roles the attacker assumed in other accounts: reached through the configured
         cross-account role (RESPONDER_ROLE_ARN_TEMPLATE), else listed for a human."""
-        revoked: list[dict[str, Any]] = []
-        human: list[dict[str, Any]] = []
+        revoked: list[RevokedSession] = []
+        human: list[HumanAction] = []
         for account, roles in sorted(found.foreign.items()):
             there = None
             if inp.ctx.role_arn_template:
@@ -131,7 +138,7 @@ class ContainAttacker(Action):
                 if done is not None:
                     revoked.append(done)
                 else:
-                    human += entry["human"]
+                    human += [HumanAction.from_detail(h) for h in entry["human"]]
         return tuple(revoked), tuple(human)
 
     def _evidence(self, inp: StepInput) -> Path:
@@ -166,8 +173,10 @@ class _Containing:
             keys_disabled=tuple(k for k in keys if k is not None),
             principals_quarantined=tuple(p for p in principals if p is not None),
             sessions_revoked=tuple(s for s in sessions if s is not None),
-            covered_by_cutoff=tuple(found.covered_by_cutoff),
-            needs_human=tuple(found.needs_human),
+            # attacker.rules writes these as mappings (it is below the facts' readers)
+            covered_by_cutoff=tuple(CoveredSession.from_detail(c)
+                                    for c in found.covered_by_cutoff),
+            needs_human=tuple(HumanAction.from_detail(h) for h in found.needs_human),
             events_considered=found.events_considered,
         )
 
@@ -182,7 +191,7 @@ class _Containing:
                 self._keys[user] = None
         return self._keys[user]
 
-    def _disable(self, user: str, key: str) -> dict[str, Any] | None:
+    def _disable(self, user: str, key: str) -> DisabledKey | None:
         keys = self._list(user)
         if keys is None or key not in keys:
             return None  # gone: it signs nothing any more
@@ -191,21 +200,21 @@ class _Containing:
             self.api.call(ApiCall("iam", "UpdateAccessKey", {
                 "UserName": user, "AccessKeyId": key, "Status": "Inactive"}, mutating=True))
             keys[key] = "Inactive"
-        return {"user_name": user, "access_key_id": key, "already": already}
+        return DisabledKey(user, key, already)
 
-    def _quarantine_user(self, user: str) -> dict[str, Any] | None:
+    def _quarantine_user(self, user: str) -> QuarantinedPrincipal | None:
         if not self._put("User", user, QUARANTINE_POLICY, quarantine_policy()):
             return None
         disabled = [k for k in sorted(self._list(user) or {}) if k not in self.protected
                     and self._disable(user, k) is not None]
-        return {"type": "user", "name": user, "keys_disabled": disabled}
+        return QuarantinedPrincipal("user", user, tuple(disabled))
 
-    def _quarantine_role(self, role: str) -> dict[str, Any] | None:
+    def _quarantine_role(self, role: str) -> QuarantinedPrincipal | None:
         if not self._put("Role", role, QUARANTINE_POLICY, quarantine_policy()):
             return None
-        return {"type": "role", "name": role, "keys_disabled": []}
+        return QuarantinedPrincipal("role", role)
 
-    def revoke_sessions(self, role: str, entry: dict[str, Any]) -> dict[str, Any] | None:
+    def revoke_sessions(self, role: str, entry: dict[str, Any]) -> RevokedSession | None:
         wanted = set(entry["sessions"])
         unresolved = {s for s in wanted if s.startswith("?:")}
         if unresolved:
@@ -217,7 +226,7 @@ class _Containing:
         document = role_policy.merged(current, sessions=wanted)
         if not self._put("Role", role, REVOKE_POLICY, document, current=current):
             return None
-        return {"role_name": role, "role_arn": entry["role_arn"], "sessions": sorted(wanted)}
+        return RevokedSession(role, entry["role_arn"], tuple(sorted(wanted)))
 
     def _role_id(self, role: str) -> str | None:
         try:

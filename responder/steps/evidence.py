@@ -25,6 +25,7 @@ from responder.evidence.collect import RegionResult, fetch_region, lookup_call
 from responder.evidence.summary import Summary
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import EvidenceCollected
+from responder.incident.shapes import EvidenceWindow, TemporaryKey
 
 HOME_REGION = "us-east-1"  # IAM and STS events are recorded here
 REQUESTS_PER_SECOND = 2.0  # LookupEvents quota per region; a burst of 2 is within it
@@ -129,7 +130,7 @@ class CollectCloudTrail(Action):
         shutil.rmtree(parts, ignore_errors=True)
         key = inp.incident.access_key_id
         primary = [r for r in results if r.access_key_id == key]
-        failed = {r.region: r.error for r in primary if r.error}
+        failed = {r.region: str(r.error) for r in primary if r.error}
         if len(failed) == len(primary):
             raise StepFailed(self.name, f"CloudTrail lookup failed in every region: {failed}")
         pivots = sorted({r.access_key_id for r in results} - {key})
@@ -141,16 +142,15 @@ class CollectCloudTrail(Action):
             sha256=assembled.sha256,
             duplicates_dropped=assembled.duplicates,
             pages=sum(r.pages for r in results),
-            window={"start": iso(window[0]), "end": iso(window[1])},
+            window=EvidenceWindow(iso(window[0]), iso(window[1])),
             temporary_keys=tuple(
-                {"access_key_id": t,
-                 "events": sum(r.events for r in results if r.access_key_id == t),
-                 "regions_failed": {r.region: r.error for r in results
-                                    if r.access_key_id == t and r.error}}
+                TemporaryKey(t, sum(r.events for r in results if r.access_key_id == t),
+                             {r.region: str(r.error) for r in results
+                              if r.access_key_id == t and r.error})
                 for t in pivots
             ),
             roles_assumed=tuple(sorted({role for r in results for role in r.roles})),
-            summary=summary.as_dict(),
+            summary=summary.shape(),
             describe_regions_error=regions_error or None,
         ))
 

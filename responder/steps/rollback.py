@@ -21,6 +21,7 @@ from responder.iam import role_policy
 from responder.iam.snapshot import access_keys
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import RolledBack
+from responder.incident.shapes import ReactivatedKey, RemovedQuarantine, RestoredSessions
 from responder.steps.attacker import QUARANTINE_POLICY
 from responder.steps.deny import POLICY_NAME as DENY_POLICY
 from responder.steps.deny import cutoff_text, policy_cutoff
@@ -41,14 +42,13 @@ def undo_plan(view: IncidentView) -> list[str]:
     lines: list[str] = []
     attacker = view.attacker
     if attacker is not None:
-        lines += [f"make key {k.get('access_key_id')} of {k.get('user_name')} Active again"
-                  for k in attacker.keys_disabled if not k.get("already")]
+        lines += [f"make key {k.access_key_id} of {k.user_name} Active again"
+                  for k in attacker.keys_disabled if not k.already]
         for p in attacker.principals_quarantined:
-            lines.append(f"delete {QUARANTINE_POLICY} from {p.get('type')} {p.get('name')}")
-            lines += [f"make key {k} of {p.get('name')} Active again"
-                      for k in p.get("keys_disabled") or []]
-        lines += [f"take {', '.join(r.get('sessions') or [])} out of role "
-                  f"{r.get('role_name')}'s {role_policy.REVOKE_POLICY}"
+            lines.append(f"delete {QUARANTINE_POLICY} from {p.type} {p.name}")
+            lines += [f"make key {k} of {p.name} Active again" for k in p.keys_disabled]
+        lines += [f"take {', '.join(r.sessions)} out of role "
+                  f"{r.role_name}'s {role_policy.REVOKE_POLICY}"
                   for r in attacker.sessions_revoked]
     target = view.target
     if view.sessions_revoked is not None and target is not None:
@@ -139,29 +139,29 @@ class RollbackContainment(Action):
             raise BadInput("rollback undoes a leaked key's containment: this incident has none")
         undo_plan(view)  # refuses a session's incident
         undo = _Undo(api)
-        reactivated: list[dict[str, Any]] = []
-        quarantines: list[dict[str, Any]] = []
-        restored: list[dict[str, Any]] = []
+        reactivated: list[ReactivatedKey] = []
+        quarantines: list[RemovedQuarantine] = []
+        restored: list[RestoredSessions] = []
         left: list[str] = []
         attacker = view.attacker
         if attacker is not None:
-            keys = [(str(k.get("user_name")), str(k.get("access_key_id")))
-                    for k in attacker.keys_disabled if not k.get("already")]
+            keys = [(k.user_name, k.access_key_id)
+                    for k in attacker.keys_disabled if not k.already]
             for p in attacker.principals_quarantined:
-                kind, name = ("User" if p.get("type") == "user" else "Role"), str(p.get("name"))
+                kind, name = ("User" if p.type == "user" else "Role"), p.name
                 if undo.delete_policy(kind, name, QUARANTINE_POLICY):
-                    quarantines.append({"type": p.get("type"), "name": name})
-                keys += [(name, str(k)) for k in p.get("keys_disabled") or []]
+                    quarantines.append(RemovedQuarantine(p.type, name))
+                keys += [(name, k) for k in p.keys_disabled]
             for user, key in keys:
                 status = undo.reactivate(user, key)
                 if status == "Active":
-                    reactivated.append({"user_name": user, "access_key_id": key})
+                    reactivated.append(ReactivatedKey(user, key))
                 elif status == "Deleted":
                     left.append(f"key {key} of {user} was deleted: left deleted")
             for r in attacker.sessions_revoked:
-                sessions = [str(s) for s in r.get("sessions") or []]
-                if undo.restore_sessions(str(r.get("role_name")), sessions):
-                    restored.append({"role_name": r.get("role_name"), "sessions": sessions})
+                sessions = list(r.sessions)
+                if undo.restore_sessions(r.role_name, sessions):
+                    restored.append(RestoredSessions(r.role_name, r.sessions))
         revoked = view.sessions_revoked
         cutoff = revoked.token_issue_time_before if revoked else None
         deny_removed = undo.delete_policy(

@@ -31,6 +31,7 @@ from responder.evidence.collect import lookup_call
 from responder.evidence.summary import Summary
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import AttackerContained, SweepFound
+from responder.incident.shapes import EvidenceWindow
 from responder.incident.sweeps import DEFAULT_OVERLAP_MINUTES
 from responder.report.notice import build_sweep_notice
 from responder.steps.attacker import ContainAttacker
@@ -49,13 +50,12 @@ def _keys(inp: StepInput) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def _only_new(facts: AttackerContained, new: set[str]) -> dict[str, Any]:
+def _only_new(facts: AttackerContained, new: set[str]) -> AttackerContained:
     """contain-attacker's facts, with the lists of events narrowed to the new ones (what
     it shut is listed as it did it: `already` tells what an earlier run had shut)."""
-    detail = facts.to_detail()
-    for name in ("needs_human", "covered_by_cutoff"):
-        detail[name] = [item for item in detail[name] if item.get("event_id") in new]
-    return detail
+    return dataclasses.replace(
+        facts, needs_human=tuple(h for h in facts.needs_human if h.event_id in new),
+        covered_by_cutoff=tuple(c for c in facts.covered_by_cutoff if c.event_id in new))
 
 
 @register("sweep_cloudtrail")
@@ -90,8 +90,8 @@ class SweepCloudTrail(Action):
             raise StepFailed(self.name, f"the evidence file {path} is missing here (and in "
                              "the evidence bucket, if one is set)")
         earlier = view.sweeps_found
-        covered = parse_iso(str((earlier[-1].window if earlier else evidence.window)
-                                .get("end") or "")) or view.started_at
+        window_before = earlier[-1].window if earlier else evidence.window
+        covered = parse_iso(window_before.end if window_before else None) or view.started_at
         overlap = int(inp.settings.get("overlap_minutes", DEFAULT_OVERLAP_MINUTES))
         window = (covered - timedelta(minutes=overlap), inp.ctx.clock())
         keys = _keys(inp)
@@ -102,7 +102,7 @@ class SweepCloudTrail(Action):
         parts.mkdir(parents=True)
         results = collect_keys(inp, api, [(k, None) for k in keys], regions=regions,
                                window=window, parts=parts)
-        failed = {f"{r.access_key_id} {r.region}": r.error for r in results if r.error}
+        failed = {f"{r.access_key_id} {r.region}": str(r.error) for r in results if r.error}
         if len(failed) == len(results):
             raise StepFailed(self.name, f"CloudTrail lookup failed everywhere: {failed}")
         summary = Summary()
@@ -110,11 +110,11 @@ class SweepCloudTrail(Action):
                        directory / f"{inp.step_name or self.name}.new.jsonl")
         shutil.rmtree(parts, ignore_errors=True)
         facts = SweepFound(
-            window={"start": iso(window[0]), "end": iso(window[1])}, keys=tuple(keys),
+            window=EvidenceWindow(iso(window[0]), iso(window[1])), keys=tuple(keys),
             new_keys=tuple(sorted({r.access_key_id for r in results} - set(keys))),
             new_events=len(merged.added), new_event_ids=merged.added,
             events_total=merged.events, sha256=merged.sha256, regions_failed=failed,
-            summary=summary.as_dict())
+            summary=summary.shape())
         if not merged.added:
             return StepResult("done", facts)
         contained = ContainAttacker().run(inp, api).facts

@@ -1,0 +1,171 @@
+"""The known shapes nested in the facts: evidence summaries, windows, IAM snapshots, and
+what contain-attacker shut or left for a human.
+
+Each is journaled as the mapping its producer always wrote (same keys, same order), so a
+journal of an older version reads back into them and a new one reads as before; readers
+get attributes that mypy checks instead of `.get("...")` that silently yields None when a
+key is renamed. What stays a mapping is open-ended by nature: a raw CloudTrail record
+(high_risk keeps CloudTrail's own names), an AWS response item, a count by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from responder.incident.detail import Detail
+
+
+@dataclass(frozen=True)
+class EvidenceWindow(Detail):
+    """The time span a CloudTrail lookup covered (ISO times)."""
+
+    start: str | None = None
+    end: str | None = None
+
+
+@dataclass(frozen=True)
+class EvidenceSummary(Detail):
+    """What a responder wants to see first of a set of CloudTrail events (the streaming
+    counters of responder.evidence.summary)."""
+
+    events: int = 0
+    by_event_name: Mapping[str, int] = field(default_factory=dict)
+    """Count by event name, most frequent first."""
+    source_ips: Mapping[str, int] = field(default_factory=dict)
+    """The most frequent source addresses and their counts."""
+    distinct_source_ips: int = 0
+    user_agents: Mapping[str, int] = field(default_factory=dict)
+    regions: Mapping[str, int] = field(default_factory=dict)
+    by_access_key: Mapping[str, int] = field(default_factory=dict)
+    first_event: str | None = None
+    last_event: str | None = None
+    high_risk: tuple[Mapping[str, Any], ...] = ()
+    """eventName, eventTime, region, sourceIPAddress, accessKeyId, errorCode: CloudTrail's
+    own names, as a responder greps for them (and the drill reads them)."""
+    high_risk_total: int = 0
+    """Including those past the cap on `high_risk`."""
+
+
+@dataclass(frozen=True)
+class TemporaryKey(Detail):
+    """A temporary key the leaked key minted, and its own lookup."""
+
+    access_key_id: str = ""
+    events: int = 0
+    regions_failed: Mapping[str, str] = field(default_factory=dict)
+    """Region: the error of its lookup there."""
+
+    @classmethod
+    def coerce(cls, raw: Any) -> Mapping[str, Any]:
+        """An early version journaled the bare key id."""
+        return {"access_key_id": raw} if isinstance(raw, str) else super().coerce(raw)
+
+
+@dataclass(frozen=True)
+class IamSnapshot(Detail):
+    """The user's IAM picture (responder.iam.snapshot.take). A list whose read failed is
+    left out, and its error is in `errors`."""
+
+    optional: ClassVar[frozenset[str]] = frozenset({
+        "access_keys", "inline_policies", "attached_policies", "mfa_devices", "errors"})
+
+    user_name: str = ""
+    access_keys: tuple[Mapping[str, Any], ...] | None = None
+    """ListAccessKeys' items, as AWS answered them (dates as ISO)."""
+    inline_policies: tuple[str, ...] | None = None
+    attached_policies: tuple[Mapping[str, Any], ...] | None = None
+    """ListAttachedUserPolicies' items (PolicyName, PolicyArn)."""
+    groups: tuple[str, ...] = ()
+    mfa_devices: tuple[Mapping[str, Any], ...] | None = None
+    has_mfa: bool = False
+    aws_quarantine: tuple[str, ...] = ()
+    """AWS's own quarantine policies attached to the user (recorded, never detached)."""
+    errors: Mapping[str, str] | None = None
+    """List name: why it could not be read."""
+
+    def to_detail(self) -> dict[str, Any]:
+        detail = super().to_detail()
+        if "groups" in (self.errors or {}):
+            # When its read failed, groups was set last: keep the journal's key order.
+            detail = {k: v for k, v in detail.items() if k != "groups"}
+            at = list(detail).index("has_mfa")
+            items = list(detail.items())
+            detail = dict([*items[:at], ("groups", list(self.groups)), *items[at:]])
+        return detail
+
+
+@dataclass(frozen=True)
+class DisabledKey(Detail):
+    """An access key the attacker created, set Inactive (or found so: `already`)."""
+
+    user_name: str = ""
+    access_key_id: str = ""
+    already: bool = False
+
+
+@dataclass(frozen=True)
+class QuarantinedPrincipal(Detail):
+    """A user or role the attacker created, given the deny-all responder-quarantine."""
+
+    type: str = ""
+    """user or role."""
+    name: str = ""
+    keys_disabled: tuple[str, ...] = ()
+    """A quarantined user's keys, set Inactive with it."""
+
+
+@dataclass(frozen=True)
+class RevokedSession(Detail):
+    """Sessions the attacker opened on a role, denied by the role's revoke policy."""
+
+    role_name: str = ""
+    role_arn: str | None = None
+    sessions: tuple[str, ...] = ()
+    """ROLEID:session, as aws:userid names them."""
+
+
+@dataclass(frozen=True)
+class CoveredSession(Detail):
+    """A session the attacker minted that the user's cutoff already denies."""
+
+    event_id: str | None = None
+    event_name: str | None = None
+    access_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class HumanAction(Detail):
+    """A change of the attacker's that a human must undo, with the command that does."""
+
+    event_id: str | None = None
+    event_name: str | None = None
+    time: str | None = None
+    access_key_id: str | None = None
+    what: str = ""
+    undo: str = ""
+
+
+@dataclass(frozen=True)
+class ReactivatedKey(Detail):
+    """rollback: a key contain-attacker had set Inactive, Active again."""
+
+    user_name: str = ""
+    access_key_id: str = ""
+
+
+@dataclass(frozen=True)
+class RemovedQuarantine(Detail):
+    """rollback: a responder-quarantine policy deleted from a user or role."""
+
+    type: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class RestoredSessions(Detail):
+    """rollback: sessions taken out of a role's session deny."""
+
+    role_name: str = ""
+    sessions: tuple[str, ...] = ()
