@@ -2,12 +2,19 @@
 
 A playbook is refused as a whole, with the file, the step and the field named, so a
 typo in a 3 a.m. edit costs one re-run instead of a half-finished incident.
+
+The shipped playbooks are validated when the package is built, not at run time:
+`python -m responder.playbook > playbooks/shipped.json` writes each one as validated
+(Playbook.to_dict), and a test fails when that file and the YAML drift apart. Loading
+one by name reads that JSON, so neither PyYAML nor jsonschema nor any step module is
+imported on the way to containment. A user's own playbook file is parsed and validated
+on every load.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -16,7 +23,6 @@ from importlib.resources.abc import Traversable  # Python ≥ 3.11
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from responder.context import responder_home
 from responder.errors import BadInput, PlaybookInvalid
 from responder.incident.action import REGISTRY
 
@@ -25,6 +31,8 @@ if TYPE_CHECKING:
     import yaml
 
 SHIPPED_PACKAGE = "responder.playbooks"
+SHIPPED_JSON = "shipped.json"
+"""The shipped playbooks as validated at build time: name -> Playbook.to_dict()."""
 RESERVED_STATES = ("completed", "halted", "refused", "waiting")
 """The runner's terminal states; a step may not take one of these names."""
 
@@ -66,8 +74,18 @@ class Playbook:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], origin: str) -> Playbook:
-        """Validate and build; `origin` names the file in every error message."""
-        _validated(data, origin)
+        """Validate and build; `origin` names the file in every error message.
+
+        Data exactly equal to a shipped playbook as validated at build time (what the
+        runner reads back from the journal for an incident of a shipped playbook) is
+        valid already and is not checked again; anything else is validated in full."""
+        if not _is_shipped(data):
+            _validate(data, origin)
+        return cls._build(data, origin)
+
+    @classmethod
+    def _build(cls, data: Mapping[str, Any], origin: str) -> Playbook:
+        """The playbook of `data`, which must be valid already."""
         steps = tuple(
             StepSpec(
                 name=s["name"],
@@ -85,10 +103,33 @@ def shipped_dir() -> Traversable:
     return resources.files(SHIPPED_PACKAGE)
 
 
+@cache
+def _shipped_text() -> str:
+    return (shipped_dir() / SHIPPED_JSON).read_text("utf-8")
+
+
+def _shipped() -> dict[str, dict[str, Any]]:
+    """playbooks/shipped.json, parsed afresh (callers may keep what they are given)."""
+    return dict(json.loads(_shipped_text()))
+
+
 def shipped_names() -> list[str]:
-    return sorted(
-        p.name.removesuffix(".yaml") for p in shipped_dir().iterdir() if p.name.endswith(".yaml")
-    )
+    return sorted(_shipped())
+
+
+def _canonical(data: Any) -> str | None:
+    try:
+        return json.dumps(data, sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_shipped(data: Any) -> bool:
+    """True when `data` is, exactly (JSON types included: 1 is not true), a shipped
+    playbook as validated at build time."""
+    name = data.get("name") if isinstance(data, Mapping) else None
+    shipped = _shipped().get(name) if isinstance(name, str) else None
+    return shipped is not None and _canonical(data) == _canonical(shipped)
 
 
 @cache
@@ -123,60 +164,10 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     return str(error.message)
 
 
-_VALID: set[str] = set()
-"""Digests of playbook contents validated by this process."""
-
-
-def _digest(data: Any) -> str | None:
-    """What a validation depends on: the playbook's content, the schemas it is checked
-    against (the file's and every action's: a shipped action's by its source file, so
-    the digest imports no step) and the code that validates it."""
-    try:
-        content = json.dumps(data, sort_keys=True, default=str)
-    except (TypeError, ValueError):
-        return None
-    steps = data.get("steps") if isinstance(data, Mapping) else None
-    used = sorted({str(s.get("action")) for s in steps if isinstance(s, Mapping)} & set(REGISTRY)
-                  ) if isinstance(steps, list) else []
-    actions = json.dumps({name: REGISTRY.fingerprint(name) for name in [*used, "schedule_sweeps"]},
-                         sort_keys=True, default=str)
-    whole = "\0".join((content, actions, _schema_text(), _code_version()))
-    return hashlib.sha256(whole.encode()).hexdigest()
-
-
-@cache
-def _code_version() -> str:
-    """This module's source by size and modification time: what validates a playbook
-    (cheaper than the package version, and it changes with every edit of a checkout)."""
-    source = Path(__file__).stat()
-    return f"{source.st_size}:{source.st_mtime_ns}"
-
-
-def _cache_dir() -> Path:
-    return responder_home() / "cache" / "playbooks"
-
-
-def _validated(data: Any, origin: str) -> None:
-    """Validate `data` once per content: a content this version already found valid (in
-    this process, or recorded under $RESPONDER_HOME/cache) is not checked again, which
-    keeps jsonschema (and its import) off the path to containment. Anything else is
-    validated in full; an invalid playbook is never recorded."""
-    digest = _digest(data)
-    if digest is not None and (digest in _VALID or (_cache_dir() / digest).is_file()):
-        return
-    _validate(data, origin)
-    if digest is None:
-        return
-    _VALID.add(digest)
-    try:
-        _cache_dir().mkdir(parents=True, exist_ok=True)
-        (_cache_dir() / digest).touch()
-    except OSError:
-        pass  # a cache that cannot be written only costs the next run a validation
-
-
 def _validate(data: Any, origin: str) -> None:
-    import jsonschema  # noqa: PLC0415 - only when a content was not validated before
+    """Refuse `data` naming the file, step and field; imports jsonschema and the step
+    modules of the actions it uses (their schemas and check_settings)."""
+    import jsonschema  # noqa: PLC0415 - a user's playbook only: shipped ones are validated
 
     if not isinstance(data, dict):
         raise PlaybookInvalid(f"{origin}: a playbook must be a mapping with name, version, steps")
@@ -227,7 +218,7 @@ def _validate(data: Any, origin: str) -> None:
 def _strict_loader() -> type[yaml.SafeLoader]:
     """SafeLoader that refuses a key given twice in one mapping: YAML lets the second
     silently win, so a pasted `with:` block could quietly replace the reviewed one. Built
-    on first use: most runs read a playbook whose parsed form is cached (see parse)."""
+    on first use: only a user's own playbook file (or a mapping of findings) is YAML."""
     import yaml  # noqa: PLC0415
 
     class StrictLoader(yaml.SafeLoader):
@@ -259,30 +250,18 @@ def load_yaml(text: str, origin: str, error: type[BadInput] = PlaybookInvalid) -
 
 
 def parse(text: str, origin: str) -> Playbook:
-    """The playbook in `text`. Its parsed form is kept under $RESPONDER_HOME/cache by the
-    digest of the text, so a later run with the same text needs no YAML parser."""
-    parsed = _cache_dir() / (hashlib.sha256(text.encode()).hexdigest() + ".json")
-    try:
-        data = json.loads(parsed.read_text("utf-8"))
-    except (OSError, ValueError):
-        data = load_yaml(text, origin)
-        playbook = Playbook.from_dict(data, origin)  # an invalid one is never kept
-        try:
-            _cache_dir().mkdir(parents=True, exist_ok=True)
-            partial = parsed.with_suffix(".partial")
-            partial.write_text(json.dumps(data), "utf-8")
-            partial.replace(parsed)
-        except (OSError, TypeError, ValueError):
-            pass  # not JSON-shaped (dates in YAML), or no cache: parse again next time
-        return playbook
-    return Playbook.from_dict(data, origin)
+    """The playbook in `text`, parsed and validated in full (nothing is kept)."""
+    data = load_yaml(text, origin)
+    _validate(data, origin)
+    return Playbook._build(data, origin)
 
 
 def load(name_or_file: str) -> Playbook:
-    """A shipped playbook by name, or a YAML file by path."""
-    if name_or_file in shipped_names():
-        resource = shipped_dir() / f"{name_or_file}.yaml"
-        return parse(resource.read_text("utf-8"), f"playbooks/{name_or_file}.yaml")
+    """A shipped playbook by name (validated at build time: read from shipped.json), or
+    a YAML file by path (parsed and validated now)."""
+    shipped = _shipped()
+    if name_or_file in shipped:
+        return Playbook._build(shipped[name_or_file], f"playbooks/{name_or_file}.yaml")
     path = Path(name_or_file)
     if path.suffix in {".yaml", ".yml"} or path.exists() or "/" in name_or_file:
         try:
@@ -294,3 +273,23 @@ def load(name_or_file: str) -> Playbook:
         f"unknown playbook {name_or_file!r}; shipped playbooks: {', '.join(shipped_names())} "
         "(or pass a path to a .yaml file)"
     )
+
+
+def validated_shipped() -> dict[str, dict[str, Any]]:
+    """Every playbooks/*.yaml parsed and validated now, by name: what shipped.json must
+    hold (tests/test_playbook.py compares the two)."""
+    found = sorted(p.name for p in shipped_dir().iterdir() if p.name.endswith(".yaml"))
+    return {
+        name.removesuffix(".yaml"): parse((shipped_dir() / name).read_text("utf-8"),
+                                          f"playbooks/{name}").to_dict()
+        for name in found
+    }
+
+
+def render_shipped() -> str:
+    """playbooks/shipped.json's text."""
+    return json.dumps(validated_shipped(), indent=2) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.stdout.write(render_shipped())

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from typing import Any
+
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
@@ -12,8 +17,9 @@ SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
 def _error(code: str, status: int = 400) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": code},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+    response: Any = {"Error": {"Code": code, "Message": code},
+                     "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "Op")
 
 
 @pytest.mark.parametrize("code", ["Throttling", "ThrottlingException", "RequestLimitExceeded",
@@ -60,9 +66,50 @@ def test_policy_counts_attempts_and_reraises() -> None:
         policy.call(lambda: (_ for _ in ()).throw(_error("AccessDenied")))
 
 
+def test_one_attempt_policy_makes_one_attempt() -> None:
+    """max_attempts=1: a retryable error is raised as it came, after the one attempt."""
+    calls: list[int] = []
+
+    def throttled() -> None:
+        calls.append(1)
+        raise _error("Throttling")
+
+    with pytest.raises(ClientError, match="Throttling"):
+        RetryPolicy(max_attempts=1, initial_seconds=0, max_seconds=0).call(throttled)
+    assert calls == [1]
+
+
+def test_session_offers_only_what_the_tool_uses() -> None:
+    """aws.Session has client, region_name, get_credentials and events, and nothing falls
+    back to boto3: an attribute of boto3's session alone is an AttributeError, and boto3
+    is never imported."""
+    code = (
+        "import sys\n"
+        "from responder.aws import Session\n"
+        "s = Session(region_name='eu-west-1', aws_access_key_id='AKIAEXAMPLE0000000001',\n"
+        "            aws_secret_access_key='x')\n"
+        "assert s.region_name == 'eu-west-1'\n"
+        "assert s.get_credentials().access_key == 'AKIAEXAMPLE0000000001'\n"
+        "s.events.register('before-call', lambda **_: None)\n"
+        "assert s.client('sts').meta.region_name == 'eu-west-1'\n"
+        "try:\n"
+        "    s.resource\n"
+        "except AttributeError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise SystemExit('resource() fell back to boto3')\n"
+        "assert 'boto3' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, env={**os.environ, "AWS_CONFIG_FILE": os.devnull,
+                                            "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
+    assert done.returncode == 0, done.stderr
+
+
 def test_botocore_retries_are_off() -> None:
     """Only tenacity retries: botocore makes exactly one attempt per call."""
-    assert BOTO_CONFIG.retries == {"total_max_attempts": 1, "mode": "standard"}
+    retries = BOTO_CONFIG.retries  # type: ignore[attr-defined]  # set by Config()
+    assert retries == {"total_max_attempts": 1, "mode": "standard"}
 
 
 def test_redact_removes_secret_fields_and_secret_shaped_strings() -> None:

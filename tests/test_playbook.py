@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from responder import playbook
 from responder.errors import BadInput, PlaybookInvalid
 
+ROOT = Path(__file__).resolve().parent.parent
 GOOD = """\
 name: custom
 version: 1
@@ -105,27 +108,59 @@ def test_unreadable_playbook_file(tmp_path: Path) -> None:
         playbook.load(str(tmp_path / "missing.yaml"))
 
 
-def test_a_parsed_playbook_is_cached_but_never_trusted(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """A valid playbook's parsed form is kept by the digest of its text, so the next run
-    needs no YAML parser; what is read back from that cache is validated like anything
-    else (a tampered entry is refused), and an invalid playbook is never kept."""
-    monkeypatch.setenv("RESPONDER_HOME", str(tmp_path / "home"))
-    good = tmp_path / "good.yaml"
-    shipped = (playbook.shipped_dir() / "compromised-key.yaml").read_text("utf-8")
-    good.write_text(shipped.replace("name: compromised-key", "name: cached"))
-    assert playbook.load(str(good)).name == "cached"
-    cache = tmp_path / "home" / "cache" / "playbooks"
-    [entry] = list(cache.glob("*.json"))
-    assert json.loads(entry.read_text())["name"] == "cached"
-    assert playbook.load(str(good)).name == "cached"  # from the cache
-    entry.write_text(json.dumps({"name": "cached", "version": 1, "steps": [
-        {"name": "identify", "action": "no_such_action"}]}))
+def test_shipped_json_is_the_yaml_validated_now() -> None:
+    """playbooks/shipped.json, which `respond` reads instead of parsing and validating the
+    shipped YAML, is what validating the YAML gives today. When this fails, regenerate:
+    `python -m responder.playbook > playbooks/shipped.json`."""
+    shipped = json.loads((playbook.shipped_dir() / playbook.SHIPPED_JSON).read_text("utf-8"))
+    assert shipped == playbook.validated_shipped()
+    assert (ROOT / "playbooks" / playbook.SHIPPED_JSON).read_text("utf-8") == (
+        playbook.render_shipped())
+
+
+def test_shipped_playbooks_load_without_yaml_or_jsonschema() -> None:
+    """Loading a shipped playbook by name, and rebuilding it from its journaled form (the
+    runner's from_dict), imports neither PyYAML nor jsonschema nor any step module."""
+    code = (
+        "import sys\n"
+        "from responder import playbook\n"
+        "for name in playbook.shipped_names():\n"
+        "    pb = playbook.load(name)\n"
+        "    data = json.loads(json.dumps(pb.to_dict()))\n"
+        "    assert playbook.Playbook.from_dict(data, 'incident x') == playbook.Playbook(\n"
+        "        pb.name, pb.version, pb.steps, 'incident x', pb.description, pb.sweeps)\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in {'yaml', 'jsonschema'}\n"
+        "          or m.startswith('responder.steps.')]\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", "import json\n" + code],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_from_dict_validates_anything_but_a_shipped_playbook() -> None:
+    """Only data exactly equal to a shipped playbook skips validation: a changed setting,
+    even one equal in Python (0 == False), is validated and refused."""
+    data = playbook.load("compromised-key").to_dict()
+    data["steps"][-1]["with"] = {"apply": 0}
+    with pytest.raises(PlaybookInvalid, match=r"incident x: step 'harden' .* 'with.apply'"):
+        playbook.Playbook.from_dict(data, "incident x")
+    data["steps"][-1]["with"] = {"apply": False}
+    data["steps"][1]["action"] = "nuke_account"
+    with pytest.raises(PlaybookInvalid, match="unknown action 'nuke_account'"):
+        playbook.Playbook.from_dict(data, "incident x")
+
+
+def test_a_file_playbook_is_validated_on_every_load(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's playbook file is parsed and validated each time it is loaded, and nothing
+    is kept under $RESPONDER_HOME: an edit that breaks it is refused on the next load."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("RESPONDER_HOME", str(home))
+    good = _write(tmp_path, GOOD)
+    assert playbook.load(str(good)).name == "custom"
+    assert playbook.load(str(good)).name == "custom"
+    good.write_text(GOOD.replace("action: disable_access_key", "action: no_such_action"))
     with pytest.raises(PlaybookInvalid, match="no_such_action"):
         playbook.load(str(good))
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("name: bad\nversion: 1\nsteps:\n  - {name: x, action: nope}\n")
-    before = set(cache.iterdir())
-    with pytest.raises(PlaybookInvalid):
-        playbook.load(str(bad))
-    assert set(cache.iterdir()) == before
+    assert not home.exists()

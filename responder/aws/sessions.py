@@ -28,11 +28,12 @@ BOTO_CONFIG = Config(
 
 
 class Session:
-    """A session on botocore alone, shaped like boto3's where this tool uses one
-    (client(), region_name, get_credentials()). Importing boto3 (and s3transfer with it)
+    """A session on botocore alone, shaped like boto3's where this tool uses one:
+    client(), region_name, get_credentials() and events, and nothing else (a caller that
+    needs more of boto3 makes a boto3 session). Importing boto3 (and s3transfer with it)
     costs about 40 ms before the first call and gives this tool nothing: the AWS CLI is
     built on botocore the same way. Callers may still hand in boto3 sessions (tests, the
-    drill): nothing here asks more of a session than those three."""
+    drill): nothing here asks more of a session than those four."""
 
     def __init__(self, *, profile_name: str | None = None, region_name: str | None = None,
                  aws_access_key_id: str | None = None, aws_secret_access_key: str | None = None,
@@ -62,15 +63,6 @@ class Session:
     def events(self) -> Any:
         """The session's botocore event hooks (boto3's `Session.events`)."""
         return self._core.get_component("event_emitter")
-
-    def __getattr__(self, name: str) -> Any:
-        """Anything else a boto3 session offers (resource(), ...), from a boto3 session
-        over this same botocore session: boto3 is imported only by such a caller."""
-        if name.startswith("_"):
-            raise AttributeError(name)
-        import boto3  # noqa: PLC0415 - see the class docstring
-
-        return getattr(boto3.Session(botocore_session=self._core), name)
 
 
 AnySession: TypeAlias = "Session | boto3.Session"

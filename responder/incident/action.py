@@ -13,7 +13,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, TypeVar
 
 from responder.aws import Api, ApiCall
@@ -177,19 +176,6 @@ class Registry(Mapping[str, type[Action]]):
 
     def __len__(self) -> int:
         return len(set(SHIPPED) | set(self._loaded))
-
-    def fingerprint(self, name: str) -> Any:
-        """What an action's settings are checked against (its schema and check_settings),
-        as something that changes when they do: a shipped action's source file by size
-        and modification time, without importing it; any other action's schema."""
-        if name in SHIPPED:
-            try:
-                source = (Path(__file__).parent.parent / "steps" / f"{SHIPPED[name].module}.py").stat()
-            except OSError:
-                pass
-            else:
-                return [SHIPPED[name].module, source.st_size, source.st_mtime_ns]
-        return self[name].schema
 
     kind_of = staticmethod(kinds.kind_of)
     may_wait = staticmethod(kinds.may_wait)
