@@ -65,7 +65,8 @@ def _imports(name: str, path: Path) -> set[str]:
                        for a in node.names]
         else:
             continue
-        for target in targets:
+        for imported in targets:
+            target = imported
             while target and target not in MODULES and "." in target:
                 target = target.rpartition(".")[0]
             if target in MODULES and target != name:

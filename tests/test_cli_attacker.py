@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudtrail_faults import FaultyCloudTrail
+
 from conftest import REGION, Account, CliResult, Pager, iam_state, record_backdoor
 
 Cli = Callable[..., CliResult]

@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from cloudtrail_faults import FaultyCloudTrail
+
 from conftest import REGION, Account, CliResult, Pager
 
 Cli = Callable[..., CliResult]

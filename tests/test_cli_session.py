@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from cloudtrail_faults import FaultyCloudTrail
-from conftest import REGION, Account, CliResult, iam_state, logged_calls
 from session_world import (
     ACCOUNT_ID,
     inline_policies,
@@ -28,6 +27,7 @@ from session_world import (
     make_role,
 )
 
+from conftest import REGION, Account, CliResult, iam_state, logged_calls
 from responder.drill.cloudtrail_records import role_session_identity, user_session_identity
 
 Cli = Callable[..., CliResult]

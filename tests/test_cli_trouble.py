@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import Account, CliResult, iam_state, respond_command, run_respond
 
 Cli = Callable[..., CliResult]

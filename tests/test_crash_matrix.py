@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import (
     DROPPED_ENV,
     ISOLATED_ENV,
@@ -32,7 +33,6 @@ from conftest import (
     reference_run,
     run_respond,
 )
-
 from responder.drill.cloudtrail import CloudTrailFake
 
 Cli = Callable[..., CliResult]

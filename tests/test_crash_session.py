@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from session_world import ACCOUNT_ID, inline_policies, launch_instance, leak_role_session
+
 from conftest import (
     DROPPED_ENV,
     ISOLATED_ENV,
@@ -31,8 +33,6 @@ from conftest import (
     make_pager,
     run_respond,
 )
-from session_world import ACCOUNT_ID, inline_policies, launch_instance, leak_role_session
-
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.drill.cloudtrail_records import role_session_identity
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from conftest import Account, CliResult, respond_command
 
 Cli = Callable[..., CliResult]

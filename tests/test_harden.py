@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from cloudtrail_faults import FaultyCloudTrail
+
 from conftest import REGION, Account, CliResult, iam_state
 
 Cli = Callable[..., CliResult]
