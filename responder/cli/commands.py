@@ -47,9 +47,10 @@ def cmd_compromised(args: argparse.Namespace) -> int:
         raise BadInput("--principal names a temporary key's session; "
                        f"{args.access_key_id.strip()} is a long-term key")
     if args.dry_run:
+        from responder.run import dry_run  # noqa: PLC0415 - a dry run only
 
         ctx = context(args)
-        print_doc(service.plan_document(service.plan(ctx, pb, args.access_key_id)), args.output)
+        print_doc(dry_run.document(service.plan(ctx, pb, args.access_key_id)), args.output)
         return 0
     ctx = context(args)
     identified = None

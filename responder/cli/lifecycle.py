@@ -89,11 +89,11 @@ def _said(view: IncidentView, output: str) -> int:
 
 def _start_rotation(args: argparse.Namespace) -> int:
     from responder.rotation import lifecycle as rotation  # noqa: PLC0415
-    from responder.run import service  # noqa: PLC0415
+    from responder.run import dry_run  # noqa: PLC0415
 
     ctx = _rotation_context(args)
     if args.dry_run:
-        print_doc(service.plan_document(rotation.plan(ctx, args.target)), args.output)
+        print_doc(dry_run.document(rotation.plan(ctx, args.target)), args.output)
         return 0
     if not args.yes and confirmed_plan(lambda: rotation.plan(ctx, args.target),
                                        "rotate") is None:

@@ -162,11 +162,11 @@ def confirmed_plan(plan_of: Callable[[], Plan], what: str) -> Plan | None:
     if not sys.stdin.isatty():
         raise BadInput(f"no terminal to confirm on: pass --yes to {what} (or --dry-run to "
                        "look)")
-    from responder.report import document as report  # noqa: PLC0415 - no report module before containment
-    from responder.run import service  # noqa: PLC0415
+    from responder.report import document as report  # noqa: PLC0415 - not before containment
+    from responder.run import dry_run  # noqa: PLC0415
 
     planned = plan_of()
-    sys.stderr.write(report.summary(service.plan_document(planned)) + "\n")
+    sys.stderr.write(report.summary(dry_run.document(planned)) + "\n")
     if ask("Proceed?"):
         return planned
     err("aborted; nothing was changed")

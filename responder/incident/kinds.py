@@ -9,10 +9,11 @@ action registered at run time (a test's, a user's) describes itself when it regi
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 
-from responder.incident import facts, facts_hardening, facts_rotation
 from responder.incident.facts import FactKind, Facts
 
 
@@ -53,13 +54,21 @@ SHIPPED: Mapping[str, Shipped] = {
 """Every shipped action (a test checks this table against the classes themselves)."""
 
 
-_FACTS: Mapping[str, type[Facts]] = {
-    cls.__name__: cls
-    for module in (facts, facts_rotation, facts_hardening)
-    for cls in vars(module).values()
-    if isinstance(cls, type) and issubclass(cls, Facts)
-}
-"""Every facts type by name: what a shipped action's `result` names."""
+_FACTS_HOMES = ("responder.incident.facts", "responder.incident.facts_rotation",
+                "responder.incident.facts_hardening")
+"""Where facts types live, looked through in order. A rotation's and a harden step's
+facts are read after containment only: their modules load then (they are the table's
+lazy part, like the actions' modules in the registry)."""
+
+
+@cache
+def facts_named(name: str) -> type[Facts]:
+    """The facts type called `name` (a shipped action's `result`, or `Awaiting`)."""
+    for home in _FACTS_HOMES:
+        found = getattr(importlib.import_module(home), name, None)
+        if isinstance(found, type) and issubclass(found, Facts):
+            return found
+    raise KeyError(f"no facts type {name}")
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,7 @@ def facts_type(name: str) -> type[Facts] | None:
     """The type an action's journaled facts are read back into."""
     if name in _REGISTERED:
         return _REGISTERED[name].result
-    return _FACTS[SHIPPED[name].result] if name in SHIPPED else None
+    return facts_named(SHIPPED[name].result) if name in SHIPPED else None
 
 
 def may_wait(name: str) -> bool:

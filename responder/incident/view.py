@@ -20,7 +20,6 @@ from responder.errors import exit_code_for
 from responder.incident import facts as results
 from responder.incident import kinds
 from responder.incident.facts import FactKind, Facts, KeyDisabled, SessionsRevoked, Skipped, Target
-from responder.incident.facts_rotation import Awaiting
 from responder.incident.shapes import IamSnapshot
 from responder.incident.sweeps import due_times
 from responder.journal import CallRecord, IncidentRecord, Journal, StepRecord, StepStatus
@@ -59,7 +58,7 @@ class StepView:
         if record.status == "skipped":
             facts = Skipped.from_detail(record.detail)
         elif record.status == "waiting":
-            facts = Awaiting.from_detail(record.detail)
+            facts = kinds.facts_named("Awaiting").from_detail(record.detail)
         elif record.status in {"done", "failed"} and \
                 (known := kinds.facts_type(record.action)) is not None:
             facts = known.from_detail(record.detail)

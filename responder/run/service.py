@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from responder.aws import AnySession, Api, ApiCall, caller_access_key
-from responder.context import RunContext, iso
+from responder.context import RunContext
 from responder.errors import (
     AGAIN,
     AlreadyHandled,
@@ -35,8 +35,6 @@ from responder.journal import IncidentExists, IncidentRecord, Journal
 from responder.journal.owner import new_owner
 from responder.logging import get_logger
 from responder.playbook import Playbook, StepSpec
-from responder.report import document as report
-from responder.report.model import IncidentDocument, StepEntry
 from responder.run import later
 from responder.run.executor import Deferred, Executor
 from responder.run.lease import acquire
@@ -280,25 +278,3 @@ def resume(
     acquire(ctx, journal, incident_id, owner)
     resumed_ctx = later.resumed(ctx, journal, record)
     return IncidentRun(resumed_ctx, journal, record, owner, resumed=True).run()
-
-
-def plan_document(found: Plan) -> IncidentDocument:
-    """The §2 object of a dry run: identify done for real, every other step planned (its
-    detail lists the calls it would make, as StepEntry.calls reads them)."""
-    ident = found.identified
-    done = StepEntry(name=ident.spec.name, action=ident.spec.action, status="done",
-                     started_at=iso(ident.started), ended_at=iso(ident.ended),
-                     detail=ident.result.detail)
-    planned = tuple(StepEntry(
-        name=spec.name, action=spec.action, status="planned",
-        detail={"calls": [c.as_dict() for c in calls],
-                "permissions": list(REGISTRY[spec.action].permissions),
-                "on_failure": spec.on_failure},
-    ) for spec, calls in found.steps)
-    return IncidentDocument(
-        incident_id=ident.incident.id, status="planned",
-        access_key_id=ident.incident.access_key_id, user_name=ident.target.user_name,
-        account_id=ident.target.account_id, playbook=ident.incident.playbook,
-        started_at=iso(ident.incident.started_at), steps=(done, *planned),
-        session=report.session_of(ident.target.session),
-    )
