@@ -14,6 +14,10 @@ floor alternate, so a slow minute of a shared machine slows both, and the floor 
 `respond`'s own interpreter (its #! line), so both pay the same Python start-up. Goals (issue 18):
 respond <= 1.25x the floor and <= 0.5x aws_ir, medians of >= 10 runs.
 
+`--iam-latency-ms N` holds every IAM request N ms (AWS's IAM is not local), and
+`--one-at-a-time` times respond with its containment pair off (patched here): together
+they measure what sending disable-key and revoke-sessions at once saves.
+
 `--home shared --warm-up --server thread --output human` is the method used before
 issue 27 (one RESPONDER_HOME for all runs, one untimed run first, moto in a thread of
 this process, human output); each option alone is there to measure what it changes
@@ -46,6 +50,13 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ONE_AT_A_TIME = """\
+import sys
+from responder.run.runner import IncidentRun
+IncidentRun._partner = lambda self, spec: None  # the pair off: one step after the other
+from responder.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 CONTAINMENT = frozenset({"UpdateAccessKey", "PutUserPolicy"})
 LOG_PATH = "/__benchmark__/log"
 FLOOR = """\
@@ -77,7 +88,7 @@ class LoggedServer:
     """moto's WSGI app (LookupEvents answered by the drill's CloudTrail fake), every
     request's action logged with the time it arrived; GET LOG_PATH returns the log."""
 
-    def __init__(self) -> None:
+    def __init__(self, iam_latency: float = 0.0) -> None:
         from moto.server import (  # type: ignore[attr-defined]  # noqa: PLC0415
             DomainDispatcherApplication,
             create_backend_app,
@@ -90,6 +101,7 @@ class LoggedServer:
         self._lock = threading.Lock()
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self.iam_latency = iam_latency
 
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         arrived = time.monotonic()
@@ -105,6 +117,8 @@ class LoggedServer:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         with self._lock:
             self.log.append((arrived, action or target.rsplit(".", 1)[-1]))
+        if self.iam_latency and "/iam/aws4_request" in environ.get("HTTP_AUTHORIZATION", ""):
+            time.sleep(self.iam_latency)  # an IAM endpoint as far away as AWS's
         return self.app(environ, start_response)  # type: ignore[no-any-return]
 
     def serve_forever(self) -> None:
@@ -122,9 +136,9 @@ class Server(Protocol):
 
 
 @contextmanager
-def thread_server() -> Iterator[Server]:
+def thread_server(iam_latency: float) -> Iterator[Server]:
     """The server in a thread of this process (the method before issue 27)."""
-    server = LoggedServer()
+    server = LoggedServer(iam_latency)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield server
@@ -133,9 +147,10 @@ def thread_server() -> Iterator[Server]:
 
 
 @contextmanager
-def process_server() -> Iterator[Server]:
+def process_server(iam_latency: float) -> Iterator[Server]:
     """The server in a process of its own: nothing it does competes with this one."""
-    child = subprocess.Popen([sys.executable, __file__, "--serve"],  # noqa: S603
+    child = subprocess.Popen([sys.executable, __file__, "--serve",  # noqa: S603
+                              "--iam-latency-ms", str(iam_latency * 1000)],
                              stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None
@@ -149,8 +164,8 @@ def process_server() -> Iterator[Server]:
         child.wait(timeout=30)
 
 
-def _serve() -> int:
-    server = LoggedServer()
+def _serve(iam_latency: float) -> int:
+    server = LoggedServer(iam_latency)
     print(server.url, flush=True)
     server.serve_forever()
     return 0
@@ -199,6 +214,13 @@ def _arguments() -> argparse.Namespace:
                         help="moto in a process of its own (default) or in a thread of this one")
     parser.add_argument("--output", choices=["json", "human"], default="json",
                         help="respond's --output")
+    parser.add_argument("--iam-latency-ms", type=float, default=0.0,
+                        help="hold every IAM request this long before answering (AWS's IAM "
+                        "answers in tens to hundreds of ms; moto at once)")
+    parser.add_argument("--one-at-a-time", action="store_true",
+                        help="time respond with its containment pair turned off (patched "
+                        "here, not a product option): revoke-sessions waits for "
+                        "disable-key's answer")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -206,7 +228,7 @@ def _arguments() -> argparse.Namespace:
 def main() -> int:
     args = _arguments()
     if args.serve:
-        return _serve()
+        return _serve(args.iam_latency_ms / 1000)
     runs = 1 if args.quick else args.runs
     respond = args.respond or shutil.which("respond") or str(Path(sys.executable).parent
                                                               / "respond")
@@ -215,7 +237,9 @@ def main() -> int:
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESPONDER_"))}
     shared = Path(tempfile.mkdtemp())
     samples: dict[str, list[float]] = {"respond": [], "floor": [], "aws_ir": []}
-    with (process_server() if args.server == "process" else thread_server()) as server:
+    latency = args.iam_latency_ms / 1000
+    with (process_server(latency) if args.server == "process" else thread_server(latency)
+          ) as server:
         base_env.update(AWS_ENDPOINT_URL=server.url, AWS_ACCESS_KEY_ID="AKIABENCHRESPONDER01",
                         AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1",  # noqa: S106
                         AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
@@ -227,8 +251,9 @@ def main() -> int:
             user, key = _victim(server, n)
             home = shared if args.home == "shared" else Path(tempfile.mkdtemp())
             env = {**base_env, "RESPONDER_HOME": str(home)}
-            argv = {"respond": [respond, "compromised", key, "--yes", "--no-replace",
-                                "--output", args.output],
+            command = ["compromised", key, "--yes", "--no-replace", "--output", args.output]
+            argv = {"respond": ([python, "-c", ONE_AT_A_TIME, *command] if args.one_at_a_time
+                                else [respond, *command]),
                     "floor": [python, "-c", FLOOR, user, key, DENY],
                     "aws_ir": [aws_ir or "aws_ir", "key-compromise", "--access-key-id",
                                key]}[name]
@@ -252,7 +277,8 @@ def main() -> int:
         "quick": args.quick, "python": sys.version.split()[0], "respond_path": respond,
         "floor_python": python,
         "method": {"home": args.home, "warm_up": args.warm_up, "server": args.server,
-                   "output": args.output},
+                   "output": args.output, "iam_latency_ms": args.iam_latency_ms,
+                   "containment_pair": not args.one_at_a_time},
         **{k: _summary(v) for k, v in samples.items() if v},
     }
     if samples["respond"] and samples["floor"]:
