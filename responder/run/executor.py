@@ -29,7 +29,7 @@ from responder.errors import BadInput, Interrupted, Refused, StepFailed, Waiting
 from responder.incident.action import REGISTRY, StepInput, StepResult
 from responder.incident.facts import Incident, Target
 from responder.incident.view import IncidentView
-from responder.journal import Journal, StepStatus
+from responder.journal import CallRecord, Journal, StepStatus
 from responder.logging import get_logger
 from responder.run.lease import Lease
 from responder.run.recorder import JournalRecorder
@@ -177,7 +177,7 @@ class Executor:
 
     def run(self, name: str, action: str, settings: Mapping[str, Any], *,
             view: IncidentView | None = None, target: Target | None = None,
-            history: tuple[Any, ...] = (),
+            history: tuple[CallRecord, ...] = (),
             again: str, halts: bool, pair_at: datetime | None = None,
             recorder: CallRecorder | None = None) -> Ran:
         """Observe, then act; its start and end written either way.
