@@ -49,6 +49,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
+from common import interpreter_of
+
 RESULTS = Path(__file__).resolve().parent / "results"
 ONE_AT_A_TIME = """\
 import sys
@@ -68,20 +70,6 @@ iam.put_user_policy(UserName=sys.argv[1], PolicyName="floor", PolicyDocument=sys
 DENY = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Deny", "Action": "*", "Resource": "*",
     "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2030-01-01T00:00:00Z"}}}]})
-
-
-def interpreter_of(script: str) -> str:
-    """The Python that runs `script` (a console script's #! line), else this one: the
-    baselines run on the same interpreter and site-packages as the `respond` timed, so
-    what Python's start-up costs there (an editable install's finder: about 13 ms) is
-    paid by both sides of each ratio."""
-    try:
-        with open(script, "rb") as file:
-            line = file.readline().decode("utf-8", "replace")
-    except OSError:
-        return sys.executable
-    python = line[2:].strip() if line.startswith("#!") else ""
-    return python if python and " " not in python and Path(python).is_file() else sys.executable
 
 
 class LoggedServer:

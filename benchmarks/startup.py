@@ -26,21 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import interpreter_of
+
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def interpreter_of(script: str) -> str:
-    """The Python that runs `script` (a console script's #! line), else this one: the
-    baselines run on the same interpreter and site-packages as the `respond` timed, so
-    what Python's start-up costs there (an editable install's finder: about 13 ms) is
-    paid by both sides of each ratio."""
-    try:
-        with open(script, "rb") as file:
-            line = file.readline().decode("utf-8", "replace")
-    except OSError:
-        return sys.executable
-    python = line[2:].strip() if line.startswith("#!") else ""
-    return python if python and " " not in python and Path(python).is_file() else sys.executable
 
 
 def _median(argv: list[str], runs: int, env: dict[str, str]) -> float:
