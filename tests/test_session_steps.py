@@ -456,8 +456,9 @@ def test_instance_behind_a_nat_gateway_keeps_both_egress_addresses(
                for s in statements.values())
     denied = SessionDenied.from_detail(steps["revoke-session"].detail)
     assert denied.session == session
-    assert denied.away_from_instance["vpc_id"] == instance.vpc_id
-    assert sorted(denied.away_from_instance["egress_ips"]) == sorted(
+    assert denied.away_from_instance is not None
+    assert denied.away_from_instance.vpc_id == instance.vpc_id
+    assert sorted(denied.away_from_instance.egress_ips) == sorted(
         [instance.nat_ip, instance.public_ip])
 
 
@@ -471,7 +472,7 @@ def test_instance_that_is_gone_has_its_session_denied_everywhere(
     (statement,) = _role_policy(world, "web")["Statement"]
     assert statement["Sid"] == rp.REVOKE_SID
     assert statement["Condition"] == {"StringEquals": {"aws:userid": [f"{role['RoleId']}:{gone}"]}}
-    assert SessionDenied.from_detail(steps["revoke-session"].detail).away_from_instance == {}
+    assert SessionDenied.from_detail(steps["revoke-session"].detail).away_from_instance is None
 
 
 def test_a_later_cutoff_already_on_the_user_is_kept(

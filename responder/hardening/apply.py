@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed
 from responder.hardening.policy import MFA_POLICY_NAME, parse_document
 from responder.hardening.reads import Held, managed_document
+from responder.incident.shapes import AppliedPolicy
 
 APPLY_PERMISSIONS = (
     "iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:ListPolicyVersions",
@@ -40,22 +40,6 @@ def _same(a: Any, b: Any) -> bool:
 
 def _compact(document: Mapping[str, Any]) -> str:
     return json.dumps(document, separators=(",", ":"))
-
-
-@dataclass(frozen=True)
-class Applied:
-    policy_arn: str
-    policy: str
-    """created, updated (a new default version) or unchanged."""
-    version: str
-    attached: bool
-    """True when this run attached it (False: it was attached already)."""
-    mfa_policy: str
-    """put, unchanged, or not proposed."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"policy_arn": self.policy_arn, "policy": self.policy, "version": self.version,
-                "attached": self.attached, "mfa_policy": self.mfa_policy}
 
 
 def _managed(api: Api, arn: str, name: str, user: str, document: Mapping[str, Any]
@@ -86,7 +70,7 @@ def _managed(api: Api, arn: str, name: str, user: str, document: Mapping[str, An
 
 
 def apply(api: Api, user: str, account: str, document: Mapping[str, Any], *,
-          mfa_document: Mapping[str, Any] | None, partition: str = "aws") -> Applied:
+          mfa_document: Mapping[str, Any] | None, partition: str = "aws") -> AppliedPolicy:
     name = proposed_name(user)
     arn = f"arn:{partition}:iam::{account}:policy/{name}"
     done, version = _managed(api, arn, name, user, document)
@@ -109,7 +93,7 @@ def apply(api: Api, user: str, account: str, document: Mapping[str, Any], *,
             api.call(ApiCall("iam", "PutUserPolicy", {
                 "UserName": user, "PolicyName": MFA_POLICY_NAME,
                 "PolicyDocument": _compact(mfa_document)}, mutating=True))
-    return Applied(arn, done, version, not already, mfa)
+    return AppliedPolicy(arn, done, version, not already, mfa)
 
 
 def finish_commands(user: str, held: Sequence[Held]) -> tuple[str, ...]:

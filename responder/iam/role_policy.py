@@ -39,10 +39,6 @@ class InstanceNetwork:
     """Public addresses its requests to public endpoints leave from: its own public IPs
     and those of the NAT gateways its subnet routes through."""
 
-    def as_detail(self) -> dict[str, Any]:
-        return {"instance_id": self.instance_id, "vpc_id": self.vpc_id,
-                "private_ip": self.private_ip, "egress_ips": list(self.egress_ips)}
-
 
 def _document(value: Any) -> Any:
     if isinstance(value, str):

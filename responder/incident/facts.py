@@ -16,12 +16,16 @@ from typing import Any, ClassVar, Literal
 
 from responder.incident.detail import Detail
 from responder.incident.shapes import (
+    ArchivedObject,
+    AwayFromInstance,
     CoveredSession,
+    Delivery,
     DisabledKey,
     EvidenceSummary,
     EvidenceWindow,
     HumanAction,
     IamSnapshot,
+    Notified,
     QuarantinedPrincipal,
     ReactivatedKey,
     RemovedQuarantine,
@@ -176,8 +180,8 @@ class NoticeSent(Facts):
 
     optional: ClassVar[frozenset[str]] = frozenset({"already"})
 
-    sent: tuple[Mapping[str, Any], ...] = ()
-    failed: tuple[Mapping[str, Any], ...] = ()
+    sent: tuple[Delivery, ...] = ()
+    failed: tuple[Delivery, ...] = ()
     next_actions: tuple[str, ...] = ()
     already: bool | None = None
 
@@ -268,10 +272,10 @@ class SessionDenied(Facts):
     """ROLEID:session for a role session."""
     token_issue_time_before: str | None = None
     """For a user's session: its temporary credentials issued before this are denied."""
-    away_from_instance: Mapping[str, Any] = field(default_factory=dict)
-    """instance_id, vpc_id, private_ip, egress_ips, statements: for an instance's
-    session, denied only where the request does not come from the instance; empty
-    otherwise (or when the instance's network could not be found: denied everywhere)."""
+    away_from_instance: AwayFromInstance | None = None
+    """For an instance's session, denied only where the request does not come from the
+    instance; None (journaled as {}) otherwise, or when the instance's network could not
+    be found (denied everywhere)."""
     already: bool = False
     principal_deleted: bool | None = None
     """The role or user no longer exists: the session has no permission left."""
@@ -315,7 +319,7 @@ class SweepFound(Facts):
     attacker: AttackerContained | None = None
     """contain-attacker's facts for what the new events revealed, narrowed to the new
     events (None, journaled as {}: nothing new)."""
-    notified: Mapping[str, Any] | None = None
+    notified: Notified | None = None
     """sent and failed channels, when something new was found."""
 
 
@@ -327,8 +331,8 @@ class EvidenceArchived(Facts):
 
     bucket: str = ""
     prefix: str = ""
-    objects: tuple[Mapping[str, Any], ...] = ()
-    """{"key", "sha256", "bytes", "version_id"} per file uploaded."""
+    objects: tuple[ArchivedObject, ...] = ()
+    """One per file uploaded."""
     error: str | None = None
 
     @property

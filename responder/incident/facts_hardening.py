@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from responder.incident.facts import Facts
+from responder.incident.shapes import AppliedPolicy, MfaFinding, UnusedPermission
 
 
 @dataclass(frozen=True)
@@ -22,22 +23,22 @@ class Hardened(Facts):
     compromised_at_source: str = ""
     """Why that moment: given, the finding's first-seen time, or hours before the start."""
     lookback_days: int = 90
-    mfa: Mapping[str, Any] = field(default_factory=dict)
-    """console, mfa_device, policy_proposed, reason."""
+    mfa: MfaFinding | None = None
     proposed_policy: Mapping[str, Any] = field(default_factory=dict)
     proposed_policy_path: str | None = None
     proposed_policy_chars: int = 0
     proposal_note: str | None = None
     """Set when the proposal had to be widened to fit a managed policy, or is empty."""
     used_actions: tuple[str, ...] = ()
-    unused_permissions: tuple[Mapping[str, Any], ...] = ()
+    unused_permissions: tuple[UnusedPermission, ...] = ()
     new_source_ips: tuple[str, ...] = ()
     """Source IPs first seen in the last days: where an attacker may have come from."""
     events: int = 0
     regions: tuple[str, ...] = ()
-    regions_failed: Mapping[str, Any] = field(default_factory=dict)
+    regions_failed: Mapping[str, str] = field(default_factory=dict)
+    """Region: why CloudTrail could not be read there."""
     truncated: bool = False
-    applied: Mapping[str, Any] = field(default_factory=dict)
-    """Empty unless applied: policy_arn, policy, version, attached, mfa_policy."""
+    applied: AppliedPolicy | None = None
+    """None (journaled as {}) unless applied."""
     finish_commands: tuple[str, ...] = ()
     """What a human runs to take away what the user holds besides the proposal."""

@@ -169,3 +169,93 @@ class RestoredSessions(Detail):
 
     role_name: str = ""
     sessions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Delivery(Detail):
+    """notify: a channel told (sent) or not (failed). SNS names its topic and the
+    MessageId, or the error; Slack the webhook's HTTP status, or the error."""
+
+    channel: str | None = None
+    """sns or slack."""
+    topic: str | None = None
+    message_id: str | None = None
+    status: int | None = None
+    error: str | None = None
+
+    def to_detail(self) -> dict[str, Any]:
+        """The keys its channel always journaled: sns channel, topic, then message_id or
+        error; slack channel, then status or error."""
+        sns = self.channel == "sns"
+        names = ("channel", *(("topic",) if sns else ()),
+                 "error" if self.error is not None else "message_id" if sns else "status")
+        return {name: getattr(self, name) for name in names}
+
+
+@dataclass(frozen=True)
+class Notified(Detail):
+    """A sweep's notification: the channels told and those that failed."""
+
+    sent: tuple[Delivery, ...] = ()
+    failed: tuple[Delivery, ...] = ()
+
+
+@dataclass(frozen=True)
+class AwayFromInstance(Detail):
+    """revoke-session: an instance's session denied only away from its instance."""
+
+    instance_id: str = ""
+    vpc_id: str = ""
+    private_ip: str = ""
+    egress_ips: tuple[str, ...] = ()
+    statements: tuple[str, ...] = ()
+    """The Sids of the deny statements put on the role."""
+
+
+@dataclass(frozen=True)
+class ArchivedObject(Detail):
+    """archive: a file uploaded to the evidence bucket."""
+
+    key: str = ""
+    sha256: str = ""
+    bytes: int = 0
+    version_id: str | None = None
+    """None when the bucket is not versioned."""
+
+
+@dataclass(frozen=True)
+class MfaFinding(Detail):
+    """harden: whether the user signs in to the console without an MFA device."""
+
+    console: bool = False
+    mfa_device: bool = False
+    policy_proposed: bool = False
+    """responder-require-mfa is proposed: a console password and no MFA device."""
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class UnusedPermission(Detail):
+    """harden: a granted action pattern that goes beyond what the user used."""
+
+    policy: str = ""
+    source: str = ""
+    action: str = ""
+    resource: str = ""
+    covers_used: tuple[str, ...] = ()
+    """The used actions this grant also matches: what removing it would break."""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class AppliedPolicy(Detail):
+    """harden --apply: the least-privilege policy put in place beside the user's own."""
+
+    policy_arn: str = ""
+    policy: str = ""
+    """created, updated (a new default version) or unchanged."""
+    version: str = ""
+    attached: bool = False
+    """True when this run attached it (False: it was attached already)."""
+    mfa_policy: str = ""
+    """put, unchanged, or not proposed."""

@@ -4,10 +4,9 @@ section and the terminal summary; null (or nothing) before any harden step finis
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
 
 from responder.incident.facts_hardening import Hardened
+from responder.incident.shapes import MfaFinding, UnusedPermission
 from responder.incident.view import IncidentView
 from responder.report.model import HardeningEntry
 
@@ -28,39 +27,38 @@ def hardening_of(facts: Hardened | None) -> HardeningEntry | None:
         compromised_at=facts.compromised_at,
         compromised_at_source=facts.compromised_at_source,
         lookback_days=facts.lookback_days,
-        mfa=dict(facts.mfa),
+        mfa=facts.mfa,
         proposed_policy=dict(facts.proposed_policy),
         proposed_policy_path=facts.proposed_policy_path,
         proposed_policy_chars=facts.proposed_policy_chars,
         proposal_note=facts.proposal_note,
         used_actions=tuple(facts.used_actions),
-        unused_permissions=tuple(dict(u) for u in facts.unused_permissions),
+        unused_permissions=facts.unused_permissions,
         new_source_ips=tuple(facts.new_source_ips),
         events=facts.events,
         regions_failed=dict(facts.regions_failed),
         truncated=facts.truncated,
-        applied=dict(facts.applied) or None,
+        applied=facts.applied,
         finish_commands=tuple(facts.finish_commands),
     )
 
 
-def _unused_line(u: Mapping[str, Any]) -> str:
-    covers = f" (covers {', '.join(u['covers_used'])})" if u.get("covers_used") else ""
-    return f"{u['action']} on {u['resource']} from {u['policy']} ({u['source']}): " \
-           f"{u['reason']}{covers}"
+def _unused_line(u: UnusedPermission) -> str:
+    covers = f" (covers {', '.join(u.covers_used)})" if u.covers_used else ""
+    return f"{u.action} on {u.resource} from {u.policy} ({u.source}): {u.reason}{covers}"
 
 
 def markdown(hard: HardeningEntry | None) -> list[str]:
     """The report's Hardening section (empty before any harden step finished)."""
     if not hard:
         return []
-    mfa = hard.mfa
+    mfa = hard.mfa or MfaFinding()
     out = ["## Hardening", "",
            f"- Usage counted before {hard.compromised_at} ({hard.compromised_at_source}),"
            f" over {hard.lookback_days} days: {hard.events} events, "
            f"{len(hard.used_actions)} actions used",
-           f"- MFA: console {'yes' if mfa.get('console') else 'no'}, MFA device "
-           f"{'yes' if mfa.get('mfa_device') else 'no'}: {mfa.get('reason')}"]
+           f"- MFA: console {'yes' if mfa.console else 'no'}, MFA device "
+           f"{'yes' if mfa.mfa_device else 'no'}: {mfa.reason}"]
     if hard.new_source_ips:
         out.append(f"- Source IPs first seen in the last days: {', '.join(hard.new_source_ips)}")
     if hard.proposal_note:
@@ -76,8 +74,8 @@ def markdown(hard: HardeningEntry | None) -> list[str]:
         out.append("")
     if hard.applied:
         applied = hard.applied
-        out.append(f"Applied: {applied['policy_arn']} ({applied['policy']}, version "
-                   f"{applied['version']}), MFA policy {applied['mfa_policy']}. To finish the "
+        out.append(f"Applied: {applied.policy_arn} ({applied.policy}, version "
+                   f"{applied.version}), MFA policy {applied.mfa_policy}. To finish the "
                    "switch once the applications work under it:")
         out += ["", "```sh", *hard.finish_commands, "```", ""]
     return out
@@ -89,7 +87,7 @@ def human_lines(hard: HardeningEntry | None) -> list[str]:
         return []
     lines = [f"  hardening of {hard.user_name}: usage before {hard.compromised_at} "
              f"({hard.compromised_at_source})",
-             f"    MFA: {hard.mfa.get('reason')}",
+             f"    MFA: {(hard.mfa or MfaFinding()).reason}",
              f"    proposal: {len(hard.used_actions)} actions "
              f"({hard.proposed_policy_path or 'not written'})"]
     lines += [f"    CloudTrail NOT read in {region}: {why} (the proposal may miss actions)"
@@ -100,7 +98,7 @@ def human_lines(hard: HardeningEntry | None) -> list[str]:
     if hard.new_source_ips:
         lines.append(f"    source IPs first seen lately: {', '.join(hard.new_source_ips)}")
     if hard.applied:
-        lines.append(f"    applied: {hard.applied['policy_arn']} "
-                     f"({hard.applied['policy']}); to finish the switch:")
+        lines.append(f"    applied: {hard.applied.policy_arn} "
+                     f"({hard.applied.policy}); to finish the switch:")
         lines += [f"      {c}" for c in hard.finish_commands]
     return lines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from responder.incident.facts import NoticeSent, RolledBack
 from responder.incident.shapes import EvidenceSummary
 from responder.report import hardening as report_hardening
 from responder.report import rotation as report_rotation
@@ -58,13 +59,13 @@ def markdown_of(report: ReportDocument) -> str:
         ]
     out += report_rotation.markdown(doc.rotation)
     out += report_hardening.markdown(doc.hardening)
-    rollback = more.rollback
-    if rollback:
+    if more.rollback:
+        rollback = RolledBack.from_detail(more.rollback)
         out += ["## Rolled back (a false positive)", "",
-                f"- Reason: {rollback.get('reason')}",
-                f"- Key now {rollback.get('key_status')}; session deny removed: "
-                f"{'yes' if rollback.get('deny_removed') else 'no'}",
-                *[f"- Left alone: {x}" for x in rollback.get("left_alone") or []], ""]
+                f"- Reason: {rollback.reason}",
+                f"- Key now {rollback.key_status}; session deny removed: "
+                f"{'yes' if rollback.deny_removed else 'no'}",
+                *[f"- Left alone: {x}" for x in rollback.left_alone], ""]
     out += ["## Next actions", ""] + [f"1. {a}" for a in more.next_actions] + [""]
     out += _timeline_markdown("Timeline", more.timeline)
     if more.followups:
@@ -101,10 +102,11 @@ def markdown_of(report: ReportDocument) -> str:
                if replacement else "- none issued")
     out += ["", "## Notifications", ""]
     notes = more.notifications or {}
-    out += [f"- {n.get('channel')}: sent" + (f" ({n['message_id']})" if n.get("message_id")
-                                              else "") for n in notes.get("sent", [])]
-    out += [f"- {n.get('channel')}: FAILED: {n.get('error')}" for n in notes.get("failed", [])]
-    if not notes.get("sent") and not notes.get("failed"):
+    told = NoticeSent.from_detail(notes)  # a skipped step's detail: none, and its reason
+    out += [f"- {n.channel}: sent" + (f" ({n.message_id})" if n.message_id else "")
+            for n in told.sent]
+    out += [f"- {n.channel}: FAILED: {n.error}" for n in told.failed]
+    if not told.sent and not told.failed:
         out.append(f"- none ({notes.get('reason', 'not run')})")
     out += ["", "## IAM snapshot", ""]
     snapshots = more.iam_snapshot

@@ -258,22 +258,24 @@ class RotationEntry(Entry):
 
 @dataclass(frozen=True)
 class HardeningEntry(Entry):
+    empty_shapes: ClassVar[frozenset[str]] = frozenset({"mfa"})
+
     user_name: str = ""
     compromised_at: str | None = None
     compromised_at_source: str = ""
     lookback_days: int = 0
-    mfa: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    mfa: shapes.MfaFinding | None = None
     proposed_policy: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     proposed_policy_path: str | None = None
     proposed_policy_chars: int = 0
     proposal_note: str | None = None
     used_actions: tuple[str, ...] = ()
-    unused_permissions: tuple[Mapping[str, Any], ...] = ()
+    unused_permissions: tuple[shapes.UnusedPermission, ...] = ()
     new_source_ips: tuple[str, ...] = ()
     events: int = 0
-    regions_failed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    regions_failed: Mapping[str, str] = dataclasses.field(default_factory=dict)
     truncated: bool = False
-    applied: Mapping[str, Any] | None = None
+    applied: shapes.AppliedPolicy | None = None
     finish_commands: tuple[str, ...] = ()
 
 

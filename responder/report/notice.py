@@ -76,15 +76,6 @@ class NoticeSweep(Entry):
 
 
 @dataclass(frozen=True)
-class Away(Entry):
-    """Where an instance's session is still allowed from (SessionDenied.away_from_instance)."""
-
-    vpc_id: str | None = None
-    private_ip: str | None = None
-    egress_ips: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Notice:
     """Everything a notification says, derived once from the incident view."""
 
@@ -272,7 +263,7 @@ def _session_actions(n: Notice, view: IncidentView) -> list[str]:
             f"{denied.token_issue_time_before} are denied ({denied.policy_name}), theirs as "
             f"well as the attacker's; {found.user_name}'s access keys were not touched")
     elif denied.away_from_instance:
-        away = Away.from_json(denied.away_from_instance)
+        away = denied.away_from_instance
         egress = ", ".join(away.egress_ips) or \
             "none known: every use over a public endpoint is denied"
         actions.append(

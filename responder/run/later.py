@@ -69,9 +69,10 @@ def _notify_halted(ctx: RunContext, journal: Journal, incident_id: str, *,
         return
     notice = build_notice("halted", IncidentView.load(journal, incident_id),
                           failing_step=failing_step)
-    sent, failed = notify_step.deliver(api_for(f"{spec.name}:halted"), notice, topic, webhook,
-                                       ctx.retry)
-    log.info("notify.halted", sent=[s["channel"] for s in sent], failed=failed)
+    sent, failed = notify_step.send(api_for(f"{spec.name}:halted"), notice, topic, webhook,
+                                    ctx.retry)
+    log.info("notify.halted", sent=[s.channel for s in sent],
+             failed=[s.to_detail() for s in failed])
 
 
 def resumed(ctx: RunContext, journal: Journal, record: IncidentRecord) -> RunContext:

@@ -21,6 +21,7 @@ from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed, StepFailed
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import EvidenceArchived
+from responder.incident.shapes import ArchivedObject
 
 FILES = ("cloudtrail.jsonl", "report.md", "report.json", "log.jsonl")
 ENCRYPTION = "AES256"
@@ -85,7 +86,7 @@ class ArchiveEvidence(Action):
             return StepResult.skipped("no evidence bucket (--evidence-bucket, "
                                       "RESPONDER_EVIDENCE_BUCKET)")
         directory = inp.ctx.incident_dir(inp.incident.id)
-        objects: list[dict[str, Any]] = []
+        objects: list[ArchivedObject] = []
         for name in FILES:
             path = directory / name
             if not path.is_file():
@@ -105,7 +106,7 @@ class ArchiveEvidence(Action):
                                  detail=EvidenceArchived(
                                      bucket, prefix(inp.incident.id), tuple(objects),
                                      f"{exc.code}: {exc.aws_message}").to_detail()) from exc
-            objects.append({"key": key, "sha256": digest.hex(), "bytes": path.stat().st_size,
-                            "version_id": stored.get("VersionId")})
+            objects.append(ArchivedObject(key, digest.hex(), path.stat().st_size,
+                                          stored.get("VersionId")))
         return StepResult("done", EvidenceArchived(bucket, prefix(inp.incident.id),
                                                    tuple(objects)))

@@ -26,6 +26,7 @@ from responder.hardening.policy import propose, require_mfa_policy, unused_permi
 from responder.hardening.usage import Usage, event_time, new_source_ips, summarize
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts_hardening import Hardened
+from responder.incident.shapes import MfaFinding, UnusedPermission
 from responder.logging import get_logger
 from responder.steps.evidence import HOME_REGION, enabled_regions
 
@@ -130,23 +131,21 @@ class Harden(Action):
         unused = unused_permissions([h.grant for h in held], {u.action for u in usages})
         dry = bool(inp.settings.get("dry_run"))
         path = None if dry else self._write(inp, proposal.document)
-        applied: dict[str, Any] = {}
+        applied = None
         if inp.settings.get("apply") and not dry:
             self._check_applicable(user, usages, found)
             applied = applying.apply(
                 api, user, target.account_id, proposal.document,
-                mfa_document=require_mfa_policy() if wants_mfa else None).as_dict()
+                mfa_document=require_mfa_policy() if wants_mfa else None)
         return StepResult("done", Hardened(
             user_name=user, compromised_at=iso(cutoff), compromised_at_source=why,
             lookback_days=days,
-            mfa={"console": mfa.console, "mfa_device": mfa.mfa_device,
-                 "policy_proposed": wants_mfa, "reason": reason},
+            mfa=MfaFinding(mfa.console, mfa.mfa_device, wants_mfa, reason),
             proposed_policy=proposal.document, proposed_policy_path=path,
             proposed_policy_chars=proposal.chars, proposal_note=proposal.note,
             used_actions=tuple(u.action for u in usages),
-            unused_permissions=tuple({"policy": u.policy, "source": u.source,
-                                      "action": u.action, "resource": u.resource,
-                                      "covers_used": list(u.covers_used), "reason": u.reason}
+            unused_permissions=tuple(UnusedPermission(u.policy, u.source, u.action, u.resource,
+                                                      u.covers_used, u.reason)
                                      for u in unused),
             new_source_ips=new_source_ips(found.records, since=now - timedelta(days=HINT_DAYS)),
             events=len(found.records), regions=found.regions, regions_failed=found.failed,

@@ -15,6 +15,7 @@ from responder.context import Options
 from responder.errors import AwsCallFailed, StepFailed
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import NoticeSent
+from responder.incident.shapes import Delivery
 from responder.report.notice import Notice, build_notice
 from responder.report.notify import NotificationError, post_slack, publish_sns
 
@@ -26,28 +27,26 @@ def targets(settings: Mapping[str, Any], options: Options) -> tuple[str | None, 
     return options.notify_topic or settings.get("sns_topic_arn"), options.slack_webhook
 
 
-def deliver(
+def send(
     api: Api, notice: Notice, topic: str | None, webhook: str | None, retry: RetryPolicy
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[Delivery], list[Delivery]]:
     """Send to every configured channel; returns (sent, failed). Never raises for delivery."""
-    sent: list[dict[str, Any]] = []
-    failed: list[dict[str, Any]] = []
+    sent: list[Delivery] = []
+    failed: list[Delivery] = []
     if topic:
         try:
-            sent.append({"channel": "sns", "topic": topic,
-                         "message_id": publish_sns(api, topic, notice)})
+            sent.append(Delivery("sns", topic, message_id=publish_sns(api, topic, notice)))
         except AwsCallFailed as exc:
-            failed.append({"channel": "sns", "topic": topic,
-                           "error": f"{exc.code}: {exc.aws_message}"})
+            failed.append(Delivery("sns", topic, error=f"{exc.code}: {exc.aws_message}"))
     if webhook:
         try:
-            sent.append({"channel": "slack", "status": post_slack(webhook, notice, retry=retry)})
+            sent.append(Delivery("slack", status=post_slack(webhook, notice, retry=retry)))
         except (NotificationError, ValueError) as exc:
-            failed.append({"channel": "slack", "error": str(exc)})
+            failed.append(Delivery("slack", error=str(exc)))
     return sent, failed
 
 
-def already_published(inp: StepInput) -> dict[str, Any] | None:
+def already_published(inp: StepInput) -> Delivery | None:
     """The SNS publish an earlier attempt of this step made, if any.
 
     "sending" counts as sent: SNS cannot say whether a publish whose answer was lost
@@ -57,17 +56,17 @@ def already_published(inp: StepInput) -> dict[str, Any] | None:
                  if c.operation == "Publish" and c.outcome in {"ok", "sending"}]
     if not published:
         return None
-    return {"channel": "sns", "topic": published[-1].params.get("TopicArn"),
-            "message_id": (published[-1].result or {}).get("MessageId")}
+    return Delivery("sns", published[-1].params.get("TopicArn"),
+                    message_id=(published[-1].result or {}).get("MessageId"))
 
 
 def tell(inp: StepInput, api: Api, notice: Notice
-         ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+         ) -> tuple[list[Delivery], list[Delivery]]:
     """Deliver `notice` to the step's channels: (sent, failed). A publish an earlier
     attempt of the step made is counted as sent, not made again."""
     topic, webhook = targets(inp.settings, inp.ctx.options)
     published = already_published(inp)
-    sent, failed = deliver(api, notice, None if published else topic, webhook, inp.ctx.retry)
+    sent, failed = send(api, notice, None if published else topic, webhook, inp.ctx.retry)
     return ([published] if published else []) + sent, failed
 
 
@@ -108,6 +107,6 @@ class Notify(Action):
         facts = NoticeSent(sent=tuple(sent), failed=tuple(failed),
                            next_actions=notice.next_actions)
         if failed:
-            raise StepFailed(self.name, "; ".join(f"{f['channel']}: {f['error']}" for f in failed),
+            raise StepFailed(self.name, "; ".join(f"{f.channel}: {f.error}" for f in failed),
                              facts.to_detail())
         return StepResult("done", facts)

@@ -34,6 +34,7 @@ from responder.iam import inline_policy, role_policy
 from responder.iam.role_policy import InstanceNetwork
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import SessionDenied, SessionFound
+from responder.incident.shapes import AwayFromInstance
 from responder.logging import get_logger
 from responder.steps.deny import (
     POLICY_NAME,
@@ -162,8 +163,9 @@ class RevokeSession(Action):
         document = role_policy.merged(current, sessions=() if away else (session,), away=away)
         facts = SessionDenied(
             on="role", name=role, policy_name=role_policy.REVOKE_POLICY, session=session,
-            away_from_instance={**network.as_detail(), "statements": [s["Sid"] for s in away]}
-            if network is not None else {})
+            away_from_instance=AwayFromInstance(
+                network.instance_id, network.vpc_id, network.private_ip, network.egress_ips,
+                tuple(s["Sid"] for s in away)) if network is not None else None)
         if current is not None and inline_policy.parsed(current) == document:
             return StepResult("done", _already(facts), effective_at=inp.acted_at("PutRolePolicy"))
         if not inline_policy.put(api, "Role", role, role_policy.REVOKE_POLICY, document):

@@ -31,7 +31,7 @@ from responder.evidence.collect import lookup_call
 from responder.evidence.summary import Summary
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import AttackerContained, SweepFound
-from responder.incident.shapes import EvidenceWindow
+from responder.incident.shapes import EvidenceWindow, Notified
 from responder.incident.sweeps import DEFAULT_OVERLAP_MINUTES
 from responder.report.notice import build_sweep_notice
 from responder.steps.attacker import ContainAttacker
@@ -128,5 +128,5 @@ class SweepCloudTrail(Action):
         if (not topic and not webhook) or inp.view is None:
             return StepResult("done", facts)
         sent, failed = tell(inp, api, build_sweep_notice(inp.view, facts))
-        notified = {"sent": sent, "failed": failed}
+        notified = Notified(tuple(sent), tuple(failed))
         return StepResult("done", dataclasses.replace(facts, notified=notified))
