@@ -15,7 +15,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from botocore import xform_name
 from botocore.exceptions import (
@@ -24,6 +24,14 @@ from botocore.exceptions import (
     ConnectionClosedError,
     EndpointConnectionError,
     ReadTimeoutError,
+)
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
 )
 
 from responder.aws.sessions import (
@@ -38,9 +46,6 @@ from responder.aws.sessions import (
 from responder.errors import AwsCallFailed, BadInput
 from responder.logging import get_logger
 from responder.redaction import SECRET_FIELDS, SECRET_SHAPED, redact
-
-if TYPE_CHECKING:
-    from tenacity import RetryCallState, Retrying
 
 __all__ = [  # what callers import from here; the sessions are kept in responder/sessions.py
     "BOTO_CONFIG", "FATAL_CODES", "RETRYABLE_CODES", "SECRET_FIELDS", "SECRET_SHAPED",
@@ -138,14 +143,6 @@ class RetryPolicy:
     def retrying(self, retry_on: Callable[[BaseException], bool], label: str = "") -> Retrying:
         """The backoff itself, for any transport (AWS calls, the Slack webhook). Each
         retry is logged (which call, attempt n of m, why), so a slow endpoint is visible."""
-        from tenacity import (  # noqa: PLC0415 - by the first call: `--help` needs none
-            Retrying,
-            retry_if_exception,
-            stop_after_attempt,
-            stop_after_delay,
-            wait_random_exponential,
-        )
-
         def say(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome is not None else None
             _log.warning("retrying", call=label or "request",

@@ -31,6 +31,7 @@ from responder.errors import BadInput
 from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
 from responder.report import document as report
+from responder.report import html as report_html
 from responder.report.model import IncidentDocument
 
 DEFAULT = "two-keys"
@@ -200,8 +201,6 @@ def _calls_before(view: IncidentView) -> int:
 
 def _write_html(view: IncidentView, home: Path) -> str:
     """The incident's HTML report next to its journal, for people to look at."""
-    from responder.report import html as report_html  # noqa: PLC0415 - only the drill writes it here
-
     path = home / "incidents" / view.id / "report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(report_html.page(view), "utf-8")

@@ -37,6 +37,7 @@ from responder.report.model import (
     SweepsEntry,
     TimelineEntry,
 )
+from responder.report.notice import build_notice
 
 STEP_MARK = {"done": "ok", "skipped": "--", "failed": "!!", "pending": "..", "running": ">>",
              "planned": "=>"}
@@ -242,8 +243,6 @@ def report_of(view: IncidentView) -> ReportDocument:
     if doc.rotation is not None:  # a routine rotation: its own next move, not a leak's
         nexts: tuple[str, ...] = (f"`{doc.rotation.next}`",) if doc.rotation.next else ()
     else:
-        from responder.report.notice import build_notice  # noqa: PLC0415 - reports only
-
         nexts = build_notice("completed" if view.status == "completed" else "halted", view,
                              failing_step=view.failing_step).next_actions
     return ReportDocument(doc, ReportExtras(

@@ -23,6 +23,7 @@ from responder.evidence.summary import HIGH_RISK
 from responder.incident.facts import FactKind
 from responder.incident.shapes import EvidenceSummary
 from responder.redaction import redact
+from responder.report import document as report
 from responder.report.model import (
     EvidenceEntry,
     EvidenceSummaryEntry,
@@ -326,8 +327,6 @@ def html_of(report: ReportDocument, events: Sequence[Mapping[str, Any]] = ()) ->
 
 def page(view: IncidentView) -> str:
     """The page for an incident as journaled, with its evidence file's events."""
-    from responder.report import document as report  # noqa: PLC0415 - report imports the notices
-
     typed = report.report_of(view)
     return html_of(typed, _events(typed.document.evidence.path
                                   if typed.document.evidence else None))
