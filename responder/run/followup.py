@@ -21,7 +21,7 @@ from typing import Any
 from responder.aws import Api
 from responder.context import RunContext, iso
 from responder.errors import AwsCallFailed, Refused
-from responder.incident.action import REGISTRY
+from responder.incident.action import REGISTRY, Action
 from responder.incident.facts import Incident
 from responder.incident.sweeps import DEFAULT_OVERLAP_MINUTES
 from responder.incident.view import IncidentView
@@ -32,13 +32,16 @@ from responder.report import document as report
 from responder.run.executor import Executor, IncidentSteps
 from responder.run.lease import Lease, acquire
 from responder.steps import archive as archive_step
+from responder.steps.archive import ArchiveEvidence
+from responder.steps.harden import Harden
+from responder.steps.rollback import RollbackContainment
+from responder.steps.rotate_watch import ReactivateOldKey
+from responder.steps.schedule import ScheduleSweeps
+from responder.steps.sweep import SweepCloudTrail
 
 log = get_logger("responder.run.followup")
 
-SWEEP_ACTION = "sweep_cloudtrail"
-ARCHIVE_ACTION = "archive_evidence"
 ARCHIVE_STEP = "archive"
-SCHEDULE_ACTION = "schedule_sweeps"
 SCHEDULE_STEP = "schedule-sweeps"
 ROLLBACK_STEP = "rollback"
 REACTIVATE_STEP = "reactivate-old"
@@ -57,19 +60,20 @@ def context_for(ctx: RunContext, record: IncidentRecord) -> RunContext:
 
 
 def run_appended(ctx: RunContext, journal: Journal, lease: Lease, incident_id: str, *,
-                 name: str, action: str, settings: Mapping[str, Any], again: str = ""
+                 name: str, action: type[Action], settings: Mapping[str, Any],
+                 again: str = ""
                  ) -> tuple[str, str | None]:
     """Run `action` as step `name` appended to the incident; (status, error). Never
     raises for the step's own failure: it is journaled, and the caller decides. `again`
     is the command that runs it again (by default the next sweep)."""
-    journal.add_step(incident_id, name, action, ctx.clock())
+    journal.add_step(incident_id, name, action.name, ctx.clock())
     view = IncidentView.load(journal, incident_id)
     record = view.record
     incident = Incident(record.id, record.access_key_id, view.playbook or "",
                         record.started_at, resumed=True)
     executor = Executor(ctx, incident, IncidentSteps(ctx, journal, lease, incident_id),
                         event="followup")
-    ran = executor.run(name, action, settings, view=view,
+    ran = executor.run(name, action.name, settings, view=view,
                        history=tuple(journal.calls(incident_id, name)),
                        again=again or _sweep_again(incident_id), halts=False)
     return ran.status, ran.error
@@ -79,7 +83,7 @@ def archive(ctx: RunContext, journal: Journal, lease: Lease, incident_id: str) -
     """Copy the incident's files to the evidence bucket, when one is set."""
     if ctx.options.evidence_bucket:
         run_appended(ctx, journal, lease, incident_id, name=ARCHIVE_STEP,
-                     action=ARCHIVE_ACTION, settings={})
+                     action=ArchiveEvidence, settings={})
 
 
 def write_report(ctx: RunContext, journal: Journal, incident_id: str) -> None:
@@ -139,7 +143,7 @@ def _sweep_settings(view: IncidentView) -> dict[str, Any]:
 def schedule(ctx: RunContext, journal: Journal, lease: Lease, incident_id: str,
              sweeps: Mapping[str, Any]) -> None:
     """Record when the sweeps are due (and, in Lambda, schedule them)."""
-    run_appended(ctx, journal, lease, incident_id, name=SCHEDULE_STEP, action=SCHEDULE_ACTION,
+    run_appended(ctx, journal, lease, incident_id, name=SCHEDULE_STEP, action=ScheduleSweeps,
                  settings=sweeps)
 
 
@@ -181,7 +185,7 @@ def sweep(ctx: RunContext, journal: Journal, incident_id: str,
         name = next_sweep(view)
         log.info("sweep.start", step=name, contained_at=iso(record.contained_at))
         status, error = run_appended(ctx, journal, lease, incident_id, name=name,
-                                     action=SWEEP_ACTION, settings=_sweep_settings(view))
+                                     action=SweepCloudTrail, settings=_sweep_settings(view))
         write_report(ctx, journal, incident_id)
         if ctx.options.evidence_bucket:
             archive(ctx, journal, lease, incident_id)
@@ -189,7 +193,8 @@ def sweep(ctx: RunContext, journal: Journal, incident_id: str,
     return Swept(journal.get(incident_id), name, status, error, _sweep_again(incident_id))
 
 
-def _appended(ctx: RunContext, journal: Journal, incident_id: str, *, name: str, action: str,
+def _appended(ctx: RunContext, journal: Journal, incident_id: str, *, name: str,
+              action: type[Action],
               settings: Mapping[str, Any], again: str, before: str,
               start: Mapping[str, Any] | None = None) -> Swept:
     """One step appended to an incident that is not running (`before` says what would be
@@ -213,7 +218,7 @@ def rollback(ctx: RunContext, journal: Journal, incident_id: str, reason: str) -
     """Undo a false positive's containment (steps/rollback.py), journaled as a step of
     the incident with `reason`; run again, it finishes what a cut-short one began."""
     return _appended(ctx, journal, incident_id, name=ROLLBACK_STEP,
-                     action="rollback_containment", settings={"reason": reason},
+                     action=RollbackContainment, settings={"reason": reason},
                      again=f"`respond rollback {incident_id} --yes`",
                      before="rolling it back", start={"reason": reason})
 
@@ -224,7 +229,7 @@ def harden(ctx: RunContext, journal: Journal, incident_id: str,
     (harden-2, harden-3, ...), with this invocation's settings (apply, cutoff)."""
     taken = {s.name for s in journal.steps(incident_id)}
     name = next(f"harden-{n}" for n in range(2, len(taken) + 3) if f"harden-{n}" not in taken)
-    return _appended(ctx, journal, incident_id, name=name, action="harden", settings=settings,
+    return _appended(ctx, journal, incident_id, name=name, action=Harden, settings=settings,
                      again="`respond harden` with the same options", before="hardening")
 
 
@@ -232,7 +237,7 @@ def reactivate_old(ctx: RunContext, journal: Journal, incident_id: str) -> Swept
     """A rotation's old key Active again (steps/rotate_watch.py), journaled as a step of
     the rotation; `respond rotate --continue` later deactivates it again."""
     return _appended(ctx, journal, incident_id, name=REACTIVATE_STEP,
-                     action="reactivate_old_key", settings={},
+                     action=ReactivateOldKey, settings={},
                      again=f"`respond rotate --reactivate {incident_id} --yes`",
                      before="re-activating its old key")
 

@@ -33,6 +33,7 @@ from responder.report.model import IncidentDocument, StepEntry
 from responder.run import followup
 from responder.run.executor import Deferred, Executor
 from responder.run.service import caller_account
+from responder.steps.harden import Harden
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def standalone(ctx: RunContext, user: str, settings: Mapping[str, Any]) -> Outco
     incident = Incident(f"harden-{started:%Y%m%d-%H%M%S}-{user}", "", "harden", started)
     target = Target(user, caller_account(ctx))
     executor = Executor(ctx, incident, Deferred(ctx), session=api.session, event=None)
-    ran = executor.run("harden", "harden", settings, target=target, again=AGAIN, halts=True)
+    ran = executor.run("harden", Harden.name, settings, target=target, again=AGAIN, halts=True)
     result = ran.result
     if result is None:  # halts=True: a failure raised StepFailed
         raise StepFailed("harden", ran.error or "no result")
@@ -80,7 +81,7 @@ def standalone(ctx: RunContext, user: str, settings: Mapping[str, Any]) -> Outco
     doc = IncidentDocument(
         status="planned" if dry else "completed", user_name=user,
         account_id=target.account_id, playbook="harden", started_at=iso(started),
-        steps=(StepEntry(name="harden", action="harden", status=result.status,
+        steps=(StepEntry(name="harden", action=Harden.name, status=result.status,
                          started_at=iso(started), ended_at=iso(ctx.clock()),
                          detail=result.detail),),
         hardening=report_hardening.hardening_of(facts))
