@@ -20,7 +20,8 @@ PACKAGE = Path(responder.__file__).parent
 MAX_LINES = 400
 
 LAYERS: tuple[frozenset[str], ...] = tuple(frozenset(layer) for layer in (
-    {"errors", "redaction", "responder"},  # responder: the package's own __init__
+    # responder: the package's own __init__; playbooks: the shipped YAML, as installed
+    {"errors", "redaction", "responder", "playbooks"},
     {"logging"},
     {"aws"},
     {"context", "guardrails"},

@@ -118,7 +118,7 @@ def test_shipped_json_is_the_yaml_validated_now() -> None:
         playbook.render_shipped())
 
 
-def test_shipped_playbooks_load_without_yaml_or_jsonschema() -> None:
+def test_shipped_playbooks_load_without_yaml_or_jsonschema(tmp_path: Path) -> None:
     """Loading a shipped playbook by name, and rebuilding it from its journaled form (the
     runner's from_dict), imports neither PyYAML nor jsonschema nor any step module."""
     code = (
@@ -133,7 +133,9 @@ def test_shipped_playbooks_load_without_yaml_or_jsonschema() -> None:
         "          or m.startswith('responder.steps.')]\n"
         "assert not loaded, loaded\n"
     )
-    done = subprocess.run([sys.executable, "-c", "import json\n" + code],
+    # Elsewhere than the checkout: `python -c` puts its folder first on sys.path, and
+    # ./responder (without the playbooks the wheel installs) would shadow the package.
+    done = subprocess.run([sys.executable, "-c", "import json\n" + code], cwd=tmp_path,
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
 
