@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from conftest import REGION, Account
+
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.drill.cloudtrail_records import role_session_identity
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import boto3
 import pytest
-
 from conftest import FAST_RETRY, REGION, CliResult
+
 from responder.audit import credential_report as audit
 from responder.aws import Api
 from responder.errors import BadInput

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from cloudtrail_faults import FaultyCloudTrail
-
 from conftest import REGION, Account, CliResult, Pager, iam_state, record_backdoor
 
 Cli = Callable[..., CliResult]

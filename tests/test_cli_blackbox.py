@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import Account, CliResult, iam_state
+
 from responder import __version__, playbook
 
 Cli = Callable[..., CliResult]

@@ -13,9 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from finding_docs import UNKNOWN_KEY, asff_finding, guardduty_event, securityhub_event, write
-
 from conftest import Account, CliResult
+from finding_docs import UNKNOWN_KEY, asff_finding, guardduty_event, securityhub_event, write
 
 Cli = Callable[..., CliResult]
 

@@ -13,7 +13,6 @@ from typing import Any
 import boto3
 import pytest
 from cloudtrail_faults import FaultyCloudTrail
-
 from conftest import REGION, Account, CliResult, Pager
 
 Cli = Callable[..., CliResult]

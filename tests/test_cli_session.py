@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudtrail_faults import FaultyCloudTrail
+from conftest import REGION, Account, CliResult, iam_state, logged_calls
 from session_world import (
     ACCOUNT_ID,
     inline_policies,
@@ -27,7 +28,6 @@ from session_world import (
     make_role,
 )
 
-from conftest import REGION, Account, CliResult, iam_state, logged_calls
 from responder.drill.cloudtrail_records import role_session_identity, user_session_identity
 
 Cli = Callable[..., CliResult]

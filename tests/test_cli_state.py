@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import boto3
-
 from conftest import CliResult
+
 from responder.journal.dynamodb import DynamoDbJournal
 
 

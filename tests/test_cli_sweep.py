@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from cloudtrail_faults import FaultyCloudTrail
-
 from conftest import REGION, Account, CliResult, Pager, logged_calls
 
 Cli = Callable[..., CliResult]

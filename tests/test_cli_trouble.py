@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import Account, CliResult, iam_state, respond_command, run_respond
 
 Cli = Callable[..., CliResult]

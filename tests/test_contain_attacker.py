@@ -11,9 +11,9 @@ from typing import Any
 
 import boto3
 import pytest
+from conftest import FAST_RETRY, REGION, Account, Faults, iam_state, make_account
 from moto import mock_aws
 
-from conftest import FAST_RETRY, REGION, Account, Faults, iam_state, make_account
 from responder.attacker.rules import analyse
 from responder.aws import Api
 from responder.context import RunContext

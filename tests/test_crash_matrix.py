@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import (
     DROPPED_ENV,
     ISOLATED_ENV,
@@ -33,6 +32,7 @@ from conftest import (
     reference_run,
     run_respond,
 )
+
 from responder.drill.cloudtrail import CloudTrailFake
 
 Cli = Callable[..., CliResult]

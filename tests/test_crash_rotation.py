@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import (
     DROPPED_ENV,
     ISOLATED_ENV,
@@ -25,6 +24,7 @@ from conftest import (
     reference_run,
     run_respond,
 )
+
 from responder.steps.replacement_record import TAG_PREFIX
 
 Cli = Callable[..., CliResult]

@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from session_world import ACCOUNT_ID, inline_policies, launch_instance, leak_role_session
-
 from conftest import (
     DROPPED_ENV,
     ISOLATED_ENV,
@@ -33,6 +31,8 @@ from conftest import (
     make_pager,
     run_respond,
 )
+from session_world import ACCOUNT_ID, inline_policies, launch_instance, leak_role_session
+
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.drill.cloudtrail_records import role_session_identity
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import Account, CliResult, Crash, Faults, crash
+
 from responder import playbook
 from responder.context import Options, RunContext, parse_iso
 from responder.incident.view import IncidentView

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import RESPOND
+
 from responder import drill
 from responder.errors import BadInput
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from cloudtrail_faults import FaultyCloudTrail
-
 from conftest import Account, Faults
+
 from responder.aws.ratelimit import VirtualClock
 from responder.context import RunContext
 from responder.journal.sqlite import SqliteJournal

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import Account, CliResult, respond_command
 
 Cli = Callable[..., CliResult]

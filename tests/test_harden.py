@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from cloudtrail_faults import FaultyCloudTrail
-
 from conftest import REGION, Account, CliResult, iam_state
 
 Cli = Callable[..., CliResult]

@@ -17,10 +17,10 @@ from typing import Any
 
 import boto3
 import pytest
+from conftest import REGION, Account, make_account
 from finding_docs import guardduty_event
 from moto import mock_aws
 
-from conftest import REGION, Account, make_account
 from responder import aws, lambda_handler
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.incident.view import IncidentView

@@ -20,12 +20,12 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from conftest import REGION, Account, make_account, record_backdoor
 from moto import mock_aws
 from moto.core import enable_iam_authentication
 from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
 from moto.iam.access_control import IAMRequestBase
 
-from conftest import REGION, Account, make_account, record_backdoor
 from responder import iam_policy, playbook
 from responder.context import Options, RunContext
 from responder.drill.cloudtrail import CloudTrailFake

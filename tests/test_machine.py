@@ -7,9 +7,9 @@ import re
 from collections.abc import Callable
 
 import pytest
+from conftest import Account, Crash, Faults, crash, make_pager
 from test_notify import Hook, hook  # noqa: F401 - the local Slack stand-in fixture
 
-from conftest import Account, Crash, Faults, crash, make_pager
 from responder import playbook
 from responder.context import Options, RunContext
 from responder.incident.view import IncidentView

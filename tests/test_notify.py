@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 import boto3
 import pytest
+from conftest import FAST_RETRY, REGION, Pager, make_pager
 from moto import mock_aws
 
-from conftest import FAST_RETRY, REGION, Pager, make_pager
 from responder.aws import Api, RetryPolicy
 from responder.errors import AwsCallFailed
 from responder.incident.facts import Incident, Target

@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 from cloudtrail_faults import FaultyCloudTrail
-
 from conftest import REGION, Account, Crash, Faults, crash
+
 from responder.context import Options, RunContext, iso
 from responder.errors import StepFailed
 from responder.journal.sqlite import SqliteJournal

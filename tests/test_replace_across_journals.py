@@ -21,7 +21,6 @@ from typing import Any
 import boto3
 import pytest
 from cloudtrail_faults import FaultyCloudTrail
-
 from conftest import (
     REGION,
     Account,
@@ -33,6 +32,7 @@ from conftest import (
     reference_run,
     respond_command,
 )
+
 from responder.context import RunContext
 from responder.errors import StepFailed
 from responder.journal.dynamodb import DynamoDbJournal

@@ -15,8 +15,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from conftest import (
     DROPPED_ENV,
     FAST_RETRY,
@@ -25,6 +23,8 @@ from conftest import (
     make_account,
     record_backdoor,
 )
+from moto import mock_aws
+
 from responder import playbook
 from responder.aws.ratelimit import VirtualClock
 from responder.context import RunContext

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from conftest import Account, Faults
 from finding_docs import UNKNOWN_KEY, asff_finding, guardduty_event, securityhub_event
 
-from conftest import Account, Faults
 from responder import findings, playbook
 from responder.context import RunContext
 from responder.errors import Interrupted

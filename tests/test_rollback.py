@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from cloudtrail_faults import FaultyCloudTrail
-
 from conftest import Account, CliResult, record_backdoor
+
 from responder import playbook
 from responder.errors import Refused
 from responder.journal.sqlite import SqliteJournal

@@ -17,8 +17,8 @@ from typing import Any
 
 import boto3
 import pytest
-
 from conftest import REGION, Account, CliResult, iam_state
+
 from responder.context import Options, RunContext
 from responder.errors import StepFailed
 from responder.journal.sqlite import SqliteJournal

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Account, Crash, Faults, crash, iam_state
 from structlog.testing import capture_logs
 
-from conftest import Account, Crash, Faults, crash, iam_state
 from responder import playbook
 from responder.context import Options, RunContext, parse_iso
 from responder.errors import BadInput, Refused, StepFailed

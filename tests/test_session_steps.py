@@ -13,10 +13,10 @@ from typing import Any
 
 import boto3
 import pytest
+from conftest import FAST_RETRY, REGION, Account, make_account
 from moto import mock_aws
 from session_world import ACCOUNT_ID, launch_instance, leak_role_session, make_role
 
-from conftest import FAST_RETRY, REGION, Account, make_account
 from responder import playbook
 from responder.aws import Api
 from responder.context import Options, RunContext, SessionHint

@@ -9,10 +9,10 @@ from typing import Any
 
 import boto3
 import pytest
+from conftest import REGION, Account, CliResult, Faults, make_account
 from finding_docs import UNKNOWN_KEY, asff_finding, guardduty_event, securityhub_event
 from moto import mock_aws
 
-from conftest import REGION, Account, CliResult, Faults, make_account
 from responder import lambda_handler
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.journal.dynamodb import DynamoDbJournal
