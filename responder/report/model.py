@@ -11,13 +11,12 @@ exception in the middle of a report.
 from __future__ import annotations
 
 import dataclasses
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self, Union, get_args, get_origin
+from typing import Any, ClassVar, Self
 
 from responder.incident import kinds, shapes
-from responder.incident.detail import Detail, hints_of
+from responder.incident.detail import Detail
 from responder.incident.facts import FactKind
 
 
@@ -26,11 +25,11 @@ def _json(value: Any) -> Any:
     `empty_shapes` as `{}`), a shape of the facts as the journal hands it back (keys
     sorted at every level: the document has always printed the journaled mapping), tuples
     as lists."""
-    if isinstance(value, Detail):
-        return _journaled(value.to_detail())
     if isinstance(value, Entry):
         return {f.name: {} if getattr(value, f.name) is None and f.name in value.empty_shapes
                 else _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Detail):
+        return _journaled(value.to_detail())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
@@ -50,45 +49,10 @@ def _journaled(value: Any) -> Any:
     return value
 
 
-def _read(kind: Any, raw: Any) -> Any:
-    """`raw` as the annotation `kind` says, read explicitly (no guessing from strings)."""
-    origin = get_origin(kind)
-    if origin in (Union, types.UnionType):
-        if raw is None:
-            return None
-        (kind,) = [a for a in get_args(kind) if a is not type(None)]
-        origin = get_origin(kind)
-        if not _fits(kind, origin, raw):
-            return None
-    if isinstance(kind, type) and issubclass(kind, (Entry, Detail)):
-        return _nested(kind, raw)
-    if origin is tuple:
-        (item, _) = get_args(kind)
-        return tuple(_read(item, v) for v in raw) if isinstance(raw, (list, tuple)) else ()
-    if origin is Mapping:
-        return dict(raw) if isinstance(raw, Mapping) else {}
-    return raw
-
-
-def _nested(kind: type[Entry] | type[Detail], raw: Any) -> Any:
-    """A part of the document, or a shape of the facts it carries (read as journaled)."""
-    if issubclass(kind, Entry):
-        return kind.from_json(raw if isinstance(raw, Mapping) else {})
-    return kind.from_detail(kind.coerce(raw))
-
-
-def _fits(kind: Any, origin: Any, raw: Any) -> bool:
-    """Whether an optional field's value has its shape (else it reads as null)."""
-    if isinstance(kind, type) and issubclass(kind, Detail):  # `{}`: the facts' "none"
-        return isinstance(raw, Mapping) and bool(raw)
-    if origin is Mapping or (isinstance(kind, type) and issubclass(kind, Entry)):
-        return isinstance(raw, Mapping)
-    return origin is not tuple or isinstance(raw, (list, tuple))
-
-
 @dataclass(frozen=True)
-class Entry:
-    """Base of every part of the document: JSON out, JSON (leniently) back in."""
+class Entry(Detail):
+    """Base of every part of the document: JSON out, JSON back in as leniently as the
+    journal's facts are read (incident/detail.py: one reader for both)."""
 
     empty_shapes: ClassVar[frozenset[str]] = frozenset()
     """Fields holding a shape of the facts that print `{}` when None, as the facts'
@@ -100,9 +64,7 @@ class Entry:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Self:
-        hints = hints_of(cls)
-        return cls(**{f.name: _read(hints[f.name], raw[f.name])
-                      for f in dataclasses.fields(cls) if f.name in raw})
+        return cls.from_detail(raw)
 
 
 @dataclass(frozen=True)
