@@ -10,7 +10,7 @@ and every line still passes through `redact` as a last line of defence.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,24 +45,13 @@ class NoticeEvidence(Entry):
 
 
 @dataclass(frozen=True)
-class Undo(Entry):
-    """A change the attacker made, for a human to undo (contain-attacker left it alone)."""
-
-    event_name: str | None = None
-    time: str | None = None
-    access_key_id: str | None = None
-    what: str | None = None
-    undo: str | None = None
-
-
-@dataclass(frozen=True)
 class NoticeAttacker(Entry):
     """What contain-attacker shut (counts) and what it left for a human (the items)."""
 
     keys_disabled: int = 0
     principals_quarantined: int = 0
     sessions_revoked: int = 0
-    needs_human: tuple[Undo, ...] = ()
+    needs_human: tuple[HumanAction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,11 +116,6 @@ def _cutoff(view: IncidentView) -> str | None:
     return revoked.token_issue_time_before
 
 
-def _undos(items: Iterable[HumanAction]) -> tuple[Undo, ...]:
-    return tuple(Undo(event_name=h.event_name, time=h.time, access_key_id=h.access_key_id,
-                      what=h.what, undo=h.undo) for h in items)
-
-
 def _attacker(facts: AttackerContained | None) -> NoticeAttacker | None:
     """Counts of what was shut (each denied session of each role), the items to undo."""
     if facts is None:
@@ -140,7 +124,7 @@ def _attacker(facts: AttackerContained | None) -> NoticeAttacker | None:
         keys_disabled=len(facts.keys_disabled),
         principals_quarantined=len(facts.principals_quarantined),
         sessions_revoked=sum(len(r.sessions) for r in facts.sessions_revoked),
-        needs_human=_undos(facts.needs_human))
+        needs_human=facts.needs_human)
 
 
 def _names(events: Sequence[Mapping[str, Any]]) -> str:
@@ -292,7 +276,7 @@ def _session_actions(n: Notice, view: IncidentView) -> list[str]:
     return actions
 
 
-def _undo_line(item: Undo) -> str:
+def _undo_line(item: HumanAction) -> str:
     return (f"Undo what the attacker did ({item.event_name} at {item.time} with "
             f"{item.access_key_id}): {item.what}; `{item.undo}`")
 

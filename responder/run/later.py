@@ -20,6 +20,7 @@ from responder.journal import IncidentRecord, Journal
 from responder.logging import get_logger
 from responder.playbook import Playbook
 from responder.run.lease import Lease
+from responder.run.machine import COMPLETED, HALTED
 
 log = get_logger("responder.run.later")
 
@@ -33,18 +34,18 @@ def archive(ctx: RunContext, journal: Journal, lease: Lease, incident_id: str) -
 
 
 def closed(ctx: RunContext, journal: Journal, lease: Lease, incident_id: str, *,
-           playbook: Playbook, status: str, error: str | None, completed: bool,
-           halted: bool, notify: bool, failing_step: str | None,
+           playbook: Playbook, status: str, error: str | None, notify: bool,
+           failing_step: str | None,
            api_for: Callable[[str], Api]) -> None:
     """What follows the end of a run: a halted run tells the humans (unless a human
     stopped it), a completed one schedules its sweeps (in Lambda); the report is written,
     and the files copied to the evidence bucket."""
     from responder.run import followup  # noqa: PLC0415 - see the module's docstring
 
-    if halted and notify:
+    if status == HALTED and notify:
         _notify_halted(ctx, journal, incident_id, playbook=playbook,
                        failing_step=failing_step, api_for=api_for)
-    if completed and ctx.scheduler is not None:
+    if status == COMPLETED and ctx.scheduler is not None:
         followup.schedule(ctx, journal, lease, incident_id, playbook.sweeps)
     followup.write_report(ctx, journal, incident_id)
     if notify and ctx.options.evidence_bucket:  # a human's Ctrl-C is not waited on

@@ -143,8 +143,8 @@ class IncidentRun:
     def _recorder(self, step: str) -> CallRecorder:
         return self.executor.steps.recorder(step)
 
-    def view(self, *, calls: bool = False) -> IncidentView:
-        return IncidentView.load(self.journal, self.incident.id, calls=calls)
+    def view(self) -> IncidentView:
+        return IncidentView.load(self.journal, self.incident.id)
 
     def run(self) -> IncidentRecord:
         incident_dir = self.ctx.incident_dir(self.incident.id)
@@ -202,8 +202,7 @@ class IncidentRun:
         self.journal.update_incident(self.incident.id, self.ctx.clock(), status=status,
                                      error=error)
         later.closed(self.ctx, self.journal, self.lease, self.incident.id,
-                     playbook=self.playbook, status=status, error=error,
-                     completed=status == COMPLETED, halted=status == HALTED, notify=notify,
+                     playbook=self.playbook, status=status, error=error, notify=notify,
                      failing_step=failing_step, api_for=self.executor.api)
 
     def _execute(self, spec: StepSpec, _event: EventData) -> None:
