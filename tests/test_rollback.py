@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from cloudtrail_faults import FaultyCloudTrail
 from conftest import Account, CliResult, record_backdoor
 
 from responder import playbook
-from responder.errors import Refused
+from responder.errors import BadInput, Refused
 from responder.journal.sqlite import SqliteJournal
 from responder.run import followup
 from responder.steps.deny import POLICY_NAME
@@ -104,6 +105,31 @@ def test_a_sessions_incident_is_refused_with_nothing_changed(
         refused = cli("rollback", incident, *args)
         assert refused.code == 2
         assert "by hand" in refused.stderr
+    assert inline_policies(server_account, "role", "app") == before
+
+
+def test_a_refusal_inside_the_rollback_step_is_journaled_and_raised(
+    server_account: Account, server_trail: FaultyCloudTrail, cli: Cli,
+    make_ctx: Callable[..., Any], tmp_path: Path,
+) -> None:
+    """The step's own refusal (the CLI refuses before it; a library caller reaches the
+    step) stops the follow-up with that refusal, journaled in its own words, not as an
+    internal error, and nothing changed in AWS."""
+    from session_world import inline_policies, leak_role_session
+
+    leak_role_session(server_account, server_trail, "ASIAROLLBACKROLE0002", "ci-run-8")
+    run = cli("compromised", "ASIAROLLBACKROLE0002", "--yes", "--output", "json")
+    assert run.code == 0, run.stderr
+    incident = json.loads(run.stdout)["incident_id"]
+    before = inline_policies(server_account, "role", "app")
+    journal = SqliteJournal(tmp_path / "home" / "responder.db")
+    refusal = "rollback undoes a leaked key's containment: this incident has none"
+    with pytest.raises(BadInput, match=refusal):
+        followup.rollback(make_ctx(), journal, incident, "false positive")
+    step = next(s for s in journal.steps(incident) if s.name == "rollback")
+    assert step.status == "failed"
+    assert step.error == refusal
+    assert "internal error" not in (step.error or "")
     assert inline_policies(server_account, "role", "app") == before
 
 
