@@ -2,7 +2,8 @@
 
 One module so the CLI, the Lambda handler and the tests agree on what a failure means:
 exit 1 is resumable, 2 and 3 guarantee nothing was changed, 4 means someone else is
-already working on the incident, 5 that it completed but the humans were not told.
+already working on the incident, 5 that it completed and was contained but something is
+missing: a notification, the evidence upload, or a region's evidence.
 """
 
 from __future__ import annotations
@@ -16,16 +17,21 @@ EXIT_BAD_INPUT: Final = 2
 EXIT_REFUSED: Final = 3
 EXIT_LEASE_HELD: Final = 4
 EXIT_NOT_NOTIFIED: Final = 5
-"""Completed (contained, replaced), but a notification could not be delivered."""
+"""Completed and contained, but something is missing: a notification, the evidence
+upload, or evidence from a region that could not be read."""
+EXIT_INCOMPLETE: Final = EXIT_NOT_NOTIFIED
 
 
-def exit_code_for(status: str, *, notification_failed: bool = False) -> int:
+def exit_code_for(status: str, *, notification_failed: bool = False,
+                  evidence_gap: bool = False) -> int:
     """The exit code of an incident that ended (or stopped) in `status`."""
     if status == "completed":
-        return EXIT_NOT_NOTIFIED if notification_failed else EXIT_COMPLETED
+        return EXIT_INCOMPLETE if notification_failed or evidence_gap else EXIT_COMPLETED
     if status == "refused":
         return EXIT_REFUSED
-    if status == "waiting":  # a rotation waiting for people or a grace period, as asked
+    if status in {"waiting", "closed"}:
+        # waiting: a rotation waiting for people or a grace period, as asked;
+        # closed: a human took the incident over and said why (`respond close`).
         return EXIT_COMPLETED
     return EXIT_HALTED  # halted, or still running under someone else's lease
 
@@ -118,6 +124,20 @@ class Interrupted(ResponderError):
         super().__init__(message)
         self.signal_name = signal_name
         self.incident_id = incident_id
+
+
+class NotVerified(ResponderError):
+    """Re-reading AWS after acting did not show what the incident claims (a key still
+    Active, a deny missing or with another cutoff): the incident halts and names it."""
+
+    exit_code = EXIT_HALTED
+    status = "halted"
+
+    def __init__(self, moment: str, mismatches: tuple[str, ...]) -> None:
+        super().__init__(f"not verified {moment}: AWS shows " + "; ".join(mismatches)
+                         + "; fix it, then `respond resume` checks again")
+        self.moment = moment
+        self.mismatches = mismatches
 
 
 class _StepStopped(ResponderError):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-IncidentStatus = Literal["running", "halted", "waiting", "completed", "refused"]
+IncidentStatus = Literal["running", "halted", "waiting", "completed", "refused", "closed"]
 StepStatus = Literal["pending", "running", "waiting", "done", "failed", "skipped"]
 OPEN_STATUSES: tuple[IncidentStatus, ...] = ("running", "halted", "waiting")
 """A waiting incident (a rotation waiting for the applications or its grace period) is
