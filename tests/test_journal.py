@@ -103,6 +103,32 @@ def test_an_older_sqlite_journal_gets_the_open_index_with_waiting(tmp_path: Path
     assert "one_open_incident_per_key_v2" in indexes
 
 
+def test_an_older_sqlite_journal_gains_the_verification_column(tmp_path: Path) -> None:
+    """A journal made before verification existed opens, keeps its incident, and can
+    record what the incident observed."""
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA.replace(",\n    verification TEXT", ""))
+    old.close()
+    journal = SqliteJournal(path)
+    _open(journal)
+    assert journal.get("inc-1").verification is None
+    journal.update_incident("inc-1", T0, verification={"ok": True, "checks": []})
+    assert journal.get("inc-1").verification == {"ok": True, "checks": []}
+    journal.close()
+
+
+def test_verification_round_trips(journal: Journal) -> None:
+    """What an incident observed is kept as the mapping it was given, in every backend."""
+    _open(journal)
+    seen = {"moment": "after containment", "ok": False,
+            "checks": [{"subject": "key", "expected": "Inactive", "observed": "Active"}]}
+    journal.update_incident("inc-1", T0, verification=seen)
+    assert journal.get("inc-1").verification == seen
+    journal.update_incident("inc-1", T0, verification=None)
+    assert journal.get("inc-1").verification is None
+
+
 def test_sqlite_wal_mode(tmp_path: Path) -> None:
     """The SQLite journal file is in WAL mode so readers never block the runner."""
     journal = SqliteJournal(tmp_path / "journal.db")

@@ -30,7 +30,7 @@ from responder.journal.records import (
 )
 
 INCIDENT_FIELDS: Final = frozenset(
-    {"status", "user_name", "account_id", "contained_at", "error", "report"}
+    {"status", "user_name", "account_id", "contained_at", "error", "report", "verification"}
 )
 """What update_incident may set: a typo must fail, not silently write nothing."""
 COLLISION_ATTEMPTS: Final = 3
@@ -75,6 +75,7 @@ def incident_record(fields: Mapping[str, Any]) -> IncidentRecord:
         lease_expires=parse_iso(fields.get("lease_expires")),
         report=fields.get("report"),
         finding_id=fields.get("finding_id"),
+        verification=json.loads(fields["verification"]) if fields.get("verification") else None,
     )
 
 
@@ -119,7 +120,8 @@ def incident_changes(fields: Mapping[str, Any], now: datetime) -> dict[str, Any]
         raise ValueError(f"not incident fields: {sorted(unknown)}")
     if "status" in fields and fields["status"] is None:
         raise ValueError("an incident's status cannot be cleared")
-    values = {k: iso(v) if isinstance(v, datetime) else v for k, v in fields.items()}
+    values = {k: iso(v) if isinstance(v, datetime) else dumps(v) if isinstance(v, Mapping)
+              else v for k, v in fields.items()}
     return {**values, "updated_at": iso(now)}
 
 
@@ -302,7 +304,8 @@ class Journal(ABC):
         return self.get(incident_id)
 
     def update_incident(self, incident_id: str, now: datetime, **fields: Any) -> None:
-        """Set status, user_name, account_id, contained_at, error and/or report (None
+        """Set status, user_name, account_id, contained_at, error, report and/or
+        verification (a mapping, stored as JSON text) (None
         clears one; an unknown field is a ValueError). Raises IncidentExists when a new
         open status would give the key a second open incident."""
         values = incident_changes(fields, now)

@@ -37,6 +37,10 @@ class IncidentRecord:
     """Path of report.md once written."""
     finding_id: str | None = None
     """The GuardDuty / Health / Security Hub finding that triggered it, if any."""
+    verification: Mapping[str, Any] | None = None
+    """What the incident last observed in AWS about what it claims (a Verification's
+    detail): written after containment, contain-attacker, the end of a run, a sweep and
+    a rollback."""
 
     @property
     def is_open(self) -> bool:

@@ -23,6 +23,8 @@ from responder.journal import base
 from responder.journal.records import CallHandle, CallRecord, IncidentRecord, StepRecord
 
 SCHEMA_VERSION = 1
+ADDED_COLUMNS = ("verification",)
+"""incidents' columns added after the first release, in the order they were added."""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
     id TEXT PRIMARY KEY,
@@ -40,7 +42,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     lease_owner TEXT,
     lease_expires TEXT,
     report TEXT,
-    finding_id TEXT
+    finding_id TEXT,
+    verification TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_incident_per_finding
     ON incidents(finding_id) WHERE finding_id IS NOT NULL;
@@ -113,10 +116,19 @@ class SqliteJournal(base.Journal):
             self._db.execute("PRAGMA foreign_keys=ON")
             with self._lock:
                 self._db.executescript(SCHEMA)
+                self._add_missing_columns()
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # a real write
         except (OSError, sqlite3.Error) as exc:
             raise JournalUnavailable(
                 f"journal {path} cannot be used ({type(exc).__name__}: {exc})") from exc
+
+    def _add_missing_columns(self) -> None:
+        """A journal written by an older version lacks the newer columns: added, empty,
+        so its incidents still read (and resume) as they were."""
+        have = {row["name"] for row in self._db.execute("PRAGMA table_info(incidents)")}
+        for column in ADDED_COLUMNS:
+            if column not in have:
+                self._db.execute(f"ALTER TABLE incidents ADD COLUMN {column} TEXT")
 
     @property
     def location(self) -> str:
