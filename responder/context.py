@@ -181,6 +181,9 @@ class RunContext:
     scheduler: Scheduler | None = None
     """Set in Lambda: sweeps are scheduled with EventBridge Scheduler instead of waiting
     for `respond sweep` or --watch."""
+    home_account: str | None = None
+    """The account these credentials act in, when known without asking AWS (the Lambda
+    function's own, from its ARN; the role's, once acting through one)."""
 
     def incident_dir(self, incident_id: str) -> Path:
         return self.home / "incidents" / incident_id
@@ -191,4 +194,5 @@ class RunContext:
             self,
             session_factory=assuming(self.session_factory, role_arn),
             options=dataclasses.replace(self.options, role_arn=role_arn),
+            home_account=role_arn.split(":")[4] or None,
         )

@@ -276,7 +276,9 @@ def test_dry_run_plan_changes_nothing(
     assert update.operation == "UpdateAccessKey"
     assert dict(update.params) == {"UserName": "alice", "AccessKeyId": account.leaked_key,
                                    "Status": "Inactive"}
-    assert set(faults.calls) == {"GetAccessKeyLastUsed", "GetAccessKeyInfo"}
+    # A plan has no call budget: it asks which account these credentials act in, to say
+    # whether the run would be refused (a key of another account, issue 28).
+    assert set(faults.calls) == {"GetAccessKeyLastUsed", "GetAccessKeyInfo", "GetCallerIdentity"}
     assert iam_state(account.iam) == before
 
 
@@ -297,7 +299,9 @@ def test_resumed_containment_reports_when_it_took_hold(
         return now[0]
 
     operation, step = case
-    ctx = make_ctx(session_factory=faults.session_factory(), clock=clock)
+    # Credentials whose account is known without a call: containment goes as a pair.
+    ctx = make_ctx(session_factory=faults.session_factory(), clock=clock,
+                   home_account="123456789012")
     faults.rewrite(operation, crash)
     with pytest.raises(Crash):
         _respond(ctx, journal, account.leaked_key)
@@ -328,7 +332,10 @@ def test_confirmed_plan_is_not_identified_again(
     assert record.id == planned.identified.incident.id
     assert record.status == "completed"
     before_update = faults.calls[: faults.calls.index("UpdateAccessKey")]
-    assert sorted(before_update) == ["GetAccessKeyInfo", "GetAccessKeyLastUsed"]  # sent at once
+    # identify's two reads (sent at once) and the plan's account check, all before the
+    # prompt: nothing more once the human said yes.
+    assert sorted(before_update) == ["GetAccessKeyInfo", "GetAccessKeyLastUsed",
+                                     "GetCallerIdentity"]
 
 
 def test_lease_is_renewed_while_a_call_is_in_flight(

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Self
 from responder.incident import kinds, shapes
 from responder.incident.detail import Detail
 from responder.incident.facts import FactKind
+from responder.incident.verification import Verification
 
 
 def _json(value: Any) -> Any:
@@ -254,6 +255,9 @@ class IncidentDocument(Entry):
     playbook: str | None = None
     started_at: str | None = None
     contained_at: str | None = None
+    verification: Verification | None = None
+    """What the incident last observed in AWS about what it claims, and when (DESIGN §2:
+    "contained" is said only when observed)."""
     steps: tuple[StepEntry, ...] = ()
     evidence: EvidenceEntry | None = None
     replacement: ReplacementEntry | None = None

@@ -19,7 +19,7 @@ from typing import Any
 
 from transitions import EventData, Machine
 
-from responder.aws import ApiCall, CallRecorder
+from responder.aws import Api, ApiCall, CallRecorder
 from responder.context import RunContext, iso
 from responder.errors import (
     BadInput,
@@ -31,6 +31,7 @@ from responder.errors import (
 )
 from responder.incident.action import REGISTRY, StepResult
 from responder.incident.facts import Incident
+from responder.incident.verification import AFTER_ATTACKER, AFTER_CONTAINMENT, AT_END
 from responder.incident.view import IncidentView, target_of
 from responder.journal import IncidentRecord, Journal
 from responder.logging import get_logger, incident_log
@@ -39,6 +40,7 @@ from responder.run import later
 from responder.run.executor import Executor, IncidentSteps
 from responder.run.lease import Lease
 from responder.run.machine import COMPLETED, HALTED, REFUSED, TERMINAL, WAITING, machine_spec
+from responder.steps.identify import known_account
 
 log = get_logger("responder.run.runner")
 
@@ -161,6 +163,7 @@ class IncidentRun:
                          error=None)
             try:
                 with self.lease.kept_alive():
+                    self._resume_checks()
                     while self.state not in TERMINAL:
                         self._advance_once()
             except ResponderError as exc:
@@ -194,7 +197,34 @@ class IncidentRun:
             self._close(HALTED, error=str(exc), failing_step=step)
             raise
         if self.state == COMPLETED:
-            self._close(COMPLETED, error=None)
+            self._finish(step)
+
+    def _resume_checks(self) -> None:
+        """A run that starts where containment is done but was never verified (a resume
+        after a mismatch) re-reads it first; one whose steps are all done only lacks its
+        final verification."""
+        if self.state == COMPLETED:
+            self._finish(None)
+            return
+        try:
+            self._maybe_contained()
+        except ResponderError as exc:
+            self._close(HALTED, error=str(exc), failing_step=self.state)
+            raise
+
+    def _finish(self, step: str | None) -> None:
+        """Completed only when AWS shows what the incident claims: else halted, naming
+        the mismatch (`respond resume` reads it again)."""
+        try:
+            later.verified(self.ctx, self.journal, self.incident.id, AT_END, self._reader())
+        except ResponderError as exc:
+            self._close(HALTED, error=str(exc), failing_step=step)
+            raise
+        self._close(COMPLETED, error=None)
+
+    def _reader(self) -> Api:
+        """Verification's reads: not journaled as calls (the observation is, whole)."""
+        return Api(self.executor.session, self.ctx.retry)
 
     def _close(self, status: str, error: str | None, failing_step: str | None = None, *,
                notify: bool = True) -> None:
@@ -219,8 +249,11 @@ class IncidentRun:
         partner = self._partner(spec)
         result = self._run_step(spec) if partner is None else self._run_pair(spec, partner)
         self._maybe_contained()
-        if REGISTRY.kind_of(spec.action) == "evidence" and result is not None \
-                and result.status == "done":
+        kind = REGISTRY.kind_of(spec.action)
+        if kind == "attacker" and result is not None and result.status == "done":
+            later.verified(self.ctx, self.journal, self.incident.id, AFTER_ATTACKER,
+                           self._reader())
+        if kind == "evidence" and result is not None and result.status == "done":
             # Kept where it outlives this machine before anything else can go wrong.
             later.archive(self.ctx, self.journal, self.lease, self.incident.id)
 
@@ -228,12 +261,18 @@ class IncidentRun:
         return any(s.name == name and s.status == "done" for s in self.view().steps)
 
     def _partner(self, spec: StepSpec) -> StepSpec | None:
-        """The step to send at once with `spec`: in a fresh run, the next step when both
-        are containment steps and the next needs nothing of this one but the moment
-        they began (Action.alongside): revoke-sessions' cutoff, not disable-key's answer."""
+        """The step to send at once with `spec`: in a fresh run whose account identify
+        compared, the next step when both are containment steps and the next needs
+        nothing of this one but the moment they began (Action.alongside): revoke-sessions'
+        cutoff, not disable-key's answer."""
         steps = self.playbook.steps
         index = steps.index(spec)
         if self.incident.resumed or index + 1 == len(steps):
+            return None
+        if known_account(self.ctx, self.executor.session) is None:
+            # identify could not compare the key's account with ours without a call: the
+            # deny waits for UpdateAccessKey's answer, which proves the key is ours (or,
+            # NoSuchEntity, has the account asked) before any write to a user.
             return None
         partner = steps[index + 1]
         if (REGISTRY.kind_of(spec.action) == REGISTRY.kind_of(partner.action) == "containment"
@@ -287,12 +326,16 @@ class IncidentRun:
         return ran.result
 
     def _maybe_contained(self) -> None:
+        """Contained once every containment step is done and AWS shows it: the key
+        Inactive (or gone), the deny in place with this incident's cutoff."""
         view = self.view()
         if view.contained_at is not None:
             return
         contained = view.containment_moment()
         if contained is None:
             return
+        later.verified(self.ctx, self.journal, self.incident.id, AFTER_CONTAINMENT,
+                       self._reader())
         self.journal.update_incident(self.incident.id, self.ctx.clock(), contained_at=contained)
         log.info("incident.contained", contained_at=iso(contained),
                  seconds=round((contained - self.incident.started_at).total_seconds(), 3))

@@ -24,6 +24,7 @@ from responder.errors import (
     AwsCallFailed,
     BadInput,
     OtherAccount,
+    Refused,
     StepFailed,
 )
 from responder.guardrails import check_access_key_id, check_not_own_key, is_temporary
@@ -39,6 +40,7 @@ from responder.run import later
 from responder.run.executor import Deferred, Executor
 from responder.run.lease import acquire
 from responder.run.runner import EarlierStep, IncidentRun
+from responder.steps.identify import known_account, other_account
 
 log = get_logger("responder.run.service")
 
@@ -124,11 +126,17 @@ def identify(
 
 def plan(ctx: RunContext, playbook: Playbook, access_key_id: str,
          check: Callable[[RunContext, Identified], None] | None = None) -> Plan:
-    """Dry run: the read-only identify step for real, every other step only planned;
-    `check` refuses what the run itself would refuse right after identify."""
-    found = identify(ctx, playbook, *checked_key(ctx, playbook, access_key_id))
-    if check is not None:
-        check(ctx, found)
+    """Dry run: the read-only identify step for real (through the role the run would
+    take to reach another account's key, or refused as the run would be), every other
+    step only planned; `check` refuses what the run itself would refuse after identify."""
+    try:
+        ctx, found = identify_reaching(ctx, playbook,
+                                       *checked_key(ctx, playbook, access_key_id),
+                                       ask_account=True)
+        if check is not None:
+            check(ctx, found)
+    except Refused as refused:  # said as what the run would do: this run changes nothing
+        raise Refused(f"a run would be refused: {refused}") from refused
     planned = tuple(
         (spec, REGISTRY[spec.action]().plan(
             StepInput(ctx, found.incident, found.target, spec.settings)))
@@ -248,15 +256,22 @@ def respond(
     return run_identified(ctx, journal, record, owner, found, resumed=bool(history))
 
 
-def identify_reaching(ctx: RunContext, playbook: Playbook, key: str, session: AnySession
-                      ) -> tuple[RunContext, Identified]:
+def identify_reaching(ctx: RunContext, playbook: Playbook, key: str, session: AnySession,
+                      *, ask_account: bool = False) -> tuple[RunContext, Identified]:
     """identify, and the context that acts where the key is: through the role in_account
-    names when the key belongs to another account."""
+    names when the key belongs to another account. identify compares the accounts when
+    ours is known without a call; a plan (`ask_account`: it has no call budget) and a
+    deployment set up to reach other accounts (a role template) ask."""
     try:
-        return ctx, identify(ctx, playbook, key, session)
+        found = identify(ctx, playbook, key, session)
+        if (ask_account or ctx.role_arn_template) and known_account(ctx, session) is None:
+            here = caller_account(ctx)
+            if found.target.account_id != here:
+                raise other_account(key, found.target.account_id, here)
     except OtherAccount as other:
         ctx = in_account(ctx, other.owner_account, other)
         return ctx, identify(ctx, playbook, key)
+    return ctx, found
 
 
 def run_identified(ctx: RunContext, journal: Journal, record: IncidentRecord, owner: str,

@@ -27,6 +27,7 @@ from responder.errors import AwsCallFailed
 from responder.iam import snapshot as iam_snapshot
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import KeyDisabled, SessionsRevoked
+from responder.steps.identify import same_account
 
 POLICY_NAME = "responder-revoke-older-sessions"
 DEFAULT_MARGIN_SECONDS = 300
@@ -97,7 +98,8 @@ def cutoff_for(inp: StepInput) -> datetime:
 
 @register("attach_deny_policy")
 class AttachDenyPolicy(Action):
-    permissions = ("iam:PutUserPolicy", "iam:GetUserPolicy", *iam_snapshot.SNAPSHOT_PERMISSIONS)
+    permissions = ("iam:PutUserPolicy", "iam:GetUserPolicy", "sts:GetCallerIdentity",
+                   *iam_snapshot.SNAPSHOT_PERMISSIONS)
     kind = "containment"
     alongside = True
     result = SessionsRevoked
@@ -155,6 +157,7 @@ class AttachDenyPolicy(Action):
         except AwsCallFailed as exc:
             if exc.code != "NoSuchEntity":
                 raise
+            same_account(inp, api)  # another account's user is not "deleted"
             # The user was deleted meanwhile: none of its sessions has a permission left.
             return StepResult("done", SessionsRevoked(
                 POLICY_NAME, cutoff_text(cutoff), user_deleted=True),

@@ -6,11 +6,12 @@ from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import KeyDisabled
+from responder.steps.identify import same_account
 
 
 @register("disable_access_key")
 class DisableAccessKey(Action):
-    permissions = ("iam:UpdateAccessKey", "iam:ListAccessKeys")
+    permissions = ("iam:UpdateAccessKey", "iam:ListAccessKeys", "sts:GetCallerIdentity")
     kind = "containment"
     result = KeyDisabled
 
@@ -39,6 +40,7 @@ class DisableAccessKey(Action):
         mine = [k for k in keys.get("AccessKeyMetadata", [])
                 if k["AccessKeyId"] == inp.incident.access_key_id]
         if not mine:
+            same_account(inp, api)  # not found here is "deleted" only in the key's account
             return StepResult("done", KeyDisabled("Deleted", already=True))
         if mine[0]["Status"] == "Inactive":
             return StepResult("done", KeyDisabled("Inactive", already=True),
@@ -64,7 +66,12 @@ class DisableAccessKey(Action):
         try:
             api.call(update)
         except AwsCallFailed as exc:
-            if exc.code != "NoSuchEntity" or not self._gone(inp, api):
+            if exc.code != "NoSuchEntity":
+                raise
+            # NoSuchEntity is also what a key of another account answers: "deleted" only
+            # once the key is known to belong here, and proven absent.
+            same_account(inp, api)
+            if not self._gone(inp, api):
                 raise
             # The key (or its user) was deleted meanwhile: it can sign nothing any more,
             # which is what this step is for. Recorded, and the incident goes on.
