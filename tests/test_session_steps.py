@@ -565,3 +565,49 @@ def test_dry_run_plans_the_found_sessions_deny_and_changes_nothing(
     document = json.loads(put.params["PolicyDocument"])
     assert rp.sessions_in(document) == {f"{role['RoleId']}:ci-run-9"}
     assert world.iam.list_role_policies(RoleName="app")["PolicyNames"] == []
+
+
+# -- identities CloudTrail writes without a sessionContext (issue 28, case 9) -------------
+
+
+def test_a_role_session_without_session_context_is_named_by_its_arn(
+    world: World, make_ctx: CtxFactory, journal: SqliteJournal
+) -> None:
+    """Some records carry no sessionContext: the role comes from the session's ARN, and
+    the session is denied on that role instead of halting on an empty RoleName."""
+    role = make_role(world.account, "app")
+    identity = _role_identity(role, "ci-run-9")
+    del identity["sessionContext"]
+    world.leak(identity)
+    found = _found(make_ctx())
+    assert found.role_name == "app"
+    assert found.role_arn == role["Arn"]
+    _respond(world, make_ctx(), journal)
+    assert rp.sessions_in(_role_policy(world, "app")) == {f"{role['RoleId']}:ci-run-9"}
+
+
+def test_a_role_session_that_names_no_role_is_refused_before_an_incident(
+    world: World, make_ctx: CtxFactory, journal: SqliteJournal
+) -> None:
+    world.leak({"type": "AssumedRole", "principalId": "AROAEXAMPLE0000000001:s",
+                "accountId": ACCOUNT_ID, "accessKeyId": KEY})
+    with pytest.raises(Refused, match="--principal"):
+        service.respond(make_ctx(), journal, PLAYBOOK, KEY)
+    assert journal.recent() == []
+
+
+def test_principal_given_to_join_another_principals_incident_is_refused(
+    world: World, make_ctx: CtxFactory, journal: SqliteJournal
+) -> None:
+    """--principal is never silently ignored: joining an open incident that identified
+    another principal says so in one line and changes nothing."""
+    role = make_role(world.account, "app")
+    world.leak(_role_identity(role, "ci-run-7"))
+    ctx = make_ctx(options=Options(replace=False))
+    record = service.respond(ctx, journal, PLAYBOOK, KEY)
+    journal.update_incident(record.id, datetime.now(UTC), status="halted")
+    other = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/other/s"
+    with pytest.raises(BadInput, match=f"respond close {record.id}"):
+        service.respond(make_ctx(options=Options(session=SessionHint(principal_arn=other))),
+                        journal, PLAYBOOK, KEY)
+    assert journal.get(record.id).status == "halted"

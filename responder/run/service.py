@@ -31,7 +31,7 @@ from responder.guardrails import check_access_key_id, check_not_own_key, is_temp
 from responder.iam.snapshot import access_keys
 from responder.incident.action import REGISTRY, KeyKind, StepInput, StepResult
 from responder.incident.facts import Incident, Target
-from responder.incident.view import target_of
+from responder.incident.view import IncidentView, target_of
 from responder.journal import IncidentExists, IncidentRecord, Journal
 from responder.journal.owner import new_owner
 from responder.logging import get_logger
@@ -229,6 +229,7 @@ def respond(
             f"superseded: {key} was reported compromised; its response replaces this rotation"))
         log.warning("rotation.superseded", incident_id=existing.id)
     elif existing is not None:
+        check_principal_for(ctx, journal, existing)
         log.info("incident.join", incident_id=existing.id)
         return resume(ctx, journal, existing.id, owner)
     history = journal.history_for_key(key)
@@ -254,6 +255,24 @@ def respond(
         log.info("incident.join", incident_id=exists.incident_id)
         return resume(ctx, journal, exists.incident_id, owner)
     return run_identified(ctx, journal, record, owner, found, resumed=bool(history))
+
+
+def check_principal_for(ctx: RunContext, journal: Journal, record: IncidentRecord) -> None:
+    """`--principal` given to join an open incident whose identify already named another
+    principal is refused in one line (exit 2), never silently ignored: that incident acts
+    on what it found, and only a new incident would act on the principal given."""
+    hint = ctx.options.session
+    given = hint.principal_arn if hint is not None else None
+    if not given:
+        return
+    found = IncidentView.load(journal, record.id).session
+    if found is None or found.principal_arn == given:
+        return
+    raise BadInput(
+        f"incident {record.id} is open for {record.access_key_id} and acts on the session "
+        f"it identified ({found.principal_arn or found.label}), not on --principal {given}: "
+        f"`respond close {record.id} --reason TEXT` ends it, then run `respond compromised "
+        f"{record.access_key_id} --principal {given}` again")
 
 
 def identify_reaching(ctx: RunContext, playbook: Playbook, key: str, session: AnySession,

@@ -60,9 +60,20 @@ def from_identity(identity: Mapping[str, Any], account: str) -> SessionFound:
         role_id, _, session = str(identity.get("principalId") or "").partition(":")
         session = session or (arn or "").rsplit("/", 1)[-1]
         role_arn = _text(issuer.get("arn"))
+        # Some records carry no sessionContext (data events, some services): the session's
+        # own ARN (arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION) still names the role.
+        named = ROLE_SESSION_ARN.match(arn or "")
+        role_name = (_text(issuer.get("userName")) or (role_arn or "").rsplit("/", 1)[-1]
+                     or (named["role"] if named else ""))
+        if not role_name:
+            raise Refused(f"the key signs as an assumed role whose CloudTrail identity names "
+                          f"no role ({arn or 'no ARN'}): pass --principal "
+                          f"arn:aws:sts::{account}:assumed-role/ROLE/SESSION to say which")
+        if role_arn is None and named is not None:
+            role_arn = f"arn:{(arn or '').split(':')[1]}:iam::{named['account']}:role/{role_name}"
         return SessionFound(
             principal_type=kind, account_id=account, principal_arn=arn,
-            role_name=_text(issuer.get("userName")) or (role_arn or "").rsplit("/", 1)[-1],
+            role_name=role_name,
             role_arn=role_arn, role_id=_text(issuer.get("principalId")) or role_id or None,
             session_name=session or None,
             instance_id=session if INSTANCE_ID.match(session) else None, issued_at=issued_at)
