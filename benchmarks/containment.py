@@ -16,7 +16,9 @@ respond <= 1.25x the floor and <= 0.5x aws_ir, medians of >= 10 runs.
 
 `--iam-latency-ms N` holds every IAM request N ms (AWS's IAM is not local), and
 `--one-at-a-time` times respond with its containment pair off (patched here): together
-they measure what sending disable-key and revoke-sessions at once saves.
+they measure what sending disable-key and revoke-sessions at once saves. The pair is sent
+only when the credentials' account is known without a call (decision 36):
+`--account-known` gives the run AWS_ACCOUNT_ID, as SSO, assumed roles and the Lambda have.
 
 `--home shared --warm-up --server thread --output human` is the method used before
 issue 27 (one RESPONDER_HOME for all runs, one untimed run first, moto in a thread of
@@ -209,6 +211,11 @@ def _arguments() -> argparse.Namespace:
                         help="time respond with its containment pair turned off (patched "
                         "here, not a product option): revoke-sessions waits for "
                         "disable-key's answer")
+    parser.add_argument("--account-known", action="store_true",
+                        help="credentials that carry their account (AWS_ACCOUNT_ID, as SSO, "
+                        "assumed roles and the Lambda have): identify compares the key's "
+                        "account at once and containment goes as a pair; without it the "
+                        "pair waits for UpdateAccessKey's answer (decision 36)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -231,6 +238,8 @@ def main() -> int:
         base_env.update(AWS_ENDPOINT_URL=server.url, AWS_ACCESS_KEY_ID="AKIABENCHRESPONDER01",
                         AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1",  # noqa: S106
                         AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+        if args.account_known:
+            base_env["AWS_ACCOUNT_ID"] = "123456789012"  # moto's account
         n = 0
 
         def timed(name: str) -> float | None:
@@ -266,7 +275,8 @@ def main() -> int:
         "floor_python": python,
         "method": {"home": args.home, "warm_up": args.warm_up, "server": args.server,
                    "output": args.output, "iam_latency_ms": args.iam_latency_ms,
-                   "containment_pair": not args.one_at_a_time},
+                   "containment_pair": not args.one_at_a_time,
+                   "account_known": args.account_known},
         **{k: _summary(v) for k, v in samples.items() if v},
     }
     if samples["respond"] and samples["floor"]:
