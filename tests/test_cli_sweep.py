@@ -83,7 +83,7 @@ def test_a_sweep_contains_what_cloudtrail_delivered_late(
     assert evidence["sha256"] != before
     assert evidence["sha256"] == hashlib.sha256(Path(evidence["path"]).read_bytes()).hexdigest()
     assert [(s["step"], s["new_events"]) for s in swept["sweeps"]["done"]] == [("sweep-1", 1)]
-    assert len(swept["sweeps"]["due"]) == 1
+    assert swept["sweeps"]["due"] == doc["sweeps"]["due"]  # a sweep by hand uses none up
     assert [s["name"] for s in swept["steps"]][-1] == "harden"  # §2 lists the playbook only
 
     second, calls = _sweep(cli, doc["incident_id"], tmp_path)
@@ -92,6 +92,53 @@ def test_a_sweep_contains_what_cloudtrail_delivered_late(
     assert second.json()["evidence"]["sha256"] == evidence["sha256"]
     assert _event_ids(evidence["path"]) == ids
     assert [s["new_events"] for s in second.json()["sweeps"]["done"]] == [1, 0]
+
+
+def test_a_sweep_names_what_it_shut_and_what_it_left_for_a_human(
+    server_account: Account, server_trail: FaultyCloudTrail, cli: Cli
+) -> None:
+    """Delivered late: a key made for carol, user backdoor made with a key, a policy
+    attached to bob. The sweep's entry in the JSON names what it shut and what it left
+    for a human (with the undo command), as contain-attacker's does; the human output
+    lists them under the sweep."""
+    doc = _contained(cli, server_account, server_trail)
+    leaked, iam = server_account.leaked_key, server_account.iam
+    carol_key = _late_key(server_account, server_trail)
+    at = datetime.now(UTC) - timedelta(minutes=2)
+    iam.create_user(UserName="backdoor")
+    server_trail.record(REGION, "CreateUser", leaked, event_time=at + timedelta(seconds=1),
+                        request_parameters={"userName": "backdoor"},
+                        response_elements={"user": {"userName": "backdoor", "path": "/"}})
+    made = str(iam.create_access_key(UserName="backdoor")["AccessKey"]["AccessKeyId"])
+    server_trail.record(REGION, "CreateAccessKey", leaked, event_time=at + timedelta(seconds=2),
+                        request_parameters={"userName": "backdoor"},
+                        response_elements={"accessKey": {"accessKeyId": made,
+                                                         "userName": "backdoor",
+                                                         "status": "Active"}})
+    policy = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    server_trail.record(REGION, "AttachUserPolicy", leaked, event_time=at + timedelta(seconds=3),
+                        request_parameters={"userName": "bob", "policyArn": policy})
+    result = cli("sweep", doc["incident_id"], "--output", "json")
+    assert result.code == 0, result.stderr[-3000:]
+    (entry,) = result.json()["sweeps"]["done"]
+    assert entry["new_events"] == 4
+    assert {(k["user_name"], k["access_key_id"], k["already"]) for k in entry["keys_disabled"]} \
+        >= {("carol", carol_key, False)}
+    assert entry["principals_quarantined"] == [
+        {"type": "user", "name": "backdoor", "keys_disabled": [made]}]
+    assert entry["sessions_revoked"] == []
+    undo = f"aws iam detach-user-policy --user-name bob --policy-arn {policy}"
+    assert [(h["event_name"], h["undo"]) for h in entry["needs_human"]] == [
+        ("AttachUserPolicy", undo)]
+    assert _status(server_account, "carol", carol_key) == "Inactive"
+
+    shown = cli("status", doc["incident_id"])
+    assert shown.code == 0, shown.stderr[-2000:]
+    text = shown.stdout
+    assert "sweep-1: 4 new events" in text, text
+    assert f"shut: key {carol_key} of carol disabled" in text, text
+    assert f"shut: user backdoor quarantined (keys {made} disabled)" in text, text
+    assert undo in text.split("for a human:", 1)[-1], text
 
 
 def test_a_sweep_notifies_only_when_something_is_new(
@@ -158,7 +205,7 @@ def test_status_shows_sweeps_done_and_due(
     assert "1 done, next" in cli("status").stdout
     shown = json.loads(cli("status", doc["incident_id"], "--output", "json").stdout)
     assert len(shown["sweeps"]["done"]) == 1
-    assert len(shown["sweeps"]["due"]) == 1
+    assert len(shown["sweeps"]["due"]) == 2  # the sweep ran before the first was due
 
 
 def test_watch_runs_the_sweeps_when_due(

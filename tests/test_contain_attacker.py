@@ -395,3 +395,26 @@ def test_unreachable_other_account_is_listed_for_a_human(
     assert "another account" in item.what
     assert "put-role-policy --role-name deploy" in item.undo
     assert faults.count("AssumeRole") == 1
+
+
+def test_a_quarantined_users_key_already_inactive_is_not_claimed(
+    world: World, journal: SqliteJournal, make_ctx: CtxFactory
+) -> None:
+    """A user the attacker created has one key it left Inactive and one Active: only the
+    Active one is listed as set Inactive by the step; the other is recorded as found
+    Inactive, so a rollback never makes it Active."""
+    from responder.steps.rollback import undo_plan
+
+    leaked = world.account.leaked_key
+    world.iam.create_user(UserName="backdoor")
+    world.record("CreateUser", leaked, request_parameters={"userName": "backdoor"})
+    idle = str(world.iam.create_access_key(UserName="backdoor")["AccessKey"]["AccessKeyId"])
+    world.iam.update_access_key(UserName="backdoor", AccessKeyId=idle, Status="Inactive")
+    live = str(world.iam.create_access_key(UserName="backdoor")["AccessKey"]["AccessKeyId"])
+    incident_id, facts = _contain(make_ctx(), journal, leaked)
+    (principal,) = facts.principals_quarantined
+    assert (principal.keys_disabled, principal.keys_found_inactive) == ((live,), (idle,))
+    assert _keys(world.iam, "backdoor") == {idle: "Inactive", live: "Inactive"}
+    plan = undo_plan(IncidentView.load(journal, incident_id))
+    assert f"make key {live} of backdoor Active again" in plan
+    assert not any(idle in line for line in plan)

@@ -537,3 +537,34 @@ def test_slack_rejects_non_http_urls(url: str, completed: Notice) -> None:
     with pytest.raises(ValueError, match="http") as caught:
         post_slack(url, completed, retry=FAST_RETRY)
     assert url not in str(caught.value)
+
+
+def test_a_rolled_back_incident_is_told_as_undone_not_to_resume() -> None:
+    """A halted incident later rolled back: the next actions say the containment was
+    undone and why, with what AWS showed; no `respond resume`, no move to a new key."""
+    rollback = _step(6, "rollback", "rollback_containment", detail={
+        "reason": "a fixture key", "key_status": "Active", "deny_removed": True,
+        "reasons": [{"at": "2026-03-01T13:00:00Z", "reason": "a fixture key"}],
+        "left_alone": [], "verified_at": "2026-03-01T13:00:01Z"})
+    notice = build_notice("halted", INC, TARGET, [*halted_steps(), rollback],
+                          contained_at=CONTAINED, failing_step="replace-key")
+    text = _actions(notice)
+    assert notice.rolled_back is not None
+    assert "The containment was undone" in text
+    assert "a fixture key (2026-03-01T13:00:00Z)" in text
+    assert f"key {KEY} Active, session deny removed" in text
+    assert "respond resume" not in text
+    assert "Update the applications" not in text
+
+
+def test_a_refused_high_risk_call_is_marked_in_the_sns_text() -> None:
+    """An errorCode on a high-risk entry (an older journal: no `refused` key) is shown as
+    refused in the SNS body's list and in the next action that names the kinds."""
+    steps = list(completed_steps())
+    summary = dict(EVIDENCE["summary"])  # type: ignore[call-overload]
+    summary["high_risk"] = [{**summary["high_risk"][1], "errorCode": "AccessDenied"}]
+    steps[3] = replace(steps[3], detail={**EVIDENCE, "summary": summary})
+    notice = build_notice("completed", INC, TARGET, steps, contained_at=CONTAINED)
+    _, body = render_text(notice)
+    assert "AttachUserPolicy (refused: AccessDenied) at 2026-03-01T11:11:00Z" in body
+    assert "AttachUserPolicy (refused: AccessDenied)" in _actions(notice)

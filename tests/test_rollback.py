@@ -48,9 +48,12 @@ def test_rollback_undoes_containment_after_yes_and_reason(
     assert _status(iam, "backdoor", backdoor_key) == "Inactive"
 
     plan = cli("rollback", incident)
-    assert plan.code == 2
+    assert plan.code == 0  # a preview, as --dry-run (DESIGN §2)
     assert "make the key" in plan.stdout
     assert "nothing was changed" in plan.stdout
+    lines = [line.strip() for line in plan.stdout.splitlines() if line.startswith("  ")]
+    assert len(lines) == len(set(lines)), lines  # each item once
+    assert lines.count(f"make key {backdoor_key} of backdoor Active again") == 1
     assert _status(iam, "alice", server_account.leaked_key) == "Inactive"
     unreasoned = cli("rollback", incident, "--yes")
     assert unreasoned.code == 2
@@ -72,6 +75,14 @@ def test_rollback_undoes_containment_after_yes_and_reason(
     again = cli("rollback", incident, "--yes", "--reason", "again")
     assert again.code == 0, again.stderr
     assert _status(iam, "alice", server_account.leaked_key) == "Active"
+    report = json.loads(cli("report", incident, "--format", "json").stdout)
+    assert report["rollback"]["deny_removed"] is True  # re-read: gone, whoever deleted it
+    assert [r["reason"] for r in report["rollback"]["reasons"]] == [
+        "a test fixture's key", "again"]
+    assert any("containment was undone" in a for a in report["next_actions"])
+    replan = cli("rollback", incident, "--output", "json")
+    assert [r["reason"] for r in json.loads(replan.stdout)["rolled_back_before"]] == [
+        "a test fixture's key", "again"]
 
 
 def test_a_deleted_key_stays_deleted(server_account: Account, server_trail: FaultyCloudTrail,

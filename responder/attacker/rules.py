@@ -15,10 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from responder.iam.role_policy import REVOKE_POLICY, revoke_policy
+from responder.incident.shapes import refusal
 
 ASSUME_EVENTS = frozenset({"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"})
 CUTOFF_EVENTS = frozenset({"GetSessionToken", "GetFederationToken"})
 LOGIN_EVENTS = frozenset({"CreateLoginProfile", "UpdateLoginProfile"})
+ACTED_ON = frozenset({"CreateAccessKey", "CreateUser", "CreateRole", *ASSUME_EVENTS,
+                      *CUTOFF_EVENTS, *LOGIN_EVENTS})
+"""Events shut or noted by contain-attacker itself (RULES lists the rest it lists)."""
 
 
 @dataclass
@@ -37,6 +41,8 @@ class Findings:
     covered_by_cutoff: list[dict[str, Any]] = field(default_factory=list)
     needs_human: list[dict[str, Any]] = field(default_factory=list)
     events_considered: int = 0
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    """Calls of the kinds acted on that AWS refused (an errorCode): nothing to undo."""
 
 
 def read_events(path: Path) -> Iterator[dict[str, Any]]:
@@ -79,24 +85,33 @@ def service_linked(arn: str) -> bool:
 def analyse(events: Iterable[Mapping[str, Any]], *, leaked_key: str, victim: str | None,
             account_id: str, own_keys: frozenset[str]) -> Findings:
     """Sort the attacker's successful events into what the step acts on, what the cutoff
-    already covers and what is listed for a human. Events signed with `own_keys` (the
-    responder's key, its replacement key) are never the attacker's."""
+    already covers and what is listed for a human. A call AWS refused (CloudTrail wrote
+    an errorCode) changed nothing: never acted on, never given an undo, only listed as
+    refused. Events signed with `own_keys` (the responder's key, its replacement key)
+    are never the attacker's."""
     relevant: list[Mapping[str, Any]] = []
+    refused: list[dict[str, Any]] = []
     minted: dict[str, tuple[str, str]] = {}  # temporary key -> (minting key, event name)
     considered = 0
     for event in events:
         caller = _caller(event)
-        if caller in own_keys or event.get("errorCode"):
+        if caller in own_keys:
+            continue
+        name = str(event.get("eventName", ""))
+        code = refusal(event)
+        if code is not None:
+            if name in RULES or name in ACTED_ON:
+                refused.append({"event_id": event.get("eventID"), "event_name": name,
+                                "time": event.get("eventTime"), "access_key_id": caller,
+                                "error_code": code})
             continue
         considered += 1
-        name = str(event.get("eventName", ""))
         if name in CUTOFF_EVENTS or name in ASSUME_EVENTS:
             temp = _text(_params(_params(event, "responseElements"), "credentials")
                          .get("accessKeyId"))
             if temp is not None:
                 minted[temp] = (caller, name)
-        if name in RULES or name in {"CreateAccessKey", "CreateUser", "CreateRole",
-                                     *ASSUME_EVENTS, *CUTOFF_EVENTS, *LOGIN_EVENTS}:
+        if name in RULES or name in ACTED_ON:
             relevant.append(event)
 
     def owner(key: str, depth: int = 0) -> str | None:
@@ -109,7 +124,8 @@ def analyse(events: Iterable[Mapping[str, Any]], *, leaked_key: str, victim: str
             return None
         return owner(parent[0], depth + 1)
 
-    found = Findings(events_considered=considered)
+    found = Findings(events_considered=considered, refused=sorted(
+        refused, key=lambda r: (str(r["time"] or ""), str(r["event_id"] or ""))))
     for event in sorted(relevant, key=lambda e: (str(e.get("eventTime", "")),
                                                  str(e.get("eventID", "")))):
         _one(found, event, owner=owner, account_id=account_id, own_keys=own_keys)

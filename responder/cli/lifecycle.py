@@ -26,25 +26,32 @@ from responder.cli.output import (
     swept,
 )
 from responder.context import RunContext, iso, parse_iso, responder_home
-from responder.errors import EXIT_BAD_INPUT, BadInput
+from responder.errors import EXIT_BAD_INPUT, EXIT_COMPLETED, BadInput
 from responder.incident.view import IncidentView
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    """Without --yes: the plan, exit 2 (nothing changed). With it: undone, journaled."""
+    """Without --yes: the plan (each item once, what sweeps shut included), exit 0 as
+    every preview (DESIGN §2; nothing changed). With it: undone, re-read, journaled with
+    every reason given."""
     from responder.run import followup  # noqa: PLC0415 - rollback only
-    from responder.steps.rollback import undo_plan  # noqa: PLC0415
+    from responder.steps.rollback import earlier_reasons, undo_plan  # noqa: PLC0415
 
     journal = journal_of(args)
-    plan = undo_plan(IncidentView.load(journal, args.incident_id))
+    view = IncidentView.load(journal, args.incident_id)
+    plan, earlier = undo_plan(view), earlier_reasons(view)
     if not args.yes:
         if args.output == "json":
-            out_json({"incident_id": args.incident_id, "would_undo": plan})
+            out_json({"incident_id": args.incident_id, "would_undo": plan,
+                      "rolled_back_before": [r.to_detail() for r in earlier]})
         else:
-            out("\n".join([f"rollback of {args.incident_id} would:",
+            before = [f"rolled back before ({r.at or 'time not recorded'}): {r.reason}"
+                      for r in earlier] + (["running it again re-reads everything from AWS "
+                                            "and finishes what is left"] if earlier else [])
+            out("\n".join([*before, f"rollback of {args.incident_id} would:",
                              *[f"  {line}" for line in plan or ["undo nothing"]],
                              "nothing was changed: pass --yes --reason TEXT to undo it"]))
-        return EXIT_BAD_INPUT
+        return EXIT_COMPLETED
     if not (args.reason or "").strip():
         raise BadInput("--reason is required with --yes: say why it was a false positive")
     done = followup.rollback(context(args), journal, args.incident_id, args.reason.strip())

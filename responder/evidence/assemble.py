@@ -66,7 +66,6 @@ def assemble(parts: Iterable[Path], out: Path, summary: Summary) -> Assembled:
     return Assembled(out, events, duplicates, digest.hexdigest())
 
 
-
 @dataclass(frozen=True)
 class Merged:
     path: Path
@@ -144,3 +143,12 @@ def merge(parts: Iterable[Path], into: Path, summary: Summary, pending: Path) ->
         index.close()
         index_path.unlink(missing_ok=True)
     return Merged(into, tuple(added), events, digest.hexdigest())
+
+
+def summarize(path: Path) -> Summary:
+    """The summary of a whole evidence file, streamed (memory stays flat)."""
+    summary = Summary()
+    with path.open("rb") as source:
+        for line in source:
+            summary.add(json.loads(line))
+    return summary

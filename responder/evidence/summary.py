@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from responder.incident.shapes import EvidenceSummary
+from responder.incident.shapes import EvidenceSummary, refusal
 
 HIGH_RISK = frozenset({
     "CreateUser", "CreateAccessKey", "CreateLoginProfile", "UpdateLoginProfile",
@@ -66,6 +66,9 @@ class Summary:
                     "sourceIPAddress": record.get("sourceIPAddress"),
                     "accessKeyId": record.get("userIdentity", {}).get("accessKeyId"),
                     "errorCode": record.get("errorCode"),
+                    # AWS refused it (CloudTrail writes errorCode at the record's top
+                    # level): it changed nothing, and every reader marks it so.
+                    "refused": refusal(record) is not None,
                 })
 
     def shape(self) -> EvidenceSummary:

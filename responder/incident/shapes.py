@@ -43,9 +43,25 @@ class EvidenceSummary(Detail):
     last_event: str | None = None
     high_risk: tuple[Mapping[str, Any], ...] = ()
     """eventName, eventTime, region, sourceIPAddress, accessKeyId, errorCode: CloudTrail's
-    own names, as a responder greps for them (and the drill reads them)."""
+    own names, as a responder greps for them (and the drill reads them); and `refused`,
+    True when CloudTrail recorded an errorCode (AWS refused the call: it changed nothing).
+    Read them with `refusal` and `marked`: an older journal's entries have no `refused`."""
     high_risk_total: int = 0
     """Including those past the cap on `high_risk`."""
+
+
+def refusal(event: Mapping[str, Any]) -> str | None:
+    """The errorCode of a call AWS refused (CloudTrail recorded an errorCode), else None."""
+    code = event.get("errorCode")
+    return code if isinstance(code, str) and code else None
+
+
+def marked(event: Mapping[str, Any], name: str = "eventName") -> str:
+    """An event's name as every reader shows it: `AttachUserPolicy (refused: AccessDenied)`
+    for a call AWS refused."""
+    code = refusal(event)
+    shown = str(event.get(name))
+    return shown if code is None else f"{shown} (refused: {code})"
 
 
 @dataclass(frozen=True)
@@ -109,11 +125,17 @@ class DisabledKey(Detail):
 class QuarantinedPrincipal(Detail):
     """A user or role the attacker created, given the deny-all responder-quarantine."""
 
+    optional: ClassVar[frozenset[str]] = frozenset({"keys_found_inactive"})
+
     type: str = ""
     """user or role."""
     name: str = ""
     keys_disabled: tuple[str, ...] = ()
-    """A quarantined user's keys, set Inactive with it."""
+    """A quarantined user's keys that this run set Inactive (an older journal: all of its
+    keys, whoever had set them Inactive)."""
+    keys_found_inactive: tuple[str, ...] | None = None
+    """Its keys that were Inactive before this run touched them: never made Active by a
+    rollback (journaled only when there are some)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +155,18 @@ class CoveredSession(Detail):
     event_id: str | None = None
     event_name: str | None = None
     access_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RefusedCall(Detail):
+    """A call of the attacker's that AWS refused (CloudTrail recorded an errorCode): it
+    changed nothing, so nothing is shut or undone for it."""
+
+    event_id: str | None = None
+    event_name: str | None = None
+    time: str | None = None
+    access_key_id: str | None = None
+    error_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -169,6 +203,14 @@ class RestoredSessions(Detail):
 
     role_name: str = ""
     sessions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RollbackReason(Detail):
+    """rollback: why one `respond rollback --yes` was run, and when."""
+
+    at: str | None = None
+    reason: str = ""
 
 
 @dataclass(frozen=True)

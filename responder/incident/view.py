@@ -10,8 +10,9 @@ renamed in a step's result breaks one type here instead of nulling a report line
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ from responder.incident import facts as results
 from responder.incident import kinds
 from responder.incident.facts import FactKind, Facts, KeyDisabled, SessionsRevoked, Skipped, Target
 from responder.incident.shapes import IamSnapshot
-from responder.incident.sweeps import due_times
+from responder.incident.sweeps import regions_unread_after, still_due
 from responder.journal import CallRecord, IncidentRecord, Journal, StepRecord, StepStatus
 from responder.journal.owner import owner_is_dead
 
@@ -51,6 +52,9 @@ class StepView:
     facts: Facts | None
     effective_at: datetime | None
     """When its effect took hold in AWS, for containment steps."""
+    regions_unread: Mapping[str, str] = field(default_factory=dict)
+    """For the step that collected the evidence: the regions whose CloudTrail is still
+    unread (IncidentView.regions_unread), region: the last error."""
 
     @classmethod
     def of(cls, record: StepRecord) -> StepView:
@@ -74,7 +78,11 @@ class StepView:
 
     @property
     def finished(self) -> bool:
-        """Done, skipped, or failed on a step the playbook lets the run continue past."""
+        """Done, skipped, or failed on a step the playbook lets the run continue past; an
+        evidence step that left a region unread is not finished: a resume starts there
+        and reads those regions again."""
+        if self.regions_unread:
+            return False
         return self.status in {"done", "skipped"} or (
             self.status == "failed" and self.on_failure == "continue")
 
@@ -98,8 +106,15 @@ class IncidentView:
         named = record.playbook.get("steps")
         playbook = {str(s.get("name")) for s in named if isinstance(s, Mapping)} \
             if isinstance(named, list) else {s.name for s in ordered}
-        return cls(record, tuple(s for s in ordered if s.name in playbook), tuple(calls),
+        view = cls(record, tuple(s for s in ordered if s.name in playbook), tuple(calls),
                    tuple(s for s in ordered if s.name not in playbook))
+        unread = view.regions_unread
+        if not unread:
+            return view
+        gap = view.evidence_read
+        return dataclasses.replace(view, steps=tuple(
+            dataclasses.replace(s, regions_unread=unread) if s is gap else s
+            for s in view.steps))
 
     @property
     def all_steps(self) -> tuple[StepView, ...]:
@@ -214,13 +229,71 @@ class IncidentView:
                      if s.status == "done" and isinstance(s.facts, results.SweepFound))
 
     @property
+    def swept_at(self) -> tuple[datetime, ...]:
+        """When each finished sweep read CloudTrail (up to the end of its window)."""
+        moments: list[datetime] = []
+        for step in self.sweep_steps:
+            facts = step.facts
+            if step.status != "done" or not isinstance(facts, results.SweepFound):
+                continue
+            read = parse_iso(facts.window.end) if facts.window is not None else None
+            if (moment := read or step.started_at) is not None:
+                moments.append(moment)
+        return tuple(moments)
+
+    @property
+    def rolled_back(self) -> results.RolledBack | None:
+        """The latest finished rollback's facts: the containment was undone (a false
+        positive), and no sweep may shut again what it reopened."""
+        done = [s.facts for s in self.of_kind("rollback")
+                if s.status == "done" and isinstance(s.facts, results.RolledBack)]
+        return done[-1] if done else None
+
+    @property
     def sweeps_due(self) -> tuple[datetime, ...]:
-        """The sweep times (the playbook's `sweeps` after containment) not yet matched by a
-        finished sweep; none before the key is contained."""
-        if self.contained_at is None:
+        """The sweep moments (the playbook's `sweeps` after containment) that no sweep
+        covered yet: each stays due until a sweep read CloudTrail at or after it
+        (incident/sweeps.py); none before the key is contained, nor after a rollback."""
+        if self.contained_at is None or self.rolled_back is not None:
             return ()
-        due = due_times(self.record.playbook.get("sweeps") or {}, self.contained_at)
-        return tuple(due[len(self.sweeps_found):])
+        return tuple(still_due(self.record.playbook.get("sweeps") or {}, self.contained_at,
+                               self.swept_at))
+
+    # -- evidence gaps: regions whose CloudTrail could not be read ---------------------
+
+    @property
+    def evidence_read(self) -> StepView | None:
+        """The step whose facts are the evidence (done), with its gap when it has one."""
+        return next((s for s in self.all_steps if s.status == "done"
+                     and isinstance(s.facts, results.EvidenceCollected)), None)
+
+    def _reads(self) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+        """The evidence step's and the finished sweeps' reads, in the order they ran,
+        through incident/sweeps.py."""
+        evidence = self.evidence_read
+        if evidence is None or evidence.facts is None:
+            return {}, {}
+        sweeps = [s for s in self.sweep_steps
+                  if s.status == "done" and isinstance(s.facts, results.SweepFound)]
+        reads = sorted([evidence, *sweeps], key=lambda s: s.started_at or self.started_at)
+        return regions_unread_after((s.name, s.facts) for s in reads if s.facts is not None)
+
+    @property
+    def regions_unread(self) -> Mapping[str, str]:
+        """Regions whose CloudTrail no read has covered whole (region: the last error):
+        the evidence step could not read them and no later sweep (or a resume's evidence
+        step) read them again. Attacker containment may be incomplete there. The exit
+        code, the report's headline, replace-key and the next sweep all read this."""
+        return self._reads()[0]
+
+    @property
+    def sweeps_reread(self) -> Mapping[str, tuple[str, ...]]:
+        """Each finished sweep: the unread regions it read again, over the whole lookback."""
+        return self._reads()[1]
+
+    @property
+    def evidence_gap(self) -> bool:
+        return bool(self.regions_unread)
 
     @property
     def archive(self) -> StepView | None:
@@ -301,4 +374,5 @@ class IncidentView:
     @property
     def exit_code(self) -> int:
         return exit_code_for(self.status,
-                             notification_failed=self.notification_failed or self.archive_failed)
+                             notification_failed=self.notification_failed or self.archive_failed,
+                             evidence_gap=self.evidence_gap)

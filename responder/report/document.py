@@ -7,13 +7,22 @@ status`, `respond report` and the output of the run itself can never disagree.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 from responder.context import iso, parse_iso
 from responder.errors import ResponderError
-from responder.incident.facts import KeyReplaced, SessionDenied, SessionFound, SweepFound
+from responder.incident.facts import (
+    AttackerContained,
+    KeyReplaced,
+    SessionDenied,
+    SessionFound,
+    SweepFound,
+)
+from responder.incident.sweeps import shut_first
+from responder.incident.verification import Verification
 from responder.incident.view import IncidentView, StepView
 from responder.journal import CallRecord
 from responder.report import hardening as report_hardening
@@ -70,6 +79,8 @@ def document_of(view: IncidentView, now: datetime | None = None) -> IncidentDocu
         playbook=view.playbook,
         started_at=iso(record.started_at),
         contained_at=iso(record.contained_at),
+        verification=None if record.verification is None
+        else Verification.from_detail(record.verification),
         steps=tuple(_step(s) for s in view.steps),
         evidence=evidence_of(view),
         replacement=None if replacement is None else ReplacementEntry(
@@ -77,6 +88,7 @@ def document_of(view: IncidentView, now: datetime | None = None) -> IncidentDocu
         attacker=attacker_of(view),
         session=session_of(view.session, view.session_denied),
         sweeps=sweeps_of(view),
+        rolled_back=view.rolled_back,
         rotation=report_rotation.rotation_of(view),
         hardening=report_hardening.hardening_of(report_hardening.latest(view)),
         report=record.report,
@@ -85,19 +97,27 @@ def document_of(view: IncidentView, now: datetime | None = None) -> IncidentDocu
 
 
 def evidence_of(view: IncidentView) -> EvidenceEntry | None:
-    """The evidence as it stands: after the last sweep that merged events into it, and
-    where the evidence bucket keeps it (null without one)."""
-    evidence = view.evidence
-    if evidence is None:
+    """The evidence as it stands: after the last read that merged events into it (the
+    last sweep, or a resume that read unread regions again), where the evidence bucket
+    keeps it (null without one), and the regions still unread."""
+    evidence, read = view.evidence, view.evidence_read
+    if evidence is None or read is None:
         return None
-    swept = view.sweeps_found
+    events, sha256 = evidence.events, evidence.sha256
+    for step in view.sweep_steps:
+        facts = step.facts
+        if step.status == "done" and isinstance(facts, SweepFound) and \
+                (step.started_at or view.started_at) >= (read.started_at or view.started_at):
+            events, sha256 = facts.events_total, facts.sha256
     return EvidenceEntry(
-        events=swept[-1].events_total if swept else evidence.events,
-        regions=tuple(evidence.regions),
+        events=events,
+        regions=tuple(sorted({*evidence.regions, *(r for again in view.sweeps_reread.values()
+                                                   for r in again)})),
         path=evidence.path,
-        sha256=swept[-1].sha256 if swept else evidence.sha256,
+        sha256=sha256,
         s3_uri=view.evidence_uri,
         archive_error=view.archive.error if view.archive_failed and view.archive else None,
+        regions_unread=dict(view.regions_unread),
     )
 
 
@@ -108,14 +128,32 @@ def sweeps_of(view: IncidentView) -> SweepsEntry | None:
     if view.contained_at is None and not view.sweep_steps:
         return None
     due = tuple(iso(d) or "" for d in view.sweeps_due)
+    shut, reread = shut_by_sweeps(view), view.sweeps_reread
+    done: list[SweepDone] = []
+    for s in view.sweep_steps:
+        found = shut.get(s.name) or AttackerContained()
+        done.append(SweepDone(
+            step=s.name, status=s.status, ended_at=iso(s.ended_at),
+            new_events=s.facts.new_events if isinstance(s.facts, SweepFound) else None,
+            error=s.error, keys_disabled=found.keys_disabled,
+            principals_quarantined=found.principals_quarantined,
+            sessions_revoked=found.sessions_revoked, needs_human=found.needs_human,
+            regions_reread=reread.get(s.name, ())))
     return SweepsEntry(
-        done=tuple(SweepDone(step=s.name, status=s.status, ended_at=iso(s.ended_at),
-                             new_events=(s.facts.new_events if isinstance(s.facts, SweepFound)
-                                         else None), error=s.error) for s in view.sweep_steps),
+        done=tuple(done),
         due=due,
         scheduler=scheduled.scheduler if scheduled is not None else "none",
         next=NextSweep(due[0], f"respond sweep {view.id}") if due else None,
     )
+
+
+def shut_by_sweeps(view: IncidentView) -> dict[str, AttackerContained]:
+    """What each finished sweep shut that no step before it had, and left for a human."""
+    attacking = view.step_for(AttackerContained)
+    steps = [s for s in (attacking, *view.sweep_steps) if s is not None and s.status == "done"]
+    return shut_first((s.name, s.facts) for s in
+                      sorted(steps, key=lambda s: s.started_at or view.started_at)
+                      if s.facts is not None)
 
 
 def session_of(found: SessionFound | None, denied: SessionDenied | None = None
@@ -149,6 +187,7 @@ def attacker_of(view: IncidentView) -> AttackerEntry | None:
         keys_disabled=attacker.keys_disabled,
         principals_quarantined=attacker.principals_quarantined,
         needs_human=attacker.needs_human,
+        refused=attacker.refused,
     )
 
 
@@ -169,13 +208,15 @@ def seconds_between(start: str | None, end: str | None) -> float | None:
 def summary(doc: IncidentDocument) -> str:
     """A short terminal summary of an incident document (or a plan)."""
     lines = [
-        f"incident {doc.incident_id}  {str(doc.status).upper()}",
+        f"incident {doc.incident_id}  {_status_words(doc)}",
         f"  key {doc.access_key_id}  {whose(doc)}  account {doc.account_id or '?'}",
+        *_gap_headline(doc),
+        *_observed(doc),
     ]
     for step in doc.steps:
         took = seconds_between(step.started_at, step.ended_at)
         timing = f"{took:7.3f}s" if took is not None else " " * 8
-        note = step.error or step.reason or ""
+        note = step.error or step.reason or _evidence_note(doc, step) or ""
         lines.append(
             f"  [{STEP_MARK.get(step.status, '??')}] {step.name:<18} "
             f"{step.status:<8} {timing}  {note}".rstrip()
@@ -204,9 +245,86 @@ def summary(doc: IncidentDocument) -> str:
     if done:
         lines.append(f"  sweeps done: {len(done)}, new events: "
                      f"{sum(s.new_events or 0 for s in done)}")
+        for sweep in done:
+            lines += _sweep_lines(sweep)
     if sweeps.next:
         lines.append(f"  next sweep due {sweeps.next.at}: {sweeps.next.command}")
     return "\n".join(lines)
+
+
+def _status_words(doc: IncidentDocument) -> str:
+    """The headline's status: ROLLED BACK when the containment was undone, whatever the
+    journal's status says about the run that contained it."""
+    status = str(doc.status).upper()
+    return f"{status}, ROLLED BACK" if doc.rolled_back is not None else status
+
+
+def _observed(doc: IncidentDocument) -> list[str]:
+    """What AWS showed when last re-read (never the absence of an error), and why a
+    rollback was made."""
+    lines = [f"  {doc.verification.headline()}"] if doc.verification is not None else []
+    rolled = doc.rolled_back
+    if rolled is not None:
+        lines += [f"  rolled back ({r.at or 'time not recorded'}): {r.reason}"
+                  for r in rolled.history]
+    return lines
+
+
+def _unread(doc: IncidentDocument) -> Mapping[str, str]:
+    return doc.evidence.regions_unread if doc.evidence is not None else {}
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _gap_headline(doc: IncidentDocument) -> list[str]:
+    """First thing said when CloudTrail is unread somewhere: which regions, what it
+    means for containment, and the command that reads them again."""
+    unread = _unread(doc)
+    if not unread:
+        return []
+    again = f"respond sweep {doc.incident_id}"
+    if doc.contained_at is None:
+        again = f"respond resume {doc.incident_id}"
+    elif doc.status == "halted":
+        again += f"` or `respond resume {doc.incident_id}"
+    home = "; IAM and STS calls are recorded in us-east-1" if "us-east-1" in unread else ""
+    return [f"  EVIDENCE GAP: CloudTrail could not be read in {', '.join(unread)}: attacker "
+            f"containment may be incomplete there (what the key did there is unseen{home})",
+            f"    `{again}` reads {'it' if len(unread) == 1 else 'them'} again over the "
+            "whole lookback",
+            *(f"    {region}: {error}" for region, error in unread.items())]
+
+
+def _evidence_note(doc: IncidentDocument, step: StepEntry) -> str | None:
+    """The evidence step's line never reads a plain ok while a region is unread."""
+    if step.kind != "evidence" or step.status != "done":
+        return None
+    if unread := _unread(doc):
+        return f"{_plural(len(unread), 'region')} unread: {', '.join(unread)}"
+    first = step.detail.get("regions_failed")
+    if isinstance(first, Mapping) and first:
+        return f"{_plural(len(first), 'region')} unread at first, read again since"
+    return None
+
+
+def _sweep_lines(sweep: SweepDone) -> list[str]:
+    """A sweep: what it found, read again, shut, and left for a human."""
+    head = f"    {sweep.step}: {_plural(sweep.new_events or 0, 'new event')}"
+    if sweep.regions_reread:
+        head += f"; read {', '.join(sweep.regions_reread)} again (whole lookback)"
+    shut = [f"key {k.access_key_id} of {k.user_name} "
+            f"{'already Inactive' if k.already else 'disabled'}" for k in sweep.keys_disabled]
+    shut += [f"{p.type} {p.name} quarantined"
+             + (f" (keys {', '.join(p.keys_disabled)} disabled)" if p.keys_disabled else "")
+             for p in sweep.principals_quarantined]
+    shut += [f"role {r.role_name}: {_plural(len(r.sessions), 'session')} revoked"
+             for r in sweep.sessions_revoked]
+    lines = [head, *(f"      shut: {what}" for what in shut)]
+    lines += [f"      for a human: {h.what or h.event_name}"
+              + (f": {h.undo}" if h.undo else "") for h in sweep.needs_human]
+    return lines
 
 
 def _call(call: CallRecord) -> CallEntry:

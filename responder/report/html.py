@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from responder.context import iso, parse_iso
 from responder.evidence.summary import HIGH_RISK
-from responder.incident.facts import FactKind
-from responder.incident.shapes import EvidenceSummary
+from responder.incident.facts import FactKind, RolledBack
+from responder.incident.shapes import EvidenceSummary, marked, refusal
 from responder.redaction import redact
 from responder.report import document as report
+from responder.report.markdown import attacker_facts
 from responder.report.model import (
     EvidenceEntry,
     EvidenceSummaryEntry,
@@ -41,7 +42,8 @@ WIDTH, GUTTER, RIGHT, LABEL_ROWS, ROW = 980, 150, 24, 3, 18
 HALF = 3.4  # half the width of a 10px character: labels that would overlap are left out
 MAX_EVENTS = 400  # marks drawn at most: beyond, the lane is all ink; the file has them all
 STATUS_FILL = {"done": "#2e7d32", "failed": "#c62828", "skipped": "#9e9e9e", "running": "#1565c0"}
-TIP = ("eventName", "eventTime", "eventSource", "awsRegion", "sourceIPAddress", "eventID")
+TIP = ("eventName", "errorCode", "eventTime", "eventSource", "awsRegion", "sourceIPAddress",
+       "eventID")
 SHUTTING: tuple[FactKind, ...] = ("containment", "attacker")
 """The kinds of fact whose steps shut something: the key, its sessions, the attacker's."""
 NONE = '<p class="none">none</p>'
@@ -180,7 +182,7 @@ def _svg(report: ReportDocument, events: Sequence[Mapping[str, Any]]) -> str:
                                         f'text-anchor="middle">{_text(name[:40])}</text>')
         if row is not None:
             ends[row] = spot + half + 8
-        fill = "#c62828" if name in HIGH_RISK else "#ef6c00"
+        fill = "#9e9e9e" if refusal(event) else "#c62828" if name in HIGH_RISK else "#ef6c00"
         out.append(f'<g><title>{tip}</title><circle cx="{x:.1f}" cy="{lane - 4}" r="4" '
                    f'fill="{fill}"/>{label}</g>')
     for i, (step, start, end) in enumerate(steps):
@@ -259,10 +261,10 @@ def _evidence(report: ReportDocument) -> str:
         ("Temporary keys", [t.access_key_id for t in found.temporary_keys]),
         ("Roles assumed", list(found.roles_assumed)), ("Source IPs (events)", [
             f"{ip} ({n})" for ip, n in summary.source_ips.items()]),
-    ]) + "<h3>High-risk actions</h3>" + _table(
-        ["action", "time", "region", "source IP", "key", "error"],
-        [[e.get(k) for k in ("eventName", "eventTime", "region", "sourceIPAddress",
-                             "accessKeyId", "errorCode")] for e in risky]) + (
+    ]) + "<h3>High-risk actions</h3>" + _table(  # a refused call is marked so
+        ["action", "time", "region", "source IP", "key"],
+        [[marked(e), *(e.get(k) for k in ("eventTime", "region", "sourceIPAddress",
+                                          "accessKeyId"))] for e in risky]) + (
         f"<p>and {more} more in the evidence file</p>" if more > 0 else "")
 
 
@@ -280,6 +282,11 @@ def _shut(report: ReportDocument) -> str:
     if attacker.cutoff:
         out += (f"<p>Temporary credentials of the user issued before "
                 f"{_text(attacker.cutoff)} are denied.</p>")
+    facts = attacker_facts(report.document)
+    if facts is not None and facts.regions_unread:
+        out += ('<p class="bad">Containment may be incomplete: CloudTrail could not be read in '
+                f"{_text([f'{r} ({e})' for r, e in facts.regions_unread.items()])}; what the "
+                "attacker did there was not seen, so nothing it opened there was shut.</p>")
     parts: tuple[tuple[str, tuple[str, ...], list[list[Any]], str], ...] = (
         ("Attacker keys set Inactive", ("access_key_id", "user_name", "already"),
          [[k.access_key_id, k.user_name, k.already] for k in attacker.keys_disabled], ""),
@@ -290,10 +297,32 @@ def _shut(report: ReportDocument) -> str:
         ("Changed by the attacker, for a human to undo (left untouched)",
          ("event_name", "time", "access_key_id", "what", "undo"),
          [[n.event_name, n.time, n.access_key_id, n.what, n.undo]
-          for n in attacker.needs_human], "cmd"))
+          for n in attacker.needs_human], "cmd"),
+        ("Refused by AWS (nothing changed, nothing to undo)",
+         ("event_name", "time", "access_key_id", "refused"),
+         [[r.event_name, r.time, r.access_key_id, r.error_code]
+          for r in (facts.refused if facts is not None else ())], ""))
     for title, keys, rows, cls in parts:
         out += f"<h3>{title}</h3>" + _table([k.replace("_", " ") for k in keys], rows, cls)
     return out
+
+
+def _rollback(raw: Mapping[str, Any] | None) -> str:
+    """The containment undone: every reason, and what AWS showed when re-read."""
+    if not raw:
+        return ""
+    rolled = RolledBack.from_detail(raw)
+    return ('<section id="rollback"><h2>Rolled back (a false positive)</h2>'
+            + _table(["time", "reason"], [[r.at, r.reason] for r in rolled.history])
+            + _facts([("Re-read from AWS at", rolled.verified_at),
+                      ("Seen", f"key {rolled.seen}"),
+                      ("Keys Active again", [f"{k.access_key_id} of {k.user_name}"
+                                             for k in rolled.keys_reactivated]),
+                      ("Quarantines removed", [f"{q.type} {q.name}"
+                                               for q in rolled.quarantines_removed]),
+                      ("Sessions restored", [f"{r.role_name}: {', '.join(r.sessions)}"
+                                             for r in rolled.sessions_restored]),
+                      ("Left alone", list(rolled.left_alone))]) + "</section>")
 
 
 def render_html(doc: Mapping[str, Any], events: Sequence[Mapping[str, Any]] = ()) -> str:
@@ -313,6 +342,7 @@ def html_of(report: ReportDocument, events: Sequence[Mapping[str, Any]] = ()) ->
         "style-src 'unsafe-inline'\">",
         f"<title>Incident {_text(doc.incident_id)} report</title>",
         f"<style>{STYLE}</style></head><body>", _header(report),
+        _rollback(report.extras.rollback),
         '<section id="timeline"><h2>Timeline</h2>', _svg(report, events),
         _table(["step", "status", "started", "seconds", "AWS calls", "error"], [
             [t.step, t.status, t.started_at, t.duration_seconds, _calls(t), t.error]

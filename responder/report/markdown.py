@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from responder.incident.facts import NoticeSent, RolledBack
-from responder.incident.shapes import EvidenceSummary
+from responder.incident.facts import AttackerContained, NoticeSent, RolledBack
+from responder.incident.shapes import EvidenceSummary, marked
 from responder.report import hardening as report_hardening
 from responder.report import rotation as report_rotation
 from responder.report.model import (
@@ -60,12 +60,7 @@ def markdown_of(report: ReportDocument) -> str:
     out += report_rotation.markdown(doc.rotation)
     out += report_hardening.markdown(doc.hardening)
     if more.rollback:
-        rollback = RolledBack.from_detail(more.rollback)
-        out += ["## Rolled back (a false positive)", "",
-                f"- Reason: {rollback.reason}",
-                f"- Key now {rollback.key_status}; session deny removed: "
-                f"{'yes' if rollback.deny_removed else 'no'}",
-                *[f"- Left alone: {x}" for x in rollback.left_alone], ""]
+        out += _rollback_markdown(RolledBack.from_detail(more.rollback))
     out += ["## Next actions", ""] + [f"1. {a}" for a in more.next_actions] + [""]
     out += _timeline_markdown("Timeline", more.timeline)
     if more.followups:
@@ -89,13 +84,13 @@ def markdown_of(report: ReportDocument) -> str:
             "| high-risk action | time | region | source IP | key |",
             "|---|---|---|---|---|",
         ]
-        out += [f"| {e['eventName']} | {e['eventTime']} | {e['region']} | "
+        out += [f"| {marked(e)} | {e['eventTime']} | {e['region']} | "
                 f"{e['sourceIPAddress']} | {e['accessKeyId']} |"
                 for e in summary.high_risk]
         out += ["", "| event | count |", "|---|---|"]
         out += [f"| {name} | {n} |" for name, n in summary.by_event_name.items()]
         out.append("")
-    out += _attacker_markdown(doc.attacker)
+    out += _attacker_markdown(doc.attacker, attacker_facts(doc))
     replacement = doc.replacement
     out += ["## Replacement", ""]
     out.append(f"- new key `{replacement.access_key_id}`, secret `{replacement.secret_ref}`"
@@ -139,11 +134,43 @@ def _timeline_markdown(title: str, rows: tuple[TimelineEntry, ...]) -> list[str]
     return [*out, ""]
 
 
-def _attacker_markdown(attacker: AttackerEntry | None) -> list[str]:
-    """What the attacker opened, what was shut, and what a human must undo."""
+def attacker_facts(doc: IncidentDocument) -> AttackerContained | None:
+    """contain-attacker's own facts, for what the document's attacker entry does not
+    carry (the calls AWS refused, the regions CloudTrail could not be read in)."""
+    step = next((s for s in doc.steps if s.kind == "attacker" and s.status == "done"), None)
+    return AttackerContained.from_detail(step.detail) if step is not None else None
+
+
+def _rollback_markdown(rollback: RolledBack) -> list[str]:
+    """The containment undone: every reason given, and what AWS showed when re-read."""
+    out = ["## Rolled back (a false positive)", "", "Reasons, oldest first:", ""]
+    out += [f"1. {r.reason}" + (f" ({r.at})" if r.at else "") for r in rollback.history]
+    out += ["", f"- Key now {rollback.key_status}; session deny removed: "
+            f"{'yes' if rollback.deny_removed else 'no'}"
+            + (f" (as AWS answered when re-read at {rollback.verified_at})"
+               if rollback.verified_at else "")]
+    out += [f"- key `{k.access_key_id}` of `{k.user_name}` Active again"
+            for k in rollback.keys_reactivated]
+    out += [f"- `responder-quarantine` removed from {q.type} `{q.name}`"
+            for q in rollback.quarantines_removed]
+    out += [f"- role `{r.role_name}`: sessions {', '.join(r.sessions)} no longer denied"
+            for r in rollback.sessions_restored]
+    return [*out, *[f"- Left alone: {x}" for x in rollback.left_alone], ""]
+
+
+def _attacker_markdown(attacker: AttackerEntry | None,
+                       facts: AttackerContained | None = None) -> list[str]:
+    """What the attacker opened, what was shut, what AWS refused, and what a human must
+    undo; and where containment may be incomplete (regions CloudTrail did not answer)."""
     if attacker is None:
         return []
     out = ["## The attacker", ""]
+    unread = facts.regions_unread if facts is not None else {}
+    if unread:
+        out.append("- **containment may be incomplete**: CloudTrail could not be read in "
+                   + ", ".join(f"{r} ({e})" for r, e in unread.items())
+                   + "; what the attacker did there was not seen, so nothing it opened there"
+                   " was shut")
     if attacker.cutoff:
         out.append(f"- temporary credentials of the user issued before {attacker.cutoff} "
                    "are denied (the user's own included: they must mint new ones)")
@@ -161,4 +188,10 @@ def _attacker_markdown(attacker: AttackerEntry | None) -> list[str]:
                 "", "| event | time | key | what | undo |", "|---|---|---|---|---|"]
         out += [f"| {n.event_name} | {n.time} | {n.access_key_id} | "
                 f"{n.what} | `{n.undo}` |" for n in needs]
+    refused = facts.refused if facts is not None else ()
+    if refused:
+        out += ["", "Refused by AWS (nothing changed, nothing to undo):", "",
+                "| event | time | key | refused |", "|---|---|---|---|"]
+        out += [f"| {r.event_name} | {r.time} | {r.access_key_id} | {r.error_code} |"
+                for r in refused]
     return [*out, ""]

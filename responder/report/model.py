@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Self
 
 from responder.incident import kinds, shapes
 from responder.incident.detail import Detail
-from responder.incident.facts import FactKind
+from responder.incident.facts import FactKind, RolledBack
 from responder.incident.verification import Verification
 
 
@@ -116,6 +116,9 @@ class EvidenceEntry(Entry):
     sha256: str | None = None
     s3_uri: str | None = None
     archive_error: str | None = None
+    regions_unread: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Region: the last error, for regions whose CloudTrail no read has covered since
+    (IncidentView.regions_unread): attacker containment may be incomplete there."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ class AttackerEntry(Entry):
     keys_disabled: tuple[shapes.DisabledKey, ...] = ()
     principals_quarantined: tuple[shapes.QuarantinedPrincipal, ...] = ()
     needs_human: tuple[shapes.HumanAction, ...] = ()
+    refused: tuple[shapes.RefusedCall, ...] = ()
+    """Calls CloudTrail recorded with an errorCode: refused by AWS, nothing to undo."""
 
 
 @dataclass(frozen=True)
@@ -152,11 +157,19 @@ class SessionEntry(Entry):
 
 @dataclass(frozen=True)
 class SweepDone(Entry):
+    """A sweep: what it found, what it shut first and left for a human, and the unread
+    regions it read again."""
+
     step: str = ""
     status: str = ""
     ended_at: str | None = None
     new_events: int | None = None
     error: str | None = None
+    keys_disabled: tuple[shapes.DisabledKey, ...] = ()
+    principals_quarantined: tuple[shapes.QuarantinedPrincipal, ...] = ()
+    sessions_revoked: tuple[shapes.RevokedSession, ...] = ()
+    needs_human: tuple[shapes.HumanAction, ...] = ()
+    regions_reread: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -264,6 +277,9 @@ class IncidentDocument(Entry):
     attacker: AttackerEntry | None = None
     session: SessionEntry | None = None
     sweeps: SweepsEntry | None = None
+    rolled_back: RolledBack | None = None
+    """The last rollback (a false positive's containment undone): every reason, what the
+    re-read showed; null when never rolled back."""
     rotation: RotationEntry | None = None
     hardening: HardeningEntry | None = None
     report: str | None = None

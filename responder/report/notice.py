@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from responder.incident.facts import AttackerContained, EvidenceCollected, KeyReplaced
-from responder.incident.shapes import HumanAction
+from responder.incident.facts import AttackerContained, EvidenceCollected, KeyReplaced, RolledBack
+from responder.incident.shapes import HumanAction, RefusedCall, marked, refusal
 from responder.redaction import redact
 from responder.report.model import Entry
 
@@ -38,7 +38,8 @@ class NoticeEvidence(Entry):
     sha256: str | None = None
     path: str | None = None
     high_risk: tuple[Mapping[str, Any], ...] = ()
-    """CloudTrail's events as the evidence summary keeps them (eventName, eventTime, ...)."""
+    """CloudTrail's events as the evidence summary keeps them (eventName, eventTime, ...),
+    eventName marked `(refused: CODE)` for a call AWS refused, as every channel shows it."""
     high_risk_total: int = 0
     temporary_keys: tuple[str, ...] = ()
     roles_assumed: tuple[str, ...] = ()
@@ -52,6 +53,10 @@ class NoticeAttacker(Entry):
     principals_quarantined: int = 0
     sessions_revoked: int = 0
     needs_human: tuple[HumanAction, ...] = ()
+    refused: tuple[RefusedCall, ...] = ()
+    """Its calls AWS refused: nothing shut, nothing to undo."""
+    regions_unread: Mapping[str, str] = field(default_factory=dict)
+    """Region: why CloudTrail was not read there (containment may be incomplete)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,8 @@ class Notice:
     """For a temporary key: whose session it is, in words (role app session x)."""
     sweep: NoticeSweep | None = None
     """For a sweep's notice only."""
+    rolled_back: RolledBack | None = None
+    """The latest rollback: the containment was undone (a false positive), and why."""
 
 
 # --------------------------------------------------------------------------- building
@@ -104,7 +111,7 @@ def _evidence(facts: EvidenceCollected | None) -> NoticeEvidence | None:
     return NoticeEvidence(
         events=facts.events, regions=tuple(facts.regions),
         regions_failed=dict(facts.regions_failed), sha256=facts.sha256, path=facts.path,
-        high_risk=tuple(dict(e) for e in facts.high_risk),
+        high_risk=tuple({**e, "eventName": marked(e)} for e in facts.high_risk),
         high_risk_total=facts.high_risk_total, temporary_keys=facts.temporary_key_ids,
         roles_assumed=tuple(str(r) for r in facts.roles_assumed))
 
@@ -124,7 +131,8 @@ def _attacker(facts: AttackerContained | None) -> NoticeAttacker | None:
         keys_disabled=len(facts.keys_disabled),
         principals_quarantined=len(facts.principals_quarantined),
         sessions_revoked=sum(len(r.sessions) for r in facts.sessions_revoked),
-        needs_human=facts.needs_human)
+        needs_human=facts.needs_human, refused=facts.refused,
+        regions_unread=dict(facts.regions_unread))
 
 
 def _names(events: Sequence[Mapping[str, Any]]) -> str:
@@ -168,9 +176,12 @@ def _evidence_actions(n: Notice, view: IncidentView) -> list[str]:
     if n.evidence is not None:
         risky = n.evidence.high_risk
         total = n.evidence.high_risk_total or len(risky)
+        refused = sum(refusal(e) is not None for e in risky)
         if total:
             actions.append(f"Review the {total} high-risk actions found ({_names(risky)}) in "
-                           f"the evidence file {n.evidence.path}")
+                           f"the evidence file {n.evidence.path}" + (
+                               f"; AWS refused {refused} of them (marked refused): they "
+                               "changed nothing" if refused else ""))
         else:
             actions.append("Evidence: no high-risk actions found; still skim the evidence file "
                            f"{n.evidence.path}")
@@ -182,7 +193,12 @@ def _evidence_actions(n: Notice, view: IncidentView) -> list[str]:
             actions.append(f"Review the roles the key assumed ({', '.join(roles)}) and "
                            "revoke their older sessions")
         failed = n.evidence.regions_failed
-        if failed:
+        if unread := (n.attacker.regions_unread if n.attacker is not None else {}):
+            actions.append(f"Attacker containment may be incomplete: CloudTrail could not be "
+                           f"read in {', '.join(f'{r} ({e})' for r, e in unread.items())}, so "
+                           "nothing the key opened there was seen or shut: review those regions"
+                           f" by hand, then run `respond sweep {n.incident_id}`")
+        elif failed:
             actions.append(f"CloudTrail could not be read in {len(failed)} regions "
                            f"({', '.join(sorted(failed))}): review them by hand")
     elif (evidence_step := view.evidence_step) is not None \
@@ -281,8 +297,28 @@ def _undo_line(item: HumanAction) -> str:
             f"{item.access_key_id}): {item.what}; `{item.undo}`")
 
 
+def _rolled_back_actions(n: Notice, rolled: RolledBack) -> list[str]:
+    """After a rollback: the containment was undone, why, and what AWS showed then."""
+    key, new = n.access_key_id, n.replacement
+    actions = [f"The containment was undone: rolled back as a false positive ({rolled.why}). "
+               f"AWS re-read at {rolled.verified_at or 'the rollback'}: key {key} {rolled.seen}",
+               *[f"Not undone: {item}" for item in rolled.left_alone]]
+    if new is not None:
+        actions.append(f"{key} stays deleted: move the applications that used it to "
+                       f"{new.access_key_id} (secret {new.secret_ref})"
+                       if rolled.key_status == "Deleted" else
+                       f"{key} works again, so the replacement key {new.access_key_id} is not "
+                       f"needed: delete it and its secret {new.secret_ref} once nothing uses them")
+    if rolled.key_status not in {"Active", "Deleted"} or not rolled.deny_removed:
+        actions.append(f"Fix the cause, then run `respond rollback {n.incident_id} --yes "
+                       "--reason TEXT` again to finish the rollback")
+    return actions
+
+
 def _next_actions(n: Notice, view: IncidentView) -> tuple[str, ...]:
     session = view.session is not None
+    if n.rolled_back is not None and not session:
+        return tuple(str(redact(a)) for a in _rolled_back_actions(n, n.rolled_back))
     actions = _session_actions(n, view) if session else _key_actions(n, view)
     actions += [_undo_line(item) for item in (n.attacker.needs_human if n.attacker else ())]
     actions += _evidence_actions(n, view)
@@ -327,6 +363,7 @@ def build_notice(
         sessions_cutoff=_cutoff(view),
         attacker=_attacker(view.attacker),
         session=view.session.label if view.session is not None else None,
+        rolled_back=view.rolled_back,
     )
     return replace(draft, next_actions=_next_actions(draft, view))
 
@@ -336,9 +373,13 @@ def build_sweep_notice(view: IncidentView, found: SweepFound) -> Notice:
     and what was shut, what a human must undo."""
     notice = build_notice("completed", view)
     # Nothing new contained still counts as "contain-attacker ran" (zeros, not None).
-    attacker = _attacker(found.attacker or AttackerContained())
+    contained, new = found.attacker or AttackerContained(), set(found.new_event_ids)
+    attacker = _attacker(replace(contained, refused=tuple(  # the sweep's own refusals
+        r for r in contained.refused if r.event_id in new)))
     sweep = NoticeSweep(new_events=found.new_events, new_keys=tuple(found.new_keys),
-                        high_risk=found.summary.high_risk if found.summary else (),
+                        high_risk=tuple({**e, "eventName": marked(e)}
+                                        for e in (found.summary.high_risk if found.summary
+                                                  else ())),
                         sha256=found.sha256)
     actions = [f"Review the {found.new_events} events CloudTrail delivered late "
                f"({_names(sweep.high_risk) or 'none high-risk'}); they are now in the "

@@ -20,15 +20,17 @@ from typing import Any
 
 from responder.aws import Api
 from responder.context import RunContext, iso
-from responder.errors import AwsCallFailed, Refused
+from responder.errors import AwsCallFailed, NotVerified, Refused
 from responder.incident.action import REGISTRY, Action
 from responder.incident.facts import Incident
 from responder.incident.sweeps import DEFAULT_OVERLAP_MINUTES
+from responder.incident.verification import AFTER_ROLLBACK, after_sweep
 from responder.incident.view import IncidentView
 from responder.journal import IncidentRecord, Journal
 from responder.journal.owner import new_owner
 from responder.logging import get_logger, incident_log
 from responder.report import document as report
+from responder.run import verify
 from responder.run.executor import Executor, IncidentSteps
 from responder.run.lease import Lease, acquire
 from responder.steps import archive as archive_step
@@ -181,11 +183,16 @@ def sweep(ctx: RunContext, journal: Journal, incident_id: str,
     ctx = context_for(ctx, record)
     with _holding(ctx, journal, incident_id, owner) as lease:
         view = IncidentView.load(journal, incident_id)
+        if (rolled := view.rolled_back) is not None:
+            raise Refused(f"incident {incident_id} was rolled back ({rolled.why}): a sweep "
+                          "would shut again what the rollback reopened; nothing was changed")
         restore_evidence(ctx, view)
         name = next_sweep(view)
         log.info("sweep.start", step=name, contained_at=iso(record.contained_at))
         status, error = run_appended(ctx, journal, lease, incident_id, name=name,
                                      action=SweepCloudTrail, settings=_sweep_settings(view))
+        status, error = _observed(ctx, journal, incident_id, after_sweep(name),
+                                  status=status, error=error, halt=True)
         write_report(ctx, journal, incident_id)
         if ctx.options.evidence_bucket:
             archive(ctx, journal, lease, incident_id)
@@ -210,8 +217,28 @@ def _appended(ctx: RunContext, journal: Journal, incident_id: str, *, name: str,
             log.info(f"{name}.start", **start)
         status, error = run_appended(ctx, journal, lease, incident_id, name=name,
                                      action=action, settings=settings, again=again)
+        if action is RollbackContainment:
+            status, error = _observed(ctx, journal, incident_id, AFTER_ROLLBACK,
+                                      status=status, error=error, halt=False)
         write_report(ctx, journal, incident_id)
     return Swept(journal.get(incident_id), name, status, error, again)
+
+
+def _observed(ctx: RunContext, journal: Journal, incident_id: str, moment: str, *,
+              status: str, error: str | None, halt: bool) -> tuple[str, str | None]:
+    """After a follow-up that changed AWS, what AWS shows of every claim (run/verify.py),
+    journaled; a mismatch fails the follow-up naming it, and with `halt` the incident is
+    halted too (`respond resume` reads it again), never left saying completed."""
+    if status != "done":
+        return status, error
+    found = verify.observed(ctx, journal, incident_id, moment,
+                            Api(ctx.session_factory(), ctx.retry), halt=False)
+    if found.ok:
+        return status, error
+    said = str(NotVerified(moment, found.said()))
+    if halt:
+        journal.update_incident(incident_id, ctx.clock(), status="halted", error=said)
+    return "failed", said
 
 
 def rollback(ctx: RunContext, journal: Journal, incident_id: str, reason: str) -> Swept:
@@ -249,12 +276,15 @@ def _sweep_again(incident_id: str) -> str:
 def watch(ctx: RunContext, journal: Journal, incident_id: str,
           waiting: Callable[[str, datetime], None]) -> list[Swept]:
     """Run every sweep still due, each at its time; `waiting(step, due)` is told before
-    each wait (the CLI draws a countdown)."""
+    each wait (the CLI draws a countdown). A moment stays due until a sweep read at or
+    after it (incident/sweeps.py), so sweeps run by hand earlier leave it due; one sweep
+    after several overdue moments covers them all."""
     swept: list[Swept] = []
+    covered: datetime | None = None
     while True:
         view = IncidentView.load(journal, incident_id)
-        if not view.sweeps_due:
-            return swept
+        if not view.sweeps_due or view.sweeps_due[0] == covered:
+            return swept  # nothing due, or a clock that does not move: never loop on it
         due = view.sweeps_due[0]
         waiting(next_sweep(view), due)
         remaining = (due - ctx.clock()).total_seconds()
@@ -264,3 +294,4 @@ def watch(ctx: RunContext, journal: Journal, incident_id: str,
         swept.append(done)
         if done.status == "failed":
             return swept
+        covered = due

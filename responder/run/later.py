@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 from responder.aws import Api
 from responder.context import RunContext
-from responder.errors import NotVerified
 from responder.incident.action import REGISTRY
 from responder.incident.verification import Verification
 from responder.incident.view import IncidentView
@@ -37,18 +36,11 @@ def archive(ctx: RunContext, journal: Journal, lease: Lease, incident_id: str) -
 
 def verified(ctx: RunContext, journal: Journal, incident_id: str, moment: str, api: Api, *,
              halt: bool = True) -> Verification:
-    """Re-read AWS for everything the incident claims (run/verify.py) and journal what
-    was observed; with `halt`, a mismatch raises NotVerified naming it."""
+    """Re-read AWS for everything the incident claims, journaled (run/verify.py); with
+    `halt`, a mismatch raises NotVerified naming it."""
     from responder.run import verify  # noqa: PLC0415 - see the module's docstring
 
-    found = verify.verify(api, IncidentView.load(journal, incident_id), moment, ctx.clock,
-                          ctx.retry)
-    journal.update_incident(incident_id, ctx.clock(), verification=found.to_detail())
-    log.info("incident.verified", moment=moment, ok=found.ok, checks=len(found.checks),
-             mismatches=list(found.said()))
-    if halt and not found.ok:
-        raise NotVerified(moment, found.said())
-    return found
+    return verify.observed(ctx, journal, incident_id, moment, api, halt=halt)
 
 
 def closed(ctx: RunContext, journal: Journal, lease: Lease, incident_id: str, *,

@@ -22,16 +22,20 @@ from typing import Literal
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_attempt, stop_after_delay
 
 from responder.aws import Api, ApiCall, RetryPolicy
-from responder.context import iso, parse_iso
-from responder.errors import AwsCallFailed
+from responder.context import RunContext, iso, parse_iso
+from responder.errors import AwsCallFailed, NotVerified
 from responder.iam import inline_policy, role_policy
 from responder.iam.snapshot import access_keys
 from responder.incident.facts import AttackerContained, RolledBack
 from responder.incident.verification import Check, Verification
 from responder.incident.view import IncidentView
+from responder.journal import Journal
+from responder.logging import get_logger
 from responder.steps.attacker import QUARANTINE_POLICY
 from responder.steps.deny import POLICY_NAME as DENY_POLICY
 from responder.steps.deny import cutoff_text, policy_cutoff
+
+log = get_logger("responder.run.verify")
 
 PERMISSIONS = ("iam:ListAccessKeys", "iam:GetUserPolicy", "iam:GetRolePolicy")
 """What verification reads; tests/test_verified.py checks the generated policy holds them."""
@@ -172,10 +176,8 @@ def _rollback_claims(view: IncidentView, rolled: RolledBack) -> list[Claim]:
 
 def claims_of(view: IncidentView) -> list[Claim]:
     """Everything the incident now claims in AWS, from its journaled facts."""
-    rollbacks = [s.facts for s in view.of_kind("rollback")
-                 if s.status == "done" and isinstance(s.facts, RolledBack)]
-    if rollbacks:
-        return _rollback_claims(view, rollbacks[-1])
+    if view.rolled_back is not None:
+        return _rollback_claims(view, view.rolled_back)
     claims: list[Claim] = []
     target = view.target
     user = target.user_name if target is not None else None
@@ -238,3 +240,15 @@ def verify(api: Api, view: IncidentView, moment: str, clock: Callable[[], dateti
         checks = gave_up.last_attempt.result()
     return Verification(moment, iso(clock()), all(c.ok for c in checks), checks)
 
+
+def observed(ctx: RunContext, journal: Journal, incident_id: str, moment: str, api: Api, *,
+             halt: bool = True) -> Verification:
+    """verify() the incident as journaled now, and journal what was observed (the
+    incident's `verification`); with `halt`, a mismatch raises NotVerified naming it."""
+    found = verify(api, IncidentView.load(journal, incident_id), moment, ctx.clock, ctx.retry)
+    journal.update_incident(incident_id, ctx.clock(), verification=found.to_detail())
+    log.info("incident.verified", moment=moment, ok=found.ok, checks=len(found.checks),
+             mismatches=list(found.said()))
+    if halt and not found.ok:
+        raise NotVerified(moment, found.said())
+    return found

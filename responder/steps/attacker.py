@@ -13,7 +13,11 @@ successful ones), then:
   the attacker's sessions (aws:userid is ROLEID:session), merged with the sessions the
   policy already names, so the role's real workload keeps working;
 - everything else that grants or widens access is listed for a human with the command
-  that undoes it (attacker_rules.RULES).
+  that undoes it (attacker_rules.RULES);
+- a call AWS refused (CloudTrail wrote an errorCode) changed nothing: it is neither acted
+  on nor given an undo, only listed as refused;
+- the regions collect-evidence could not read are recorded (`regions_unread`): what the
+  attacker did there was not seen, so containment may be incomplete there.
 
 Nothing is deleted, and nothing the attacker's keys did not create or use is touched.
 Every change is observed first (key already Inactive, policy already there), the
@@ -41,6 +45,7 @@ from responder.incident.shapes import (
     DisabledKey,
     HumanAction,
     QuarantinedPrincipal,
+    RefusedCall,
     RevokedSession,
 )
 from responder.logging import get_logger
@@ -114,7 +119,8 @@ class ContainAttacker(Action):
         return StepResult("done", dataclasses.replace(
             facts, sessions_revoked=facts.sessions_revoked + revoked,
             needs_human=tuple(sorted(facts.needs_human + human,  # in the order they happened
-                                     key=lambda h: (str(h.time), str(h.event_id))))))
+                                     key=lambda h: (str(h.time), str(h.event_id)))),
+            regions_unread=_unread(inp)))
 
     @staticmethod
     def _elsewhere(inp: StepInput, api: Api, protected: frozenset[str], found: Findings,
@@ -155,6 +161,12 @@ class ContainAttacker(Action):
         return path
 
 
+def _unread(inp: StepInput) -> dict[str, str]:
+    """Region: why CloudTrail could not be read there (the view's one account of the
+    evidence gap). The attacker's work there was not seen, so not shut."""
+    return dict(inp.view.regions_unread) if inp.view is not None else {}
+
+
 class _Containing:
     """The changes, each observed before it is made."""
 
@@ -162,6 +174,8 @@ class _Containing:
         self.api = api
         self.protected = protected
         self._keys: dict[str, dict[str, str] | None] = {}
+        self._set_inactive: set[tuple[str, str]] = set()
+        """(user, key) this run set Inactive: what a rollback may make Active again."""
 
     def apply(self, found: Findings) -> AttackerContained:
         keys = [self._disable(user, key) for key, user in found.keys.items()
@@ -178,6 +192,7 @@ class _Containing:
                                     for c in found.covered_by_cutoff),
             needs_human=tuple(HumanAction.from_detail(h) for h in found.needs_human),
             events_considered=found.events_considered,
+            refused=tuple(RefusedCall.from_detail(r) for r in found.refused),
         )
 
     def _list(self, user: str) -> dict[str, str] | None:
@@ -200,14 +215,17 @@ class _Containing:
             self.api.call(ApiCall("iam", "UpdateAccessKey", {
                 "UserName": user, "AccessKeyId": key, "Status": "Inactive"}, mutating=True))
             keys[key] = "Inactive"
+            self._set_inactive.add((user, key))
         return DisabledKey(user, key, already)
 
     def _quarantine_user(self, user: str) -> QuarantinedPrincipal | None:
         if not self._put("User", user, QUARANTINE_POLICY, quarantine_policy()):
             return None
-        disabled = [k for k in sorted(self._list(user) or {}) if k not in self.protected
-                    and self._disable(user, k) is not None]
-        return QuarantinedPrincipal("user", user, tuple(disabled))
+        keys = [k for k in sorted(self._list(user) or {}) if k not in self.protected
+                and self._disable(user, k) is not None]
+        found = tuple(k for k in keys if (user, k) not in self._set_inactive)
+        return QuarantinedPrincipal("user", user, tuple(k for k in keys if k not in found),
+                                    found or None)
 
     def _quarantine_role(self, role: str) -> QuarantinedPrincipal | None:
         if not self._put("Role", role, QUARANTINE_POLICY, quarantine_policy()):

@@ -101,7 +101,7 @@ class ReplaceAccessKey(Action):
             ApiCall("iam", "DeleteAccessKey",
                     {"UserName": user, "AccessKeyId": inp.incident.access_key_id},
                     mutating=True, note="only if the user already has 2 keys, and only once "
-                    "evidence collection has finished"),
+                    "evidence collection has finished and read every region"),
             ApiCall("iam", "CreateAccessKey", {"UserName": user}, mutating=True),
             ApiCall("secretsmanager", "CreateSecret",
                     {"Name": name, "SecretString": "<the new key; never shown>"}, mutating=True,
@@ -295,6 +295,25 @@ class ReplaceAccessKey(Action):
                              "to make room, but evidence collection has not finished: deleting "
                              "first would lose the key's trail. Re-run collection (`respond "
                              "resume`) or resume with --no-replace")
+        if unread := inp.view.regions_unread:
+            self._unread_halt(inp, user, [k for k in keys if k != compromised], unread)
+
+    def _unread_halt(self, inp: StepInput, user: str, others: list[str],
+                     unread: Mapping[str, str]) -> NoReturn:
+        """Two keys, but CloudTrail unread somewhere: deleting is final (no rollback
+        brings the key back, IAM forgets its last use), so, as for evidence not collected
+        at all, it waits until the evidence is whole, or a human chooses."""
+        incident = inp.incident.id
+        where = "; ".join(f"{region} ({error})" for region, error in unread.items())
+        home = " (IAM and STS calls are recorded there)" if "us-east-1" in unread else ""
+        raise StepFailed(self.name, (
+            f"{user} has two keys, so {inp.incident.access_key_id} must be deleted to make "
+            f"room, but CloudTrail could not be read in {where}{home}: the leaked key is "
+            f"not deleted while its trail there is unread. `respond sweep {incident}` or "
+            f"`respond resume {incident}` reads {', '.join(unread)} again (a resume then "
+            f"replaces the key); or delete {user}'s other key "
+            f"{', '.join(others) or '(none)'} by hand, then `respond resume {incident}`; or "
+            "resume with --no-replace"))
 
     @staticmethod
     def _stored(api: Api, name: str, version: str) -> str | None:

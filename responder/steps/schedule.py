@@ -5,7 +5,9 @@ response at minute one cannot see the attacker's last calls before the key died.
 playbook says when to look again (`after_minutes`, default 15 and 60 after containment).
 In the Lambda deployment each sweep is a one-time EventBridge Scheduler schedule that
 invokes the function with {"sweep": "<incident id>"} and deletes itself after running;
-elsewhere the due times are recorded and `respond sweep ID` (or --watch) runs them.
+elsewhere the due times are recorded and `respond sweep ID` (or --watch) runs them. A
+moment a sweep already covered (one run by hand after it) is not scheduled again; the
+others keep their numbers, so a retry names the same schedules.
 
 Never critical: a schedule that cannot be created is reported, the incident still
 completes, and `respond sweep ID` does the same by hand.
@@ -23,7 +25,7 @@ from responder.context import iso
 from responder.errors import AwsCallFailed
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import SweepsScheduled
-from responder.incident.sweeps import DEFAULT_OVERLAP_MINUTES, due_times
+from responder.incident.sweeps import DEFAULT_OVERLAP_MINUTES, due_times, still_due
 
 SCHEDULE_LEAD = timedelta(minutes=1)
 """A schedule is never set in the past (a late resume): at the soonest a minute ahead."""
@@ -71,16 +73,21 @@ class ScheduleSweeps(Action):
         }, mutating=True, note=note)
 
     def run(self, inp: StepInput, api: Api) -> StepResult:
-        contained = inp.view.contained_at if inp.view is not None else None
-        due = due_times(inp.settings, contained or inp.ctx.clock())
+        view = inp.view
+        contained = (view.contained_at if view is not None else None) or inp.ctx.clock()
+        due = due_times(inp.settings, contained)
+        pending = set(still_due(inp.settings, contained,
+                                view.swept_at if view is not None else ()))
         overlap = int(inp.settings.get("overlap_minutes", DEFAULT_OVERLAP_MINUTES))
         facts = SweepsScheduled(due=tuple(iso(d) or "" for d in due), overlap_minutes=overlap)
         scheduler = inp.ctx.scheduler
-        if scheduler is None or not due:
+        if scheduler is None or not pending:
             return StepResult("done", facts)
         soonest = inp.ctx.clock() + SCHEDULE_LEAD
         names: list[str] = []
         for number, at in enumerate(due, 1):
+            if at not in pending:
+                continue  # a sweep already ran at or after it
             call = self._create(inp, number, max(at, soonest), scheduler.target_arn,
                                 scheduler.role_arn)
             try:

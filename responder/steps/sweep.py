@@ -9,6 +9,12 @@ only if something is new, contains what it reveals (contain-attacker, on the who
 evidence: every change is observed first, so what was already shut is not touched
 again) and tells the humans. A sweep that finds nothing new changes nothing in AWS.
 
+A region the evidence could not read (the view's `regions_unread`: the evidence step's
+failed lookups, or an earlier sweep's) is read again over the whole lookback, not just
+the overlap, every known key; what it holds is merged and contained the same way, and
+the gap is closed once the region was read (the sweep's `regions_failed` no longer names
+it: incident/sweeps.py).
+
 Journaled as a step appended to the incident (sweep-1, sweep-2, ...); run again after a
 crash, it finds the events it had merged in its own file (`sweep-N.new.jsonl`) and
 finishes containing them.
@@ -35,19 +41,14 @@ from responder.incident.shapes import EvidenceWindow, Notified
 from responder.incident.sweeps import DEFAULT_OVERLAP_MINUTES
 from responder.report.notice import build_sweep_notice
 from responder.steps.attacker import ContainAttacker
-from responder.steps.evidence import collect_keys, enabled_regions
+from responder.steps.evidence import (
+    collect_keys,
+    enabled_regions,
+    known_keys,
+    lookback_start,
+    read_again,
+)
 from responder.steps.notify import targets, tell
-
-
-def _keys(inp: StepInput) -> list[str]:
-    """The leaked key, the temporary keys the evidence names, those earlier sweeps found."""
-    view = inp.view
-    keys = [inp.incident.access_key_id]
-    if view is not None and view.evidence is not None:
-        keys += view.evidence.temporary_key_ids
-    for found in view.sweeps_found if view is not None else ():
-        keys += found.new_keys
-    return list(dict.fromkeys(keys))
 
 
 def _only_new(facts: AttackerContained, new: set[str]) -> AttackerContained:
@@ -94,14 +95,21 @@ class SweepCloudTrail(Action):
         covered = parse_iso(window_before.end if window_before else None) or view.started_at
         overlap = int(inp.settings.get("overlap_minutes", DEFAULT_OVERLAP_MINUTES))
         window = (covered - timedelta(minutes=overlap), inp.ctx.clock())
-        keys = _keys(inp)
+        keys = known_keys(inp)
         regions, _ = enabled_regions(api)
+        unread = sorted(view.regions_unread)
         directory = inp.ctx.incident_dir(inp.incident.id)
         parts = directory / f"{self.name}-parts"
         shutil.rmtree(parts, ignore_errors=True)
         parts.mkdir(parents=True)
-        results = collect_keys(inp, api, [(k, None) for k in keys], regions=regions,
+        results = collect_keys(inp, api, [(k, None) for k in keys],
+                               regions=[r for r in regions if r not in unread],
                                window=window, parts=parts)
+        if unread:  # the whole lookback there, every key known (those just found too)
+            found = list(dict.fromkeys([*keys, *(r.access_key_id for r in results)]))
+            results += read_again(inp, api, found, unread=unread, regions=regions,
+                                  window=(lookback_start(inp, evidence), window[1]),
+                                  parts=parts / "unread")
         failed = {f"{r.access_key_id} {r.region}": str(r.error) for r in results if r.error}
         if len(failed) == len(results):
             raise StepFailed(self.name, f"CloudTrail lookup failed everywhere: {failed}")
