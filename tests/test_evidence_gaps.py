@@ -24,7 +24,7 @@ from cloudtrail_faults import FaultyCloudTrail
 from conftest import REGION, Account
 
 from responder.context import Options, RunContext
-from responder.errors import StepFailed
+from responder.errors import ResponderError, StepFailed
 from responder.incident.facts import EvidenceCollected, SweepFound
 from responder.incident.shapes import TemporaryKey
 from responder.incident.sweeps import regions_unread_after
@@ -281,3 +281,30 @@ def test_a_sweep_that_still_cannot_read_the_region_keeps_the_gap_open(
     assert list(view.regions_unread) == [REGION]
     assert view.sweeps_reread == {"sweep-1": ()}
     assert view.exit_code == 5
+
+
+def test_every_region_unread_is_never_a_clean_exit(
+    account: Account, journal: SqliteJournal, make_ctx: CtxFactory, trail: FaultyCloudTrail
+) -> None:
+    """CloudTrail down in every region for a user with one key: not exit 0, and the
+    headline names the regions."""
+    _attacker(account, trail)
+
+    class Everywhere(RegionDown):
+        def __call__(self, model: Any, request_signer: Any, **_: Any) -> None:
+            self.region = request_signer.region_name
+            super().__call__(model, request_signer)
+
+    down = Everywhere(REGION)
+    account.iam.delete_access_key(UserName="alice", AccessKeyId=account.other_key)
+    ctx = make_ctx(session_factory=down.session_factory())
+    try:
+        record = service.respond(ctx, journal, _playbook(), account.leaked_key)
+    except ResponderError as stopped:
+        assert stopped.exit_code != 0
+        return
+    view = IncidentView.load(journal, record.id)
+    assert view.exit_code == 5
+    assert set(view.regions_unread) == {REGION, OTHER}
+    text = summary(document_of(view))
+    assert "EVIDENCE GAP" in "\n".join(text.splitlines()[:3]), text
