@@ -109,13 +109,18 @@ class LeaseHeld(ResponderError):
 
 
 class Interrupted(ResponderError):
-    """SIGINT or SIGTERM stopped the run; the incident, if one was opened, is halted."""
+    """SIGINT or SIGTERM stopped the run; the incident, if one was opened, is halted.
+    `said` replaces the message when the interrupt stopped something else (a sweep, a
+    read-only command): what it left, in the words of that phase."""
 
     exit_code = EXIT_HALTED
     status = "halted"
 
-    def __init__(self, signal_name: str, incident_id: str | None = None) -> None:
-        if incident_id is None:
+    def __init__(self, signal_name: str, incident_id: str | None = None, *,
+                 said: str | None = None) -> None:
+        if said is not None:
+            message = said
+        elif incident_id is None:
             message = (f"interrupted by {signal_name} before any incident was opened; "
                        "nothing was changed")
         else:

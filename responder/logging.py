@@ -15,7 +15,7 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -72,7 +72,20 @@ class JsonlSink:
 SINK = JsonlSink()
 
 
-def _processors() -> list[Processor]:
+class _Console:
+    """The last processor: the event as one human line, then `text` applied to it (the
+    CLI makes the commands in it pasteable, as it does for everything it prints)."""
+
+    def __init__(self, text: Callable[[str], str] | None) -> None:
+        self._render = structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0)
+        self._text = text
+
+    def __call__(self, logger: WrappedLogger, name: str, event: EventDict) -> str:
+        line = self._render(logger, name, event)
+        return self._text(line) if self._text is not None else line
+
+
+def _processors(console_text: Callable[[str], str] | None = None) -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,  # incident_log's fields; the event's win
         structlog.processors.add_log_level,
@@ -80,24 +93,38 @@ def _processors() -> list[Processor]:
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
         redact_secrets,
         SINK,
-        structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0),
+        _Console(console_text),
     ]
 
 
-def configure(verbose: bool = False, stream: TextIO | None = None) -> None:
-    """Log at INFO (DEBUG when verbose) to `stream` (stderr) and the open log.jsonl.
+def _stderr(*_: Any) -> structlog.PrintLogger:
+    """A logger on the stderr of the moment (a test's capture, a redirected stream):
+    never stdout, which holds only the result (`--output json`'s one object)."""
+    return structlog.PrintLogger(sys.stderr)
+
+
+def configure(verbose: bool = False, stream: TextIO | None = None,
+              console_text: Callable[[str], str] | None = None) -> None:
+    """Log at INFO (DEBUG when verbose) to `stream` (stderr) and the open log.jsonl;
+    `console_text` rewrites each console line (not log.jsonl).
 
     Loggers are not cached (cache_logger_on_first_use=False), so a module-level
     `get_logger(...)` follows later configuration and structlog.testing.capture_logs().
     A capture in progress is kept: code under test that configures (the Lambda handler
-    does on every invocation) still has its events captured."""
+    does on every invocation) still has its events captured.
+
+    Every handler writes to stderr: this configuration, the one this module installs
+    when imported (structlog's own default prints to stdout, and an event logged before
+    a command configures, or while an interrupt is answered, must not land before the
+    JSON object), and the standard library's, which is left alone (botocore and urllib3
+    log through it; with no handler configured, logging.lastResort writes to stderr)."""
     level = logging.DEBUG if verbose else logging.INFO
     current = structlog.get_config()["processors"]
     capturing = any(isinstance(p, LogCapture) for p in current)
     structlog.configure(
-        processors=current if capturing else _processors(),
+        processors=current if capturing else _processors(console_text),
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream) if stream is not None else _stderr,
         cache_logger_on_first_use=False,
     )
 
@@ -124,3 +151,7 @@ def get_logger(name: str) -> FilteringBoundLogger:
     """A logger for `name`, bound lazily: it uses whatever configuration is current."""
     logger: FilteringBoundLogger = structlog.get_logger(name)
     return logger
+
+
+if not structlog.is_configured():
+    configure()  # on stderr from the first event on (see configure)

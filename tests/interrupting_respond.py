@@ -11,6 +11,9 @@ main thread (where Python runs signal handlers, so the interrupt lands exactly t
 - RESPONDER_INTERRUPT_AT=...                 the process signals itself, right there:
       import:MODULE                 as MODULE is first imported (e.g. while main() loads
                                     the commands, or argparse parses)
+      body:MODULE                   halfway through MODULE's body as it is imported (its
+                                    tenth line run), where an interrupt that landed would
+                                    leave the module half-made
       before:Op | after:Op          at the first such AWS call
       call:MODULE:QUALNAME[:after]  as that function is entered (or once it returned)
 - RESPONDER_INTERRUPT_SIGNAL=SIGINT (default) | SIGTERM
@@ -67,6 +70,33 @@ class _OnImport(importlib.abc.MetaPathFinder):
             self.fired = True
             _on_main_thread(f"import:{fullname}")
             _interrupt()
+
+
+def _mid_body(module: str, line: int = 10) -> None:
+    """Signal at the `line`-th line run of MODULE's body (traced on the main thread only,
+    and only until then)."""
+    path = "/" + module.replace(".", "/")
+    suffixes = (f"{path}.py", f"{path}/__init__.py")
+    count = 0
+
+    def in_body(frame: Any, event: str, _arg: Any) -> Any:
+        nonlocal count
+        if event == "line":
+            count += 1
+            if count == line:
+                sys.settrace(None)
+                frame.f_trace = None
+                _interrupt()
+        return in_body
+
+    def calls(frame: Any, event: str, _arg: Any) -> Any:
+        code = frame.f_code
+        if event == "call" and code.co_name == "<module>" and \
+                code.co_filename.endswith(suffixes):
+            return in_body
+        return None
+
+    sys.settrace(calls)
 
 
 def _at_call(when: str, operation: str, act: Callable[[str], None]) -> None:
@@ -128,6 +158,8 @@ def arm(env: dict[str, str]) -> None:
     kind, _, rest = place.partition(":")
     if kind == "import":
         sys.meta_path.insert(0, _OnImport(rest))
+    elif kind == "body":
+        _mid_body(rest)
     elif kind in {"before", "after"}:
         _at_call(kind, rest, lambda _where: _interrupt())
     elif kind == "call":

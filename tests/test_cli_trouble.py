@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import stat
 import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +21,7 @@ import pytest
 from conftest import Account, CliResult, iam_state, respond_command, run_respond
 
 Cli = Callable[..., CliResult]
+INTERRUPTING = Path(__file__).resolve().parent / "interrupting_respond.py"
 POLICY_NAME = "responder-revoke-older-sessions"
 
 
@@ -139,24 +143,73 @@ def _paused(moto_server: str, call: int, *args: str) -> Iterator[subprocess.Pope
         yield proc
 
 
+def _launched(moto_server: str, *args: str, env: dict[str, str] | None = None
+              ) -> subprocess.Popen[str]:
+    """`respond ARGS` through the interrupting launcher (tests/interrupting_respond.py)."""
+    full = {**os.environ, "AWS_ENDPOINT_URL": moto_server,
+            "RESPONDER_RETRY_INITIAL_SECONDS": "0", "RESPONDER_RETRY_MAX_SECONDS": "0",
+            **(env or {})}
+    return subprocess.Popen([sys.executable, str(INTERRUPTING), *args], env=full,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _until(proc: subprocess.Popen[str], marker: str) -> str:
+    """Read stderr until a line holding `marker` (what came before it); a run that ends
+    without it fails the test with what it said instead."""
+    assert proc.stderr is not None
+    seen: list[str] = []
+    for line in proc.stderr:
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    proc.wait(timeout=60)
+    pytest.fail(f"never said {marker!r} (exit {proc.returncode}):\n{''.join(seen)[-3000:]}")
+
+
+@contextmanager
+def _paused_at(moto_server: str, where: str, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """`respond ARGS` blocked on its main thread at `where` (before:Op or after:Op, the
+    first such AWS call): a signal sent now lands exactly there, every run."""
+    with _launched(moto_server, *args, env={"RESPONDER_PAUSE_AT": where}) as proc:
+        _until(proc, f"responder-pause: paused at {where}")
+        yield proc
+
+
+def _never_a_traceback(stdout: str, stderr: str, output: str = "json") -> dict[str, Any] | None:
+    """What every interrupt leaves: no traceback, no internal error, an `interrupted` or
+    `stopped watching` line, and on stdout nothing or exactly one JSON object."""
+    assert "Traceback" not in stderr, stderr
+    assert "internal error" not in stderr, stderr
+    assert "respond: interrupted by SIG" in stderr or "respond: stopped watching" in stderr, \
+        stderr
+    if output != "json" or not stdout:
+        return None
+    doc = json.loads(stdout)  # one object: anything before or after it would not parse
+    assert isinstance(doc, dict)
+    return doc
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_halts_the_incident_and_says_how_to_resume(
     server_account: Account, cli: Cli, moto_server: str, signum: signal.Signals
 ) -> None:
-    """SIGTERM/SIGINT after the key was disabled: exit 1, the incident is halted (not left
-    running), stderr names it and the resume command, stdout still has the JSON object;
-    resume then completes."""
-    with _paused(moto_server, 4, "compromised", server_account.leaked_key, "--yes",
-                 "--no-replace", "--output", "json") as proc:
+    """SIGTERM/SIGINT once AWS has disabled the key (blocked in UpdateAccessKey's answer):
+    exit 1, the incident is halted (not left running), stderr names it and the resume
+    command, stdout still has the JSON object; resume then completes."""
+    with _paused_at(moto_server, "after:UpdateAccessKey", "compromised",
+                    server_account.leaked_key, "--yes", "--no-replace", "--output",
+                    "json") as proc:
         proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 1, stderr
-    assert "Traceback" not in stderr
-    doc = json.loads(stdout)
+    doc = _never_a_traceback(stdout, stderr)
+    assert doc is not None
     incident = doc["incident_id"]
     assert doc["status"] == "halted"
-    assert f"interrupted by {signum.name}" in stderr
+    assert f"interrupted by {signum.name}: incident {incident} is halted" in stderr
     assert f"respond resume {incident}" in stderr
+    assert _status(server_account, server_account.leaked_key) == "Inactive"
     listed = _one_json(cli("status", incident, "--output", "json"))
     assert listed["status"] == "halted"
     resumed = cli("resume", incident, "--output", "json")
@@ -167,18 +220,179 @@ def test_signal_halts_the_incident_and_says_how_to_resume(
 def test_signal_before_any_incident_says_nothing_changed(
     server_account: Account, cli: Cli, moto_server: str
 ) -> None:
-    """Interrupted during identify: no incident, no resume advice, one JSON object."""
-    with _paused(moto_server, 1, "compromised", server_account.leaked_key, "--yes",
-                 "--output", "json") as proc:
+    """Interrupted during identify (blocked before GetAccessKeyLastUsed): no incident, no
+    resume advice, one JSON object."""
+    with _paused_at(moto_server, "before:GetAccessKeyLastUsed", "compromised",
+                    server_account.leaked_key, "--yes", "--output", "json") as proc:
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
-    assert "Traceback" not in stderr
-    assert "nothing was changed" in stderr
+    assert proc.returncode == 1, stderr
+    doc = _never_a_traceback(stdout, stderr)
+    assert "before any incident was opened; nothing was changed" in stderr
     assert "respond resume" not in stderr
-    doc = json.loads(stdout)
+    assert doc is not None
     assert doc["incident_id"] is None
     assert _one_json(cli("status", "--output", "json"))["incidents"] == []
     assert _status(server_account, server_account.leaked_key) == "Active"
+
+
+# Each place is reached at the same moment of every run; the launcher signals itself there.
+EARLY_PLACES = [
+    ("import:responder.cli.args", "nothing"),  # main() loads the grammar
+    ("call:argparse:ArgumentParser.parse_known_args", "nothing"),  # parsing
+    ("import:responder.cli.commands", "nothing"),  # loading the commands
+    ("import:botocore", "nothing"),  # ... and with them the AWS stack
+    ("body:botocore.context", "nothing"),  # halfway through a module's body (a class)
+    ("body:responder.report.document", "any"),  # ... one the run loads late
+    ("call:responder.logging:configure", "nothing"),  # the command's first line
+    ("before:GetAccessKeyLastUsed", "nothing"),  # identify (read-only)
+    ("call:responder.journal.sqlite:SqliteJournal.create_incident:after", "halted"),
+    ("after:UpdateAccessKey", "halted"),  # the run, inside the runner's own guard
+    ("call:responder.run.service:respond:after", "ended"),  # the run is over
+    ("call:responder.cli.output:out:after", "ended"),  # the JSON object is out
+]
+
+
+@pytest.mark.parametrize(("place", "left"), EARLY_PLACES,
+                         ids=[p.split(":", 1)[1] for p, _ in EARLY_PLACES])
+def test_an_interrupt_at_any_instant_is_one_line(
+    server_account: Account, cli: Cli, moto_server: str, place: str, left: str
+) -> None:
+    """SIGINT at each place of a run, from main()'s first import on: never a traceback
+    or an internal error, stdout empty or one JSON object, and the line says what was
+    left: nothing changed before an incident existed (exit 1), the incident halted with
+    its resume command once one did (exit 1, resume completes it), the outcome once the
+    run was over (exit 0)."""
+    with _launched(moto_server, "compromised", server_account.leaked_key, "--yes",
+                   "--no-replace", "--output", "json",
+                   env={"RESPONDER_INTERRUPT_AT": place}) as proc:
+        stdout, stderr = proc.communicate(timeout=120)
+    doc = _never_a_traceback(stdout, stderr)
+    if left == "any":  # where the run is when it loads the module: not this test's point
+        return
+    if left == "nothing":
+        assert proc.returncode == 1, stderr
+        assert "interrupted by SIGINT before any incident was opened; nothing was changed" \
+            in stderr
+        assert doc is None or (doc["incident_id"] is None and doc["status"] == "halted")
+        assert _status(server_account, server_account.leaked_key) == "Active"
+        assert _one_json(cli("status", "--output", "json"))["incidents"] == []
+        return
+    assert doc is not None, stderr
+    incident = doc["incident_id"]
+    if left == "halted":
+        assert proc.returncode == 1, stderr
+        assert doc["status"] == "halted"
+        assert f"`respond resume {incident}` continues it" in stderr
+        resumed = cli("resume", incident, "--output", "json")
+        assert resumed.code == 0, resumed.stderr
+        assert _one_json(resumed)["status"] == "completed"
+    else:
+        assert proc.returncode == 0, stderr
+        assert doc["status"] == "completed"
+        assert f"after incident {incident} ended (completed)" in stderr
+    assert _status(server_account, server_account.leaked_key) == "Inactive"
+
+
+def test_sigterm_while_loading_is_the_same_line(server_account: Account,
+                                                 moto_server: str) -> None:
+    """SIGTERM acts like Ctrl-C from main()'s first line: named, one line, exit 1."""
+    with _launched(moto_server, "compromised", server_account.leaked_key, "--yes",
+                   "--output", "json",
+                   env={"RESPONDER_INTERRUPT_AT": "import:responder.cli.commands",
+                        "RESPONDER_INTERRUPT_SIGNAL": "SIGTERM"}) as proc:
+        stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stderr
+    doc = _never_a_traceback(stdout, stderr)
+    assert "interrupted by SIGTERM before any incident was opened" in stderr
+    assert doc is not None
+    assert doc["incident_id"] is None
+
+
+def test_an_interrupt_after_the_first_word_on_stderr(server_account: Account,
+                                                      moto_server: str) -> None:
+    """Ctrl-C as soon as the run says anything (the installed `respond`, no launcher):
+    wherever it lands, one line and at most one JSON object."""
+    env = {**os.environ, "AWS_ENDPOINT_URL": moto_server}
+    with subprocess.Popen([*respond_command(env), "compromised", server_account.leaked_key,
+                           "--yes", "--no-replace", "--output", "json"], env=env,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stderr is not None
+        first = proc.stderr.read(1)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode in {0, 1}, first + stderr
+    _never_a_traceback(stdout, first + stderr)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.02, 0.05, 0.1, 0.2, 0.4])
+def test_an_interrupt_right_after_spawn(server_account: Account, moto_server: str,
+                                        delay: float) -> None:
+    """Ctrl-C a moment after `respond` starts. Before main() runs, the interpreter is
+    starting (site-packages, then `import responder.cli`): there Python answers, killing
+    the process or printing its own KeyboardInterrupt; no package code can run earlier.
+    From main() on, never a traceback; stdout is empty or one JSON object throughout."""
+    env = {**os.environ, "AWS_ENDPOINT_URL": moto_server}
+    with subprocess.Popen([*respond_command(env), "compromised", server_account.leaked_key,
+                           "--yes", "--no-replace", "--output", "json"], env=env,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as proc:
+        time.sleep(delay)  # an instant, not a wait for something: any instant must do
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    assert "internal error" not in stderr, stderr
+    if "Traceback" in stderr:  # Python's own, from before main() began
+        assert stderr.rstrip().endswith("KeyboardInterrupt"), stderr
+        assert not re.search(r'responder/cli/__init__\.py", line \d+, in main', stderr), \
+            stderr
+        assert stdout == ""
+    elif proc.returncode != -signal.SIGINT:  # else killed before Python took signals
+        assert "internal error" not in stderr, stderr
+        if stdout:
+            assert isinstance(json.loads(stdout), dict)
+        # Said, unless the run had ended before the signal came (then its own outcome).
+        assert "respond: interrupted by SIGINT" in stderr or proc.returncode == 0, stderr
+
+
+def test_ctrl_c_while_watching_says_watching_stopped(
+    server_account: Account, moto_server: str
+) -> None:
+    """`respond compromised --watch` once the key is contained: Ctrl-C during the
+    countdown stops watching, exit 0, the line names the sweep command (not "nothing was
+    changed"), and stdout holds the incident's one JSON object."""
+    with _launched(moto_server, "compromised", server_account.leaked_key, "--yes",
+                   "--no-replace", "--watch", "--output", "json") as proc:
+        before = _until(proc, "Ctrl-C stops watching")
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, before + stderr
+    doc = _never_a_traceback(stdout, stderr)
+    assert doc is not None
+    incident = doc["incident_id"]
+    assert doc["status"] == "completed"
+    assert (f"respond: stopped watching; incident {incident} is contained, `respond sweep "
+            f"{incident}` runs the sweeps still due") in stderr
+    assert "nothing was changed" not in stderr
+
+
+def test_ctrl_c_while_sweep_watches(server_account: Account, cli: Cli,
+                                    moto_server: str) -> None:
+    """`respond sweep ID --watch` waiting for the next sweep: Ctrl-C stops watching,
+    exit 0, the same line, one JSON object."""
+    first = cli("compromised", server_account.leaked_key, "--yes", "--no-replace",
+                "--output", "json")
+    assert first.code == 0, first.stderr
+    incident = _one_json(first)["incident_id"]
+    with _launched(moto_server, "sweep", incident, "--watch", "--output", "json") as proc:
+        _until(proc, "Ctrl-C stops watching")
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    doc = _never_a_traceback(stdout, stderr)
+    assert doc is not None
+    assert doc["incident_id"] == incident
+    assert f"stopped watching; incident {incident} is contained" in stderr
 
 
 def test_killed_runner_shows_as_halted_interrupted(
@@ -406,3 +620,16 @@ def test_secret_name_template_is_checked_with_the_playbook(
     assert result.code == 2
     assert "with.secret_name" in result.stderr
     assert "{user}" in result.stderr
+
+
+def test_an_event_logged_before_any_configuration_goes_to_stderr() -> None:
+    """structlog's own default prints to stdout; responder.logging, once imported, never
+    lets an event (however early: before a command configures, or while an interrupt is
+    answered) land there, where `--output json` keeps its one object."""
+    code = ("from responder.logging import get_logger\n"
+            "get_logger('early').warning('logged.early', hint='before configure()')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    assert "logged.early" in proc.stderr

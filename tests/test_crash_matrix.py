@@ -37,7 +37,7 @@ from responder.drill.cloudtrail import CloudTrailFake
 
 Cli = Callable[..., CliResult]
 POLICY_NAME = "responder-revoke-older-sessions"
-FULL_MATRIX_MAX = 70  # above a normal run's 61 calls (moto lists 24 regions; 6 verification reads), with room
+FULL_MATRIX_MAX = 70  # above a normal run's 61 calls (24 regions, 6 verification reads)
 MUTATIONS = ["UpdateAccessKey", "PutUserPolicy", "DeleteAccessKey", "CreateAccessKey",
              "CreateSecret", "Publish"]
 

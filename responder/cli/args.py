@@ -23,6 +23,7 @@ examples:
   respond resume inc-20261125-092338-3f9a1c --no-replace  # ... without a replacement key
   respond finding guardduty-event.json                    # answer a finding (or a list)
   respond sweep inc-20261125-092338-3f9a1c                # CloudTrail again: late events
+  respond close inc-20261125-092338-3f9a1c --reason TEXT  # a human takes it over
   respond audit --output md                               # old, unused, doubled keys, no MFA
   respond rotate AKIAIOSFODNN7EXAMPLE --yes               # routine rotation, step by step
   respond harden alice --incident inc-20261125-092338-3f9a1c  # MFA, least privilege
@@ -249,6 +250,27 @@ def _lifecycle(sub: Any, common: argparse.ArgumentParser) -> None:
                      help="json prints exactly one JSON object on stdout")
     _rotate_parser(sub, common)
     _harden_parser(sub, common)
+    _close_parser(sub, common)
+
+
+def _close_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    close = sub.add_parser(
+        "close", parents=[common],
+        help="a human takes over an incident the responder cannot finish",
+        description="End an open incident (halted, waiting, or left running by a runner "
+        "that is gone) that `respond resume` cannot finish, e.g. one that halts again on "
+        "every resume: it is journaled as closed with your reason, and its report "
+        "written again. Nothing is changed in AWS. A finished incident is refused (exit "
+        "2); one a live runner holds is left alone (exit 4).",
+        epilog="example:\n  respond close inc-20261125-092338-3f9a1c --reason \"replaced "
+        "the key by hand; the user was deleted\"",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    close.add_argument("incident_id", metavar="INCIDENT_ID")
+    close.add_argument("--reason", metavar="TEXT",
+                       help="required: why a human takes it over (kept in the journal and "
+                       "the report)")
+    _aws_options(close, role=False)  # where a dynamodb:// journal is
+    _output_option(close)
 
 
 def build_parser() -> argparse.ArgumentParser:

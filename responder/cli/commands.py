@@ -4,21 +4,23 @@ parses first), so `respond --help` and `--version` load none of the AWS stack.
 
 Exit codes (DESIGN §2, responder.errors): 0 completed or planned, 1 halted (resumable),
 2 bad input, 3 refused by a guardrail, 4 another runner holds the incident's lease, and
-5: completed (contained, replaced) but a notification could not be delivered.
+5: completed (contained, replaced) but a notification could not be delivered. An
+interrupt is answered by `interrupted` (see responder.cli.main for its exit codes).
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import os
-import signal
 import traceback
 from datetime import timedelta
-from typing import Any
 
 from responder import playbook
+from responder.cli import interrupts
 from responder.cli.lifecycle import cmd_audit, cmd_harden, cmd_rollback, cmd_rotate
 from responder.cli.output import (
+    begin,
     confirmed_plan,
     context,
     countdown,
@@ -28,15 +30,26 @@ from responder.cli.output import (
     journal_to_act,
     out,
     out_json,
+    pasteable,
     print_doc,
+    printed,
     swept,
 )
 from responder.context import RunContext, utcnow
-from responder.errors import EXIT_BAD_INPUT, EXIT_HALTED, BadInput, Interrupted, ResponderError
+from responder.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_COMPLETED,
+    EXIT_HALTED,
+    BadInput,
+    Interrupted,
+    ResponderError,
+    UnknownIncident,
+)
 from responder.guardrails import check_principal_arn
 from responder.incident.view import IncidentView
-from responder.journal import Journal
+from responder.journal import IncidentRecord, Journal
 from responder.logging import configure
+from responder.run import close as closing
 from responder.run import service
 
 
@@ -155,7 +168,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.format == "html":
         from responder.report import html as report_html  # noqa: PLC0415 - html only
 
-        out(report_html.page(view))
+        out(report_html.page(view), escape=html.escape)  # a pasted --state, as HTML
         return 0
     typed = report.report_of(view)
     if args.format == "json":
@@ -163,6 +176,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         out(markdown_of(typed))
     return 0
+
+
+def cmd_close(args: argparse.Namespace) -> int:
+    """A human takes the incident over: closed, with the reason, under its lease."""
+    journal = journal_of(args)
+    record = closing.close(context(args), journal, args.incident_id, args.reason or "")
+    err(f"incident {record.id} is {record.error}")  # "closed by a human: REASON"
+    return finish(journal, record.id, args.output)
 
 
 def cmd_playbooks(args: argparse.Namespace) -> int:
@@ -238,13 +259,8 @@ COMMANDS = {
     "rollback": cmd_rollback,
     "rotate": cmd_rotate,
     "harden": cmd_harden,
+    "close": cmd_close,
 }
-
-
-def _on_sigterm(signum: int, _frame: Any) -> None:
-    """SIGTERM ends a run like Ctrl-C does: the incident is marked halted and the output
-    still says which one and how to resume, instead of a silent exit 143."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _failed(args: argparse.Namespace, exc: ResponderError) -> int:
@@ -253,6 +269,8 @@ def _failed(args: argparse.Namespace, exc: ResponderError) -> int:
 
     err(str(exc))
     output = getattr(args, "output", "human")
+    if output == "json" and printed():
+        return exc.exit_code  # the one object is out already (an interrupt after it)
     if exc.incident_id is not None:
         journal = getattr(args, "opened_journal", None) or journal_of(args)
         doc = report.document_of(IncidentView.load(journal, exc.incident_id))
@@ -266,21 +284,95 @@ def _failed(args: argparse.Namespace, exc: ResponderError) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the parsed command; its exit code (DESIGN §2)."""
-    configure(verbose=args.verbose)
+    """Run the parsed command; its exit code (DESIGN §2). An interrupt is not caught
+    here: responder.cli.main answers it, through `interrupted`, wherever it lands."""
+    args.started_at = utcnow()
+    begin(args.state)
+    configure(verbose=args.verbose, console_text=pasteable)
     os.umask(0o077)  # journal, evidence, reports and logs are for their owner only
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return COMMANDS[args.command](args)
     except ResponderError as exc:
         return _failed(args, exc)
-    except KeyboardInterrupt as stop:  # before any incident was opened
-        return _failed(args, Interrupted(str(stop) or "SIGINT"))
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        if interrupts.interrupted():  # e.g. a RuntimeError Python made of the interrupt
+            return interrupted(args, interrupts.signal_name())
         err(f"internal error: {type(exc).__name__}: {exc}"
              + ("" if args.verbose else " (run with -v for the traceback)"))
         if args.verbose:
             traceback.print_exc()
         return EXIT_HALTED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+
+FOLLOW_UPS = frozenset({"sweep", "rollback", "harden", "rotate", "close"})
+"""Commands that work on an incident after its run: cut short, they are run again."""
+
+
+def interrupted(args: argparse.Namespace, signal_name: str) -> int:
+    """What an interrupt left, in one line (and the §2 object once, with --output json);
+    its exit code (see responder.cli.main). A journal that cannot say is said too."""
+    try:
+        return _interrupted(args, signal_name)
+    except Exception as exc:  # noqa: BLE001 - the answer to Ctrl-C must not be a traceback
+        err(f"interrupted by {signal_name}; `respond status` shows where incidents stand "
+            f"(the journal could not say: {type(exc).__name__}: {exc})")
+        return EXIT_HALTED
+
+
+def _interrupted(args: argparse.Namespace, signal_name: str) -> int:
+    journal: Journal | None = getattr(args, "opened_journal", None)
+    record, touched = _incident_of(args, journal) if journal is not None else (None, False)
+    if journal is None or record is None:
+        return _failed(args, _unchanged(args, signal_name))
+    record = closing.halt_interrupted(journal, record.id, signal_name, utcnow())
+    if touched and record.status == "halted" and args.command not in FOLLOW_UPS \
+            and record.error == f"interrupted by {signal_name}":  # it halted this run
+        return _failed(args, Interrupted(signal_name, record.id))
+    if getattr(args, "watch", False) and record.contained_at is not None:
+        code, said = EXIT_COMPLETED, (
+            f"stopped watching; incident {record.id} is contained, `respond sweep "
+            f"{record.id}` runs the sweeps still due")
+    elif not touched:
+        return _failed(args, _unchanged(args, signal_name))
+    elif args.command in FOLLOW_UPS:
+        return _failed(args, Interrupted(signal_name, record.id, said=(
+            f"interrupted by {signal_name}: `respond {args.command}` on incident "
+            f"{record.id} stopped before it finished ({record.id} is {record.status}); "
+            "run it again")))
+    else:
+        view = IncidentView.load(journal, record.id)
+        code, said = view.exit_code, (
+            f"interrupted by {signal_name} after incident {record.id} ended "
+            f"({record.status}); `respond status {record.id}` shows it")
+    err(said)
+    if not printed():
+        finish(journal, record.id, getattr(args, "output", "human"))
+    return code
+
+
+def _unchanged(args: argparse.Namespace, signal_name: str) -> Interrupted:
+    """The interrupt came before this run wrote anything."""
+    return Interrupted(signal_name, said=None if args.command in {"compromised", "finding"}
+                       else f"interrupted by {signal_name}; nothing was changed")
+
+
+def _incident_of(args: argparse.Namespace, journal: Journal
+                 ) -> tuple[IncidentRecord | None, bool]:
+    """The incident the command names, or else the one this run wrote to last; and
+    whether this run wrote to it (opened, ran, appended to it)."""
+    started = getattr(args, "started_at", None)
+    if started is None:
+        return None, False
+    started = started.replace(microsecond=started.microsecond // 1000 * 1000)  # journal: ms
+    named = next((getattr(args, n) for n in ("incident_id", "continue_id", "reactivate_id",
+                                             "incident") if getattr(args, n, None)), None)
+    if named is not None:
+        try:
+            record = journal.get(named)
+        except UnknownIncident:
+            return None, False
+        return record, record.updated_at >= started
+    key = getattr(args, "access_key_id", None) or getattr(args, "target", None)
+    candidates = journal.history_for_key(key.strip()) if key else journal.recent(-1)
+    touched = [r for r in candidates if r.updated_at >= started]
+    return (max(touched, key=lambda r: r.updated_at), True) if touched else (None, False)

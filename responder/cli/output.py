@@ -7,41 +7,134 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shlex
+import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 from responder.aws import RetryPolicy, env_number, session_factory
+from responder.cli import interrupts
 from responder.context import Options, RunContext, SessionHint, responder_home, utcnow
 from responder.errors import EXIT_HALTED, BadInput
 from responder.guardrails import check_bucket, check_role_arn, check_topic_arn
 from responder.incident.view import IncidentView
 from responder.journal import Journal, open_journal, open_journal_to_act
+from responder.journal.sqlite import SqliteJournal
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from responder.aws import AnySession
     from responder.report.model import IncidentDocument
     from responder.run.followup import Swept
     from responder.run.service import Plan
 
 
-def out(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+JOURNAL_COMMANDS = ("compromised", "finding", "resume", "sweep", "status", "report",
+                    "rollback", "close", "rotate", "harden")
+"""The subcommands that read or write the journal: a printed one names it (--state)."""
+_COMMAND = re.compile(r"(?<![\w./-])respond (" + "|".join(JOURNAL_COMMANDS) + r")\b"
+                      r"(?!\s+--state\b)")
+
+
+class _Edge:
+    """What everything the CLI writes passes through: the journal printed commands must
+    name, and whether stdout has had its say."""
+
+    def __init__(self) -> None:
+        self.state: str | None = None
+        self.printed = False
+
+
+EDGE = _Edge()
+
+
+def begin(state: str | None) -> None:
+    """A command starts: nothing printed yet, and `--state` (when it is not the default
+    journal) named in every printed command."""
+    EDGE.printed = False
+    use_state(state_of(state))
+
+
+def use_state(location: str | None) -> None:
+    """From now on every printed `respond` command names this journal (None: the default
+    one, which needs no naming)."""
+    EDGE.state = location
+    interrupts.STOP.said = pasteable
+
+
+def state_of(state: str | None) -> str | None:
+    """`--state` as a pasted command must give it: a DynamoDB URL as it is, a path made
+    absolute (the paste may happen in another directory); None for the default journal."""
+    if not state:
+        return None
+    if state.startswith("dynamodb://"):
+        return state
+    path = Path(state).expanduser().absolute()
+    return None if path == (responder_home() / "responder.db").absolute() else str(path)
+
+
+def pasteable(text: str, escape: Callable[[str], str] = str) -> str:
+    """`text` with `--state LOCATION` after each `respond <subcommand>` that uses the
+    journal, when the journal is not the default one: every command the CLI prints works
+    when pasted, wherever in the code its text was made (reports, errors, notices).
+    `escape` makes the inserted text fit the document (html.escape for a page)."""
+    if EDGE.state is None:
+        return text
+    named = escape(f" --state {shlex.quote(EDGE.state)}")
+    return _COMMAND.sub(lambda found: found.group(0) + named, text)
+
+
+def _pasteable_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return pasteable(value)
+    if isinstance(value, Mapping):
+        return {k: _pasteable_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_pasteable_json(v) for v in value]
+    return value
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Interrupts (and a waiting interrupt's look again) wait while a line or the JSON
+    object is written, so none leaves half of it, or it unsaid: they land just after."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {*interrupts.SIGNALS, signal.SIGALRM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _write(stream: TextIO, text: str) -> None:
+    with _signals_held():
+        stream.write(text)
+        stream.flush()
+        if stream is sys.stdout:
+            EDGE.printed = True
+
+
+def out(text: str, escape: Callable[[str], str] = str) -> None:
+    """A result on stdout (see pasteable for `escape`)."""
+    _write(sys.stdout, pasteable(text, escape) + "\n")
 
 
 def out_json(value: Any) -> None:
     """The one JSON object of `--output json` (DESIGN §2), on stdout."""
-    out(json.dumps(value, indent=2, default=str))
+    out(json.dumps(_pasteable_json(value), indent=2, default=str))
+
+
+def printed() -> bool:
+    """Whether this run has written to stdout (the one JSON object is never doubled)."""
+    return EDGE.printed
 
 
 def err(text: str) -> None:
-    sys.stderr.write(f"respond: {text}\n")
-    sys.stderr.flush()
+    _write(sys.stderr, pasteable(f"respond: {text}\n"))
 
 
 def terminal_progress(step: str, info: Mapping[str, Any]) -> None:
@@ -95,9 +188,12 @@ def journal_of(args: argparse.Namespace) -> Journal:
 
 def journal_to_act(args: argparse.Namespace) -> Journal:
     """The journal for a new response: local trouble never blocks containment (see
-    journal.open_journal_to_act), it is said in one line."""
+    journal.open_journal_to_act), it is said in one line. When it is a fallback, the
+    commands printed from here on name it."""
     journal, warning = open_journal_to_act(args.state, responder_home(), journal_session(args))
     if warning:
+        if isinstance(journal, SqliteJournal) and journal.location != ":memory:":
+            use_state(journal.location)
         err(warning)
     args.opened_journal = journal
     return journal
@@ -166,7 +262,7 @@ def confirmed_plan(plan_of: Callable[[], Plan], what: str) -> Plan | None:
     from responder.run import dry_run  # noqa: PLC0415
 
     planned = plan_of()
-    sys.stderr.write(report.summary(dry_run.document(planned)) + "\n")
+    _write(sys.stderr, pasteable(report.summary(dry_run.document(planned))) + "\n")
     if ask("Proceed?"):
         return planned
     err("aborted; nothing was changed")
