@@ -286,8 +286,9 @@ def test_a_sweep_that_still_cannot_read_the_region_keeps_the_gap_open(
 def test_every_region_unread_is_never_a_clean_exit(
     account: Account, journal: SqliteJournal, make_ctx: CtxFactory, trail: FaultyCloudTrail
 ) -> None:
-    """CloudTrail down in every region for a user with one key: not exit 0, and the
-    headline names the regions."""
+    """CloudTrail down in every region for a user with one key: the evidence step fails,
+    and contain-attacker halts (exit 1) rather than say it saw nothing; `respond resume`
+    collects again."""
     _attacker(account, trail)
 
     class Everywhere(RegionDown):
@@ -295,12 +296,11 @@ def test_every_region_unread_is_never_a_clean_exit(
             self.region = request_signer.region_name
             super().__call__(model, request_signer)
 
-    down = Everywhere(REGION)
     account.iam.delete_access_key(UserName="alice", AccessKeyId=account.other_key)
-    ctx = make_ctx(session_factory=down.session_factory())
-    record = service.respond(ctx, journal, _playbook(), account.leaked_key)
-    view = IncidentView.load(journal, record.id)
-    assert view.exit_code == 5
-    assert set(view.regions_unread) == {REGION, OTHER}
-    text = summary(document_of(view))
-    assert "EVIDENCE GAP" in "\n".join(text.splitlines()[:3]), text
+    ctx = make_ctx(session_factory=Everywhere(REGION).session_factory())
+    with pytest.raises(StepFailed, match="respond resume") as halted:
+        service.respond(ctx, journal, _playbook(), account.leaked_key)
+    assert halted.value.exit_code == 1
+    (incident,) = journal.recent()
+    assert incident.status == "halted"
+    assert incident.contained_at is not None  # the key itself is contained, and verified

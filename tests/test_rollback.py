@@ -71,6 +71,14 @@ def test_rollback_undoes_containment_after_yes_and_reason(
     assert report["rollback"]["reason"] == "a test fixture's key"
     assert report["rollback"]["key_status"] == "Active"
     assert "a test fixture's key" in cli("report", incident).stdout
+    shown = cli("status", incident, "--output", "json").json()
+    assert shown["rolled_back"]["key_status"] == "Active"
+    assert shown["verification"]["moment"] == "after rollback"
+    assert shown["verification"]["ok"] is True
+    assert shown["sweeps"]["due"] == []  # no sweep may shut again what was reopened
+    assert "ROLLED BACK" in cli("status", incident).stdout.splitlines()[0]
+    assert "rolled-back" in cli("status").stdout
+    assert cli("sweep", incident).code == 3
 
     again = cli("rollback", incident, "--yes", "--reason", "again")
     assert again.code == 0, again.stderr

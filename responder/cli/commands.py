@@ -129,12 +129,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not views:
         out("no incidents in the journal")
         return 0
-    out(f"{'INCIDENT':<28} {'STATUS':<9} {'ACCESS KEY':<20}  {'USER':<16} {'STEP':<17} "
+    out(f"{'INCIDENT':<28} {'STATUS':<11} {'ACCESS KEY':<20}  {'USER':<16} {'STEP':<17} "
          f"{'SWEEPS':<20} AGE")
     for v, doc in zip(views, docs, strict=True):
         r = v.record
         who = r.user_name or (f"role/{v.session.role_name}" if v.session else None) or "?"
-        out(f"{r.id:<28} {doc.status:<9} {r.access_key_id:<20}  {who:<16} "
+        status = "rolled-back" if v.rolled_back is not None else str(doc.status)
+        out(f"{r.id:<28} {status:<11} {r.access_key_id:<20}  {who:<16} "
              f"{v.current_step or '-':<17} {_sweeps(v):<20} {_age(now - r.started_at)}")
     hidden = len(closed) - (len(closed) if args.all else min(len(closed), args.limit))
     if hidden:

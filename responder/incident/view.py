@@ -253,8 +253,10 @@ class IncidentView:
     def sweeps_due(self) -> tuple[datetime, ...]:
         """The sweep moments (the playbook's `sweeps` after containment) that no sweep
         covered yet: each stays due until a sweep read CloudTrail at or after it
-        (incident/sweeps.py); none before the key is contained, nor after a rollback."""
-        if self.contained_at is None or self.rolled_back is not None:
+        (incident/sweeps.py); none before the key is contained, nor after a rollback or
+        once a human closed the incident."""
+        if self.contained_at is None or self.rolled_back is not None \
+                or self.record.status == "closed":
             return ()
         return tuple(still_due(self.record.playbook.get("sweeps") or {}, self.contained_at,
                                self.swept_at))

@@ -47,7 +47,16 @@ def markdown_of(report: ReportDocument) -> str:
         "",
     ]
     if doc.error:
-        out += [f"**Halted:** {doc.error}", ""]
+        said = {"closed": "Closed", "refused": "Refused"}.get(str(doc.status), "Halted")
+        out += [f"**{said}:** {doc.error}", ""]
+    if doc.verification is not None:
+        out += [f"**Observed in AWS:** {doc.verification.headline()}", ""]
+    if doc.rolled_back is not None:
+        out += [f"**Rolled back:** {doc.rolled_back.why}", ""]
+    if doc.evidence is not None and doc.evidence.regions_unread:
+        out += [f"**Evidence gap:** CloudTrail could not be read in "
+                f"{', '.join(doc.evidence.regions_unread)}; attacker containment may be "
+                "incomplete there", ""]
     if more.aws_quarantine:
         out += [
             "## AWS already acted",
