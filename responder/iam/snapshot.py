@@ -5,6 +5,7 @@ Never taken before the key is disabled: nothing may delay containment.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from responder.aws import Api, ApiCall
@@ -27,6 +28,28 @@ def access_keys(api: Api, user_name: str) -> dict[str, str]:
     in it is gone; NoSuchEntity (the user is gone) is the caller's to read."""
     found = api.call(ApiCall("iam", "ListAccessKeys", {"UserName": user_name}))
     return {k["AccessKeyId"]: k["Status"] for k in found.get("AccessKeyMetadata", [])}
+
+
+class UserKeys:
+    """Each user's access keys and their status, listed once per user however many of
+    them a step asks about (thread-safe: verification reads in parallel); None for a user
+    that no longer exists."""
+
+    def __init__(self, api: Api) -> None:
+        self._api = api
+        self._keys: dict[str, dict[str, str] | None] = {}
+        self._lock = threading.Lock()
+
+    def of(self, user: str) -> dict[str, str] | None:
+        with self._lock:
+            if user not in self._keys:
+                try:
+                    self._keys[user] = access_keys(self._api, user)
+                except AwsCallFailed as exc:
+                    if exc.code != "NoSuchEntity":
+                        raise
+                    self._keys[user] = None
+            return self._keys[user]
 
 
 def _iso(value: Any) -> Any:

@@ -12,7 +12,6 @@ Inactive may still list as Active for a moment on another endpoint.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from responder.aws import Api, ApiCall, RetryPolicy
 from responder.context import RunContext, iso, parse_iso
 from responder.errors import AwsCallFailed, NotVerified
 from responder.iam import inline_policy, role_policy
-from responder.iam.snapshot import access_keys
+from responder.iam.snapshot import UserKeys
 from responder.incident.facts import AttackerContained, RolledBack
 from responder.incident.verification import Check, Verification
 from responder.incident.view import IncidentView
@@ -54,19 +53,13 @@ class Reads:
 
     def __init__(self, api: Api) -> None:
         self._api = api
-        self._keys: dict[str, dict[str, str] | None] = {}
-        self._lock = threading.Lock()
+        self._keys = UserKeys(api)
 
     def key_status(self, user: str, key: str) -> str:
-        with self._lock:
-            if user not in self._keys:
-                try:
-                    self._keys[user] = access_keys(self._api, user)
-                except AwsCallFailed as exc:
-                    if exc.code != "NoSuchEntity":
-                        return f"unreadable ({exc.code})"
-                    self._keys[user] = None
-            keys = self._keys[user]
+        try:
+            keys = self._keys.of(user)
+        except AwsCallFailed as exc:
+            return f"unreadable ({exc.code})"
         if keys is None:
             return USER_GONE
         return keys.get(key, GONE)

@@ -37,7 +37,7 @@ from responder.attacker.rules import Findings, analyse, read_events
 from responder.aws import Api, ApiCall, assuming, caller_access_key
 from responder.errors import AwsCallFailed, StepFailed
 from responder.iam import inline_policy, role_policy
-from responder.iam.snapshot import access_keys
+from responder.iam.snapshot import UserKeys
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import AttackerContained
 from responder.incident.shapes import (
@@ -173,7 +173,7 @@ class _Containing:
     def __init__(self, api: Api, protected: frozenset[str]) -> None:
         self.api = api
         self.protected = protected
-        self._keys: dict[str, dict[str, str] | None] = {}
+        self._keys = UserKeys(api)
         self._set_inactive: set[tuple[str, str]] = set()
         """(user, key) this run set Inactive: what a rollback may make Active again."""
 
@@ -195,19 +195,8 @@ class _Containing:
             refused=tuple(RefusedCall.from_detail(r) for r in found.refused),
         )
 
-    def _list(self, user: str) -> dict[str, str] | None:
-        """The user's keys and their status (None: no such user), listed once."""
-        if user not in self._keys:
-            try:
-                self._keys[user] = access_keys(self.api, user)
-            except AwsCallFailed as exc:
-                if exc.code != "NoSuchEntity":
-                    raise
-                self._keys[user] = None
-        return self._keys[user]
-
     def _disable(self, user: str, key: str) -> DisabledKey | None:
-        keys = self._list(user)
+        keys = self._keys.of(user)
         if keys is None or key not in keys:
             return None  # gone: it signs nothing any more
         already = keys[key] == "Inactive"
@@ -221,7 +210,7 @@ class _Containing:
     def _quarantine_user(self, user: str) -> QuarantinedPrincipal | None:
         if not self._put("User", user, QUARANTINE_POLICY, quarantine_policy()):
             return None
-        keys = [k for k in sorted(self._list(user) or {}) if k not in self.protected
+        keys = [k for k in sorted(self._keys.of(user) or {}) if k not in self.protected
                 and self._disable(user, k) is not None]
         found = tuple(k for k in keys if (user, k) not in self._set_inactive)
         return QuarantinedPrincipal("user", user, tuple(k for k in keys if k not in found),

@@ -25,7 +25,7 @@ from responder.aws import Api, ApiCall
 from responder.context import iso
 from responder.errors import AwsCallFailed, BadInput, StepFailed
 from responder.iam import inline_policy, role_policy
-from responder.iam.snapshot import AWS_QUARANTINE_PREFIXES, access_keys
+from responder.iam.snapshot import AWS_QUARANTINE_PREFIXES, UserKeys, access_keys
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import AttackerContained, KeyReplaced, RolledBack
 from responder.incident.shapes import (
@@ -181,18 +181,11 @@ class _Seen:
 
     def __init__(self, api: Api) -> None:
         self.api = api
-        self._keys: dict[str, dict[str, str]] = {}
+        self._keys = UserKeys(api)
 
     def key(self, user: str, key: str) -> str:
         """Active, Inactive, or Deleted (the key, or its user, is gone)."""
-        if user not in self._keys:
-            try:
-                self._keys[user] = access_keys(self.api, user)
-            except AwsCallFailed as exc:
-                if exc.code != "NoSuchEntity":
-                    raise
-                self._keys[user] = {}
-        return self._keys[user].get(key, "Deleted")
+        return (self._keys.of(user) or {}).get(key, "Deleted")
 
     def gone(self, kind: Kind, name: str, policy: str) -> bool:
         """GetUserPolicy / GetRolePolicy answers NoSuchEntity."""
