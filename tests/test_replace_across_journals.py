@@ -283,7 +283,9 @@ def test_concurrent_second_journal_halts_then_resume_adopts(
     doc = halted.json()
     assert doc["status"] == "halted"
     assert "another responder" in doc["error"]
-    assert f"respond resume {doc['incident_id']}" in doc["error"]
+    # printed as it pastes: the journal is not the default one, so --state names it
+    assert f"respond resume --state dynamodb://{TABLE} {doc['incident_id']}" \
+        in doc["error"]
     assert _calls(lambda_log)["CreateAccessKey"] == 0
     assert _calls(lambda_log)["TagUser"] == 0
     assert code == 0, first
