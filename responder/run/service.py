@@ -40,6 +40,7 @@ from responder.run import later
 from responder.run.executor import Deferred, Executor
 from responder.run.lease import acquire
 from responder.run.runner import EarlierStep, IncidentRun
+from responder.steps import identify as identify_step
 from responder.steps.identify import known_account, other_account
 
 log = get_logger("responder.run.service")
@@ -193,8 +194,7 @@ def in_account(ctx: RunContext, account_id: str, refusal: OtherAccount) -> RunCo
 
 
 def caller_account(ctx: RunContext) -> str:
-    found = Api(ctx.session_factory(), ctx.retry).call(ApiCall("sts", "GetCallerIdentity"))
-    return str(found["Account"])
+    return identify_step.caller_account(Api(ctx.session_factory(), ctx.retry))
 
 
 def for_finding_account(ctx: RunContext, finding_id: str, account_id: str | None) -> RunContext:
