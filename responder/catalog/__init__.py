@@ -1,0 +1,1 @@
+"""What an attacker's CloudTrail events mean and how to undo them, as data."""

@@ -1,0 +1,138 @@
+"""Meta-tests over the attacker-change catalog (responder/catalog), in the manner of
+cloud-custodian's registry meta-tests: every entry has a CloudTrail record of its event
+in the shape AWS writes it (tests/fixtures/catalog/<entry id>.json), reads back as that
+entry with exactly the texts and commands the fixture expects, and every command is one
+botocore's service model accepts: the operation exists, each option is a member of its
+input shape, every required member is given, and values are shell-quoted.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore import xform_name
+
+from responder.catalog.model import Command, Manual, Meaning, Response
+from responder.catalog.reading import CLI_SERVICE, FIELD, fill, flag, render
+from responder.catalog.registry import BY_EVENT, CATALOG, lookup
+
+FIXTURES = Path(__file__).parent / "fixtures" / "catalog"
+IDS = [e.id for e in CATALOG]
+RECORD_KEYS = {"eventVersion", "userIdentity", "eventTime", "eventSource", "eventName",
+               "awsRegion", "sourceIPAddress", "userAgent", "requestParameters",
+               "responseElements", "requestID", "eventID", "eventType", "recipientAccountId"}
+"""Members every management event's record carries (responseElements may be null)."""
+ROOTS = ("requestParameters", "responseElements", "resources[]", "additionalEventData",
+         "serviceEventDetails")
+HANDLERS = {Response.NEUTRALISE: {"key", "user", "role", "session", "cutoff", "login"},
+            Response.RESTORE: {"trail", "detector", "recorder"}}
+CREDENTIALS = {"secret", "parameter", "kms-key", "instance-password"}
+
+
+@cache
+def _model(service: str) -> Any:
+    return botocore.session.get_session().get_service_model(service)
+
+
+def _fixture(entry_id: str) -> dict[str, Any]:
+    data = json.loads((FIXTURES / f"{entry_id}.json").read_text("utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_ids_are_unique_and_every_entry_has_exactly_one_fixture() -> None:
+    assert len(IDS) == len(set(IDS))
+    assert sorted(p.stem for p in FIXTURES.glob("*.json")) == sorted(IDS)
+
+
+@pytest.mark.parametrize("entry_id", IDS)
+def test_fixture_is_a_real_record_that_reads_as_its_entry(entry_id: str) -> None:
+    data = _fixture(entry_id)
+    record, expect = data["record"], data["expect"]
+    assert set(record) >= RECORD_KEYS, RECORD_KEYS - set(record)
+    assert record["eventType"] == "AwsApiCall"
+    assert "errorCode" not in record
+    assert record["userIdentity"]["accountId"] == record["recipientAccountId"]
+    reading = lookup(record)
+    assert reading is not None
+    assert reading.entry.id == entry_id
+    assert reading.what == expect["what"]
+    assert reading.undo == expect["undo"]
+    assert reading.manual is expect["manual"]
+    assert list(reading.outside) == expect["outside"]
+    assert "<" not in reading.what, "every field the text names is in the fixture"
+    if not reading.manual:
+        assert "<" not in " ".join(reading.commands)
+
+
+@pytest.mark.parametrize("entry_id", IDS)
+def test_entry_is_well_formed(entry_id: str) -> None:
+    entry = next(e for e in CATALOG if e.id == entry_id)
+    assert entry.source.endswith(".amazonaws.com")
+    assert entry.fields or not entry.undo
+    assert all(p.startswith(ROOTS) for p in [*entry.fields.values(), *entry.when,
+                                             *entry.outside]), entry.fields
+    named = set(FIELD.findall(entry.what))
+    assert named <= {*entry.fields, "region"}
+    assert entry.handler in HANDLERS.get(entry.response, {""})
+    assert (entry.credential in CREDENTIALS) is (entry.meaning is Meaning.READS_CREDENTIALS)
+    if entry.meaning is Meaning.GRANTS_OUTSIDE:
+        assert entry.outside, "a grant to the outside says where to find whom"
+    assert entry.undo or entry.note, "a human is told what to do"
+
+
+def test_entries_of_one_event_differ_in_shape() -> None:
+    for entries in BY_EVENT.values():
+        shapes = [tuple(sorted(e.when.items())) for e in entries]
+        assert len(shapes) == len(set(shapes)), [e.id for e in entries]
+
+
+def _commands() -> list[tuple[str, Command]]:
+    return [(f"{e.id}:{i}", c) for e in CATALOG for i, c in enumerate(e.undo)]
+
+
+@pytest.mark.parametrize(("where", "command"), _commands(), ids=[w for w, _ in _commands()])
+def test_command_is_one_botocore_accepts(where: str, command: Command) -> None:
+    model = _model(command.service)
+    assert command.operation in model.operation_names, where
+    shape = model.operation_model(command.operation).input_shape
+    members = shape.members if shape is not None else {}
+    assert set(command.params) <= set(members), set(command.params) - set(members)
+    required = set(shape.required_members) if shape is not None else set()
+    assert required <= set(command.params), f"{where} lacks {required - set(command.params)}"
+    for member, value in command.params.items():
+        if value is True:
+            assert members[member].type_name == "boolean", member
+    assert command.regional is (command.service not in {"iam", "organizations", "s3",
+                                                        "s3control"}), where
+
+
+def test_cli_names_match_botocore() -> None:
+    """The printed service is the CLI's; the operation and options are botocore's names
+    as the CLI spells them (xform_name with dashes)."""
+    assert CLI_SERVICE == {"s3": "s3api", "config": "configservice"}
+    assert flag("SnapshotId") == "--snapshot-id"
+    assert xform_name("ModifySnapshotAttribute", "-") == "modify-snapshot-attribute"
+
+
+EVIL = "a b;$(touch /tmp/x)'\"`"
+
+
+@pytest.mark.parametrize(("where", "command"), _commands(), ids=[w for w, _ in _commands()])
+def test_values_reach_the_shell_as_one_word_each(where: str, command: Command) -> None:
+    """Whatever the attacker put in a name, the pasted command passes it as one word."""
+    fields = {n for v in command.params.values() if isinstance(v, str)
+              for n in FIELD.findall(v)}
+    words, manual = render(command, dict.fromkeys(fields, (EVIL,)), "eu-west-1")
+    tokens = shlex.split(" ".join(w for w in words if not w.startswith("<")))
+    for member, value in command.params.items():
+        if isinstance(value, str):
+            assert tokens[tokens.index(flag(member)) + 1] == fill(
+                value, dict.fromkeys(fields, EVIL)), where
+    assert manual is any(isinstance(v, Manual) for v in command.params.values())
