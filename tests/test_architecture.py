@@ -27,6 +27,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(frozenset(layer) for layer in (
     {"context", "guardrails"},
     {"journal"},
     {"incident"},  # facts, the action registry, the view: one typed picture
+    {"catalog"},  # what an attacker's CloudTrail event means, how to undo it: data
     {"playbook", "evidence", "iam"},
     {"hardening", "attacker", "findings", "report"},
     {"steps"},

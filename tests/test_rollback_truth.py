@@ -20,7 +20,7 @@ from conftest import REGION, Account, make_account
 from moto import mock_aws
 
 from responder.context import RunContext
-from responder.incident.facts import RolledBack
+from responder.incident.facts_rollback import RolledBack
 from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
 from responder.playbook import Playbook

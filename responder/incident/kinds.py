@@ -54,7 +54,8 @@ SHIPPED: Mapping[str, Shipped] = {
 """Every shipped action (a test checks this table against the classes themselves)."""
 
 
-_FACTS_HOMES = ("responder.incident.facts", "responder.incident.facts_rotation",
+_FACTS_HOMES = ("responder.incident.facts", "responder.incident.facts_rollback",
+                "responder.incident.facts_rotation",
                 "responder.incident.facts_hardening")
 """Where facts types live, looked through in order. A rotation's and a harden step's
 facts are read after containment only: their modules load then (they are the table's

@@ -179,6 +179,67 @@ class HumanAction(Detail):
     access_key_id: str | None = None
     what: str = ""
     undo: str = ""
+    meaning: str = ""
+    """The catalog's meaning (responder.catalog.model.Meaning's value): `grants access to
+    an outside principal`, ... Empty in journals written before the catalog."""
+    resource: str = ""
+    """What the change touches (a snapshot id, a bucket, a function)."""
+    region: str | None = None
+    outside: tuple[str, ...] = ()
+    """The principals outside the account it let in: `*`, account ids, ARNs."""
+    manual: bool = False
+    """The undo holds a <placeholder> to replace by hand before it is run."""
+    entry: str = ""
+    """The catalog entry that read it (`ec2.ModifySnapshotAttribute`)."""
+
+
+@dataclass(frozen=True)
+class CredentialRead(Detail):
+    """A credential the attacker read or decrypted: rotate it, it is the attacker's now."""
+
+    kind: str = ""
+    """secret, parameter, kms-key or instance-password."""
+    name: str = ""
+    """The secret's id, the parameter's name, the key's ARN, the instance's id."""
+    region: str | None = None
+    event_name: str | None = None
+    event_id: str | None = None
+    time: str | None = None
+    access_key_id: str | None = None
+    rotate: str = ""
+    """The command that rotates it."""
+    manual: bool = False
+    """`rotate` holds a <placeholder> (the new value) to fill in by hand."""
+
+
+@dataclass(frozen=True)
+class OutsideGrant(Detail):
+    """Someone outside the account the attacker let in, and to what."""
+
+    principal: str = ""
+    """`*` (everyone), an account id, or an ARN of another account."""
+    resource: str = ""
+    what: str = ""
+    event_name: str | None = None
+    event_id: str | None = None
+    time: str | None = None
+
+
+@dataclass(frozen=True)
+class RestoredDefense(Detail):
+    """A defense the attacker turned off that contain-attacker turned back on (a trail
+    logs again, a GuardDuty detector is enabled, a Config recorder records), as observed
+    before and after."""
+
+    kind: str = ""
+    """trail, detector or recorder."""
+    name: str = ""
+    """The trail's name or ARN, the detector's id, the recorder's name."""
+    region: str = ""
+    already: bool = False
+    """It was on again when first read: nothing was changed."""
+    event_id: str | None = None
+    """The attacker's event that turned it off."""
 
 
 @dataclass(frozen=True)

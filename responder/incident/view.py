@@ -21,6 +21,7 @@ from responder.errors import exit_code_for
 from responder.incident import facts as results
 from responder.incident import kinds
 from responder.incident.facts import FactKind, Facts, KeyDisabled, SessionsRevoked, Skipped, Target
+from responder.incident.facts_rollback import RolledBack
 from responder.incident.shapes import IamSnapshot
 from responder.incident.sweeps import regions_unread_after, still_due
 from responder.journal import CallRecord, IncidentRecord, Journal, StepRecord, StepStatus
@@ -242,11 +243,11 @@ class IncidentView:
         return tuple(moments)
 
     @property
-    def rolled_back(self) -> results.RolledBack | None:
+    def rolled_back(self) -> RolledBack | None:
         """The latest finished rollback's facts: the containment was undone (a false
         positive), and no sweep may shut again what it reopened."""
         done = [s.facts for s in self.of_kind("rollback")
-                if s.status == "done" and isinstance(s.facts, results.RolledBack)]
+                if s.status == "done" and isinstance(s.facts, RolledBack)]
         return done[-1] if done else None
 
     @property

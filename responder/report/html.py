@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from responder.context import iso, parse_iso
 from responder.evidence.summary import HIGH_RISK
-from responder.incident.facts import FactKind, RolledBack
+from responder.incident.facts import FactKind
+from responder.incident.facts_rollback import RolledBack
 from responder.incident.shapes import EvidenceSummary, marked, refusal
 from responder.redaction import redact
 from responder.report import document as report

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from responder.incident.facts import AttackerContained, NoticeSent, RolledBack
+from responder.incident.facts import AttackerContained, NoticeSent
+from responder.incident.facts_rollback import RolledBack
 from responder.incident.shapes import EvidenceSummary, marked
 from responder.report import hardening as report_hardening
 from responder.report import rotation as report_rotation

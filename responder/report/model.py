@@ -17,7 +17,8 @@ from typing import Any, ClassVar, Self
 
 from responder.incident import kinds, shapes
 from responder.incident.detail import Detail
-from responder.incident.facts import FactKind, RolledBack
+from responder.incident.facts import FactKind
+from responder.incident.facts_rollback import RolledBack
 from responder.incident.verification import Verification
 
 

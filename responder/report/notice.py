@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from responder.incident.facts import AttackerContained, EvidenceCollected, KeyReplaced, RolledBack
+from responder.incident.facts import AttackerContained, EvidenceCollected, KeyReplaced
+from responder.incident.facts_rollback import RolledBack
 from responder.incident.shapes import HumanAction, RefusedCall, marked, refusal
 from responder.redaction import redact
 from responder.report.model import Entry

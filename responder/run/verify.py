@@ -25,7 +25,8 @@ from responder.context import RunContext, iso, parse_iso
 from responder.errors import AwsCallFailed, NotVerified
 from responder.iam import inline_policy, role_policy
 from responder.iam.snapshot import UserKeys
-from responder.incident.facts import AttackerContained, RolledBack
+from responder.incident.facts import AttackerContained
+from responder.incident.facts_rollback import RolledBack
 from responder.incident.verification import Check, Verification
 from responder.incident.view import IncidentView
 from responder.journal import Journal

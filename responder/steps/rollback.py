@@ -27,7 +27,8 @@ from responder.errors import AwsCallFailed, BadInput, StepFailed
 from responder.iam import inline_policy, role_policy
 from responder.iam.snapshot import AWS_QUARANTINE_PREFIXES, UserKeys, access_keys
 from responder.incident.action import Action, StepInput, StepResult, register
-from responder.incident.facts import AttackerContained, KeyReplaced, RolledBack
+from responder.incident.facts import AttackerContained, KeyReplaced
+from responder.incident.facts_rollback import RolledBack
 from responder.incident.shapes import (
     ReactivatedKey,
     RemovedQuarantine,
