@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from responder.catalog import compute, credentials, defenses, iam, storage
+from responder.catalog import compute, credentials, defenses, federation, grants, iam, storage
 from responder.catalog.model import Entry
 from responder.catalog.reading import Reading, applies, read
 
 CATALOG: tuple[Entry, ...] = (
-    *iam.ENTRIES, *storage.ENTRIES, *compute.ENTRIES, *defenses.ENTRIES,
-    *credentials.ENTRIES,
+    *iam.ENTRIES, *federation.ENTRIES, *storage.ENTRIES, *grants.ENTRIES,
+    *compute.ENTRIES, *defenses.ENTRIES, *credentials.ENTRIES,
 )
 
 
