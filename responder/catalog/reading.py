@@ -21,6 +21,9 @@ from responder.catalog.model import PRESENT, Command, Entry, Manual
 CLI_SERVICE = {"s3": "s3api", "config": "configservice"}
 """botocore service name -> the aws CLI's, where they differ."""
 POLICY = "|policy"
+EVERYONE = ("/groups/global/AllUsers", "/groups/global/AuthenticatedUsers")
+"""S3 ACL grantee URIs that mean everyone (any AWS account, for the second): read as `*`,
+as is a share with the group `all`."""
 FIELD = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 """`{name}` in a text or a command value: one of the entry's fields. Braces of another
 shape (a JSON policy's) are literal."""
@@ -117,7 +120,7 @@ def outside_principals(entry: Entry, record: Mapping[str, Any]) -> tuple[str, ..
         else:
             found = _words(values_at(record, path))
         for named in found:
-            principal = "*" if named.lower() == "all" else named
+            principal = "*" if named.lower() == "all" or named.endswith(EVERYONE) else named
             account = account_of(principal)
             if account in own or (account is None and principal.endswith(".amazonaws.com")):
                 continue
@@ -139,6 +142,7 @@ class Reading:
     manual: bool
     """Some command holds a <placeholder>: edit it before running it."""
     outside: tuple[str, ...]
+    record: Mapping[str, Any]
 
     @property
     def resource(self) -> str:
@@ -156,9 +160,26 @@ class Reading:
 
 def read(entry: Entry, record: Mapping[str, Any]) -> Reading:
     """The entry applied to the record: its texts, commands and outside principals."""
-    region = str(record.get("awsRegion") or "us-east-1")
     values = {name: tuple(_words(values_at(record, path)))
               for name, path in entry.fields.items()}
+    return _reading(entry, record, values)
+
+
+def each_resource(reading: Reading) -> tuple[Reading, ...]:
+    """One reading per resource the record names (GetParameters reads several
+    parameters, each rotated by a command of its own); the reading itself when it names
+    one or none."""
+    first = next(iter(reading.entry.fields), None)
+    named = reading.values.get(first, ()) if first else ()
+    if len(named) < 2 or first is None:
+        return (reading,)
+    return tuple(_reading(reading.entry, reading.record, {**reading.values, first: (one,)})
+                 for one in named)
+
+
+def _reading(entry: Entry, record: Mapping[str, Any],
+             values: Mapping[str, tuple[str, ...]]) -> Reading:
+    region = str(record.get("awsRegion") or "us-east-1")
     shown = {name: " ".join(v) if v else f"<{name}>" for name, v in values.items()}
     what = fill(entry.what, {**shown, "region": region})
     manual = False
@@ -168,7 +189,7 @@ def read(entry: Entry, record: Mapping[str, Any]) -> Reading:
         manual = manual or hand
         commands.append(" ".join(words))
     return Reading(entry, values, region, what, tuple(commands), manual,
-                   outside_principals(entry, record))
+                   outside_principals(entry, record), record)
 
 
 def flag(member: str) -> str:

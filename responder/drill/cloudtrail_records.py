@@ -15,9 +15,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-# Event name -> service, for a default eventSource. Small on purpose: enough for what an
-# attacker with a leaked key typically does first; anything else is "unknown".
+from responder.catalog.registry import SOURCE_OF
+
+# Event name -> service, for a default eventSource: every event of the attacker-change
+# catalog (as AWS writes its source), and the reads an attacker typically makes first;
+# anything else is "unknown".
 SERVICE_OF: dict[str, str] = {
+    **{name: source.split(".", 1)[0] for name, source in SOURCE_OF.items()},
     **dict.fromkeys((
         "GetUser", "ListUsers", "CreateUser", "DeleteUser", "CreateAccessKey",
         "ListAccessKeys", "UpdateAccessKey", "DeleteAccessKey", "CreateLoginProfile",

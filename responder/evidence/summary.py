@@ -9,22 +9,14 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from responder.catalog.registry import EVENT_NAMES, entry_for
 from responder.incident.shapes import EvidenceSummary, refusal
 
-HIGH_RISK = frozenset({
-    "CreateUser", "CreateAccessKey", "CreateLoginProfile", "UpdateLoginProfile",
-    "PutUserPolicy", "AttachUserPolicy", "AttachRolePolicy", "PutRolePolicy",
-    "AttachGroupPolicy", "PutGroupPolicy", "AddUserToGroup", "CreateRole",
-    "UpdateAssumeRolePolicy", "CreatePolicyVersion", "SetDefaultPolicyVersion",
-    "StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors", "DeleteFlowLogs",
-    "DisableSecurityHub", "DeleteDetector", "UpdateDetector",
-    "PutBucketPolicy", "PutBucketAcl", "DeleteBucketPolicy", "PutBucketPublicAccessBlock",
-    "RunInstances", "CreateKeyPair", "ImportKeyPair", "AuthorizeSecurityGroupIngress",
-    "GetSecretValue", "GetParameter", "GetParameters", "Decrypt",
-    "ConsoleLogin", "GetFederationToken", "GetSessionToken", "AssumeRole",
-    "CreateFunction20150331", "UpdateFunctionCode20150331v2",
-    "DeactivateMFADevice", "DeleteVirtualMFADevice", "LeaveOrganization",
-})
+HIGH_RISK_BESIDES = frozenset({"ConsoleLogin"})
+"""High-risk events the attacker-change catalog does not hold (they change nothing to
+undo); everything the catalog knows is high-risk too (responder.catalog.registry)."""
+HIGH_RISK = HIGH_RISK_BESIDES | EVENT_NAMES
+"""By name alone, for a reader that has only names (the report's timeline)."""
 MAX_HIGH_RISK = 500
 TOP = 50
 
@@ -56,7 +48,7 @@ class Summary:
         if isinstance(when, str):
             self.first = when if self.first is None or when < self.first else self.first
             self.last = when if self.last is None or when > self.last else self.last
-        if name in HIGH_RISK:
+        if name in HIGH_RISK_BESIDES or entry_for(record) is not None:
             self.high_risk_total += 1
             if len(self.high_risk) < MAX_HIGH_RISK:
                 self.high_risk.append({

@@ -20,6 +20,7 @@ from typing import Literal
 
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_attempt, stop_after_delay
 
+from responder.attacker import restore
 from responder.aws import Api, ApiCall, RetryPolicy
 from responder.context import RunContext, iso, parse_iso
 from responder.errors import AwsCallFailed, NotVerified
@@ -27,6 +28,7 @@ from responder.iam import inline_policy, role_policy
 from responder.iam.snapshot import UserKeys
 from responder.incident.facts import AttackerContained
 from responder.incident.facts_rollback import RolledBack
+from responder.incident.shapes import RestoredDefense
 from responder.incident.verification import Check, Verification
 from responder.incident.view import IncidentView
 from responder.journal import Journal
@@ -37,7 +39,8 @@ from responder.steps.deny import cutoff_text, policy_cutoff
 
 log = get_logger("responder.run.verify")
 
-PERMISSIONS = ("iam:ListAccessKeys", "iam:GetUserPolicy", "iam:GetRolePolicy")
+PERMISSIONS = ("iam:ListAccessKeys", "iam:GetUserPolicy", "iam:GetRolePolicy",
+               *restore.READ_PERMISSIONS)
 """What verification reads; tests/test_verified.py checks the generated policy holds them."""
 ATTEMPTS = 4
 """A mismatch is read this often (with backoff) before it counts: IAM propagates writes
@@ -64,6 +67,10 @@ class Reads:
         if keys is None:
             return USER_GONE
         return keys.get(key, GONE)
+
+    def defense(self, kind: str, name: str, region: str) -> str:
+        """A trail's logging, a detector, a recorder: on, off, gone or unreadable."""
+        return restore.state(self._api, kind, name, region)
 
     def policy(self, kind: inline_policy.Kind, name: str, policy: str) -> object:
         """The inline policy's document, None when absent, USER_GONE when the principal is
@@ -148,7 +155,14 @@ def _attacker_claims(found: AttackerContained) -> list[Claim]:
         claims += [key_claim(p.name, k, "Inactive", deleted_ok=True) for k in p.keys_disabled]
     claims += [policy_claim("Role", s.role_name, role_policy.REVOKE_POLICY, "present",
                             names=s.sessions) for s in found.sessions_revoked]
+    claims += [defense_claim(d) for d in found.restored]
     return claims
+
+
+def defense_claim(defense: RestoredDefense) -> Claim:
+    """A trail, detector or recorder contain-attacker turned on: still on."""
+    return Claim(f"{restore.DEFENSES[defense.kind].noun} {defense.name} in {defense.region}",
+                 "on", lambda r: r.defense(defense.kind, defense.name, defense.region))
 
 
 def _rollback_claims(view: IncidentView, rolled: RolledBack) -> list[Claim]:

@@ -12,8 +12,12 @@ successful ones), then:
 - each role it assumed gets `responder-revoke-attacker-sessions`, a deny naming exactly
   the attacker's sessions (aws:userid is ROLEID:session), merged with the sessions the
   policy already names, so the role's real workload keeps working;
+- a trail it stopped logs again, a GuardDuty detector it disabled is enabled, a Config
+  recorder it stopped records (attacker.restore: each read first, read again after);
+- each secret, parameter and key it read is named with the command that rotates it, and
+  each principal outside the account it let in is named;
 - everything else that grants or widens access is listed for a human with the command
-  that undoes it (attacker_rules.RULES);
+  that undoes it (the catalog, responder.catalog);
 - a call AWS refused (CloudTrail wrote an errorCode) changed nothing: it is neither acted
   on nor given an undo, only listed as refused;
 - the regions collect-evidence could not read are recorded (`regions_unread`): what the
@@ -33,6 +37,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from responder.attacker import restore
 from responder.attacker.rules import Findings, analyse, read_events
 from responder.aws import Api, ApiCall, assuming, caller_access_key
 from responder.errors import AwsCallFailed, StepFailed
@@ -42,10 +47,13 @@ from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import AttackerContained
 from responder.incident.shapes import (
     CoveredSession,
+    CredentialRead,
     DisabledKey,
     HumanAction,
+    OutsideGrant,
     QuarantinedPrincipal,
     RefusedCall,
+    RestoredDefense,
     RevokedSession,
 )
 from responder.logging import get_logger
@@ -68,6 +76,7 @@ class ContainAttacker(Action):
     permissions = (
         "iam:ListAccessKeys", "iam:UpdateAccessKey", "iam:GetUserPolicy",
         "iam:PutUserPolicy", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:GetRole",
+        *restore.PERMISSIONS,
     )
     kind = "attacker"
     result = AttackerContained
@@ -102,6 +111,10 @@ class ContainAttacker(Action):
                     role_policy.revoke_policy(["<ROLEID:attacker session>"]))},
                     mutating=True, note=ACTS_ON + "each role the attacker assumed, merged "
                     "with the sessions the policy already names (GetRolePolicy first)"),
+            *(dataclasses.replace(call, note=ACTS_ON + f"each {d.noun} the attacker turned "
+                                  "off, in its region (read before and after)")
+              for d in restore.DEFENSES.values()
+              for call in (d.read(f"<{d.noun}>"), d.turn_on(f"<{d.noun}>"))),
         )
 
     def run(self, inp: StepInput, api: Api) -> StepResult:
@@ -116,11 +129,12 @@ class ContainAttacker(Action):
                         own_keys=protected)
         facts = _Containing(api, protected).apply(found)
         revoked, human = self._elsewhere(inp, api, protected, found)
+        restored, unrestored = _restore(api, found)
         return StepResult("done", dataclasses.replace(
             facts, sessions_revoked=facts.sessions_revoked + revoked,
-            needs_human=tuple(sorted(facts.needs_human + human,  # in the order they happened
+            needs_human=tuple(sorted(facts.needs_human + human + unrestored,  # as they happened
                                      key=lambda h: (str(h.time), str(h.event_id)))),
-            regions_unread=_unread(inp)))
+            regions_unread=_unread(inp), restored=restored))
 
     @staticmethod
     def _elsewhere(inp: StepInput, api: Api, protected: frozenset[str], found: Findings,
@@ -161,6 +175,27 @@ class ContainAttacker(Action):
         return path
 
 
+def _restore(api: Api, found: Findings
+             ) -> tuple[tuple[RestoredDefense, ...], tuple[HumanAction, ...]]:
+    """Each defense the attacker turned off, once (its latest event), turned on again;
+    what could not be is listed for a human, with why."""
+    latest: dict[tuple[str, str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+    for defense, human in found.restore:
+        latest[(defense["kind"], defense["name"], defense["region"])] = (defense, human)
+    restored: list[RestoredDefense] = []
+    listed: list[HumanAction] = []
+    for (kind, name, region), (defense, human) in latest.items():
+        outcome = restore.restore(api, kind, name, region, defense.get("event_id"))
+        if outcome.restored is not None:
+            restored.append(outcome.restored)
+        else:
+            log.warning("contain_attacker.not_restored", kind=kind, name=name, region=region,
+                        why=outcome.why_not)
+            listed.append(HumanAction.from_detail(
+                {**human, "what": f"{human['what']}; not turned on: {outcome.why_not}"}))
+    return tuple(restored), tuple(listed)
+
+
 def _unread(inp: StepInput) -> dict[str, str]:
     """Region: why CloudTrail could not be read there (the view's one account of the
     evidence gap). The attacker's work there was not seen, so not shut."""
@@ -193,6 +228,8 @@ class _Containing:
             needs_human=tuple(HumanAction.from_detail(h) for h in found.needs_human),
             events_considered=found.events_considered,
             refused=tuple(RefusedCall.from_detail(r) for r in found.refused),
+            credentials_read=tuple(CredentialRead.from_detail(c) for c in found.credentials),
+            granted_to=tuple(OutsideGrant.from_detail(g) for g in found.granted),
         )
 
     def _disable(self, user: str, key: str) -> DisabledKey | None:

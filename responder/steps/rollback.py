@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from responder.attacker import restore
 from responder.aws import Api, ApiCall
 from responder.context import iso
 from responder.errors import AwsCallFailed, BadInput, StepFailed
@@ -32,6 +33,7 @@ from responder.incident.facts_rollback import RolledBack
 from responder.incident.shapes import (
     ReactivatedKey,
     RemovedQuarantine,
+    RestoredDefense,
     RestoredSessions,
     RollbackReason,
 )
@@ -69,6 +71,16 @@ class Shut:
     key_deleted: bool
     """The leaked key was deleted (replace-key with two keys): it stays deleted."""
     aws_quarantine: tuple[str, ...]
+    defenses: tuple[RestoredDefense, ...] = ()
+    """Logging and detection contain-attacker turned back on: a rollback leaves them on
+    (a defense is never turned off by the tool) and prints the command that would."""
+
+    @property
+    def defenses_left_on(self) -> list[str]:
+        return [f"{restore.DEFENSES[d.kind].noun} {d.name} in {d.region} stays on (the "
+                "responder turned it back on; if it was off on purpose: "
+                f"{restore.DEFENSES[d.kind].off_command(d.name, d.region)})"
+                for d in self.defenses]
 
 
 def _attackers(view: IncidentView) -> list[AttackerContained]:
@@ -85,7 +97,10 @@ def shut_by(view: IncidentView) -> Shut:
     quarantines: dict[tuple[str, str], None] = {}
     keys: dict[tuple[str, str], None] = {}
     sessions: dict[str, dict[str, None]] = {}
+    defenses: dict[tuple[str, str, str], RestoredDefense] = {}
     for attacker in _attackers(view):
+        defenses.update({(d.kind, d.name, d.region): d for d in attacker.restored
+                         if not d.already})
         for p in attacker.principals_quarantined:
             quarantines[(p.type, p.name)] = None
         for k in attacker.keys_disabled:
@@ -105,7 +120,7 @@ def shut_by(view: IncidentView) -> Shut:
         deny=revoked is not None and not revoked.user_deleted,
         key_deleted=(disabled is not None and disabled.status == "Deleted")
         or (replaced is not None and replaced.deleted_compromised),
-        aws_quarantine=view.aws_quarantine)
+        aws_quarantine=view.aws_quarantine, defenses=tuple(defenses.values()))
 
 
 def undo_plan(view: IncidentView) -> list[str]:
@@ -126,6 +141,7 @@ def undo_plan(view: IncidentView) -> list[str]:
                  else f"make the key {key} of {shut.user} Active again")
     lines += [f"leave {p} attached to user {shut.user} (AWS's own quarantine: never detached)"
               for p in shut.aws_quarantine]
+    lines += [f"leave {line}" for line in shut.defenses_left_on]
     lines.append("then re-read each of these from AWS and report what it shows")
     return lines
 
@@ -323,6 +339,7 @@ def _seen(seen: _Seen, shut: Shut, user: str, *, ours: bool) -> RolledBack:
         left.append(f"the key {shut.key} is {status} when re-read")
     left += [f"{p}, AWS's own quarantine on user {user}, was not touched: only the AWS "
              "support case may detach it" for p in shut.aws_quarantine]
+    left += shut.defenses_left_on
     return RolledBack(key_status=status, deny_removed=gone, keys_reactivated=tuple(reactivated),
                       quarantines_removed=tuple(removed), sessions_restored=tuple(restored),
                       left_alone=tuple(left))

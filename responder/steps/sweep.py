@@ -56,7 +56,10 @@ def _only_new(facts: AttackerContained, new: set[str]) -> AttackerContained:
     it shut is listed as it did it: `already` tells what an earlier run had shut)."""
     return dataclasses.replace(
         facts, needs_human=tuple(h for h in facts.needs_human if h.event_id in new),
-        covered_by_cutoff=tuple(c for c in facts.covered_by_cutoff if c.event_id in new))
+        covered_by_cutoff=tuple(c for c in facts.covered_by_cutoff if c.event_id in new),
+        credentials_read=tuple(c for c in facts.credentials_read if c.event_id in new),
+        granted_to=tuple(g for g in facts.granted_to if g.event_id in new),
+        restored=tuple(r for r in facts.restored if r.event_id in new or not r.already))
 
 
 @register("sweep_cloudtrail")
