@@ -18,11 +18,14 @@ import botocore.session
 import pytest
 from botocore import xform_name
 
+from responder.catalog.coverage import COVERED, STRATUS
 from responder.catalog.model import Command, Manual, Meaning, Response
 from responder.catalog.reading import CLI_SERVICE, FIELD, fill, flag, render
 from responder.catalog.registry import BY_EVENT, CATALOG, lookup
+from responder.catalog.table import markdown
 
 FIXTURES = Path(__file__).parent / "fixtures" / "catalog"
+DOCS = Path(__file__).parent.parent / "docs" / "attacker-catalog.md"
 IDS = [e.id for e in CATALOG]
 RECORD_KEYS = {"eventVersion", "userIdentity", "eventTime", "eventSource", "eventName",
                "awsRegion", "sourceIPAddress", "userAgent", "requestParameters",
@@ -136,3 +139,22 @@ def test_values_reach_the_shell_as_one_word_each(where: str, command: Command) -
             assert tokens[tokens.index(flag(member)) + 1] == fill(
                 value, dict.fromkeys(fields, EVIL)), where
     assert manual is any(isinstance(v, Manual) for v in command.params.values())
+
+
+def test_every_stratus_technique_is_answered_or_says_why_not() -> None:
+    named = {t for e in CATALOG for t in e.techniques if t.startswith("aws.")}
+    assert named <= set(STRATUS), named - set(STRATUS)
+    for technique, why_not in STRATUS.items():
+        assert (technique in named) is (why_not == COVERED), technique
+
+
+def test_mitre_ids_are_well_formed() -> None:
+    for entry in CATALOG:
+        for technique in entry.techniques:
+            assert technique.startswith("aws.") or (
+                technique[0] == "T" and technique[1:5].isdigit()), (entry.id, technique)
+
+
+def test_the_docs_page_is_the_catalog() -> None:
+    """docs/attacker-catalog.md is regenerated with `python -m responder.catalog.table`."""
+    assert DOCS.read_text("utf-8") == markdown()

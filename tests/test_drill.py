@@ -15,7 +15,7 @@ from responder import drill
 from responder.errors import BadInput
 
 SCENARIOS = ("leaked-key-recon", "persistence", "session-pivot", "two-keys", "crash-midway",
-             "instance-exfiltration", "late-delivery")
+             "instance-exfiltration", "exfiltration", "late-delivery")
 
 
 def _respond(*args: str, home: Path) -> subprocess.CompletedProcess[str]:

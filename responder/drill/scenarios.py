@@ -19,7 +19,7 @@ from responder.context import RunContext
 from responder.drill import instance
 from responder.drill.checks import Check, key_status
 from responder.drill.stage import Played, Stage
-from responder.drill.world import ATTACKER_USER, attack
+from responder.drill.world import ATTACKER_USER, REGION, attack
 from responder.incident.shapes import EvidenceSummary
 from responder.run import followup, service
 
@@ -145,6 +145,49 @@ def _session_pivot(stage: Stage) -> Played:
     ]
 
 
+OUTSIDE_ACCOUNT = "999988887777"
+"""The account the attacker shares a snapshot with (nobody's: the drill is offline)."""
+SECRET_NAME = "prod/payments/db-credentials"  # noqa: S105 - a name, in the fake account
+
+
+def _exfiltration(stage: Stage) -> Played:
+    """A snapshot of a production volume shared with an outside account, and a secret
+    read: the response names both, with the commands that undo the share and rotate the
+    secret."""
+    hands, key = stage.hands, stage.world.leaked_key
+    admin = stage.sessions()
+    volume = admin.client("ec2").create_volume(AvailabilityZone=f"{REGION}a", Size=8)
+    snapshot = str(admin.client("ec2").create_snapshot(VolumeId=volume["VolumeId"])
+                   ["SnapshotId"])
+    admin.client("secretsmanager").create_secret(Name=SECRET_NAME, SecretString="drill-only")
+    add = {"add": {"items": [{"userId": OUTSIDE_ACCOUNT}]}}
+    hands.leaked.client("ec2").modify_snapshot_attribute(
+        SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add",
+        UserIds=[OUTSIDE_ACCOUNT])
+    hands.record("ModifySnapshotAttribute", key, request_parameters={
+        "snapshotId": snapshot, "createVolumePermission": add,
+        "attributeType": "CREATE_VOLUME_PERMISSION"},
+        response_elements={"_return": True})
+    hands.leaked.client("secretsmanager").get_secret_value(SecretId=SECRET_NAME)
+    hands.record("GetSecretValue", key, request_parameters={"secretId": SECRET_NAME})
+    incident = stage.respond()
+    attacker = stage.view(incident).attacker
+    read = [c for c in (attacker.credentials_read if attacker else ()) if c.name == SECRET_NAME]
+    granted = {g.principal for g in (attacker.granted_to if attacker else ())}
+    share = [h for h in (attacker.needs_human if attacker else ()) if h.resource == snapshot]
+    undo = share[0].undo if share else ""
+    return incident, [
+        Check("the secret read is named, with the command that rotates it",
+              bool(read) and "rotate-secret" in read[0].rotate, read[0].rotate if read else
+              "not named"),
+        Check(f"the outside account {OUTSIDE_ACCOUNT} is named", OUTSIDE_ACCOUNT in granted,
+              ", ".join(sorted(granted))),
+        Check("the snapshot share is listed with the command that removes it",
+              "modify-snapshot-attribute" in undo and "--operation-type remove" in undo
+              and OUTSIDE_ACCOUNT in undo, undo or "not listed"),
+    ]
+
+
 class DrillCrash(BaseException):
     """The drill killing its own runner (BaseException: no step may catch it)."""
 
@@ -222,6 +265,8 @@ SCENARIOS: Mapping[str, Scenario] = {s.name: s for s in (
              _crash_midway),
     Scenario("instance-exfiltration", "an instance role's session used from outside AWS, "
              "answered from the GuardDuty finding", instance.play),
+    Scenario("exfiltration", "a snapshot shared with an outside account and a secret "
+             "read; both are named, with the undo and the rotation", _exfiltration),
     Scenario("late-delivery", "CloudTrail delivers an attacker event after the response; "
              "the sweep contains it", _late_delivery),
 )}
