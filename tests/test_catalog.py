@@ -9,6 +9,7 @@ input shape, every required member is given, and values are shell-quoted.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from functools import cache
 from pathlib import Path
@@ -61,7 +62,9 @@ def test_fixture_is_a_real_record_that_reads_as_its_entry(entry_id: str) -> None
     assert set(record) >= RECORD_KEYS, RECORD_KEYS - set(record)
     assert record["eventType"] == "AwsApiCall"
     assert "errorCode" not in record
-    assert record["userIdentity"]["accountId"] == record["recipientAccountId"]
+    # SAMLUser and WebIdentityUser identities carry no accountId (as AWS writes them)
+    assert record["userIdentity"].get("accountId", record["recipientAccountId"]) == \
+        record["recipientAccountId"]
     reading = lookup(record)
     assert reading is not None
     assert reading.entry.id == entry_id
@@ -88,6 +91,46 @@ def test_entry_is_well_formed(entry_id: str) -> None:
     if entry.meaning is Meaning.GRANTS_OUTSIDE:
         assert entry.outside, "a grant to the outside says where to find whom"
     assert entry.undo or entry.note, "a human is told what to do"
+
+
+@pytest.mark.parametrize("entry_id", IDS)
+def test_printed_commands_give_one_value_to_each_scalar_option(entry_id: str) -> None:
+    """As printed for the fixture: every option is an input member, a list member may
+    take several words, any other exactly one (a boolean none)."""
+    reading = lookup(_fixture(entry_id)["record"])
+    assert reading is not None
+    for entry_command, text in zip(reading.entry.undo * len(reading.commands),
+                                   reading.commands, strict=False):
+        tokens = shlex.split(re.sub(r"<[^<>]*>", "PLACEHOLDER", text))
+        assert tokens[:3] == ["aws", CLI_SERVICE.get(entry_command.service,
+                                                     entry_command.service),
+                              xform_name(entry_command.operation, "-")]
+        shape = _model(entry_command.service).operation_model(
+            entry_command.operation).input_shape
+        by_flag = {flag(m): s for m, s in (shape.members.items() if shape else ())}
+        by_flag["--region"] = by_flag.get("--region") or _STRING
+        words: dict[str, list[str]] = {}
+        current = ""
+        for token in tokens[3:]:
+            if token.startswith("--"):
+                current = token.removeprefix("--no-") and token.replace("--no-", "--")
+                assert current in by_flag, f"{entry_id}: {token}"
+                words[current] = []
+            else:
+                words[current].append(token)
+        for option, values in words.items():
+            kind = by_flag[option].type_name
+            if kind == "boolean":
+                assert values == [], (entry_id, option)
+            elif kind != "list":
+                assert len(values) == 1, (entry_id, option, values)
+
+
+class _Scalar:
+    type_name = "string"
+
+
+_STRING: Any = _Scalar()
 
 
 def test_entries_of_one_event_differ_in_shape() -> None:

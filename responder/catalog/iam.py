@@ -3,7 +3,7 @@ passwords, sessions) and the policies it widens."""
 
 from __future__ import annotations
 
-from responder.catalog.model import Command, Entry, Manual, Meaning, Response
+from responder.catalog.model import PRESENT, Command, Entry, Manual, Meaning, Response
 
 IAM = "iam.amazonaws.com"
 STS = "sts.amazonaws.com"
@@ -114,4 +114,118 @@ ENTRIES: tuple[Entry, ...] = (
               **_G),),
           outside=("requestParameters.policyDocument|policy",),
           techniques=("aws.persistence.iam-backdoor-role", "T1098.003")),
+    Entry(IAM, "SetDefaultPolicyVersion", Meaning.WIDENS_POLICY,
+          "made version {version} the default of policy {policy}",
+          {"policy": "requestParameters.policyArn", "version": "requestParameters.versionId"},
+          (Command("iam", "SetDefaultPolicyVersion", {
+              "PolicyArn": "{policy}", "VersionId": Manual("the previous default version")},
+              **_G),),
+          techniques=("T1098.003",)),
+    Entry(IAM, "AddUserToGroup", Meaning.WIDENS_POLICY, "added user {user} to group {group}",
+          {"group": "requestParameters.groupName", "user": "requestParameters.userName"},
+          (Command("iam", "RemoveUserFromGroup", {"GroupName": "{group}", "UserName": "{user}"},
+                   **_G),),
+          techniques=("T1098.003",)),
+    *(Entry(IAM, f"Delete{kind}PermissionsBoundary", Meaning.WIDENS_POLICY,
+            f"removed the permissions boundary of {kind.lower()} {{who}}",
+            {"who": f"requestParameters.{kind.lower()}Name"},
+            (Command("iam", f"Put{kind}PermissionsBoundary", {
+                f"{kind}Name": "{who}",
+                "PermissionsBoundary": Manual("the boundary policy ARN before this event")},
+                **_G),),
+            techniques=("T1098.003",))
+      for kind in ("User", "Role")),
+    *(Entry(IAM, f"Put{kind}PermissionsBoundary", Meaning.WIDENS_POLICY,
+            f"set permissions boundary {{boundary}} on {kind.lower()} {{who}}",
+            {"who": f"requestParameters.{kind.lower()}Name",
+             "boundary": "requestParameters.permissionsBoundary"},
+            (Command("iam", f"Put{kind}PermissionsBoundary", {
+                f"{kind}Name": "{who}",
+                "PermissionsBoundary": Manual("the boundary policy ARN before this event")},
+                **_G),),
+            note=f"if it had no boundary before, delete-{kind.lower()}-permissions-boundary "
+                 "instead; a boundary that only narrows its permissions can stay",
+            techniques=("T1098.003",))
+      for kind in ("User", "Role")),
+    Entry(IAM, "AddRoleToInstanceProfile", Meaning.WIDENS_POLICY,
+          "added role {role} to instance profile {profile}",
+          {"profile": "requestParameters.instanceProfileName",
+           "role": "requestParameters.roleName"},
+          (Command("iam", "RemoveRoleFromInstanceProfile", {
+              "InstanceProfileName": "{profile}", "RoleName": "{role}"}, **_G),),
+          note="instances already running with the profile keep the role's credentials "
+               "until they expire",
+          techniques=("T1098.003",)),
+    Entry(IAM, "UpdateRole", Meaning.WIDENS_POLICY,
+          "set the maximum session duration of role {role} to {seconds} seconds",
+          {"role": "requestParameters.roleName",
+           "seconds": "requestParameters.maxSessionDuration"},
+          (Command("iam", "UpdateRole", {
+              "RoleName": "{role}",
+              "MaxSessionDuration": Manual("the previous maximum, 3600 by default")}, **_G),),
+          when={"requestParameters.maxSessionDuration": PRESENT}, variant="duration",
+          techniques=("T1098",)),
+    # -- other credentials on a user: each is another way in -------------------------------
+    Entry(IAM, "UpdateAccessKey", Meaning.CREATES_ACCESS,
+          "reactivated access key {key} of user {user}",
+          {"key": "requestParameters.accessKeyId", "user": "requestParameters.userName"},
+          (Command("iam", "UpdateAccessKey", {"UserName": "{user}", "AccessKeyId": "{key}",
+                                              "Status": "Inactive"}, **_G),),
+          when={"requestParameters.status": "Active"}, variant="active",
+          techniques=("T1098.001",)),
+    Entry(IAM, "UploadSSHPublicKey", Meaning.CREATES_ACCESS,
+          "uploaded CodeCommit SSH public key {key} for user {user}",
+          {"key": "responseElements.sSHPublicKey.sSHPublicKeyId",
+           "user": "responseElements.sSHPublicKey.userName"},
+          (Command("iam", "UpdateSSHPublicKey", {"UserName": "{user}", "SSHPublicKeyId": "{key}",
+                                                 "Status": "Inactive"}, **_G),),
+          techniques=("T1098.001",)),
+    Entry(IAM, "UploadSigningCertificate", Meaning.CREATES_ACCESS,
+          "uploaded signing certificate {certificate} for user {user}",
+          {"certificate": "responseElements.certificate.certificateId",
+           "user": "responseElements.certificate.userName"},
+          (Command("iam", "UpdateSigningCertificate", {
+              "UserName": "{user}", "CertificateId": "{certificate}", "Status": "Inactive"},
+              **_G),),
+          techniques=("T1098.001",)),
+    Entry(IAM, "CreateServiceSpecificCredential", Meaning.CREATES_ACCESS,
+          "created {service} credential {credential} for user {user}",
+          {"credential": "responseElements.serviceSpecificCredential."
+                         "serviceSpecificCredentialId",
+           "user": "responseElements.serviceSpecificCredential.userName",
+           "service": "responseElements.serviceSpecificCredential.serviceName"},
+          (Command("iam", "UpdateServiceSpecificCredential", {
+              "UserName": "{user}", "ServiceSpecificCredentialId": "{credential}",
+              "Status": "Inactive"}, **_G),),
+          techniques=("T1098.001",)),
+    # -- MFA: an attacker's device on a user, or the owner's taken away ----------------------
+    Entry(IAM, "CreateVirtualMFADevice", Meaning.CREATES_ACCESS,
+          "created virtual MFA device {device}",
+          {"device": "responseElements.virtualMFADevice.serialNumber"},
+          (Command("iam", "DeleteVirtualMFADevice", {"SerialNumber": "{device}"}, **_G),),
+          note="if it is enabled on a user, deactivate-mfa-device first",
+          techniques=("T1098.005",)),
+    Entry(IAM, "EnableMFADevice", Meaning.CREATES_ACCESS,
+          "registered MFA device {device} on user {user}",
+          {"user": "requestParameters.userName", "device": "requestParameters.serialNumber"},
+          (Command("iam", "DeactivateMFADevice", {"UserName": "{user}",
+                                                  "SerialNumber": "{device}"}, **_G),),
+          note="unless the device is its owner's own; an attacker's virtual device can "
+               "then go with delete-virtual-mfa-device",
+          techniques=("T1098.005", "T1556.006")),
+    Entry(IAM, "DeactivateMFADevice", Meaning.WEAKENS_DEFENSES,
+          "deactivated MFA device {device} of user {user}",
+          {"user": "requestParameters.userName", "device": "requestParameters.serialNumber"},
+          (Command("iam", "EnableMFADevice", {
+              "UserName": "{user}", "SerialNumber": "{device}",
+              "AuthenticationCode1": Manual("a code from the device"),
+              "AuthenticationCode2": Manual("the next code")}, **_G),),
+          note="the device's owner reads the two codes; a device since deleted needs a new one",
+          techniques=("T1556.006",)),
+    Entry(IAM, "DeleteVirtualMFADevice", Meaning.WEAKENS_DEFENSES,
+          "deleted virtual MFA device {device}",
+          {"device": "requestParameters.serialNumber"},
+          note="a deleted virtual MFA device cannot come back: its owner registers a new one "
+               "(create-virtual-mfa-device, then enable-mfa-device)",
+          techniques=("T1556.006",)),
 )

@@ -24,6 +24,9 @@ POLICY = "|policy"
 EVERYONE = ("/groups/global/AllUsers", "/groups/global/AuthenticatedUsers")
 """S3 ACL grantee URIs that mean everyone (any AWS account, for the second): read as `*`,
 as is a share with the group `all`."""
+CANNED_PUBLIC = frozenset({"all", "public-read", "public-read-write", "authenticated-read"})
+"""A share with the group `all` (snapshots, AMIs, RDS snapshots) and S3's canned ACLs
+that open a bucket to everyone: read as `*`."""
 FIELD = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 """`{name}` in a text or a command value: one of the entry's fields. Braces of another
 shape (a JSON policy's) are literal."""
@@ -120,7 +123,8 @@ def outside_principals(entry: Entry, record: Mapping[str, Any]) -> tuple[str, ..
         else:
             found = _words(values_at(record, path))
         for named in found:
-            principal = "*" if named.lower() == "all" or named.endswith(EVERYONE) else named
+            everyone = named.lower() in CANNED_PUBLIC or named.endswith(EVERYONE)
+            principal = "*" if everyone else named
             account = account_of(principal)
             if account in own or (account is None and principal.endswith(".amazonaws.com")):
                 continue
@@ -184,10 +188,15 @@ def _reading(entry: Entry, record: Mapping[str, Any],
     what = fill(entry.what, {**shown, "region": region})
     manual = False
     commands: list[str] = []
-    for command in entry.undo:
-        words, hand = render(command, values, region)
-        manual = manual or hand
-        commands.append(" ".join(words))
+    first = next(iter(entry.fields), "")
+    # a credential read names each secret or parameter; each is rotated on its own
+    each = [{**values, first: (v,)} for v in values.get(first, ())] \
+        if entry.credential and len(values.get(first, ())) > 1 else [values]
+    for one in each:
+        for command in entry.undo:
+            words, hand = render(command, one, region)
+            manual = manual or hand
+            commands.append(" ".join(words))
     return Reading(entry, values, region, what, tuple(commands), manual,
                    outside_principals(entry, record), record)
 
