@@ -100,7 +100,8 @@ def test_dry_run_names_the_step_and_changes_nothing(
     calls = step["detail"]["calls"]
     assert all("evidence" in c.get("note", "") for c in calls if c["mutating"])
     assert {c["operation"] for c in calls if c["mutating"]} == {
-        "UpdateAccessKey", "PutUserPolicy", "PutRolePolicy"}
+        "UpdateAccessKey", "PutUserPolicy", "PutRolePolicy",  # the attacker's doors
+        "StartLogging", "UpdateDetector", "StartConfigurationRecorder"}  # its blinds
     assert {"iam:UpdateAccessKey", "iam:PutUserPolicy", "iam:PutRolePolicy",
             "iam:GetRolePolicy"} <= set(step["detail"]["permissions"])
     assert iam_state(server_account.iam) == before

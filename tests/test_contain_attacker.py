@@ -335,7 +335,8 @@ def test_the_responders_own_keys_are_never_the_attackers() -> None:
     """Events signed with the responder's key or its replacement are not considered, and
     a key they created is never disabled."""
     def event(name: str, key: str, created: str) -> dict[str, Any]:
-        return {"eventName": name, "eventID": created, "userIdentity": {"accessKeyId": key},
+        return {"eventSource": "iam.amazonaws.com", "eventName": name, "eventID": created,
+                "userIdentity": {"accessKeyId": key},
                 "requestParameters": {"userName": "alice"},
                 "responseElements": {"accessKey": {"accessKeyId": created}}}
 

@@ -113,10 +113,12 @@ def test_the_summary_says_which_high_risk_calls_were_refused() -> None:
     """A record with a top-level errorCode is a refused call: its high-risk entry carries
     refused=True and the errorCode, and reads as `Name (refused: Code)`."""
     summary = Summary()
-    summary.add({"eventName": "AttachUserPolicy", "eventTime": "2026-03-01T11:00:00Z",
+    summary.add({"eventSource": "iam.amazonaws.com", "eventName": "AttachUserPolicy",
+                 "eventTime": "2026-03-01T11:00:00Z",
                  "errorCode": "AccessDenied", "errorMessage": DENIED,
                  "userIdentity": {"accessKeyId": "AKIAEXAMPLE"}})
-    summary.add({"eventName": "CreateUser", "eventTime": "2026-03-01T11:01:00Z",
+    summary.add({"eventSource": "iam.amazonaws.com", "eventName": "CreateUser",
+                 "eventTime": "2026-03-01T11:01:00Z",
                  "userIdentity": {"accessKeyId": "AKIAEXAMPLE"}})
     refused, done = summary.shape().high_risk
     assert (refused["refused"], refused["errorCode"]) == (True, "AccessDenied")

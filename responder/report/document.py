@@ -7,12 +7,11 @@ status`, `respond report` and the output of the run itself can never disagree.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from responder.context import iso, parse_iso
+from responder.context import iso
 from responder.errors import ResponderError
 from responder.incident.facts import (
     AttackerContained,
@@ -27,7 +26,7 @@ from responder.incident.view import IncidentView, StepView
 from responder.journal import CallRecord
 from responder.report import hardening as report_hardening
 from responder.report import rotation as report_rotation
-from responder.report.markdown import markdown_of, whose
+from responder.report.markdown import markdown_of
 from responder.report.model import (
     AttackerEntry,
     CallEntry,
@@ -47,9 +46,7 @@ from responder.report.model import (
     TimelineEntry,
 )
 from responder.report.notice import build_notice
-
-STEP_MARK = {"done": "ok", "skipped": "--", "failed": "!!", "pending": "..", "running": ">>",
-             "planned": "=>"}
+from responder.report.terminal import seconds_between, summary
 
 
 def _step(step: StepView) -> StepEntry:
@@ -138,7 +135,8 @@ def sweeps_of(view: IncidentView) -> SweepsEntry | None:
             error=s.error, keys_disabled=found.keys_disabled,
             principals_quarantined=found.principals_quarantined,
             sessions_revoked=found.sessions_revoked, needs_human=found.needs_human,
-            regions_reread=reread.get(s.name, ())))
+            regions_reread=reread.get(s.name, ()), credentials_read=found.credentials_read,
+            granted_to=found.granted_to, restored=found.restored))
     return SweepsEntry(
         done=tuple(done),
         due=due,
@@ -188,6 +186,9 @@ def attacker_of(view: IncidentView) -> AttackerEntry | None:
         principals_quarantined=attacker.principals_quarantined,
         needs_human=attacker.needs_human,
         refused=attacker.refused,
+        credentials_read=attacker.credentials_read,
+        granted_to=attacker.granted_to,
+        restored=attacker.restored,
     )
 
 
@@ -198,133 +199,6 @@ def refusal_of(exc: ResponderError, access_key_id: str | None,
     return RefusalDocument(IncidentDocument(incident_id=incident_id, status=exc.status,
                                             access_key_id=access_key_id, error=str(exc)),
                            exc.exit_code)
-
-
-def seconds_between(start: str | None, end: str | None) -> float | None:
-    a, b = parse_iso(start), parse_iso(end)
-    return None if a is None or b is None else round((b - a).total_seconds(), 3)
-
-
-def summary(doc: IncidentDocument) -> str:
-    """A short terminal summary of an incident document (or a plan)."""
-    lines = [
-        f"incident {doc.incident_id}  {_status_words(doc)}",
-        f"  key {doc.access_key_id}  {whose(doc)}  account {doc.account_id or '?'}",
-        *_gap_headline(doc),
-        *_observed(doc),
-    ]
-    for step in doc.steps:
-        took = seconds_between(step.started_at, step.ended_at)
-        timing = f"{took:7.3f}s" if took is not None else " " * 8
-        note = step.error or step.reason or _evidence_note(doc, step) or ""
-        lines.append(
-            f"  [{STEP_MARK.get(step.status, '??')}] {step.name:<18} "
-            f"{step.status:<8} {timing}  {note}".rstrip()
-        )
-        for call in step.calls:
-            note = f"  ({call.note})" if call.note else ""
-            lines.append(f"         {call.service}:{call.operation} "
-                         f"{json.dumps(call.params, sort_keys=True, default=str)}{note}")
-    contain = seconds_between(doc.started_at, doc.contained_at)
-    if contain is not None:
-        lines.append(f"  contained in {contain:.3f}s (at {doc.contained_at})")
-    if doc.error:
-        lines.append(f"  error: {doc.error}")
-    lines += report_hardening.human_lines(doc.hardening)
-    if doc.rotation:
-        lines += report_rotation.human(doc.rotation)
-    elif doc.status == "halted":
-        lines.append(f"  fix the cause, then: respond resume {doc.incident_id}")
-    evidence = doc.evidence
-    if evidence is not None and evidence.s3_uri:
-        lines.append(f"  evidence kept in {evidence.s3_uri}")
-    if evidence is not None and evidence.archive_error:
-        lines.append(f"  evidence NOT copied to the bucket: {evidence.archive_error}")
-    sweeps = doc.sweeps or SweepsEntry()
-    done = [s for s in sweeps.done if s.status == "done"]
-    if done:
-        lines.append(f"  sweeps done: {len(done)}, new events: "
-                     f"{sum(s.new_events or 0 for s in done)}")
-        for sweep in done:
-            lines += _sweep_lines(sweep)
-    if sweeps.next:
-        lines.append(f"  next sweep due {sweeps.next.at}: {sweeps.next.command}")
-    return "\n".join(lines)
-
-
-def _status_words(doc: IncidentDocument) -> str:
-    """The headline's status: ROLLED BACK when the containment was undone, whatever the
-    journal's status says about the run that contained it."""
-    status = str(doc.status).upper()
-    return f"{status}, ROLLED BACK" if doc.rolled_back is not None else status
-
-
-def _observed(doc: IncidentDocument) -> list[str]:
-    """What AWS showed when last re-read (never the absence of an error), and why a
-    rollback was made."""
-    lines = [f"  {doc.verification.headline()}"] if doc.verification is not None else []
-    rolled = doc.rolled_back
-    if rolled is not None:
-        lines += [f"  rolled back ({r.at or 'time not recorded'}): {r.reason}"
-                  for r in rolled.history]
-    return lines
-
-
-def _unread(doc: IncidentDocument) -> Mapping[str, str]:
-    return doc.evidence.regions_unread if doc.evidence is not None else {}
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _gap_headline(doc: IncidentDocument) -> list[str]:
-    """First thing said when CloudTrail is unread somewhere: which regions, what it
-    means for containment, and the command that reads them again."""
-    unread = _unread(doc)
-    if not unread:
-        return []
-    again = f"respond sweep {doc.incident_id}"
-    if doc.contained_at is None:
-        again = f"respond resume {doc.incident_id}"
-    elif doc.status == "halted":
-        again += f"` or `respond resume {doc.incident_id}"
-    home = "; IAM and STS calls are recorded in us-east-1" if "us-east-1" in unread else ""
-    return [f"  EVIDENCE GAP: CloudTrail could not be read in {', '.join(unread)}: attacker "
-            f"containment may be incomplete there (what the key did there is unseen{home})",
-            f"    `{again}` reads {'it' if len(unread) == 1 else 'them'} again over the "
-            "whole lookback",
-            *(f"    {region}: {error}" for region, error in unread.items())]
-
-
-def _evidence_note(doc: IncidentDocument, step: StepEntry) -> str | None:
-    """The evidence step's line never reads a plain ok while a region is unread."""
-    if step.kind != "evidence" or step.status != "done":
-        return None
-    if unread := _unread(doc):
-        return f"{_plural(len(unread), 'region')} unread: {', '.join(unread)}"
-    first = step.detail.get("regions_failed")
-    if isinstance(first, Mapping) and first:
-        return f"{_plural(len(first), 'region')} unread at first, read again since"
-    return None
-
-
-def _sweep_lines(sweep: SweepDone) -> list[str]:
-    """A sweep: what it found, read again, shut, and left for a human."""
-    head = f"    {sweep.step}: {_plural(sweep.new_events or 0, 'new event')}"
-    if sweep.regions_reread:
-        head += f"; read {', '.join(sweep.regions_reread)} again (whole lookback)"
-    shut = [f"key {k.access_key_id} of {k.user_name} "
-            f"{'already Inactive' if k.already else 'disabled'}" for k in sweep.keys_disabled]
-    shut += [f"{p.type} {p.name} quarantined"
-             + (f" (keys {', '.join(p.keys_disabled)} disabled)" if p.keys_disabled else "")
-             for p in sweep.principals_quarantined]
-    shut += [f"role {r.role_name}: {_plural(len(r.sessions), 'session')} revoked"
-             for r in sweep.sessions_revoked]
-    lines = [head, *(f"      shut: {what}" for what in shut)]
-    lines += [f"      for a human: {h.what or h.event_name}"
-              + (f": {h.undo}" if h.undo else "") for h in sweep.needs_human]
-    return lines
 
 
 def _call(call: CallRecord) -> CallEntry:

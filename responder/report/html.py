@@ -25,6 +25,7 @@ from responder.incident.facts_rollback import RolledBack
 from responder.incident.shapes import EvidenceSummary, marked, refusal
 from responder.redaction import redact
 from responder.report import document as report
+from responder.report import leads as report_leads
 from responder.report.markdown import attacker_facts
 from responder.report.model import (
     EvidenceEntry,
@@ -271,13 +272,15 @@ def _evidence(report: ReportDocument) -> str:
 
 def _shut(report: ReportDocument) -> str:
     """The steps that shut something (by the kind of fact they establish), then what the
-    attacker opened and what was shut of it."""
+    attacker read and let in from outside (first), what it opened and what was shut."""
     steps = [s for s in report.document.steps if s.kind in SHUTTING]
     out = _table(["step", "status", "ended", "what"], [[
         s.name, s.status, s.ended_at, "; ".join(
             f"{k}={v}" for k, v in sorted(s.detail.items())
             if isinstance(v, (str, int, float, bool)))] for s in steps])
-    attacker = report.document.attacker
+    attacker, leads = report.document.attacker, report_leads.leads_of(report.document)
+    for title, head, rows, commands in report_leads.tables(leads):  # what cannot wait
+        out += f"<h3>{_text(title)}</h3>" + _table(head, rows, "cmd" if commands else "")
     if not attacker:
         return out
     if attacker.cutoff:
@@ -296,9 +299,9 @@ def _shut(report: ReportDocument) -> str:
         ("Attacker role sessions denied", ("role_name", "sessions"),
          [[r.role_name, r.sessions] for r in attacker.sessions_revoked], ""),
         ("Changed by the attacker, for a human to undo (left untouched)",
-         ("event_name", "time", "access_key_id", "what", "undo"),
-         [[n.event_name, n.time, n.access_key_id, n.what, n.undo]
-          for n in attacker.needs_human], "cmd"),
+         ("event_name", "time", "access_key_id", "meaning", "what", "undo"),
+         [[n.event_name, n.time, n.access_key_id, n.meaning, n.what,
+           report_leads.command(n.undo, n.manual)] for n in attacker.needs_human], "cmd"),
         ("Refused by AWS (nothing changed, nothing to undo)",
          ("event_name", "time", "access_key_id", "refused"),
          [[r.event_name, r.time, r.access_key_id, r.error_code]

@@ -6,6 +6,7 @@ from responder.incident.facts import AttackerContained, NoticeSent
 from responder.incident.facts_rollback import RolledBack
 from responder.incident.shapes import EvidenceSummary, marked
 from responder.report import hardening as report_hardening
+from responder.report import leads as report_leads
 from responder.report import rotation as report_rotation
 from responder.report.model import (
     AttackerEntry,
@@ -100,7 +101,7 @@ def markdown_of(report: ReportDocument) -> str:
         out += ["", "| event | count |", "|---|---|"]
         out += [f"| {name} | {n} |" for name, n in summary.by_event_name.items()]
         out.append("")
-    out += _attacker_markdown(doc.attacker, attacker_facts(doc))
+    out += _attacker_markdown(doc.attacker, attacker_facts(doc), report_leads.leads_of(doc))
     replacement = doc.replacement
     out += ["## Replacement", ""]
     out.append(f"- new key `{replacement.access_key_id}`, secret `{replacement.secret_ref}`"
@@ -168,13 +169,54 @@ def _rollback_markdown(rollback: RolledBack) -> list[str]:
     return [*out, *[f"- Left alone: {x}" for x in rollback.left_alone], ""]
 
 
+def _cell(value: object) -> str:
+    """A table cell: one line, its pipes kept from splitting the row."""
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def _code(command: str, manual: bool = False) -> str:
+    """A command as code (a backtick in it kept), marked when it must be edited first."""
+    text = f"`` {command} ``" if "`" in command else f"`{command}`"
+    return _cell(text + (f" ({report_leads.MANUAL})" if manual else "")) if command else ""
+
+
+def _leads_markdown(leads: report_leads.Leads) -> list[str]:
+    """What the attacker part opens with: what to rotate, who outside got in, what was
+    turned back on."""
+    out: list[str] = []
+    if leads.credentials_read:
+        out += ["**Credentials the attacker read — rotate each:**", "",
+                "| name | kind | region | read | rotate with |", "|---|---|---|---|---|"]
+        out += [f"| {_cell(c.name)} | {_cell(c.kind)} | {_cell(c.region or '')} | "
+                f"{_cell(report_leads.when(c.event_name, c.time))} | "
+                f"{_code(c.rotate, c.manual) or 'by hand: no command known'} |"
+                for c in leads.credentials_read]
+        out.append("")
+    if leads.granted_to:
+        out += ["**Access granted outside the account:**", "",
+                "| principal | resource | what | event |", "|---|---|---|---|"]
+        out += [f"| {_cell(report_leads.principal(g.principal))} | {_cell(g.resource)} | "
+                f"{_cell(g.what)} | {_cell(report_leads.when(g.event_name, g.time))} |"
+                for g in leads.granted_to]
+        out.append("")
+    if leads.restored:
+        out += ["**Defenses turned back on:**", ""]
+        out += [f"- {_cell(report_leads.defense(r))}" for r in leads.restored]
+        out.append("")
+    return out
+
+
 def _attacker_markdown(attacker: AttackerEntry | None,
-                       facts: AttackerContained | None = None) -> list[str]:
-    """What the attacker opened, what was shut, what AWS refused, and what a human must
-    undo; and where containment may be incomplete (regions CloudTrail did not answer)."""
-    if attacker is None:
+                       facts: AttackerContained | None = None,
+                       leads: report_leads.Leads | None = None) -> list[str]:
+    """What the attacker read and let in (first), what it opened, what was shut, what AWS
+    refused, and what a human must undo; and where containment may be incomplete
+    (regions CloudTrail did not answer)."""
+    leads = leads if leads is not None else report_leads.gathered([attacker])
+    if attacker is None and not leads:
         return []
-    out = ["## The attacker", ""]
+    attacker = attacker or AttackerEntry()
+    out = ["## The attacker", "", *_leads_markdown(leads)]
     unread = facts.regions_unread if facts is not None else {}
     if unread:
         out.append("- **containment may be incomplete**: CloudTrail could not be read in "
@@ -195,9 +237,10 @@ def _attacker_markdown(attacker: AttackerEntry | None,
     needs = attacker.needs_human
     if needs:
         out += ["", "Changed by the attacker, for a human to undo (nothing here was touched):",
-                "", "| event | time | key | what | undo |", "|---|---|---|---|---|"]
-        out += [f"| {n.event_name} | {n.time} | {n.access_key_id} | "
-                f"{n.what} | `{n.undo}` |" for n in needs]
+                "", "| event | time | key | meaning | what | undo |",
+                "|---|---|---|---|---|---|"]
+        out += [f"| {n.event_name} | {n.time} | {n.access_key_id} | {_cell(n.meaning)} | "
+                f"{_cell(n.what)} | {_code(n.undo, n.manual)} |" for n in needs]
     refused = facts.refused if facts is not None else ()
     if refused:
         out += ["", "Refused by AWS (nothing changed, nothing to undo):", "",

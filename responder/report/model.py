@@ -137,6 +137,12 @@ class AttackerEntry(Entry):
     needs_human: tuple[shapes.HumanAction, ...] = ()
     refused: tuple[shapes.RefusedCall, ...] = ()
     """Calls CloudTrail recorded with an errorCode: refused by AWS, nothing to undo."""
+    credentials_read: tuple[shapes.CredentialRead, ...] = ()
+    """Secrets, parameters, keys and passwords the attacker read: rotate each."""
+    granted_to: tuple[shapes.OutsideGrant, ...] = ()
+    """Principals outside the account the attacker let in (`*`: everyone)."""
+    restored: tuple[shapes.RestoredDefense, ...] = ()
+    """Logging and detection the attacker turned off and contain-attacker turned on."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +177,10 @@ class SweepDone(Entry):
     sessions_revoked: tuple[shapes.RevokedSession, ...] = ()
     needs_human: tuple[shapes.HumanAction, ...] = ()
     regions_reread: tuple[str, ...] = ()
+    credentials_read: tuple[shapes.CredentialRead, ...] = ()
+    granted_to: tuple[shapes.OutsideGrant, ...] = ()
+    restored: tuple[shapes.RestoredDefense, ...] = ()
+    """What its new events read, granted outside the account, and it turned back on."""
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,15 @@ and every line still passes through `redact` as a last line of defence.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from responder.incident.facts import AttackerContained, EvidenceCollected, KeyReplaced
+from responder.incident.facts import AttackerContained, EvidenceCollected
 from responder.incident.facts_rollback import RolledBack
-from responder.incident.shapes import HumanAction, RefusedCall, marked, refusal
+from responder.incident.shapes import HumanAction, marked, refusal
 from responder.redaction import redact
-from responder.report.model import Entry
+from responder.report import leads as report_leads
+from responder.report.notice_model import Notice, NoticeAttacker, NoticeEvidence, NoticeSweep
 
 if TYPE_CHECKING:
     from responder.incident.facts import SweepFound
@@ -27,80 +27,6 @@ if TYPE_CHECKING:
 
 HIGH_RISK_NAMED = 6
 """Distinct high-risk event names spelled out in the next action; the rest are counted."""
-
-
-@dataclass(frozen=True)
-class NoticeEvidence(Entry):
-    """The evidence as a notice tells it: counts, where, and the high-risk events."""
-
-    events: int = 0
-    regions: tuple[str, ...] = ()
-    regions_failed: Mapping[str, Any] = field(default_factory=dict)
-    sha256: str | None = None
-    path: str | None = None
-    high_risk: tuple[Mapping[str, Any], ...] = ()
-    """CloudTrail's events as the evidence summary keeps them (eventName, eventTime, ...),
-    eventName marked `(refused: CODE)` for a call AWS refused, as every channel shows it."""
-    high_risk_total: int = 0
-    temporary_keys: tuple[str, ...] = ()
-    roles_assumed: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class NoticeAttacker(Entry):
-    """What contain-attacker shut (counts) and what it left for a human (the items)."""
-
-    keys_disabled: int = 0
-    principals_quarantined: int = 0
-    sessions_revoked: int = 0
-    needs_human: tuple[HumanAction, ...] = ()
-    refused: tuple[RefusedCall, ...] = ()
-    """Its calls AWS refused: nothing shut, nothing to undo."""
-    regions_unread: Mapping[str, str] = field(default_factory=dict)
-    """Region: why CloudTrail was not read there (containment may be incomplete)."""
-
-
-@dataclass(frozen=True)
-class NoticeSweep(Entry):
-    """What a sweep found late."""
-
-    new_events: int = 0
-    new_keys: tuple[str, ...] = ()
-    high_risk: tuple[Mapping[str, Any], ...] = ()
-    sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class Notice:
-    """Everything a notification says, derived once from the incident view."""
-
-    kind: Literal["completed", "halted", "sweep"]
-    incident_id: str
-    access_key_id: str
-    user_name: str | None
-    account_id: str | None
-    started_at: datetime
-    contained_at: datetime | None
-    steps: tuple[tuple[str, str, str | None], ...]
-    """(step name, status, error) in playbook order."""
-    evidence: NoticeEvidence | None
-    """None when evidence collection did not finish."""
-    replacement: KeyReplaced | None
-    """The new key and its secret's name; None when no key was issued."""
-    has_mfa: bool | None
-    aws_quarantine: tuple[str, ...]
-    failing_step: str | None
-    next_actions: tuple[str, ...]
-    sessions_cutoff: str | None = None
-    """Temporary credentials of the user issued before this time are denied."""
-    attacker: NoticeAttacker | None = None
-    """None when contain-attacker did not run."""
-    session: str | None = None
-    """For a temporary key: whose session it is, in words (role app session x)."""
-    sweep: NoticeSweep | None = None
-    """For a sweep's notice only."""
-    rolled_back: RolledBack | None = None
-    """The latest rollback: the containment was undone (a false positive), and why."""
 
 
 # --------------------------------------------------------------------------- building
@@ -124,16 +50,26 @@ def _cutoff(view: IncidentView) -> str | None:
     return revoked.token_issue_time_before
 
 
-def _attacker(facts: AttackerContained | None) -> NoticeAttacker | None:
-    """Counts of what was shut (each denied session of each role), the items to undo."""
-    if facts is None:
+def _attacker(facts: AttackerContained | None,
+              leads: report_leads.Leads | None = None) -> NoticeAttacker | None:
+    """Counts of what was shut (each denied session of each role), the items to undo,
+    and what to say first (`leads`: facts' own unless given)."""
+    if facts is None and not leads:
         return None
+    facts = facts or AttackerContained()
+    told = report_leads.gathered([facts]) if leads is None else leads
     return NoticeAttacker(
         keys_disabled=len(facts.keys_disabled),
         principals_quarantined=len(facts.principals_quarantined),
         sessions_revoked=sum(len(r.sessions) for r in facts.sessions_revoked),
         needs_human=facts.needs_human, refused=facts.refused,
-        regions_unread=dict(facts.regions_unread))
+        regions_unread=dict(facts.regions_unread), credentials_read=told.credentials_read,
+        granted_to=told.granted_to, restored=told.restored)
+
+
+def _leads(attacker: NoticeAttacker | None) -> list[str]:
+    """The first next actions: the credentials to rotate, the outside grants to remove."""
+    return report_leads.actions(report_leads.gathered([attacker]))
 
 
 def _names(events: Sequence[Mapping[str, Any]]) -> str:
@@ -294,8 +230,10 @@ def _session_actions(n: Notice, view: IncidentView) -> list[str]:
 
 
 def _undo_line(item: HumanAction) -> str:
+    meaning = f" ({item.meaning})" if item.meaning else ""
+    manual = f" ({report_leads.MANUAL}: replace each <placeholder>)" if item.manual else ""
     return (f"Undo what the attacker did ({item.event_name} at {item.time} with "
-            f"{item.access_key_id}): {item.what}; `{item.undo}`")
+            f"{item.access_key_id}): {item.what}{meaning}; `{item.undo}`{manual}")
 
 
 def _rolled_back_actions(n: Notice, rolled: RolledBack) -> list[str]:
@@ -320,7 +258,8 @@ def _next_actions(n: Notice, view: IncidentView) -> tuple[str, ...]:
     session = view.session is not None
     if n.rolled_back is not None and not session:
         return tuple(str(redact(a)) for a in _rolled_back_actions(n, n.rolled_back))
-    actions = _session_actions(n, view) if session else _key_actions(n, view)
+    actions = _leads(n.attacker)
+    actions += _session_actions(n, view) if session else _key_actions(n, view)
     actions += [_undo_line(item) for item in (n.attacker.needs_human if n.attacker else ())]
     actions += _evidence_actions(n, view)
     if session:
@@ -362,7 +301,8 @@ def build_notice(
         failing_step=failing_step or (view.failing_step if kind == "halted" else None),
         next_actions=(),
         sessions_cutoff=_cutoff(view),
-        attacker=_attacker(view.attacker),
+        attacker=_attacker(view.attacker, report_leads.gathered(
+            [view.attacker, *(f.attacker for f in view.sweeps_found)])),
         session=view.session.label if view.session is not None else None,
         rolled_back=view.rolled_back,
     )
@@ -382,7 +322,8 @@ def build_sweep_notice(view: IncidentView, found: SweepFound) -> Notice:
                                         for e in (found.summary.high_risk if found.summary
                                                   else ())),
                         sha256=found.sha256)
-    actions = [f"Review the {found.new_events} events CloudTrail delivered late "
+    actions = _leads(attacker)
+    actions += [f"Review the {found.new_events} events CloudTrail delivered late "
                f"({_names(sweep.high_risk) or 'none high-risk'}); they are now in the "
                f"evidence file (sha256 {found.sha256})"]
     actions += [f"Review what the temporary key {k} did: the sweep found it minted"
@@ -390,3 +331,7 @@ def build_sweep_notice(view: IncidentView, found: SweepFound) -> Notice:
     actions += [_undo_line(item) for item in (attacker.needs_human if attacker else ())]
     return replace(notice, kind="sweep", attacker=attacker, sweep=sweep,
                    next_actions=tuple(str(redact(a)) for a in actions))
+
+
+__all__ = ["HIGH_RISK_NAMED", "Notice", "NoticeAttacker", "NoticeEvidence", "NoticeSweep",
+           "build_notice", "build_sweep_notice"]

@@ -21,7 +21,8 @@ from typing import IO, Any
 from responder.aws import Api, ApiCall, RetryPolicy
 from responder.context import iso
 from responder.redaction import redact
-from responder.report.notice import Notice, NoticeEvidence
+from responder.report import leads as report_leads
+from responder.report.notice_model import Notice, NoticeEvidence
 
 SUBJECT_MAX = 99
 """SNS: subjects must be under 100 characters, ASCII, one line."""
@@ -87,12 +88,21 @@ def _event_line(e: Mapping[str, Any]) -> str:
             f"{e.get('sourceIPAddress')} with {e.get('accessKeyId')}")
 
 
+def _leading(n: Notice) -> list[str]:
+    """What a message says first, under its headline: the credentials to rotate (each
+    with its command), the principals outside the account let in, what logs again."""
+    return report_leads.lines(report_leads.gathered([n.attacker]))
+
+
 def render_text(notice: Notice) -> tuple[str, str]:
     """(subject, body) for SNS and email; the subject fits SNS's 100-character limit."""
     n = notice
+    leading = _leading(n)
     lines = [
         _headline(n),
         "",
+        *leading,
+        *([""] if leading else []),
         f"Access key:  {n.access_key_id}",
         f"Session:     {n.session}" if n.session else
         f"User:        {n.user_name or 'unknown'}",
@@ -165,11 +175,15 @@ def slack_payload(notice: Notice) -> dict[str, Any]:
     steps = "\n".join(f"• {_esc(name)}: *{_esc(status)}*" + (f" — {_esc(error)}" if error else "")
                       for name, status, error in n.steps)
     actions = "\n".join(f"{i}. {_esc(a)}" for i, a in enumerate(n.next_actions, 1))
+    leading = "\n".join(_esc(line) for line in _leading(n))
     payload = {
         "text": _esc(subject),
         "blocks": [
             {"type": "header",
              "text": {"type": "plain_text", "text": _clip(subject, SLACK_HEADER_MAX)}},
+            *([{"type": "section", "text": {"type": "mrkdwn",
+                                            "text": _clip(leading, SLACK_TEXT_MAX)}}]
+              if leading else []),
             {"type": "section",
              "fields": [{"type": "mrkdwn", "text": _clip(f, 2000)} for f in fields[:10]]},
             {"type": "section",
