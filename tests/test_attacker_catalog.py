@@ -15,18 +15,16 @@ import boto3
 import pytest
 from conftest import REGION, Account, iam_state, make_account
 from moto import mock_aws
+from test_contain_attacker import _contain
 
 from responder.attacker.rules import Findings, analyse
 from responder.catalog.model import Meaning, Response
 from responder.catalog.registry import CATALOG
 from responder.context import RunContext
 from responder.drill.cloudtrail import CloudTrailFake
-from responder.incident.facts import AttackerContained
 from responder.incident.verification import Verification
 from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
-from responder.playbook import Playbook
-from responder.run import service
 from responder.steps.rollback import undo_plan
 
 FIXTURES = Path(__file__).parent / "fixtures" / "catalog"
@@ -95,17 +93,6 @@ def test_a_refused_call_is_never_acted_on(entry_id: str) -> None:
 # -- in moto: the whole catalog replayed, and the defenses restored ---------------------------
 
 
-def _playbook() -> Playbook:
-    return Playbook.from_dict({"name": "catalog-test", "version": 1, "steps": [
-        {"name": "identify", "action": "identify"},
-        {"name": "disable-key", "action": "disable_access_key"},
-        {"name": "revoke-sessions", "action": "attach_deny_policy"},
-        {"name": "collect-evidence", "action": "collect_cloudtrail", "on_failure": "continue",
-         "with": {"regions": [REGION]}},
-        {"name": "contain-attacker", "action": "contain_attacker"},
-    ]}, "test")
-
-
 class World:
     def __init__(self, account: Account, trail: CloudTrailFake) -> None:
         self.account, self.trail = account, trail
@@ -129,15 +116,6 @@ def world() -> Iterator[World]:
     trail = CloudTrailFake()
     with mock_aws(), trail.installed():
         yield World(make_account(boto3.Session(region_name=REGION)), trail)
-
-
-def _contain(ctx: RunContext, journal: SqliteJournal, key: str
-             ) -> tuple[str, AttackerContained]:
-    record = service.respond(ctx, journal, _playbook(), key)
-    assert record.status == "completed", record.error
-    facts = IncidentView.load(journal, record.id).done(AttackerContained)
-    assert facts is not None
-    return record.id, facts
 
 
 @pytest.mark.slow

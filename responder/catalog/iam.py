@@ -9,6 +9,9 @@ IAM = "iam.amazonaws.com"
 STS = "sts.amazonaws.com"
 _G = {"regional": False}
 """IAM is global: its commands take no --region."""
+_DENY_ALL = ('{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*",'
+             '"Resource":"*"}]}')
+"""What contain-attacker puts on a principal the attacker created (responder-quarantine)."""
 
 ENTRIES: tuple[Entry, ...] = (
     # -- what contain-attacker shuts itself ------------------------------------------------
@@ -24,16 +27,14 @@ ENTRIES: tuple[Entry, ...] = (
           {"user": "requestParameters.userName"},
           (Command("iam", "PutUserPolicy", {
               "UserName": "{user}", "PolicyName": "responder-quarantine",
-              "PolicyDocument": '{"Version":"2012-10-17","Statement":[{"Effect":"Deny",'
-                                '"Action":"*","Resource":"*"}]}'}, **_G),),
+              "PolicyDocument": _DENY_ALL}, **_G),),
           response=Response.NEUTRALISE, handler="user",
           techniques=("aws.persistence.iam-create-admin-user", "T1136.003")),
     Entry(IAM, "CreateRole", Meaning.CREATES_ACCESS, "created role {role}",
           {"role": "requestParameters.roleName"},
           (Command("iam", "PutRolePolicy", {
               "RoleName": "{role}", "PolicyName": "responder-quarantine",
-              "PolicyDocument": '{"Version":"2012-10-17","Statement":[{"Effect":"Deny",'
-                                '"Action":"*","Resource":"*"}]}'}, **_G),),
+              "PolicyDocument": _DENY_ALL}, **_G),),
           response=Response.NEUTRALISE, handler="role",
           outside=("requestParameters.assumeRolePolicyDocument|policy",),
           techniques=("aws.persistence.iam-create-backdoor-role", "T1136.003")),
