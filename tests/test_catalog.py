@@ -70,6 +70,8 @@ def test_fixture_is_a_real_record_that_reads_as_its_entry(entry_id: str) -> None
     assert reading.entry.id == entry_id
     assert reading.what == expect["what"]
     assert reading.undo == expect["undo"]
+    assert reading.entry.note == expect["note"]
+    assert "(" not in reading.undo or "'" in reading.undo, "prose stays out of the command"
     assert reading.manual is expect["manual"]
     assert list(reading.outside) == expect["outside"]
     assert "<" not in reading.what, "every field the text names is in the fixture"

@@ -296,7 +296,7 @@ def test_other_changes_are_listed_with_the_command_that_undoes_them(
         "what": f"attached managed policy {arn} to user bob",
         "undo": f"aws iam detach-user-policy --user-name bob --policy-arn {arn}",
         "meaning": "widens a policy", "resource": "bob", "region": REGION, "outside": [],
-        "manual": False, "entry": "iam.AttachUserPolicy"}
+        "manual": False, "entry": "iam.AttachUserPolicy", "note": ""}
     assert [h.undo for h in facts.needs_human[1:]] == [
         "aws iam remove-user-from-group --group-name admins --user-name bob",
         "aws iam delete-login-profile --user-name carol"]

@@ -314,3 +314,26 @@ def test_an_old_journal_without_the_fields_still_renders() -> None:
     page = html_of(report)
     assert "Credentials the attacker read" not in page
     assert "detach-user-policy" in page
+
+
+def test_a_note_goes_beside_the_command_never_inside_it() -> None:
+    """What a responder pastes runs as printed: the entry's prose follows the command."""
+    noted = HumanAction(
+        event_id="ev-9", event_name="RunInstances", time="2026-03-01T11:09:00Z",
+        access_key_id=KEY, what="launched instances i-0abc in us-east-1",
+        undo="aws ec2 stop-instances --region us-east-1 --instance-ids i-0abc",
+        note="terminate them once their volumes are kept as evidence",
+        meaning="creates access", resource="i-0abc", entry="ec2.RunInstances")
+    only_note = HumanAction(
+        event_id="ev-10", event_name="DisableSecurityHub", time="2026-03-01T11:10:00Z",
+        access_key_id=KEY, what="disabled Security Hub in us-east-1",
+        note="enable it again with enable-security-hub", entry="securityhub.DisableSecurityHub")
+    facts = AttackerContained(needs_human=(noted, only_note), events_considered=2)
+    view = _view(facts.to_detail(), None)
+    text = markdown_of(report_of(view))
+    assert ("`aws ec2 stop-instances --region us-east-1 --instance-ids i-0abc` — terminate "
+            "them once their volumes are kept as evidence") in text
+    assert "| enable it again with enable-security-hub |" in text
+    notice = "\n".join(build_notice("completed", view).next_actions)
+    assert "`aws ec2 stop-instances --region us-east-1 --instance-ids i-0abc` — terminate" \
+        in notice

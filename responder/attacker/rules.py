@@ -151,7 +151,7 @@ def _listed(event: Mapping[str, Any], reading: Reading) -> dict[str, Any]:
     return {**_human(event, reading.what, reading.undo),
             "meaning": reading.entry.meaning.value, "resource": reading.resource,
             "region": reading.region, "outside": list(reading.outside),
-            "manual": reading.manual, "entry": reading.entry.id}
+            "manual": reading.manual, "entry": reading.entry.id, "note": reading.entry.note}
 
 
 def _one(found: Findings, event: Mapping[str, Any], *, owner: Callable[[str], str | None],
@@ -172,7 +172,8 @@ def _one(found: Findings, event: Mapping[str, Any], *, owner: Callable[[str], st
             "kind": entry.credential, "name": one.resource or f"<{entry.credential}>",
             "region": one.region, "event_name": event.get("eventName"),
             "event_id": event.get("eventID"), "time": event.get("eventTime"),
-            "access_key_id": caller, "rotate": one.undo, "manual": one.manual}
+            "access_key_id": caller, "rotate": one.undo, "manual": one.manual,
+            "note": entry.note}
             for one in each_resource(reading)]
     elif entry.response is Response.RESTORE:
         found.restore.append(({"kind": entry.handler, "name": reading.resource,
@@ -206,11 +207,13 @@ def _neutralise(found: Findings, event: Mapping[str, Any], reading: Reading, *,
                                         "event_name": event.get("eventName"),
                                         "access_key_id": caller})
     elif handler == "login":
-        user = _text(request.get("userName")) or owner(caller) or "<its user>"
+        named = _text(request.get("userName")) or owner(caller)
+        user = named or "<its user>"
         if user not in found.users:  # a user the attacker created is quarantined whole
             found.needs_human.append({**_listed(event, reading), "what": (
                 f"set a console password on existing user {user}"), "undo": (
-                f"aws iam delete-login-profile --user-name {shlex.quote(user)}")})
+                "aws iam delete-login-profile --user-name "
+                f"{shlex.quote(named) if named else user}"), "manual": named is None})
 
 
 def _created_key(found: Findings, event: Mapping[str, Any], reading: Reading, *,

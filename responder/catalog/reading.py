@@ -156,10 +156,9 @@ class Reading:
 
     @property
     def undo(self) -> str:
-        """The commands as one line to paste, then the entry's note."""
-        text = " && ".join(self.commands)
-        return f"{text} ({self.entry.note})" if text and self.entry.note else text or \
-            self.entry.note
+        """The commands as one line to paste (the entry's note goes beside it, never in
+        it: what is pasted must run as printed)."""
+        return " && ".join(self.commands)
 
 
 def read(entry: Entry, record: Mapping[str, Any]) -> Reading:

@@ -191,6 +191,8 @@ class HumanAction(Detail):
     """The undo holds a <placeholder> to replace by hand before it is run."""
     entry: str = ""
     """The catalog entry that read it (`ec2.ModifySnapshotAttribute`)."""
+    note: str = ""
+    """What to know before running `undo` (kept apart so `undo` pastes as it is)."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,8 @@ class CredentialRead(Detail):
     """The command that rotates it."""
     manual: bool = False
     """`rotate` holds a <placeholder> (the new value) to fill in by hand."""
+    note: str = ""
+    """What to know before running `rotate` (kept apart so `rotate` pastes as it is)."""
 
 
 @dataclass(frozen=True)

@@ -301,7 +301,8 @@ def _shut(report: ReportDocument) -> str:
         ("Changed by the attacker, for a human to undo (left untouched)",
          ("event_name", "time", "access_key_id", "meaning", "what", "undo"),
          [[n.event_name, n.time, n.access_key_id, n.meaning, n.what,
-           report_leads.command(n.undo, n.manual)] for n in attacker.needs_human], "cmd"),
+           report_leads.command(n.undo, n.manual, n.note)] for n in attacker.needs_human],
+         "cmd"),
         ("Refused by AWS (nothing changed, nothing to undo)",
          ("event_name", "time", "access_key_id", "refused"),
          [[r.event_name, r.time, r.access_key_id, r.error_code]

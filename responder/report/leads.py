@@ -103,8 +103,9 @@ def credential(c: CredentialRead) -> str:
 def rotate(c: CredentialRead) -> str:
     """The command that rotates it, marked when it must be edited first."""
     if not c.rotate:
-        return "no command known: rotate it by hand"
-    return f"`{c.rotate}`" + (f" ({MANUAL}: replace each <placeholder>)" if c.manual else "")
+        return c.note or "no command known: rotate it by hand"
+    return f"`{c.rotate}`" + (f" ({MANUAL}: replace each <placeholder>)" if c.manual else "") \
+        + after(c.rotate, c.note)
 
 
 def grant(g: OutsideGrant) -> str:
@@ -175,9 +176,15 @@ Table = tuple[str, tuple[str, ...], list[list[str]], bool]
 markup left to the reader."""
 
 
-def command(text: str, manual: bool) -> str:
-    """A command as a table shows it, marked when it must be edited first."""
-    return text + (f" ({MANUAL})" if manual and text else "")
+def command(text: str, manual: bool, note: str = "") -> str:
+    """A command as a table shows it, marked when it must be edited first, its note
+    after it (never inside it: the command pastes as printed)."""
+    return text + (f" ({MANUAL})" if manual and text else "") + after(text, note)
+
+
+def after(text: str, note: str) -> str:
+    """A note following a command (or standing alone where there is none)."""
+    return (f" — {note}" if text else note) if note else ""
 
 
 def tables(leads: Leads) -> list[Table]:
@@ -188,7 +195,7 @@ def tables(leads: Leads) -> list[Table]:
         out.append(("Credentials the attacker read — rotate each",
                     ("name", "kind", "region", "read", "rotate with"),
                     [[c.name, c.kind, c.region or "", when(c.event_name, c.time),
-                      command(c.rotate, c.manual) or "by hand: no command known"]
+                      command(c.rotate, c.manual, c.note) or "by hand: no command known"]
                      for c in leads.credentials_read], True))
     if leads.granted_to:
         out.append(("Access granted outside the account",

@@ -174,10 +174,12 @@ def _cell(value: object) -> str:
     return " ".join(str(value).split()).replace("|", "\\|")
 
 
-def _code(command: str, manual: bool = False) -> str:
-    """A command as code (a backtick in it kept), marked when it must be edited first."""
-    text = f"`` {command} ``" if "`" in command else f"`{command}`"
-    return _cell(text + (f" ({report_leads.MANUAL})" if manual else "")) if command else ""
+def _code(command: str, manual: bool = False, note: str = "") -> str:
+    """A command as code (a backtick in it kept), marked when it must be edited first,
+    its note after it."""
+    text = (f"`` {command} ``" if "`" in command else f"`{command}`") if command else ""
+    return _cell(text + (f" ({report_leads.MANUAL})" if manual and command else "")
+                 + report_leads.after(command, note))
 
 
 def _leads_markdown(leads: report_leads.Leads) -> list[str]:
@@ -189,7 +191,7 @@ def _leads_markdown(leads: report_leads.Leads) -> list[str]:
                 "| name | kind | region | read | rotate with |", "|---|---|---|---|---|"]
         out += [f"| {_cell(c.name)} | {_cell(c.kind)} | {_cell(c.region or '')} | "
                 f"{_cell(report_leads.when(c.event_name, c.time))} | "
-                f"{_code(c.rotate, c.manual) or 'by hand: no command known'} |"
+                f"{_code(c.rotate, c.manual, c.note) or 'by hand: no command known'} |"
                 for c in leads.credentials_read]
         out.append("")
     if leads.granted_to:
@@ -240,7 +242,7 @@ def _attacker_markdown(attacker: AttackerEntry | None,
                 "", "| event | time | key | meaning | what | undo |",
                 "|---|---|---|---|---|---|"]
         out += [f"| {n.event_name} | {n.time} | {n.access_key_id} | {_cell(n.meaning)} | "
-                f"{_cell(n.what)} | {_code(n.undo, n.manual)} |" for n in needs]
+                f"{_cell(n.what)} | {_code(n.undo, n.manual, n.note)} |" for n in needs]
     refused = facts.refused if facts is not None else ()
     if refused:
         out += ["", "Refused by AWS (nothing changed, nothing to undo):", "",

@@ -232,8 +232,10 @@ def _session_actions(n: Notice, view: IncidentView) -> list[str]:
 def _undo_line(item: HumanAction) -> str:
     meaning = f" ({item.meaning})" if item.meaning else ""
     manual = f" ({report_leads.MANUAL}: replace each <placeholder>)" if item.manual else ""
+    undo = f"`{item.undo}`{manual}" if item.undo else ""
     return (f"Undo what the attacker did ({item.event_name} at {item.time} with "
-            f"{item.access_key_id}): {item.what}{meaning}; `{item.undo}`{manual}")
+            f"{item.access_key_id}): {item.what}{meaning}; "
+            f"{undo}{report_leads.after(undo, item.note)}")
 
 
 def _rolled_back_actions(n: Notice, rolled: RolledBack) -> list[str]:

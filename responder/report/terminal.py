@@ -154,6 +154,7 @@ def _sweep_lines(sweep: SweepDone) -> list[str]:
               + (f" ({h.meaning})" if h.meaning else "")
               + (f": {h.undo}" if h.undo else "")
               + (f" ({report_leads.MANUAL})" if h.manual and h.undo else "")
+              + (f": {h.note}" if h.note and not h.undo else "")
               for h in sweep.needs_human]
     return lines
 
