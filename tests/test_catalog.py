@@ -34,6 +34,8 @@ RECORD_KEYS = {"eventVersion", "userIdentity", "eventTime", "eventSource", "even
 """Members every management event's record carries (responseElements may be null)."""
 ROOTS = ("requestParameters", "responseElements", "resources[]", "additionalEventData",
          "serviceEventDetails")
+WHEN_ROOTS = (*ROOTS, "userIdentity.invokedBy")
+"""`when` may also ask who made the call (a service on the caller's behalf)."""
 HANDLERS = {Response.NEUTRALISE: {"key", "user", "role", "session", "cutoff", "login"},
             Response.RESTORE: {"trail", "detector", "recorder"}}
 CREDENTIALS = {"secret", "parameter", "kms-key", "instance-password"}
@@ -84,8 +86,9 @@ def test_entry_is_well_formed(entry_id: str) -> None:
     entry = next(e for e in CATALOG if e.id == entry_id)
     assert entry.source.endswith(".amazonaws.com")
     assert entry.fields or not entry.undo
-    assert all(p.startswith(ROOTS) for p in [*entry.fields.values(), *entry.when,
-                                             *entry.outside]), entry.fields
+    assert all(p.startswith(ROOTS) for p in [*entry.fields.values(), *entry.outside]), \
+        entry.fields
+    assert all(p.startswith(WHEN_ROOTS) for p in entry.when), entry.when
     named = set(FIELD.findall(entry.what))
     assert named <= {*entry.fields, "region"}
     assert entry.handler in HANDLERS.get(entry.response, {""})
@@ -203,3 +206,14 @@ def test_mitre_ids_are_well_formed() -> None:
 def test_the_docs_page_is_the_catalog() -> None:
     """docs/attacker-catalog.md is regenerated with `python -m responder.catalog.table`."""
     assert DOCS.read_text("utf-8") == markdown()
+
+
+def test_a_decrypt_a_service_made_for_the_caller_is_not_the_attackers_read() -> None:
+    """S3 reading an SSE-KMS object for the key writes a Decrypt under the key's identity
+    with `invokedBy`: that is the object read, not a KMS key the attacker decrypted."""
+    record = _fixture("kms.Decrypt")["record"]
+    assert lookup(record) is not None
+    by_s3 = {**record, "userIdentity": {**record["userIdentity"],
+                                        "invokedBy": "s3.amazonaws.com"},
+             "sourceIPAddress": "s3.amazonaws.com"}
+    assert lookup(by_s3) is None

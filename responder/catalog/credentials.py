@@ -4,7 +4,7 @@ given by hand where the service cannot make one)."""
 
 from __future__ import annotations
 
-from responder.catalog.model import PRESENT, Command, Entry, Manual, Meaning
+from responder.catalog.model import ABSENT, PRESENT, Command, Entry, Manual, Meaning
 
 SECRETS = "secretsmanager.amazonaws.com"
 SSM = "ssm.amazonaws.com"
@@ -77,8 +77,8 @@ ENTRIES: tuple[Entry, ...] = (
           (Command("kms", "RotateKeyOnDemand", {"KeyId": "{key}"}),),
           note="rotating keeps the old key material, so what was decrypted stays exposed: "
                "re-encrypt and rotate what the ciphertext protected (its encryption context "
-               "names it); a Decrypt a service made for the caller (userIdentity.invokedBy) "
-               "belongs to that service's own read",
+               "names it)",
+          when={"userIdentity.invokedBy": ABSENT},
           credential="kms-key"),
     # -- EC2 Windows passwords ---------------------------------------------------------------
     Entry(EC2, "GetPasswordData", Meaning.READS_CREDENTIALS,

@@ -99,9 +99,9 @@ class Entry:
     handler: str = ""
     """For NEUTRALISE and RESTORE: which neutraliser or defense (`key`, `trail`, ...)."""
     when: Mapping[str, str] = field(default_factory=dict)
-    """path -> a value the record must hold there (compared case-insensitively), or
-    PRESENT: the request shape that makes the event this entry (a share that adds, a
-    read that decrypts). Entries with more conditions are tried first."""
+    """path -> a value the record must hold there (compared case-insensitively),
+    PRESENT or ABSENT: the request shape that makes the event this entry (a share that
+    adds, a read that decrypts). Entries with more conditions are tried first."""
     outside: tuple[str, ...] = ()
     """Paths to the principals the change grants access to. A path ending in `|policy`
     reads a policy document there (a JSON string or object) and takes its principals.
@@ -125,3 +125,6 @@ class Entry:
 
 PRESENT = "*"
 """A `when` value: any value at that path (the request carries the member at all)."""
+ABSENT = "-"
+"""A `when` value: no value at that path (a Decrypt no service made on the caller's
+behalf: `userIdentity.invokedBy` absent)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore import xform_name
 
-from responder.catalog.model import PRESENT, Command, Entry, Manual
+from responder.catalog.model import ABSENT, PRESENT, Command, Entry, Manual
 
 CLI_SERVICE = {"s3": "s3api", "config": "configservice"}
 """botocore service name -> the aws CLI's, where they differ."""
@@ -73,7 +73,10 @@ def applies(entry: Entry, record: Mapping[str, Any]) -> bool:
         return False
     for path, wanted in entry.when.items():
         got = [w.lower() for w in _words(values_at(record, path))]
-        if not got or (wanted != PRESENT and wanted.lower() not in got):
+        if wanted == ABSENT:
+            if got:
+                return False
+        elif not got or (wanted != PRESENT and wanted.lower() not in got):
             return False
     return True
 
