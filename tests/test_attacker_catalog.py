@@ -145,7 +145,7 @@ def test_the_whole_catalog_replayed_in_one_incident(
         k for k in before["alice"]["keys"] if k[0] != world.account.leaked_key]
 
 
-def _defenses(session: boto3.Session) -> tuple[Any, str, Any]:
+def _defenses(session: boto3.Session) -> str:
     """A trail, a GuardDuty detector and a Config recorder, each on."""
     s3 = session.client("s3", region_name=REGION)
     s3.create_bucket(Bucket="org-trail-logs")
@@ -160,7 +160,7 @@ def _defenses(session: boto3.Session) -> tuple[Any, str, Any]:
     config.put_delivery_channel(DeliveryChannel={"name": "default",
                                                  "s3BucketName": "org-trail-logs"})
     config.start_configuration_recorder(ConfigurationRecorderName="default")
-    return cloudtrail, detector, config
+    return detector
 
 
 def _state(session: boto3.Session, detector: str) -> tuple[bool, str, bool]:
@@ -172,10 +172,12 @@ def _state(session: boto3.Session, detector: str) -> tuple[bool, str, bool]:
             bool(recorder["ConfigurationRecordersStatus"][0]["recording"]))
 
 
-def _blind(world: World, detector: str) -> None:
-    """The attacker stops the trail, disables the detector and stops the recorder (in
-    moto, and recorded as CloudTrail writes it)."""
+def _blinded(world: World) -> str:
+    """A trail, a detector and a recorder, each on; then the attacker stops the trail,
+    disables the detector and stops the recorder (in moto, and recorded as CloudTrail
+    writes it). The detector's id."""
     session = world.session()
+    detector = _defenses(session)
     session.client("cloudtrail", region_name=REGION).stop_logging(Name="org-trail")
     session.client("guardduty", region_name=REGION).update_detector(
         DetectorId=detector, Enable=False)
@@ -186,6 +188,7 @@ def _blind(world: World, detector: str) -> None:
             ("guardduty.UpdateDetector.disable", {"detectorId": detector, "enable": False}),
             ("config.StopConfigurationRecorder", {"configurationRecorderName": "default"})):
         world.replay({**_record(entry_id), "requestParameters": request})
+    return detector
 
 
 @pytest.mark.slow
@@ -193,8 +196,7 @@ def test_defenses_the_attacker_turned_off_are_on_again_and_verified(
     world: World, journal: SqliteJournal, make_ctx: Callable[..., RunContext]
 ) -> None:
     session = world.session()
-    _, detector, _ = _defenses(session)
-    _blind(world, detector)
+    detector = _blinded(world)
     assert _state(session, detector) == (False, "DISABLED", False)
     incident, facts = _contain(make_ctx(), journal, world.account.leaked_key)
     assert _state(session, detector) == (True, "ENABLED", True)
@@ -217,8 +219,7 @@ def test_a_defense_already_on_again_is_said_and_not_touched(
     world: World, journal: SqliteJournal, make_ctx: Callable[..., RunContext]
 ) -> None:
     session = world.session()
-    _, detector, _ = _defenses(session)
-    _blind(world, detector)
+    _blinded(world)
     session.client("cloudtrail", region_name=REGION).start_logging(Name="org-trail")
     _, facts = _contain(make_ctx(), journal, world.account.leaked_key)
     trail = next(d for d in facts.restored if d.kind == "trail")
@@ -230,8 +231,7 @@ def test_a_defense_gone_is_listed_for_a_human_with_why(
     world: World, journal: SqliteJournal, make_ctx: Callable[..., RunContext]
 ) -> None:
     session = world.session()
-    _, detector, _ = _defenses(session)
-    _blind(world, detector)
+    _blinded(world)
     session.client("cloudtrail", region_name=REGION).delete_trail(Name="org-trail")
     _, facts = _contain(make_ctx(), journal, world.account.leaked_key)
     assert "trail" not in {d.kind for d in facts.restored}
