@@ -32,7 +32,8 @@ LAYERS: tuple[frozenset[str], ...] = tuple(frozenset(layer) for layer in (
     {"hardening", "attacker", "findings", "report"},
     {"steps"},
     {"run"},  # service, executor, runner, machine, lease, follow-ups, trigger
-    {"rotation", "audit", "iam_policy"},
+    {"rotation", "audit"},
+    {"iam_policy"},  # the policies, from every step's and use's declarations
     {"drill", "lambda_handler"},
     {"cli"},
 ))

@@ -105,6 +105,15 @@ class Action(ABC):
 
     name: ClassVar[str]
     permissions: ClassVar[tuple[str, ...]]
+    permissions_when: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    """Setting -> the IAM actions the step needs only when that setting is true (harden's
+    `apply`): a separate policy, so a responder that only proposes cannot write them."""
+
+    @classmethod
+    def needed(cls, settings: Mapping[str, Any]) -> tuple[str, ...]:
+        """The IAM actions the step needs with these settings."""
+        return (*cls.permissions, *(a for setting, more in cls.permissions_when.items()
+                                    if settings.get(setting) for a in more))
     schema: ClassVar[Mapping[str, Any]] = {"type": "object", "additionalProperties": False}
     kind: ClassVar[FactKind]
     """What kind of fact the step establishes; every `containment` step done together

@@ -24,7 +24,7 @@ def document(found: Plan) -> IncidentDocument:
     planned = tuple(StepEntry(
         name=spec.name, action=spec.action, status="planned",
         detail={"calls": [c.as_dict() for c in calls],
-                "permissions": list(REGISTRY[spec.action].permissions),
+                "permissions": list(REGISTRY[spec.action].needed(spec.settings)),
                 "on_failure": spec.on_failure},
     ) for spec, calls in found.steps)
     return IncidentDocument(

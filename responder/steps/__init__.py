@@ -9,4 +9,6 @@ __all__ = ["REGISTRY", "Action", "StepInput", "StepResult", "required_permission
 
 def required_permissions() -> list[str]:
     """Every IAM action any registered step may call, sorted: the tool's policy."""
-    return sorted({p for cls in REGISTRY.values() for p in cls.permissions})
+    return sorted({p for cls in REGISTRY.values()
+                   for p in (*cls.permissions, *(a for more in cls.permissions_when.values()
+                                                 for a in more))})

@@ -60,7 +60,9 @@ def compromised_at(inp: StepInput, now: datetime) -> tuple[datetime, str]:
 
 @register("harden")
 class Harden(Action):
-    permissions = (*reads.READ_PERMISSIONS, *applying.APPLY_PERMISSIONS, "ec2:DescribeRegions")
+    permissions = (*reads.READ_PERMISSIONS, "ec2:DescribeRegions")
+    permissions_when: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "apply": applying.APPLY_PERMISSIONS}
     kind = "hardening"
     result = Hardened
     critical = False  # advice after the fact: never what halts a response
