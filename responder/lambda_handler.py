@@ -17,10 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError
+
 from responder import findings
-from responder.aws import RetryPolicy, env_number, session_factory
+from responder.aws import Api, ApiCall, RetryPolicy, env_number, session_factory
 from responder.context import Options, RunContext, Scheduler
-from responder.errors import BadInput, ResponderError
+from responder.errors import AwsCallFailed, BadInput, ResponderError
 from responder.incident.view import IncidentView
 from responder.journal import Journal, open_journal
 from responder.logging import configure, get_logger
@@ -111,6 +113,30 @@ class SweepFailed(ResponderError):
     """A scheduled sweep failed: raised so that the invocation is retried."""
 
 
+def _tell_notify_only(ctx: RunContext, parsed: Sequence[findings.Parsed]) -> None:
+    """A finding the mapping decided to notify about only (docs/findings.md): no
+    playbook runs, and the on-call topic hears of it, naming the command that acts on
+    it. Never raises: the finding is answered (refused) whether or not the topic is."""
+    topic = ctx.options.notify_topic
+    told = [p.error for p in parsed if isinstance(p, findings.Rejected)
+            and isinstance(p.error, findings.FindingRefused) and p.error.reason == "notify-only"]
+    if not topic or not told:
+        return
+    api = Api(ctx.session_factory(), ctx.retry)
+    for refused in told:
+        key = refused.access_key_id or "the key it names"
+        message = (f"{refused}\n\nNo playbook ran (docs/findings.md: notify only). To act "
+                   f"on it: respond compromised {key}")
+        try:
+            api.call(ApiCall("sns", "Publish", {
+                "TopicArn": topic, "Message": message,
+                "Subject": f"aws-key-responder: review finding {refused.finding_id}"[:100]},
+                mutating=True), region=topic.split(":")[3] or None)
+        except (AwsCallFailed, BotoCoreError) as exc:
+            log.warning("finding.notify_only_unsent", finding_id=refused.finding_id,
+                        error=str(exc))
+
+
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Answer every finding in the event; returns the §2 object (or {"incidents": [...]}
     when one event carried several findings). Raises Unfinished, after answering them
@@ -126,6 +152,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     except BadInput as bad:
         log.warning("finding.refused", error=str(bad))
         return report.refusal_of(bad, None).to_json()
+    _tell_notify_only(ctx, parsed)
     outcomes = trigger.respond_all(ctx, journal, parsed)
     for outcome in outcomes:
         if outcome.error is not None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import re
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -223,3 +226,207 @@ def test_retention_parameter_toggles_object_lock() -> None:
         "ObjectLockEnabled": "Enabled",
         "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}}}
     assert on["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+# -- the template as SAM CLI packages it and the SAM transform expands it (issue 30) -----
+
+REPO = TEMPLATE.parent.parent
+DEPLOY_DOC = REPO / "docs" / "deploy.md"
+ARTIFACT_BUCKET = "sam-artifacts-bucket"
+ARTIFACT_KEY = "0123456789abcdef0123456789abcdef"
+BASIC_EXECUTION_ROLE = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+# The managed policies the template names, as SAM would find them in IAM (offline here).
+MANAGED_POLICIES = {"AWSLambdaBasicExecutionRole": BASIC_EXECUTION_ROLE}
+EVENTS = ("GuardDutyAccessKeyFindings", "HealthExposedCredentials",
+          "SecurityHubAccessKeyFindings")
+# What the stack holds once CloudFormation has run the SAM transform: nothing else.
+TRANSFORMED_RESOURCES = {
+    "IncidentTopic": "AWS::SNS::Topic",
+    "DeadLetterQueue": "AWS::SQS::Queue",
+    "JournalTable": "AWS::DynamoDB::Table",
+    "EvidenceBucket": "AWS::S3::Bucket",
+    "EvidenceBucketPolicy": "AWS::S3::BucketPolicy",
+    "SchedulerRole": "AWS::IAM::Role",
+    "SchedulerInvokePolicy": "AWS::IAM::RolePolicy",
+    "ResponderFunction": "AWS::Lambda::Function",
+    "ResponderFunctionRole": "AWS::IAM::Role",
+    **{f"ResponderFunction{event}": "AWS::Events::Rule" for event in EVENTS},
+    **{f"ResponderFunction{event}Permission": "AWS::Lambda::Permission" for event in EVENTS},
+}
+PSEUDO_PARAMETERS = {"AWS::AccountId", "AWS::NoValue", "AWS::Partition", "AWS::Region",
+                     "AWS::StackName", "AWS::StackId", "AWS::URLSuffix"}
+
+
+class _SamLoader(yaml.SafeLoader):
+    """Reads short-form tags as CloudFormation's JSON form ({"Fn::GetAtt": [r, a]}, ...),
+    as SAM CLI hands the template to the SAM transform."""
+
+
+def _long_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    value = _tag(loader, suffix, node)[suffix]
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_SamLoader.add_multi_constructor("!", _long_form)
+
+
+def _sam_template() -> dict[str, Any]:
+    return dict(yaml.load(TEMPLATE.read_text(), Loader=_SamLoader))  # noqa: S506 - SafeLoader subclass
+
+
+def _packaged(template: dict[str, Any]) -> dict[str, Any]:
+    """What `sam deploy` / `sam package` make of the template before CloudFormation sees
+    it (samcli/lib/package: ResourceZip.export, upload_local_artifacts): a CodeUri that
+    is a literal local path, relative to the template's folder, is zipped, uploaded and
+    replaced by its s3:// URI. A CodeUri that is not a string (a !Ref) is left as it is,
+    and the transform then refuses it."""
+    function = template["Resources"]["ResponderFunction"]["Properties"]
+    code_uri = function["CodeUri"]
+    assert isinstance(code_uri, str), f"SAM CLI uploads only a literal path, not {code_uri}"
+    assert not code_uri.startswith("s3://"), "the template names the local build folder"
+    function["CodeUri"] = f"s3://{ARTIFACT_BUCKET}/{ARTIFACT_KEY}"
+    return template
+
+
+def _transformed(monkeypatch: pytest.MonkeyPatch, parameters: dict[str, Any] | None = None,
+                 *, package: bool = True) -> dict[str, Any]:
+    """The packaged template through the SAM transform (aws-sam-translator, the library
+    SAM CLI and CloudFormation's AWS::Serverless transform run), offline: the managed
+    policy names SAM does not bundle are looked up in MANAGED_POLICIES, not in IAM."""
+    from samtranslator.translator.arn_generator import ArnGenerator
+    from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+    from samtranslator.translator.transform import transform
+
+    class OfflinePolicies(ManagedPolicyLoader):
+        """The managed-policy map without listing IAM's policies."""
+
+        def __init__(self) -> None:
+            super().__init__(iam_client=None)  # type: ignore[arg-type]
+
+        def load(self) -> dict[str, str]:
+            return dict(MANAGED_POLICIES)
+
+    monkeypatch.setattr(ArnGenerator, "BOTO_SESSION_REGION_NAME", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    values = {name: spec["Default"] for name, spec in _template()["Parameters"].items()}
+    values.update(parameters or {})
+    template = _packaged(_sam_template()) if package else _sam_template()
+    return dict(transform(template, values, OfflinePolicies()))
+
+
+def _references(node: Any) -> Iterator[str]:
+    """Every logical id or parameter a Ref, Fn::GetAtt or Fn::Sub in `node` names."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _references(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref":
+                yield str(value)
+            elif key == "Fn::GetAtt":
+                yield str(value[0] if isinstance(value, list) else value.split(".", 1)[0])
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                for name in re.findall(r"\$\{([^!}][^}]*)\}", text):
+                    yield name.split(".", 1)[0]
+                if isinstance(value, list):
+                    yield from _references(value[1])
+            else:
+                yield from _references(value)
+
+
+def test_code_uri_is_the_folder_the_deploy_doc_builds() -> None:
+    """CodeUri is a literal path (SAM CLI skips a !Ref, and the transform accepts only an
+    s3:// URI), relative to deploy/: the folder docs/deploy.md's pip command fills."""
+    code_uri = _sam_template()["Resources"]["ResponderFunction"]["Properties"]["CodeUri"]
+    assert isinstance(code_uri, str), f"SAM CLI uploads only a literal path, not {code_uri}"
+    folder = (TEMPLATE.parent / code_uri).resolve()
+    assert folder == REPO / "build" / "lambda"
+    deploy = DEPLOY_DOC.read_text().split("\n## Deploy\n", 1)[1].split("\n## ", 1)[0]
+    built = re.findall(r"\s-t (\S+)", deploy)  # every pip install's target folder
+    assert re.search(r"pip install \. -t ", deploy), "the Deploy section builds no package"
+    assert {(REPO / path).resolve() for path in built} == {folder}
+    assert "sam deploy --guided" in deploy
+    assert "CodeUri" not in _template()["Parameters"]
+
+
+def test_unpackaged_template_is_refused_by_the_transform(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why packaging is a step: the transform takes no local path (nor a !Ref)."""
+    from samtranslator.model.exceptions import InvalidDocumentException
+
+    with pytest.raises(InvalidDocumentException, match="CodeUri"):
+        _transformed(monkeypatch, package=False)
+
+
+@pytest.mark.parametrize("parameters", [
+    {},
+    {"ResponderRoleName": "IncidentResponder", "SlackWebhookUrl": "https://hooks.example/x",
+     "EvidenceRetentionDays": 30},
+], ids=["defaults", "every-parameter-set"])
+def test_sam_transform_yields_the_stack(monkeypatch: pytest.MonkeyPatch,
+                                        parameters: dict[str, Any]) -> None:
+    """The packaged template transforms, and yields exactly the resources the docs name:
+    the function (code from the uploaded zip, its role, its dead-letter queue), its role,
+    one EventBridge rule per source targeting the function with a Lambda permission for
+    that rule, and the table, bucket, topic, queue and scheduler role unchanged."""
+    source = _sam_template()
+    out = _transformed(monkeypatch, parameters)
+    resources = out["Resources"]
+    assert {name: r["Type"] for name, r in resources.items()} == TRANSFORMED_RESOURCES
+
+    sam = source["Resources"]["ResponderFunction"]["Properties"]
+    function = resources["ResponderFunction"]["Properties"]
+    assert function["Code"] == {"S3Bucket": ARTIFACT_BUCKET, "S3Key": ARTIFACT_KEY}
+    for field in ("Handler", "Runtime", "Timeout", "MemorySize",
+                  "ReservedConcurrentExecutions", "Environment"):
+        assert function[field] == sam[field], field
+    assert function["Role"] == {"Fn::GetAtt": ["ResponderFunctionRole", "Arn"]}
+    assert function["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": ["DeadLetterQueue",
+                                                                         "Arn"]}}
+
+    role = resources["ResponderFunctionRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": ["lambda.amazonaws.com"]}
+    assert trust["Action"] == ["sts:AssumeRole"]
+    managed = [p for p in sam["Policies"] if isinstance(p, str)]
+    assert BASIC_EXECUTION_ROLE in role["ManagedPolicyArns"]
+    assert len(role["ManagedPolicyArns"]) == len(managed)
+    for arn in role["ManagedPolicyArns"]:  # a name SAM cannot resolve stays a bare name
+        assert arn.startswith("arn:aws:iam::aws:policy/"), arn
+    declared = [s for p in sam["Policies"] if isinstance(p, dict) for s in p["Statement"]]
+    granted = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    dead_letters = {"Action": "sqs:SendMessage", "Effect": "Allow",
+                    "Resource": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+    canonical = partial(json.dumps, sort_keys=True)
+    assert sorted(map(canonical, granted)) == sorted(map(canonical, [*declared, dead_letters])), \
+        "the role holds the template's statements, unchanged, and the dead-letter send"
+
+    for event in EVENTS:
+        rule = resources[f"ResponderFunction{event}"]["Properties"]
+        spec = sam["Events"][event]["Properties"]
+        assert rule["EventPattern"] == spec["Pattern"], event
+        assert rule.get("State", "ENABLED") == "ENABLED"
+        (target,) = rule["Targets"]
+        assert target["Arn"] == {"Fn::GetAtt": ["ResponderFunction", "Arn"]}
+        assert target.get("RetryPolicy") == spec.get("RetryPolicy")
+        permission = resources[f"ResponderFunction{event}Permission"]["Properties"]
+        assert permission == {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Ref": "ResponderFunction"},
+            "Principal": "events.amazonaws.com",
+            "SourceArn": {"Fn::GetAtt": [f"ResponderFunction{event}", "Arn"]}}
+
+    for name in ("IncidentTopic", "DeadLetterQueue", "JournalTable", "EvidenceBucket",
+                 "EvidenceBucketPolicy", "SchedulerRole", "SchedulerInvokePolicy"):
+        assert resources[name] == source["Resources"][name], name
+    assert out["Outputs"] == source["Outputs"]
+    assert "Transform" not in out
+
+    known = set(resources) | set(out["Parameters"]) | PSEUDO_PARAMETERS
+    dangling = {name for name in _references([resources, out["Outputs"]]) if name not in known}
+    assert not dangling, f"references to nothing: {sorted(dangling)}"

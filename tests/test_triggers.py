@@ -266,3 +266,31 @@ def test_lambda_document_with_no_finding_is_returned_refused(
     result = lambda_handler.handler(_event("not-a-finding.json"), None)
     assert (result["status"], result["exit_code"]) == ("refused", 2)
     assert lambda_env.recent() == []
+
+
+def test_a_notify_only_finding_tells_the_topic_and_runs_nothing(
+    lambda_env: DynamoDbJournal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/findings.md decides Stealth:IAMUser/CloudTrailLoggingDisabled is notify only:
+    the Lambda opens no incident, leaves the key Active, and the on-call topic hears of
+    the finding with the command that would act on it."""
+    account = make_account(boto3.Session(region_name=REGION))
+    sns = boto3.client("sns", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    topic = sns.create_topic(Name="oncall")["TopicArn"]
+    queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
+                  Attributes={"RawMessageDelivery": "true"})
+    monkeypatch.setenv("RESPONDER_NOTIFY_TOPIC", topic)
+    event = _event("guardduty-eventbridge.json", account.bob_key, alice="bob")
+    event["detail"]["type"] = "Stealth:IAMUser/CloudTrailLoggingDisabled"
+    result = lambda_handler.handler(event, None)
+    assert result["status"] == "refused"
+    assert "notify-only" in result["error"]
+    assert _keys(account, "bob")[account.bob_key] == "Active"
+    assert lambda_env.history_for_key(account.bob_key) == []
+    (message,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert f"respond compromised {account.bob_key}" in message["Body"]
+    assert "CloudTrailLoggingDisabled" in message["Body"]

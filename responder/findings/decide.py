@@ -2,16 +2,17 @@
 
 Everything that must not start a playbook is refused here, before any AWS call, with a
 message that tells the on-call engineer what to do instead: sample findings, closed ones,
-findings that name no access key, root keys, and finding types the trigger mapping does
-not select. A temporary (ASIA) key is matched only against the mapping's
-`"keys": "temporary"` rules, since disabling a key does nothing to a leaked session;
-without one it is refused with advice on revoking the session.
+findings that name no access key, root keys, finding types the trigger mapping does
+not select, and those it decides to notify about only or to ignore. A temporary (ASIA)
+key is matched only against the mapping's rules for temporary keys (`"keys": "temporary"`,
+or `any` for a notify or ignore rule), since disabling a key does nothing to a leaked
+session; without one it is refused with advice on revoking the session.
 """
 
 from __future__ import annotations
 
 from responder.errors import BadInput
-from responder.findings.mapping import TriggerMapping
+from responder.findings.mapping import Rule, TriggerMapping
 from responder.findings.model import Candidate, FindingRefused, Trigger
 from responder.guardrails import ROOT_NAMES, check_access_key_id, is_temporary
 
@@ -87,6 +88,8 @@ def decide(c: Candidate, mapping: TriggerMapping) -> Trigger:
             "to respond by hand",
             reason="not-configured", finding_id=c.finding_id, access_key_id=key)
     rule, reported = chosen
+    if rule.playbook is None:
+        raise _quiet_refusal(c, key, mapping, rule, reported=reported, by_hand=by_hand)
     floor = mapping.threshold(rule)
     if c.severity is not None and c.severity < floor:
         raise FindingRefused(
@@ -101,6 +104,25 @@ def decide(c: Candidate, mapping: TriggerMapping) -> Trigger:
         account_id=c.account_id, region=c.region, playbook=rule.playbook, sample=c.sample,
         session=c.session, first_seen=c.first_seen,
     )
+
+
+def _quiet_refusal(c: Candidate, key: str, mapping: TriggerMapping, rule: Rule, *,
+                   reported: str, by_hand: str) -> FindingRefused:
+    """A type the mapping decided starts no playbook (`action: notify` or `ignore`).
+
+    Said apart from `not-configured`: nobody needs to add a rule, someone decided.
+    """
+    where = f"rule {rule.match!r} in {mapping.origin}"
+    if rule.action == "notify":
+        return FindingRefused(
+            f"{c.label}: type {reported!r} is notify-only ({where}): no playbook runs and "
+            f"nothing was changed. Review it in {_CONSOLE[c.source]}; if the key is in an "
+            f"attacker's hands, run {by_hand}",
+            reason="notify-only", finding_id=c.finding_id, access_key_id=key)
+    return FindingRefused(
+        f"{c.label}: type {reported!r} is ignored ({where}): no playbook runs and nothing "
+        f"was changed. If the key is still a concern, run {by_hand}",
+        reason="ignored", finding_id=c.finding_id, access_key_id=key)
 
 
 def _temporary_refusal(c: Candidate, key: str, mapping: TriggerMapping) -> FindingRefused:

@@ -3,6 +3,11 @@
 Which types start which playbook is data (`playbooks/triggers.json`, or a mapping file of
 your own), not code, so an operator can widen or narrow automatic response without a
 release. It is validated in full on load, so a typo fails before any finding is judged.
+
+A rule's `action` is what its types get: `respond` (the default) runs its playbook;
+`notify` and `ignore` start nothing and say so, each with its own refusal, so a type
+decided not to act on is told apart from one nobody decided (`docs/findings.md` holds
+the shipped decisions for every GuardDuty access-key type, and why).
 """
 
 from __future__ import annotations
@@ -30,17 +35,40 @@ which can be disabled, or a temporary (ASIA) STS key, whose session must be revo
 instead. The two need different playbooks, so each rule says which kind it answers."""
 KEY_KINDS: tuple[KeyKind, ...] = get_args(KeyKind)
 
+RuleKeys: TypeAlias = Literal["long-term", "temporary", "any"]
+"""The kinds of key a rule is considered for: one kind (a playbook answers one), or `any`
+for a rule that starts no playbook (notify, ignore)."""
+
+Action: TypeAlias = Literal["respond", "notify", "ignore"]
+"""What a rule's types get: its playbook run (respond), or nothing: `notify` (a human
+should look; the refusal says what at) or `ignore` (not a sign this tool acts on)."""
+ACTIONS: tuple[Action, ...] = get_args(Action)
+
 
 @dataclass(frozen=True)
 class Rule:
     match: str
     """Shell-style pattern (fnmatch, case-sensitive) on the finding type."""
-    playbook: str
+    playbook: str | None = None
+    """The playbook a respond rule runs; None for notify and ignore rules."""
     min_severity: float | None = None
-    """Overrides the mapping's min_severity for this rule."""
-    keys: KeyKind = "long-term"
+    """Overrides the mapping's min_severity for this rule (respond rules only)."""
+    keys: RuleKeys = "long-term"
     """The kind of key the rule's playbook responds to; a rule is only considered for
-    findings about that kind, so a key-disabling playbook never meets an ASIA key."""
+    findings about that kind, so a key-disabling playbook never meets an ASIA key.
+    `any` only for a rule that starts no playbook."""
+    action: Action = "respond"
+
+    def __post_init__(self) -> None:
+        if (self.action == "respond") != (self.playbook is not None):
+            raise ValueError(f"rule {self.match!r}: a respond rule names a playbook, "
+                             "a notify or ignore rule none")
+        if self.keys == "any" and self.action == "respond":
+            raise ValueError(f"rule {self.match!r}: a playbook answers one kind of key")
+
+    def answers(self, keys: KeyKind) -> bool:
+        """Whether the rule is considered for a finding about that kind of key."""
+        return self.keys in (keys, "any")
 
 
 @dataclass(frozen=True)
@@ -63,7 +91,7 @@ class TriggerMapping:
         """
         candidates = list(types)
         for rule in self.rules:
-            if rule.keys != keys:
+            if not rule.answers(keys):
                 continue
             for candidate, reported in candidates:
                 if fnmatchcase(candidate, rule.match):
@@ -78,8 +106,9 @@ Mapping: TypeAlias = TriggerMapping
 """The name the interface uses for the trigger mapping."""
 
 _MAPPING_FIELDS = frozenset({"description", "min_severity", "rules"})
-_RULE_FIELDS = frozenset({"match", "playbook", "min_severity", "keys"})
-_RULE_SHAPE = "{match, playbook[, min_severity][, keys]}"
+_RULE_FIELDS = frozenset({"match", "playbook", "min_severity", "keys", "action"})
+_RULE_SHAPE = ("{match, playbook[, min_severity][, keys]} or "
+               "{match, action: notify|ignore[, keys]}")
 
 
 def _reject_unknown(data: dict[Any, Any], known: Set[str], where: str) -> None:
@@ -106,16 +135,41 @@ def _rule_from(item: Any, at: str) -> Rule:
     if not isinstance(item, dict):
         raise BadInput(f"{at}: must be a mapping {_RULE_SHAPE}")
     _reject_unknown(item, _RULE_FIELDS, at)
-    for name in ("match", "playbook"):
-        if name not in item:
-            raise BadInput(f"{at}: `{name}` is required")
+    if "match" not in item:
+        raise BadInput(f"{at}: `match` is required")
+    match = _text_setting(item["match"], at, "match")
+    action = _action_setting(item.get("action", "respond"), at)
+    if action != "respond":
+        return _quiet_rule(item, at, match, action)
+    if "playbook" not in item:
+        raise BadInput(f"{at}: `playbook` is required (or `action: notify` or "
+                       "`action: ignore` for types that start none)")
     return Rule(
-        match=_text_setting(item["match"], at, "match"),
+        match=match,
         playbook=_text_setting(item["playbook"], at, "playbook"),
         min_severity=(None if item.get("min_severity") is None
                       else _severity_setting(item["min_severity"], at)),
         keys=_keys_setting(item.get("keys", "long-term"), at),
     )
+
+
+def _quiet_rule(item: dict[Any, Any], at: str, match: str, action: Action) -> Rule:
+    """A notify or ignore rule: no playbook, so no threshold; both kinds of key by default."""
+    for name in ("playbook", "min_severity"):
+        if name in item:
+            raise BadInput(f"{at}: an `action: {action}` rule starts no playbook, so it "
+                           f"takes no `{name}`")
+    keys = item.get("keys", "any")
+    return Rule(match=match, action=action,
+                keys="any" if keys == "any" else _keys_setting(keys, at))
+
+
+def _action_setting(value: Any, at: str) -> Action:
+    for action in ACTIONS:
+        if value == action:
+            return action
+    allowed = ", ".join(repr(a) for a in ACTIONS)
+    raise BadInput(f"{at}: action must be one of {allowed}, got {value!r}")
 
 
 def _keys_setting(value: Any, at: str) -> KeyKind:
@@ -125,7 +179,8 @@ def _keys_setting(value: Any, at: str) -> KeyKind:
             return kind
     allowed = " or ".join(repr(k) for k in KEY_KINDS)
     raise BadInput(f"{at}: keys must be {allowed} (which kind of access key the rule's "
-                   f"playbook responds to), got {value!r}")
+                   f"playbook responds to; a notify or ignore rule may also say 'any'), "
+                   f"got {value!r}")
 
 
 def _mapping_from(data: Any, origin: str) -> TriggerMapping:

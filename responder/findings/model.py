@@ -16,8 +16,10 @@ from responder.errors import BadInput, Refused, ResponderError
 Source = Literal["guardduty", "health", "securityhub"]
 RefusalReason = Literal[
     "sample", "archived", "root", "no-access-key", "temporary-key", "not-configured",
-    "none-actionable",
+    "notify-only", "ignored", "none-actionable",
 ]
+"""`not-configured`: no rule decides the type (or it is below the rule's min_severity);
+`notify-only` / `ignored`: a rule decided to start nothing for it."""
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,15 @@ from responder.findings.lookup import (
 from responder.findings.model import Candidate
 
 ASFF_SCHEMA_VERSION = "2018-10-08"
-_ASFF_GUARDDUTY_TYPE = re.compile(r"^(?P<head>[A-Za-z0-9]+:[A-Za-z0-9]+)-(?P<rest>.+)$")
-"""Security Hub writes GuardDuty's `Purpose:Resource/Family` as `Purpose:Resource-Family`."""
+_ASFF_GUARDDUTY_TYPE = re.compile(
+    r"(?:^|/)(?P<head>[A-Za-z0-9]+:[A-Za-z0-9]+)[-/](?P<rest>[^/]+)$")
+"""Security Hub writes GuardDuty's `Purpose:Resource/Family` as `Purpose:Resource-Family`
+(`TTPs/Discovery/Recon:IAMUser-TorIPCaller`), or whole (`TTPs/PenTest:IAMUser/KaliLinux`)."""
+_ASFF_PURPOSE_IN_CATEGORY = re.compile(
+    r"(?:^|/)(?P<purpose>[A-Za-z][A-Za-z ]*)/(?P<resource>[A-Za-z0-9]+)-(?P<rest>[^/:]+)$")
+"""...or without its purpose, which is then the category before it, spelt with spaces:
+`TTPs/Credential Access/IAMUser-AnomalousBehavior` is
+`CredentialAccess:IAMUser/AnomalousBehavior` (every IAMUser AnomalousBehavior type)."""
 _ASFF_LABELS = {"INFORMATIONAL": 0.0, "LOW": 1.0, "MEDIUM": 4.0, "HIGH": 7.0, "CRITICAL": 9.0}
 """Lower bound of each ASFF severity label, on GuardDuty's 0-10 scale."""
 
@@ -116,10 +123,21 @@ def _asff_types(types: Sequence[str]) -> tuple[tuple[str, str], ...]:
     pairs: list[tuple[str, str]] = []
     for entry in types:
         pairs.append((entry, entry))
-        match = _ASFF_GUARDDUTY_TYPE.match(entry.rsplit("/", 1)[-1])
-        if match:
-            pairs.append((f"{match['head']}/{match['rest']}", entry))
+        derived = _guardduty_type(entry)
+        if derived:
+            pairs.append((derived, entry))
     return tuple(pairs)
+
+
+def _guardduty_type(entry: str) -> str | None:
+    """The GuardDuty type an ASFF Types entry encodes, in each spelling GuardDuty uses."""
+    match = _ASFF_GUARDDUTY_TYPE.search(entry)
+    if match:
+        return f"{match['head']}/{match['rest']}"
+    match = _ASFF_PURPOSE_IN_CATEGORY.search(entry)
+    if match:
+        return f"{match['purpose'].replace(' ', '')}:{match['resource']}/{match['rest']}"
+    return None
 
 
 def _asff_severity(finding: Any) -> float | None:

@@ -48,11 +48,14 @@ def open_journal(
     """`--state`: a SQLite path (default $RESPONDER_HOME/responder.db), or
     `dynamodb://TABLE` for the DynamoDB journal, reached through `session` (the run's,
     so `--profile` and `--region` choose the table's account and region as they do for
-    every other call)."""
+    every other call); a run's DynamoDB journal writes back what its lease holds
+    (dynamodb_writeback.py)."""
     if state and state.startswith("dynamodb://"):
-        from responder.journal.dynamodb import DynamoDbJournal  # noqa: PLC0415 - boto3
+        from responder.journal.dynamodb_writeback import (  # noqa: PLC0415 - boto3
+            WriteBackJournal,
+        )
 
-        return DynamoDbJournal.from_url(state, session=session)
+        return WriteBackJournal.from_url(state, session=session)
     return SqliteJournal(Path(state) if state else home / "responder.db")
 
 

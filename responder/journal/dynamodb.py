@@ -1,6 +1,8 @@
 """DynamoDB journal: the Journal protocol for Lambda and for teams sharing one table.
 
-Why it looks like this: docs/journal.md, "The DynamoDB layout".
+Why it looks like this: docs/journal.md, "The DynamoDB layout". Each call here is its own
+request; a run's journal (open_journal, `--state dynamodb://TABLE`, the Lambda) is the
+subclass in dynamodb_writeback.py, which batches the writes of the incident it holds.
 
 Create the table with `DynamoDbJournal.create_table(client, name)`; in a SAM template
 the same definition is `TABLE_DEFINITION` (attribute definitions, key schema, the two
@@ -28,11 +30,13 @@ from responder.journal.dynamodb_table import (
     TABLE_DEFINITION,
     Expr,
     Table,
+    call_attributes,
     call_key,
     create_table,
     dumps_capped,
     error_code,
     finding_guard,
+    incident_attributes,
     incident_key,
     item,
     new_call_id,
@@ -144,14 +148,7 @@ class DynamoDbJournal(base.Journal):
         if new.finding_id:
             guards.append(finding_guard(new.finding_id))
         items = [
-            put(item(
-                incident_key(new.id), id=new.id, access_key_id=new.access_key_id,
-                playbook=base.dumps(new.playbook), status="running",
-                started_at=iso(new.started_at), updated_at=iso(new.started_at),
-                source=new.source, options=base.dumps(new.options), lease_owner=new.owner,
-                lease_expires=iso(new.lease_expires), finding_id=new.finding_id,
-                gsi_key=new.access_key_id, gsi_all=ALL_INCIDENTS, expires_at=expires,
-            )),
+            put(item(incident_key(new.id), **incident_attributes(new))),
             *(put(item(g, incident_id=new.id, expires_at=expires)) for g in guards),
             *(put(pending_step_item(new.id, s, expires)) for s in new.steps),
         ]
@@ -374,12 +371,8 @@ class DynamoDbJournal(base.Journal):
         if started is None:
             started = self._started[incident_id] = self.get(incident_id).started_at
         call_id = new_call_id(now)
-        self._table.put_new(item(
-            call_key(incident_id, call_id), id=call_id, incident_id=incident_id,
-            step=step, service=call.service, operation=call.operation,
-            params=dumps_capped(call.as_dict()["params"]), mutating=call.mutating,
-            outcome="pending", attempts=0, intent_at=iso(now), expires_at=ttl(started),
-        ))
+        self._table.put_new(item(call_key(incident_id, call_id), **call_attributes(
+            incident_id, call_id, step, call, now=now, expires=ttl(started))))
         return CallHandle(incident_id, call_id)
 
     def sending(self, handle: CallHandle) -> None:

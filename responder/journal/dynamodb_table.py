@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from responder.aws import RetryPolicy
+from responder.aws import ApiCall, RetryPolicy
 from responder.context import iso
-from responder.journal.base import PendingStep, dumps
+from responder.journal.base import NewIncident, PendingStep, dumps
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -92,8 +92,12 @@ def finding_guard(finding_id: str) -> Item:
     return key(f"FINDING#{finding_id}", "LOCK")
 
 
+def step_sort_key(position: int) -> str:
+    return f"STEP#{position:03d}"
+
+
 def step_key(incident_id: str, position: int) -> Item:
-    return key(incident_pk(incident_id), f"STEP#{position:03d}")
+    return key(incident_pk(incident_id), step_sort_key(position))
 
 
 def call_key(incident_id: str, call_id: str) -> Item:
@@ -149,6 +153,16 @@ def error_code(exc: BaseException) -> str:
     if not isinstance(exc, ClientError):
         return ""
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def refused_actions(exc: BaseException) -> list[int]:
+    """The positions, in a cancelled TransactWriteItems, of the actions whose own
+    condition failed (empty for any other error)."""
+    if error_code(exc) != "TransactionCanceledException":
+        return []
+    assert isinstance(exc, ClientError)  # noqa: S101 - error_code said so
+    reasons = exc.response.get("CancellationReasons", [])
+    return [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
 
 
 def lost_to_a_transaction(exc: BaseException) -> bool:
@@ -276,6 +290,12 @@ class Table:
             for stored in page.get("Items", []):
                 yield decode(stored)
 
+    def partition(self, incident_id: str) -> Iterator[dict[str, Any]]:
+        """Every item of one incident (META, its steps, its calls), in key order."""
+        expr = Expr()
+        return self.query(KeyConditionExpression=f"pk = {expr.v(incident_pk(incident_id))}",
+                          ExpressionAttributeValues=expr.values, ConsistentRead=True)
+
     def collection(
         self, incident_id: str, prefix: str, expr: Expr | None = None, filter_: str = ""
     ) -> Iterator[dict[str, Any]]:
@@ -294,14 +314,41 @@ class Table:
         return self.query(**query)
 
 
+def incident_attributes(new: NewIncident) -> dict[str, Any]:
+    """An incident's item as created (its key apart), holding the lease for its owner."""
+    values = {
+        "id": new.id, "access_key_id": new.access_key_id, "playbook": dumps(new.playbook),
+        "status": "running", "started_at": iso(new.started_at),
+        "updated_at": iso(new.started_at), "source": new.source,
+        "options": dumps(new.options), "lease_owner": new.owner,
+        "lease_expires": iso(new.lease_expires), "finding_id": new.finding_id,
+        "gsi_key": new.access_key_id, "gsi_all": ALL_INCIDENTS,
+        "expires_at": ttl(new.started_at),
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def call_attributes(incident_id: str, call_id: str, step: str, call: ApiCall, *,
+                    now: datetime, expires: int) -> dict[str, Any]:
+    """A call's item as its intent writes it (its key apart)."""
+    return {
+        "id": call_id, "incident_id": incident_id, "step": step, "service": call.service,
+        "operation": call.operation, "params": dumps_capped(call.as_dict()["params"]),
+        "mutating": call.mutating, "outcome": "pending", "attempts": 0,
+        "intent_at": iso(now), "expires_at": expires,
+    }
+
+
+def pending_step(incident_id: str, step: PendingStep, expires: int) -> dict[str, Any]:
+    """A step's attributes as first written, whether with its incident or appended later,
+    so base.step_record reads both alike."""
+    return {"incident_id": incident_id, "position": step.position, "name": step.name,
+            "action": step.action, "on_failure": step.on_failure, "status": "pending",
+            "detail": "{}", "expires_at": expires}
+
+
 def pending_step_item(incident_id: str, step: PendingStep, expires: int) -> Item:
-    """A step's item as first written, whether with its incident or appended later, so
-    base.step_record reads both alike."""
-    return item(
-        step_key(incident_id, step.position), incident_id=incident_id,
-        position=step.position, name=step.name, action=step.action,
-        on_failure=step.on_failure, status="pending", detail="{}", expires_at=expires,
-    )
+    return item(step_key(incident_id, step.position), **pending_step(incident_id, step, expires))
 
 
 def create_table(client: DynamoDBClient, table_name: str) -> None:
