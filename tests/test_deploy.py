@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from responder import iam_policy
 from responder.journal.dynamodb import TABLE_DEFINITION
 from responder.steps import required_permissions
 
@@ -44,18 +45,28 @@ def _function() -> dict[str, Any]:
     return dict(_template()["Resources"]["ResponderFunction"]["Properties"])
 
 
-def test_role_has_exactly_the_step_permissions() -> None:
-    """The ResponderSteps statement lists every declared permission and nothing else."""
-    statements = {
-        s["Sid"]: s for policy in _function()["Policies"] if isinstance(policy, dict)
-        for s in policy["Statement"]
-    }
-    assert sorted(statements["ResponderSteps"]["Action"]) == required_permissions()
-    assert statements["ResponderSteps"]["Resource"] == "*"
-    journal_actions = set(statements["Journal"]["Action"])
-    assert all(a.startswith("dynamodb:") for a in journal_actions)
-    assert "dynamodb:DeleteTable" not in journal_actions
-    assert statements["ReachOtherAccounts"]["Action"] == "sts:AssumeRole"
+def test_role_has_exactly_the_generated_lambda_policy() -> None:
+    """The function's own statements are the `lambda` use of responder.iam_policy
+    (regenerate: python -m responder.iam_policy); the journal and the cross-account role
+    are the template's own."""
+    function = _sam_template()["Resources"]["ResponderFunction"]["Properties"]
+    statements = [s for policy in function["Policies"] if isinstance(policy, dict)
+                  for s in policy["Statement"]]
+    generated = [s for s in statements if s["Sid"] not in {"Journal", "ReachOtherAccounts"}]
+    assert generated == iam_policy.template_statements()
+    assert TEMPLATE.read_text() == iam_policy.with_template_statements(TEMPLATE.read_text())
+    by_sid = {s["Sid"]: s for s in statements}
+    assert all(a.startswith("dynamodb:") for a in by_sid["Journal"]["Action"])
+    assert "dynamodb:DeleteTable" not in by_sid["Journal"]["Action"]
+    assert by_sid["ReachOtherAccounts"]["Action"] == "sts:AssumeRole"
+    granted = {a for s in generated if s["Effect"] == "Allow" for a in s["Action"]}
+    assert set(required_permissions()) - granted == {
+        "iam:AttachUserPolicy", "iam:CreatePolicy", "iam:CreatePolicyVersion",
+        "iam:DeletePolicyVersion", "iam:ListPolicyVersions",  # harden --apply's: not here
+        "iam:DeleteRolePolicy", "iam:DeleteUserPolicy",  # rollback's: by hand, on call
+        "secretsmanager:GetSecretValue"}  # rotate's test of the new key
+    assert not [s for s in generated if s["Effect"] == "Allow" and s["Resource"] == "*"
+                and set(s["Action"]) - iam_policy.UNSCOPED]
 
 
 def test_handler_and_rules_point_at_real_things() -> None:

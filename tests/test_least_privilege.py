@@ -113,6 +113,27 @@ def world() -> Iterator[World]:
         yield built
 
 
+@pytest.fixture(params=["oncall", "lambda"])
+def world_of_use(request: pytest.FixtureRequest) -> Iterator[World]:
+    """The account under one use's policy (docs/policies/<use>.json), enforcement on."""
+    with _world(_as_moto_checks(iam_policy.document(request.param))) as built:
+        yield built
+
+
+def test_the_playbook_completes_under_each_containing_use(
+    world_of_use: World, journal: SqliteJournal, make_ctx: CtxFactory
+) -> None:
+    """The on-call and the Lambda policies are enough for the whole compromised-key
+    playbook (moto checks each call's action against the use's policy)."""
+    record = service.respond(_ctx(make_ctx, world_of_use), journal,
+                             playbook.load("compromised-key"), world_of_use.account.leaked_key)
+    steps = {s.name: s for s in journal.steps(record.id)}
+    assert {n: s.status for n, s in steps.items()} == dict.fromkeys(
+        ("identify", "disable-key", "revoke-sessions", "collect-evidence",
+         "contain-attacker", "replace-key", "notify", "harden"), "done"), \
+        {n: s.error for n, s in steps.items()}
+
+
 def _without(action: str) -> dict[str, Any]:
     doc = _as_moto_checks(iam_policy.document())
     for statement in doc["Statement"]:
