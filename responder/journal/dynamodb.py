@@ -189,9 +189,9 @@ class DynamoDbJournal(base.Journal):
         guard = self._table.get(finding_guard(finding_id))
         return None if guard is None else self._get_or_none(guard["incident_id"])
 
-    def _indexed(self, index: str, hash_key: str, value: str, *, newest_first: bool,
-                 limit: int | None = None) -> list[IncidentRecord]:
-        """Incidents listed by a KEYS_ONLY index, each then read consistently."""
+    def _listed(self, index: str, hash_key: str, value: str, *, newest_first: bool,
+                limit: int | None = None) -> list[str]:
+        """The incident ids a KEYS_ONLY index lists (eventually consistent)."""
         e = Expr()
         query: dict[str, Any] = {
             "IndexName": index,
@@ -202,21 +202,26 @@ class DynamoDbJournal(base.Journal):
         }
         if limit is not None:
             query["PaginationConfig"] = {"MaxItems": limit, "PageSize": limit}
-        ids = dict.fromkeys(i["pk"].removeprefix("INCIDENT#") for i in self._table.query(**query))
+        return list(dict.fromkeys(i["pk"].removeprefix("INCIDENT#")
+                                  for i in self._table.query(**query)))
+
+    def _records(self, ids: list[str], *, newest_first: bool) -> list[IncidentRecord]:
+        """The incidents `ids` names, each read consistently."""
         records = [base.incident_record(i)
                    for i in self._table.get_many([incident_key(i) for i in ids])]
         records.sort(key=lambda r: (r.started_at, r.id), reverse=newest_first)
         return records
 
     def history_for_key(self, access_key_id: str) -> list[IncidentRecord]:
-        return self._indexed(BY_KEY, "gsi_key", access_key_id, newest_first=False)
+        return self._records(self._listed(BY_KEY, "gsi_key", access_key_id,
+                                          newest_first=False), newest_first=False)
 
     def recent(self, limit: int = 20) -> list[IncidentRecord]:
         if limit == 0:
             return []
         most = limit if limit > 0 else None  # as SQL: a negative LIMIT means no limit
-        return self._indexed(BY_TIME, "gsi_all", ALL_INCIDENTS, newest_first=True,
-                             limit=most)[:most]
+        ids = self._listed(BY_TIME, "gsi_all", ALL_INCIDENTS, newest_first=True, limit=most)
+        return self._records(ids, newest_first=True)[:most]
 
     def _set_incident(self, incident_id: str, values: Mapping[str, Any]) -> None:
         e = Expr()

@@ -17,15 +17,18 @@ still naming this process: a runner whose lease was taken over writes nothing mo
 docs/journal.md, "Round trips".
 
 Incidents it does not hold (a status read, another process's incident) go through
-DynamoDbJournal, one request per call.
+DynamoDbJournal, one request per call; find_open also lists the key's incidents
+meanwhile, for the history_for_key a response asks next.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
@@ -36,6 +39,7 @@ from responder.journal import base
 from responder.journal.dynamodb import DynamoDbJournal
 from responder.journal.dynamodb_held import FLUSH_AT, META, Held, is_incident, transactions
 from responder.journal.dynamodb_table import (
+    BY_KEY,
     call_attributes,
     incident_attributes,
     new_call_id,
@@ -57,6 +61,39 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
+LISTING_SECONDS: Final = 2.0
+"""How long the listing of a key's incidents that find_open starts serves history_for_key.
+The index it reads lags the table anyway (eventually consistent); a response asks for
+the history right after find_open."""
+
+
+class _Listing:
+    """A key's incident ids, listed in a thread of its own while the guard is read."""
+
+    def __init__(self, list_ids: Callable[[], list[str]]) -> None:
+        self.started = time.monotonic()
+        self._ids: list[str] = []
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, args=(list_ids,),
+                                        name="journal-listing", daemon=True)
+        self._thread.start()
+
+    def _run(self, list_ids: Callable[[], list[str]]) -> None:
+        try:
+            self._ids = list_ids()
+        except Exception as exc:  # noqa: BLE001 - raised to whoever asks for the ids
+            self._error = exc
+
+    @property
+    def fresh(self) -> bool:
+        return time.monotonic() - self.started <= LISTING_SECONDS
+
+    def ids(self) -> list[str]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._ids
+
 
 class WriteBackJournal(DynamoDbJournal):
     """DynamoDbJournal that keeps the incidents whose lease it holds in memory."""
@@ -67,6 +104,7 @@ class WriteBackJournal(DynamoDbJournal):
         self._held: dict[str, Held] = {}
         self._lost: set[str] = set()
         """Incidents whose lease a flush found taken over: this object writes no more."""
+        self._listings: dict[str, _Listing] = {}
 
     def _holding(self, incident_id: str) -> Held | None:
         """The incident as this process holds it (read from the table once, the first time
@@ -111,7 +149,8 @@ class WriteBackJournal(DynamoDbJournal):
     def _flush(self, held: Held, extra: Sequence[TransactWriteItemTypeDef] = ()) -> None:
         """Send the held writes (and `extra`) now. A lease condition that fails means
         another runner took the incident over: this object stops writing it (LeaseHeld);
-        another failed condition (`extra`'s) is a Collision."""
+        the guard's deletion refused means the guard names another incident by now (it
+        is left alone, the rest sent again); another failed condition is a Collision."""
         with held.flush_lock:
             batch = held.take()
             if batch.empty and not extra:
@@ -126,9 +165,15 @@ class WriteBackJournal(DynamoDbJournal):
                         self._held.pop(held.incident_id, None)
                         self._lost.add(held.incident_id)
                         self._raise_held(held.incident_id)
+                    if refused and all("Delete" in a for a in refused):
+                        held.delete_guard(wanted=False)
+                        break
                     if refused:
                         raise base.Collision(f"incident {held.incident_id}: {exc}") from exc
                     raise
+            else:
+                return
+        self._flush(held, extra)
 
     def close(self) -> None:
         """Send what is held (the leases stay as they are)."""
@@ -151,12 +196,24 @@ class WriteBackJournal(DynamoDbJournal):
             return base.incident_record(held.meta())
         return super()._get_or_none(incident_id)
 
-    def _indexed(self, index: str, hash_key: str, value: str, *, newest_first: bool,
-                 limit: int | None = None) -> list[IncidentRecord]:
-        records = super()._indexed(index, hash_key, value, newest_first=newest_first,
-                                   limit=limit)
+    def _records(self, ids: list[str], *, newest_first: bool) -> list[IncidentRecord]:
+        records = super()._records(ids, newest_first=newest_first)
         return [(self._get_or_none(r.id) or r) if r.id in self._held else r
                 for r in records]
+
+    def find_open(self, access_key_id: str) -> IncidentRecord | None:
+        """The guard's incident; the key's incidents are listed at the same time, so a
+        response's next question (history_for_key) costs no round trip of its own."""
+        self._listings = {k: v for k, v in self._listings.items() if v.fresh}
+        self._listings[access_key_id] = _Listing(
+            lambda: self._listed(BY_KEY, "gsi_key", access_key_id, newest_first=False))
+        return super().find_open(access_key_id)
+
+    def history_for_key(self, access_key_id: str) -> list[IncidentRecord]:
+        listing = self._listings.pop(access_key_id, None)
+        if listing is None or not listing.fresh:
+            return super().history_for_key(access_key_id)
+        return self._records(listing.ids(), newest_first=False)
 
     def _set_incident(self, incident_id: str, values: Mapping[str, Any]) -> None:
         """Held, unless the status opens the incident and the key's guard is not known to
