@@ -21,16 +21,15 @@ from typing import Any
 
 import boto3
 import pytest
-import yaml
 from conftest import REGION, Account, make_account
 from finding_docs import fixture
 from moto import mock_aws
+from test_deploy import _sam_template
 
 from responder import lambda_handler
 from responder.drill.cloudtrail import CloudTrailFake
 from responder.journal.dynamodb import DynamoDbJournal
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "template.yaml"
 ACCOUNT = "123456789012"  # moto's default account, the fixtures' account
 OTHER_ACCOUNT = "222222222222"
 STACK = "key-responder"
@@ -41,31 +40,6 @@ EVIDENCE_FILES = ("cloudtrail.jsonl", "report.md", "report.json")
 PSEUDO = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws",
           "AWS::StackName": STACK, "AWS::URLSuffix": "amazonaws.com"}
 NO_VALUE = object()
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """CloudFormation short-form tags read as their JSON form."""
-
-
-def _long_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _long_form)
-
-
-def _template() -> dict[str, Any]:
-    return dict(yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader))  # noqa: S506 - SafeLoader subclass
 
 
 @dataclass
@@ -239,7 +213,7 @@ def _apply(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
 def deployed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Deployed]:
     with mock_aws(), CloudTrailFake().installed():
         session = boto3.Session(region_name=REGION)
-        stack = Stack(_template(), session)
+        stack = Stack(_sam_template(), session)
         env = stack.environment(tmp_path)
         # Without it the handler would write to the real /tmp/responder.
         assert "RESPONDER_HOME" in env, "the template no longer sets RESPONDER_HOME"
@@ -347,10 +321,10 @@ def test_slack_parameter_sets_the_webhook_the_handler_reads(
     options carry it."""
     url = "https://hooks.slack.example/services/T0/B0/x"
     with mock_aws():
-        env = Stack(_template(), boto3.Session(region_name=REGION)).environment(tmp_path)
+        env = Stack(_sam_template(), boto3.Session(region_name=REGION)).environment(tmp_path)
     assert "RESPONDER_SLACK_WEBHOOK" not in env
     with mock_aws():
-        env = Stack(_template(), boto3.Session(region_name=REGION),
+        env = Stack(_sam_template(), boto3.Session(region_name=REGION),
                     {"SlackWebhookUrl": url}).environment(tmp_path)
         _apply(monkeypatch, env)
         options = lambda_handler._context(None).options

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from responder.catalog.model import Meaning, Response
-from responder.catalog.reading import Reading, each_resource
-from responder.catalog.registry import entry_for, lookup
+from responder.catalog.model import Entry, Meaning, Response
+from responder.catalog.reading import Reading, each_resource, read
+from responder.catalog.registry import entry_for
 from responder.iam.role_policy import REVOKE_POLICY, revoke_policy
 from responder.incident.shapes import refusal
 
@@ -96,7 +96,7 @@ def analyse(events: Iterable[Mapping[str, Any]], *, leaked_key: str, victim: str
     an errorCode) changed nothing: never acted on, never given an undo, only listed as
     refused. Events signed with `own_keys` (the responder's key, its replacement key)
     are never the attacker's."""
-    relevant: list[Mapping[str, Any]] = []
+    relevant: list[tuple[Mapping[str, Any], Entry]] = []
     refused: list[dict[str, Any]] = []
     minted: dict[str, tuple[str, str]] = {}  # temporary key -> (minting key, event name)
     considered = 0
@@ -105,10 +105,10 @@ def analyse(events: Iterable[Mapping[str, Any]], *, leaked_key: str, victim: str
         if caller in own_keys:
             continue
         name = str(event.get("eventName", ""))
-        known = entry_for(event) is not None
+        entry = entry_for(event)
         code = refusal(event)
         if code is not None:
-            if known:
+            if entry is not None:
                 refused.append({"event_id": event.get("eventID"), "event_name": name,
                                 "time": event.get("eventTime"), "access_key_id": caller,
                                 "error_code": code})
@@ -119,8 +119,8 @@ def analyse(events: Iterable[Mapping[str, Any]], *, leaked_key: str, victim: str
                          .get("accessKeyId"))
             if temp is not None:
                 minted[temp] = (caller, name)
-        if known:
-            relevant.append(event)
+        if entry is not None:
+            relevant.append((event, entry))
 
     def owner(key: str, depth: int = 0) -> str | None:
         """The IAM user a key signs as: the leaked key's, and that of every session
@@ -134,9 +134,10 @@ def analyse(events: Iterable[Mapping[str, Any]], *, leaked_key: str, victim: str
 
     found = Findings(events_considered=considered, refused=sorted(
         refused, key=lambda r: (str(r["time"] or ""), str(r["event_id"] or ""))))
-    for event in sorted(relevant, key=lambda e: (str(e.get("eventTime", "")),
-                                                 str(e.get("eventID", "")))):
-        _one(found, event, owner=owner, account_id=account_id, own_keys=own_keys)
+    for event, entry in sorted(relevant, key=lambda r: (str(r[0].get("eventTime", "")),
+                                                        str(r[0].get("eventID", "")))):
+        _one(found, event, read(entry, event), owner=owner, account_id=account_id,
+             own_keys=own_keys)
     return found
 
 
@@ -154,11 +155,9 @@ def _listed(event: Mapping[str, Any], reading: Reading) -> dict[str, Any]:
             "manual": reading.manual, "entry": reading.entry.id, "note": reading.entry.note}
 
 
-def _one(found: Findings, event: Mapping[str, Any], *, owner: Callable[[str], str | None],
+def _one(found: Findings, event: Mapping[str, Any], reading: Reading, *,
+         owner: Callable[[str], str | None],
          account_id: str, own_keys: frozenset[str]) -> None:
-    reading = lookup(event)
-    if reading is None:
-        return
     entry = reading.entry
     found.granted += [{"principal": p, "resource": reading.resource, "what": reading.what,
                        "event_name": event.get("eventName"), "event_id": event.get("eventID"),
