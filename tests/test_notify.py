@@ -286,11 +286,23 @@ def test_render_text_carries_the_facts(completed: Notice) -> None:
     for fact in (INCIDENT, KEY, "alice", ACCOUNT, NEW_KEY, SECRET_ARN, "ab" * 32, QUARANTINE,
                  "CreateUser at 2026-03-01T11:10:00Z", "2026-03-01T12:00:02.000Z"):
         assert fact in body
+    lines = body.splitlines()
     for name, status, _ in completed.steps:
-        line = next(ln for ln in body.splitlines() if ln.strip().startswith(name))
-        assert status in line
-    for action in completed.next_actions:
-        assert action in body
+        if status in {"pending", "running"}:  # not yet happened when the message leaves
+            assert name in next(ln for ln in lines if ln.startswith("  still to run: "))
+        else:
+            assert f"  {name}: {status}" in lines
+    assert not any(": pending" in ln for ln in lines)
+    for item in completed.todo:  # what to do, then each command alone on its line
+        assert any(ln.endswith(item.what) for ln in lines), item.what
+        for command in item.commands:
+            assert f"       {command}" in lines
+    _before(body, ("WHAT WAS SHUT", "WHAT YOU MUST DO", "EVIDENCE"), "STEPS")
+
+
+def _before(text: str, names: tuple[str, ...], marker: str) -> None:
+    for name in names:
+        assert text.index(name) < text.index(marker), (name, marker)
 
 
 def test_render_text_halted(halted: Notice) -> None:
@@ -319,23 +331,29 @@ def test_slack_payload_carries_the_facts(completed: Notice) -> None:
     dumped = json.dumps(payload)
     assert json.loads(dumped) == payload
     assert INCIDENT in payload["text"]
-    assert [b["type"] for b in payload["blocks"]] == ["header", "section", "section", "section"]
-    header = payload["blocks"][0]["text"]
+    blocks = payload["blocks"]
+    assert [b["type"] for b in blocks] == ["header"] + ["section"] * (len(blocks) - 1)
+    header = blocks[0]["text"]
     assert header["type"] == "plain_text"
     assert len(header["text"]) <= 150
-    assert len(payload["blocks"][1]["fields"]) <= 10
+    assert blocks[1]["text"]["text"].startswith("*CONTAINED: ")  # the story's headline
+    assert len(blocks[-1]["fields"]) <= 10
     for fact in (INCIDENT, KEY, "alice", ACCOUNT, NEW_KEY, SECRET_ARN, QUARANTINE):
         assert fact in dumped
-    steps = payload["blocks"][2]["text"]["text"]
+    titles = {b["text"]["text"].split("\n", 1)[0]: b["text"]["text"] for b in blocks[2:-1]}
+    assert list(titles) == ["*WHAT THE ATTACKER DID*", "*WHAT WAS SHUT*", "*WHAT YOU MUST DO*",
+                            "*EVIDENCE*",
+                            "*STEPS*"]
     for name, status, _ in completed.steps:
-        assert f"{name}: *{status}*" in steps
-    assert "no MFA device" in payload["blocks"][3]["text"]["text"]
+        assert name in titles["*STEPS*"]
+    assert "no MFA device" in titles["*WHAT YOU MUST DO*"]
 
 
 def test_slack_payload_escapes_mrkdwn_control_characters(completed: Notice) -> None:
     """Text from errors cannot inject Slack links or mentions (<, >, & escaped)."""
     notice = replace(completed, steps=(("notify", "failed", "<!channel> & <http://evil|x>"),))
-    steps = slack_payload(notice)["blocks"][2]["text"]["text"]
+    steps = next(b["text"]["text"] for b in slack_payload(notice)["blocks"]
+                 if b.get("text", {}).get("text", "").startswith("*STEPS*"))
     assert "&lt;!channel&gt; &amp; &lt;http://evil|x&gt;" in steps
     assert "<!channel>" not in steps
 

@@ -186,8 +186,12 @@ def test_the_summary_headline_names_each_before_the_steps(view: IncidentView) ->
         assert words in restored
     assert "already back on when read" in restored  # the detector: nothing changed
     _before(text, CREDENTIALS + PRINCIPALS + DEFENSES, "[ok] identify")
-    assert f"`{DB.rotate}`" in text
-    assert f"`{TOKEN.rotate}` (edit before running" in text
+    told = summary(document_of(view), report_of(view).extras).splitlines()
+    _before("\n".join(told), ("WHAT WAS SHUT", "WHAT YOU MUST DO"), "STEPS")
+    command = told.index(f"       {DB.rotate}")  # alone on its line: it pastes as printed
+    assert told[command - 1].startswith("  1. Rotate secret prod/db-password")
+    token = told.index(f"       {TOKEN.rotate}")
+    assert told[token + 1] == "       (edit before running: replace each <placeholder>)"
 
 
 # --------------------------------------------------------------------------- notice
@@ -206,13 +210,13 @@ def test_the_notice_leads_with_what_to_rotate_and_who_got_in(view: IncidentView)
     _before(joined, CREDENTIALS + PRINCIPALS, "Undo what the attacker did")
     assert "(grants access to an outside principal)" in joined
     _, body = render_text(notice)
-    _before(body, CREDENTIALS + PRINCIPALS + DEFENSES, "keys it created disabled")
-    _before(body, CREDENTIALS + PRINCIPALS, "Steps:")
-    assert DB.rotate in body.split("Steps:")[0]
+    _before(body, CREDENTIALS + PRINCIPALS + DEFENSES, "WHAT YOU MUST DO")
+    _before(body, ("WHAT WAS SHUT", "WHAT YOU MUST DO", f"  {DB.rotate}"), "STEPS")
     blocks = slack_payload(notice)["blocks"]
-    lead = blocks[1]["text"]["text"]
+    lead = "\n".join(b["text"]["text"] for b in blocks[1:] if "text" in b)
     for name in CREDENTIALS + PRINCIPALS:
         assert name in lead
+    assert f"```{DB.rotate}```" in lead  # a code block of its own, to copy exactly
     assert "&lt;new-value&gt;" in lead  # mrkdwn-escaped, still there to replace
 
 
@@ -224,21 +228,26 @@ def test_a_sweeps_notice_leads_with_what_its_new_events_read(view: IncidentView)
     assert SWEEP_OUTSIDER in notice.next_actions[1]
     assert "Review the 2 events" in notice.next_actions[3]
     _, body = render_text(notice)
-    _before(body, (KMS.name, SWEEP_OUTSIDER, "recorder default records again"), "Steps:")
+    _before(body, (KMS.name, SWEEP_OUTSIDER, "recorder default records again"), "STEPS")
 
 
 # --------------------------------------------------------------------------- report.md
 
 
-def test_markdown_opens_the_attacker_part_with_them(view: IncidentView) -> None:
+def test_markdown_opens_with_them_and_what_to_do(view: IncidentView) -> None:
     text = markdown_of(report_of(view))
-    section = text.split("## The attacker", 1)[1].split("\n## ", 1)[0]
-    _before(section, ("Credentials the attacker read — rotate each",
-                      "Access granted outside the account", "Defenses turned back on",
-                      *CREDENTIALS, *PRINCIPALS, *DEFENSES), "set Inactive")
-    row = next(x for x in section.splitlines() if TOKEN.name in x)
-    assert "`" + TOKEN.rotate + "` (edit before running)" in row
-    assert "edit before running" not in next(x for x in section.splitlines() if DB.name in x)
+    story = text.split("## Evidence", 1)[0]
+    _before(story, ("## What was shut", "## Credentials the attacker read — rotate each",
+                    "## Access granted outside the account",
+                    *(n.replace("*", "\\*") for n in CREDENTIALS + PRINCIPALS + DEFENSES)),
+            "## What you must do")
+    lines = story.splitlines()
+    token = lines.index(f"   {TOKEN.rotate}")  # in a fenced block of its own
+    assert lines[token - 1] == "   ```sh"
+    assert lines[token + 3] == "   *edit before running: replace each \\<placeholder\\>*"
+    db = lines.index(f"   {DB.rotate}")
+    assert "edit before running" not in lines[db + 3]
+    section = text.split("### The attacker", 1)[1].split("\n### ", 1)[0]
     assert "| event | time | key | meaning | what | undo |" in section
     undo = next(x for x in section.splitlines() if x.startswith("| PutBucketPolicy"))
     assert "grants access to an outside principal" in undo
@@ -306,7 +315,9 @@ def test_an_old_journal_without_the_fields_still_renders() -> None:
     assert any("aws iam detach-user-policy --user-name bob" in a for a in notice.next_actions)
     _, body = render_text(notice)
     assert "ROTATE" not in body
-    assert len(slack_payload(notice)["blocks"]) == 4
+    titles = [b["text"]["text"].split("\n", 1)[0] for b in slack_payload(notice)["blocks"][2:]
+              if "text" in b]
+    assert titles == ["*WHAT WAS SHUT*", "*WHAT YOU MUST DO*", "*EVIDENCE*", "*STEPS*"]
     report = report_of(view)
     markdown = markdown_of(report)
     assert "Credentials the attacker read" not in markdown

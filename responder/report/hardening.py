@@ -8,6 +8,7 @@ import json
 from responder.incident.facts_hardening import Hardened
 from responder.incident.shapes import MfaFinding, UnusedPermission
 from responder.incident.view import IncidentView
+from responder.report import md
 from responder.report.model import HardeningEntry
 
 
@@ -49,35 +50,38 @@ def _unused_line(u: UnusedPermission) -> str:
 
 
 def markdown(hard: HardeningEntry | None) -> list[str]:
-    """The report's Hardening section (empty before any harden step finished)."""
+    """The report's hardening details (empty before any harden step finished); the
+    story's hardening lines say it briefly, up front."""
     if not hard:
         return []
     mfa = hard.mfa or MfaFinding()
-    out = ["## Hardening", "",
-           f"- Usage counted before {hard.compromised_at} ({hard.compromised_at_source}),"
-           f" over {hard.lookback_days} days: {hard.events} events, "
-           f"{len(hard.used_actions)} actions used",
+    out = ["### Hardening proposal", "",
+           f"- Usage counted before {md.text(hard.compromised_at)} "
+           f"({md.text(hard.compromised_at_source)}), over {hard.lookback_days} days: "
+           f"{hard.events} events, {len(hard.used_actions)} actions used",
            f"- MFA: console {'yes' if mfa.console else 'no'}, MFA device "
-           f"{'yes' if mfa.mfa_device else 'no'}: {mfa.reason}"]
+           f"{'yes' if mfa.mfa_device else 'no'}: {md.text(mfa.reason)}"]
     if hard.new_source_ips:
-        out.append(f"- Source IPs first seen in the last days: {', '.join(hard.new_source_ips)}")
+        out.append(f"- Source IPs first seen in the last days: {md.text(hard.new_source_ips)}")
     if hard.proposal_note:
-        out.append(f"- Note: {hard.proposal_note}")
-    out += [f"- **CloudTrail not read in {region}**: {why}; the proposal may miss actions"
-            for region, why in hard.regions_failed.items()]
+        out.append(f"- Note: {md.text(hard.proposal_note)}")
+    out += [f"- **CloudTrail not read in {md.text(region)}**: {md.text(why)}; the proposal "
+            "may miss actions" for region, why in hard.regions_failed.items()]
     out += ["", f"Proposed policy ({hard.proposed_policy_chars} characters"
-            + (f", {hard.proposed_policy_path}" if hard.proposed_policy_path else "")
-            + "):", "", "```json", json.dumps(hard.proposed_policy, indent=2), "```", ""]
+            + (f", {md.code(hard.proposed_policy_path)}" if hard.proposed_policy_path else "")
+            + "), not applied unless said below:", "",
+            *md.fenced(json.dumps(hard.proposed_policy, indent=2).splitlines(), "json"), ""]
     if hard.unused_permissions:
         out += ["Granted but never used:", ""]
-        out += [f"- {_unused_line(u)}" for u in hard.unused_permissions]
+        out += [f"- {md.text(_unused_line(u))}" for u in hard.unused_permissions]
         out.append("")
     if hard.applied:
         applied = hard.applied
-        out.append(f"Applied: {applied.policy_arn} ({applied.policy}, version "
-                   f"{applied.version}), MFA policy {applied.mfa_policy}. To finish the "
-                   "switch once the applications work under it:")
-        out += ["", "```sh", *hard.finish_commands, "```", ""]
+        out.append(f"Applied: {md.code(applied.policy_arn)} ({md.text(applied.policy)}, "
+                   f"version {md.text(applied.version)}), MFA policy "
+                   f"{md.text(applied.mfa_policy)}. To finish the switch once the "
+                   "applications work under it:")
+        out += ["", *md.fenced(hard.finish_commands, "sh"), ""]
     return out
 
 

@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from responder.incident.shapes import CredentialRead, OutsideGrant, RestoredDefense
-from responder.report.model import IncidentDocument
+from responder.report.model import MANUAL, IncidentDocument, Todo
 
 EVERYONE = "*"
-MANUAL = "edit before running"
-"""How a command holding a <placeholder> is marked, wherever it is shown."""
 AGAIN = {"trail": "logs", "detector": "detects", "recorder": "records"}
 """What each kind of defense does again once it is back on."""
 
@@ -126,14 +124,15 @@ def when(event_name: str | None, time: str | None) -> str:
 
 
 def headline(leads: Leads) -> list[str]:
-    """The terminal summary's lines, right under its evidence gap: what to rotate (each
-    command under it), who outside the account got in, what logs again."""
+    """The terminal summary's lines, right under its evidence gap: what to rotate (the
+    commands are in what a human must do), who outside the account got in, what logs
+    again."""
     lines: list[str] = []
     creds = leads.credentials_read
     if creds:
         lines.append(f"  CREDENTIALS READ: {len(creds)} — rotate: "
                      + ", ".join(c.name or "?" for c in creds))
-        lines += [f"    {credential(c)}: {rotate(c)}" for c in creds]
+        lines += [f"    {credential(c)}" for c in creds]
     if leads.granted_to:
         lines.append(f"  ACCESS GRANTED OUTSIDE THE ACCOUNT: {', '.join(leads.principals)} "
                      f"({', '.join(leads.resources)})")
@@ -142,16 +141,19 @@ def headline(leads: Leads) -> list[str]:
     return lines
 
 
-def actions(leads: Leads) -> list[str]:
+def actions(leads: Leads) -> list[Todo]:
     """The notice's first next actions: rotate each credential, shut each outside grant;
     then what logs again."""
-    out = [f"Rotate {credential(c)}: the attacker read it ({when(c.event_name, c.time)}"
-           + (f" with {c.access_key_id}" if c.access_key_id else "") + f"): {rotate(c)}"
+    out = [Todo(f"Rotate {credential(c)}: the attacker read it ({when(c.event_name, c.time)}"
+                + (f" with {c.access_key_id}" if c.access_key_id else "") + ")",
+                (c.rotate,) if c.rotate else (), manual=c.manual and bool(c.rotate),
+                note=c.note or ("" if c.rotate else "no command known: rotate it by hand"))
            for c in leads.credentials_read]
-    out += [f"Access granted outside the account: {grant(g)} ({when(g.event_name, g.time)}): "
-            "remove that access first" for g in leads.granted_to]
-    out += [f"Turned back on: {defense(r)}; the attacker had turned it off, so review what "
-            "it did not record while off" for r in leads.restored]
+    out += [Todo(f"Access granted outside the account: {grant(g)} "
+                 f"({when(g.event_name, g.time)}): remove that access first (its undo is "
+                 "listed below)") for g in leads.granted_to]
+    out += [Todo(f"Turned back on: {defense(r)}; the attacker had turned it off, so review "
+                 "what it did not record while off") for r in leads.restored]
     return out
 
 

@@ -355,6 +355,31 @@ class EvidenceSummaryEntry(Entry):
     summary: shapes.EvidenceSummary | None = None
 
 
+MANUAL = "edit before running"
+"""How a command holding a <placeholder> is marked, wherever it is shown."""
+
+
+@dataclass(frozen=True)
+class Todo(Entry):
+    """One thing a human must do: in words, then the commands that do it, each pasting
+    as printed (shlex-quoted; alternatives as separate commands). `manual`: a command
+    holds a <placeholder> only a human can fill in, and is marked so wherever shown."""
+
+    what: str = ""
+    commands: tuple[str, ...] = ()
+    manual: bool = False
+    note: str = ""
+
+    @property
+    def text(self) -> str:
+        """One line, as report.json's `next_actions` and older readers have it."""
+        said = " or ".join(f"`{c}`" for c in self.commands)
+        marked = f" ({MANUAL}: replace each <placeholder>)" if self.manual and said else ""
+        tail = f" — {self.note}" if self.note else ""
+        return f"{self.what}: {said}{marked}{tail}" if said else f"{self.what}{tail}"
+
+
+
 @dataclass(frozen=True)
 class ReportExtras(Entry):
     """What report.json adds to the §2 object: timeline, snapshots, next actions."""
@@ -371,6 +396,8 @@ class ReportExtras(Entry):
     rollback: Mapping[str, Any] | None = None
     """The last rollback's detail, as journaled."""
     next_actions: tuple[str, ...] = ()
+    todo: tuple[Todo, ...] = ()
+    """The next actions as data: words, then commands that paste as printed."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ and every line still passes through `redact` as a last line of defence.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -19,7 +20,10 @@ from responder.incident.facts_rollback import RolledBack
 from responder.incident.shapes import HumanAction, marked, refusal
 from responder.redaction import redact
 from responder.report import leads as report_leads
+from responder.report.incident_document import document_of, extras_of
+from responder.report.model import Todo
 from responder.report.notice_model import Notice, NoticeAttacker, NoticeEvidence, NoticeSweep
+from responder.report.story import scrubbed, story_of
 
 if TYPE_CHECKING:
     from responder.incident.facts import SweepFound
@@ -67,9 +71,14 @@ def _attacker(facts: AttackerContained | None,
         granted_to=told.granted_to, restored=told.restored)
 
 
-def _leads(attacker: NoticeAttacker | None) -> list[str]:
+def _leads(attacker: NoticeAttacker | None) -> list[Todo]:
     """The first next actions: the credentials to rotate, the outside grants to remove."""
     return report_leads.actions(report_leads.gathered([attacker]))
+
+
+def aws(*words: str) -> str:
+    """A command as a human pastes it: each value one shell word, whatever it holds."""
+    return shlex.join(words)
 
 
 def _names(events: Sequence[Mapping[str, Any]]) -> str:
@@ -84,199 +93,224 @@ def _names(events: Sequence[Mapping[str, Any]]) -> str:
     return ", ".join(shown)
 
 
-def _halted_actions(n: Notice, view: IncidentView) -> list[str]:
+def _halted_actions(n: Notice, view: IncidentView) -> list[Todo]:
     failing = next((s for s in view.steps if s.name == n.failing_step), None)
     why = f" ({failing.error})" if failing is not None and failing.error else ""
     disabled = n.contained_at is not None or view.key_disabled is not None
     denied = view.sessions_revoked is not None
     actions = [
-        f"The response halted at step {n.failing_step or 'unknown'}{why}: fix the cause, "
-        f"then run `respond resume {n.incident_id}` to continue from that step",
-        f"Containment as it stands: key {n.access_key_id} disabled: "
-        f"{'yes' if disabled else 'NO'}; older sessions denied (deny policy attached): "
-        f"{'yes' if denied else 'NO'}",
+        Todo(f"The response halted at step {n.failing_step or 'unknown'}{why}: fix the "
+             "cause, then continue from that step", (aws("respond", "resume", n.incident_id),)),
+        Todo(f"Containment as it stands: key {n.access_key_id} disabled: "
+             f"{'yes' if disabled else 'NO'}; older sessions denied (deny policy attached): "
+             f"{'yes' if denied else 'NO'}"),
     ]
     if not disabled:
-        command = (f"`aws iam update-access-key --user-name {n.user_name} --access-key-id "
-                   f"{n.access_key_id} --status Inactive`" if n.user_name else
-                   "`aws iam update-access-key ... --status Inactive`")
-        actions.append(f"{n.access_key_id} may still be ACTIVE: resume now, or disable it by "
-                       f"hand with {command}")
+        actions.append(Todo(
+            f"{n.access_key_id} may still be ACTIVE: resume now, or disable it by hand",
+            (aws("aws", "iam", "update-access-key", "--user-name", n.user_name or "<user-name>",
+                 "--access-key-id", n.access_key_id, "--status", "Inactive"),),
+            manual=not n.user_name))
     elif not denied:
-        actions.append(f"Sessions minted with {n.access_key_id} before it was disabled still "
-                       f"work until the deny policy is attached: resume soon")
+        actions.append(Todo(f"Sessions minted with {n.access_key_id} before it was disabled "
+                            "still work until the deny policy is attached: resume soon",
+                            (aws("respond", "resume", n.incident_id),)))
     return actions
 
 
-def _evidence_actions(n: Notice, view: IncidentView) -> list[str]:
-    actions: list[str] = []
+def _evidence_actions(n: Notice, view: IncidentView) -> list[Todo]:
+    actions: list[Todo] = []
     if n.evidence is not None:
         risky = n.evidence.high_risk
         total = n.evidence.high_risk_total or len(risky)
         refused = sum(refusal(e) is not None for e in risky)
         if total:
-            actions.append(f"Review the {total} high-risk actions found ({_names(risky)}) in "
-                           f"the evidence file {n.evidence.path}" + (
-                               f"; AWS refused {refused} of them (marked refused): they "
-                               "changed nothing" if refused else ""))
+            actions.append(Todo(f"Review the {total} high-risk actions found ({_names(risky)}) "
+                                f"in the evidence file {n.evidence.path}" + (
+                                    f"; AWS refused {refused} of them (marked refused): they "
+                                    "changed nothing" if refused else "")))
         else:
-            actions.append("Evidence: no high-risk actions found; still skim the evidence file "
-                           f"{n.evidence.path}")
+            actions.append(Todo("Evidence: no high-risk actions found; still skim the "
+                                f"evidence file {n.evidence.path}"))
         temporary, roles = n.evidence.temporary_keys, n.evidence.roles_assumed
         if temporary:
-            actions.append(f"Review what the temporary keys minted with {n.access_key_id} did "
-                           f"({', '.join(temporary)}); they are in the evidence file")
+            actions.append(Todo(f"Review what the temporary keys minted with {n.access_key_id}"
+                                f" did ({', '.join(temporary)}); they are in the evidence file"))
         if roles:
-            actions.append(f"Review the roles the key assumed ({', '.join(roles)}) and "
-                           "revoke their older sessions")
+            actions.append(Todo(f"Review the roles the key assumed ({', '.join(roles)}) and "
+                                "revoke their older sessions"))
         failed = n.evidence.regions_failed
         if unread := (n.attacker.regions_unread if n.attacker is not None else {}):
-            actions.append(f"Attacker containment may be incomplete: CloudTrail could not be "
-                           f"read in {', '.join(f'{r} ({e})' for r, e in unread.items())}, so "
-                           "nothing the key opened there was seen or shut: review those regions"
-                           f" by hand, then run `respond sweep {n.incident_id}`")
+            actions.append(Todo(
+                "Attacker containment may be incomplete: CloudTrail could not be read in "
+                f"{', '.join(f'{r} ({e})' for r, e in unread.items())}, so nothing the key "
+                "opened there was seen or shut: review those regions by hand, then sweep",
+                (aws("respond", "sweep", n.incident_id),)))
         elif failed:
-            actions.append(f"CloudTrail could not be read in {len(failed)} regions "
-                           f"({', '.join(sorted(failed))}): review them by hand")
+            actions.append(Todo(f"CloudTrail could not be read in {len(failed)} regions "
+                                f"({', '.join(sorted(failed))}): review them by hand"))
     elif (evidence_step := view.evidence_step) is not None \
             and evidence_step.status == "failed":
-        actions.append(f"Evidence collection failed ({evidence_step.error}): review CloudTrail "
-                       f"for {n.access_key_id} by hand")
+        actions.append(Todo(f"Evidence collection failed ({evidence_step.error}): review "
+                            f"CloudTrail for {n.access_key_id} by hand"))
     return actions
 
 
-def _key_actions(n: Notice, view: IncidentView) -> list[str]:
+def _key_actions(n: Notice, view: IncidentView) -> list[Todo]:
     """What a long-term key's response leaves to the humans: the new key, MFA, the
     user's own sessions."""
     user = n.user_name or "the key's owner"
-    actions: list[str] = []
+    actions: list[Todo] = []
     if n.kind == "halted":
         actions += _halted_actions(n, view)
     if n.replacement:
-        actions.append(
+        actions.append(Todo(
             f"Update the applications that used {n.access_key_id} to the new key "
             f"{n.replacement.access_key_id}; read it from Secrets Manager secret "
-            f"{n.replacement.secret_ref}"
-        )
+            f"{n.replacement.secret_ref}"))
     elif n.kind == "completed":
-        actions.append(f"No replacement key was issued: update the applications that used "
-                       f"{n.access_key_id}, and give {user} a new key only if they need one")
+        actions.append(Todo(f"No replacement key was issued: update the applications that "
+                            f"used {n.access_key_id}, and give {user} a new key only if they "
+                            "need one"))
+    devices = (aws("aws", "iam", "list-mfa-devices", "--user-name", n.user_name),) \
+        if n.user_name else ()
     if n.has_mfa is False:
-        actions.append(f"Verify MFA: {user} has no MFA device: enable one before handing "
-                       "back access")
+        actions.append(Todo(f"Verify MFA: {user} has no MFA device: enable one before "
+                            "handing back access", devices))
     elif n.has_mfa is True:
-        actions.append(f"Verify MFA: {user} has MFA: confirm with them that the device is "
-                       "theirs and was not added by the attacker")
+        actions.append(Todo(f"Verify MFA: {user} has MFA: confirm with them that the device "
+                            "is theirs and was not added by the attacker", devices))
     else:
-        actions.append(f"Verify MFA: the IAM snapshot was not taken; check whether {user} "
-                       "has an MFA device and that it is theirs")
+        actions.append(Todo(f"Verify MFA: the IAM snapshot was not taken; check whether "
+                            f"{user} has an MFA device and that it is theirs", devices))
     if n.sessions_cutoff:
-        actions.append(f"{user}'s own temporary credentials (sessions) issued before "
-                       f"{n.sessions_cutoff} are denied from now on, theirs as well as the "
-                       f"attacker's: anything of theirs that uses one must get a new one "
-                       f"after {n.sessions_cutoff}")
+        actions.append(Todo(
+            f"{user}'s own temporary credentials (sessions) issued before {n.sessions_cutoff}"
+            " are denied from now on, theirs as well as the attacker's: anything of theirs "
+            f"that uses one must get a new one after {n.sessions_cutoff}"))
     return actions
 
 
-def _session_actions(n: Notice, view: IncidentView) -> list[str]:
+def _session_actions(n: Notice, view: IncidentView) -> list[Todo]:
     """What a leaked session's response leaves to the humans: how it was denied, the
     key that minted it, and how the credentials left."""
     found, denied = view.session, view.session_denied
     if found is None:
         return []
-    actions: list[str] = []
+    actions: list[Todo] = []
     if denied is None:
         actions.append(
-            f"The session {found.label} ({n.access_key_id}) is NOT denied yet: the response "
-            f"halted at {n.failing_step or 'an earlier step'}; run `respond resume "
-            f"{n.incident_id}` now" if n.kind == "halted" else
-            f"The session {found.label} was not denied: review the incident's steps")
+            Todo(f"The session {found.label} ({n.access_key_id}) is NOT denied yet: the "
+                 f"response halted at {n.failing_step or 'an earlier step'}: resume it now",
+                 (aws("respond", "resume", n.incident_id),)) if n.kind == "halted" else
+            Todo(f"The session {found.label} was not denied: review the incident's steps"))
     elif denied.principal_deleted:
-        actions.append(f"The {denied.on} {denied.name} no longer exists: the session has no "
-                       "permission left")
+        actions.append(Todo(f"The {denied.on} {denied.name} no longer exists: the session has"
+                            " no permission left"))
     elif denied.on == "user":
-        actions.append(
+        actions.append(Todo(
             f"{found.user_name}'s temporary credentials issued before "
             f"{denied.token_issue_time_before} are denied ({denied.policy_name}), theirs as "
-            f"well as the attacker's; {found.user_name}'s access keys were not touched")
+            f"well as the attacker's; {found.user_name}'s access keys were not touched"))
     elif denied.away_from_instance:
         away = denied.away_from_instance
         egress = ", ".join(away.egress_ips) or \
             "none known: every use over a public endpoint is denied"
-        actions.append(
+        actions.append(Todo(
             f"Instance {found.instance_id} keeps its role {denied.name}; its credentials are "
             f"denied anywhere but from the instance (VPC {away.vpc_id}, address "
-            f"{away.private_ip}, egress {egress}). "
-            "Find how they left it: require IMDSv2 (`aws ec2 modify-instance-metadata-options "
-            f"--instance-id {found.instance_id} --http-tokens required`) and look for SSRF "
-            "or a compromise on the instance")
+            f"{away.private_ip}, egress {egress}). Find how they left it: require IMDSv2 "
+            "and look for SSRF or a compromise on the instance",
+            (aws("aws", "ec2", "modify-instance-metadata-options", "--instance-id",
+                 found.instance_id or "<instance-id>", "--http-tokens", "required"),),
+            manual=not found.instance_id))
     else:
         instance = (f"; instance {found.instance_id}'s network was not found, so its own "
                     "use of the role is denied too: remove the session from the policy once "
                     "the instance is replaced" if found.instance_id else "")
-        actions.append(
+        actions.append(Todo(
             f"Session {denied.session} of role {denied.name} is denied by inline policy "
             f"{denied.policy_name}; the role's other sessions keep working{instance}. Remove "
             "it from the policy once the session has expired (role sessions last 12 hours "
-            "at most)")
+            "at most)"))
     if found.minted_by:
-        actions.append(f"The session was minted with {found.minted_by} ({found.minted_by_arn}):"
-                       f" if that key leaked too, run `respond compromised {found.minted_by}`")
+        actions.append(Todo(f"The session was minted with {found.minted_by} "
+                            f"({found.minted_by_arn}): if that key leaked too, respond to it",
+                            (aws("respond", "compromised", found.minted_by),)))
     elif found.principal_type == "IAMUser":
-        actions.append(f"CloudTrail did not show which of {found.user_name}'s keys minted the "
-                       "session: check their last use (`aws iam list-access-keys --user-name "
-                       f"{found.user_name}`); if one leaked, run `respond compromised` on it")
+        actions.append(Todo(
+            f"CloudTrail did not show which of {found.user_name}'s keys minted the session: "
+            "check their last use; if one leaked, run `respond compromised` on it",
+            (aws("aws", "iam", "list-access-keys", "--user-name", found.user_name or
+                 "<user-name>"),), manual=not found.user_name))
     return actions
 
 
-def _undo_line(item: HumanAction) -> str:
+def _undo(item: HumanAction) -> Todo:
     meaning = f" ({item.meaning})" if item.meaning else ""
-    manual = f" ({report_leads.MANUAL}: replace each <placeholder>)" if item.manual else ""
-    undo = f"`{item.undo}`{manual}" if item.undo else ""
-    return (f"Undo what the attacker did ({item.event_name} at {item.time} with "
-            f"{item.access_key_id}): {item.what}{meaning}; "
-            f"{undo}{report_leads.after(undo, item.note)}")
+    return Todo(f"Undo what the attacker did ({item.event_name} at {item.time} with "
+                f"{item.access_key_id}): {item.what}{meaning}",
+                (item.undo,) if item.undo else (), manual=item.manual and bool(item.undo),
+                note=item.note)
 
 
-def _rolled_back_actions(n: Notice, rolled: RolledBack) -> list[str]:
+def _rolled_back_actions(n: Notice, rolled: RolledBack) -> list[Todo]:
     """After a rollback: the containment was undone, why, and what AWS showed then."""
     key, new = n.access_key_id, n.replacement
-    actions = [f"The containment was undone: rolled back as a false positive ({rolled.why}). "
-               f"AWS re-read at {rolled.verified_at or 'the rollback'}: key {key} {rolled.seen}",
-               *[f"Not undone: {item}" for item in rolled.left_alone]]
+    actions = [Todo(f"The containment was undone: rolled back as a false positive "
+                    f"({rolled.why}). AWS re-read at {rolled.verified_at or 'the rollback'}: "
+                    f"key {key} {rolled.seen}"),
+               *[Todo(f"Not undone: {item}") for item in rolled.left_alone]]
     if new is not None:
-        actions.append(f"{key} stays deleted: move the applications that used it to "
-                       f"{new.access_key_id} (secret {new.secret_ref})"
-                       if rolled.key_status == "Deleted" else
-                       f"{key} works again, so the replacement key {new.access_key_id} is not "
-                       f"needed: delete it and its secret {new.secret_ref} once nothing uses them")
+        actions.append(Todo(
+            f"{key} stays deleted: move the applications that used it to "
+            f"{new.access_key_id} (secret {new.secret_ref})" if rolled.key_status == "Deleted"
+            else f"{key} works again, so the replacement key {new.access_key_id} is not "
+            f"needed: delete it and its secret {new.secret_ref} once nothing uses them"))
     if rolled.key_status not in {"Active", "Deleted"} or not rolled.deny_removed:
-        actions.append(f"Fix the cause, then run `respond rollback {n.incident_id} --yes "
-                       "--reason TEXT` again to finish the rollback")
+        actions.append(Todo("Fix the cause, then run the rollback again to finish it",
+                            (aws("respond", "rollback", n.incident_id, "--yes", "--reason",
+                                 "<why>"),), manual=True))
     return actions
 
 
-def _next_actions(n: Notice, view: IncidentView) -> tuple[str, ...]:
+def _todo(n: Notice, view: IncidentView) -> tuple[Todo, ...]:
     session = view.session is not None
     if n.rolled_back is not None and not session:
-        return tuple(str(redact(a)) for a in _rolled_back_actions(n, n.rolled_back))
+        return _redacted(_rolled_back_actions(n, n.rolled_back))
     actions = _leads(n.attacker)
     actions += _session_actions(n, view) if session else _key_actions(n, view)
-    actions += [_undo_line(item) for item in (n.attacker.needs_human if n.attacker else ())]
+    actions += [_undo(item) for item in (n.attacker.needs_human if n.attacker else ())]
     actions += _evidence_actions(n, view)
     if session:
-        return tuple(str(redact(a)) for a in actions)
+        return _redacted(actions)
     user = n.user_name or "the key's owner"
     if n.kind == "completed" and not (n.replacement and n.replacement.deleted_compromised):
-        actions.append(f"Delete {n.access_key_id}, the old key, once forensics are done (if "
-                       "it still exists)")
+        actions.append(Todo(
+            f"Delete {n.access_key_id}, the old key, once forensics are done (if it still "
+            "exists)", (aws("aws", "iam", "delete-access-key", "--user-name", n.user_name,
+                         "--access-key-id", n.access_key_id),) if n.user_name else ()))
     new_key = "the replacement key" if n.replacement else f"any new key for {user}"
-    actions += [
+    actions += [Todo(
         f"AWS already attached {policy} to {user}: {new_key} inherits its denials until the "
-        "AWS support case says to detach it; never detach it yourself before that"
-        for policy in n.aws_quarantine
-    ]
-    return tuple(str(redact(a)) for a in actions)
+        "AWS support case says to detach it; never detach it yourself before that")
+        for policy in n.aws_quarantine]
+    return _redacted(actions)
+
+
+def _redacted(actions: Sequence[Todo]) -> tuple[Todo, ...]:
+    """Every item through `redact`, the last line of defence (the journal holds no
+    secret, and a message must not carry one even if it did)."""
+    return tuple(Todo(str(redact(a.what)), tuple(str(redact(c)) for c in a.commands),
+                      a.manual, str(redact(a.note))) for a in actions)
+
+
+def with_todo(notice: Notice, todo: Sequence[Todo], view: IncidentView) -> Notice:
+    """The notice with its next actions (as data and as one-line texts) and the story
+    every message leads with, told from the same document as the reports."""
+    done = _redacted(todo)
+    told = scrubbed(story_of(document_of(view), extras_of(view, done)))
+    return replace(notice, todo=done, next_actions=tuple(t.text for t in done), story=told)
 
 
 def build_notice(
@@ -308,7 +342,7 @@ def build_notice(
         session=view.session.label if view.session is not None else None,
         rolled_back=view.rolled_back,
     )
-    return replace(draft, next_actions=_next_actions(draft, view))
+    return with_todo(draft, _todo(draft, view), view)
 
 
 def build_sweep_notice(view: IncidentView, found: SweepFound) -> Notice:
@@ -325,14 +359,14 @@ def build_sweep_notice(view: IncidentView, found: SweepFound) -> Notice:
                                                   else ())),
                         sha256=found.sha256)
     actions = _leads(attacker)
-    actions += [f"Review the {found.new_events} events CloudTrail delivered late "
-               f"({_names(sweep.high_risk) or 'none high-risk'}); they are now in the "
-               f"evidence file (sha256 {found.sha256})"]
-    actions += [f"Review what the temporary key {k} did: the sweep found it minted"
+    actions += [Todo(f"Review the {found.new_events} events CloudTrail delivered late "
+                     f"({_names(sweep.high_risk) or 'none high-risk'}); they are now in the "
+                     f"evidence file (sha256 {found.sha256})")]
+    actions += [Todo(f"Review what the temporary key {k} did: the sweep found it minted")
                 for k in found.new_keys]
-    actions += [_undo_line(item) for item in (attacker.needs_human if attacker else ())]
-    return replace(notice, kind="sweep", attacker=attacker, sweep=sweep,
-                   next_actions=tuple(str(redact(a)) for a in actions))
+    actions += [_undo(item) for item in (attacker.needs_human if attacker else ())]
+    return with_todo(replace(notice, kind="sweep", attacker=attacker, sweep=sweep), actions,
+                     view)
 
 
 __all__ = ["HIGH_RISK_NAMED", "Notice", "NoticeAttacker", "NoticeEvidence", "NoticeSweep",

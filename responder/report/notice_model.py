@@ -19,7 +19,8 @@ from responder.incident.shapes import (
     RefusedCall,
     RestoredDefense,
 )
-from responder.report.model import Entry
+from responder.report.model import Entry, Todo
+from responder.report.story import Story
 
 
 @dataclass(frozen=True)
@@ -101,3 +102,8 @@ class Notice:
     """For a sweep's notice only."""
     rolled_back: RolledBack | None = None
     """The latest rollback: the containment was undone (a false positive), and why."""
+    todo: tuple[Todo, ...] = ()
+    """The next actions as data (`next_actions` holds each as one line of text)."""
+    story: Story | None = None
+    """The incident's story (responder.report.story), which every message leads with:
+    the same headline, what was shut and what to do as the terminal and the reports."""

@@ -14,20 +14,19 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
 from email.message import Message
 from typing import IO, Any
 
 from responder.aws import Api, ApiCall, RetryPolicy
 from responder.context import iso
 from responder.redaction import redact
-from responder.report import leads as report_leads
-from responder.report.notice_model import Notice, NoticeEvidence
+from responder.report import terminal as report_terminal
+from responder.report.model import MANUAL, IncidentDocument, ReportExtras
+from responder.report.notice_model import Notice
+from responder.report.story import Story, story_of
 
 SUBJECT_MAX = 99
 """SNS: subjects must be under 100 characters, ASCII, one line."""
-HIGH_RISK_LISTED = 20
-"""High-risk events listed one per line in the text body; the evidence file has them all."""
 SLACK_HEADER_MAX = 150
 SLACK_TEXT_MAX = 3000
 """Slack Block Kit limits: header text 150 characters, section text 3000."""
@@ -64,84 +63,75 @@ def _subject(n: Notice) -> str:
 
 
 def _headline(n: Notice) -> str:
-    if n.kind == "completed":
-        return f"Incident {n.incident_id}: access key {n.access_key_id} contained, playbook " \
-               "completed"
+    """The message's first line: what kind of message it is (the story's headline
+    follows it, the same as in the terminal and the reports)."""
     if n.kind == "sweep":
-        found = n.sweep.new_events if n.sweep else None
+        found = n.sweep.new_events if n.sweep else 0
         return (f"Incident {n.incident_id}: a sweep found {found} events of "
                 f"{n.access_key_id} that CloudTrail delivered after the response; what they "
                 "opened is contained (see below)")
+    if n.kind == "completed":
+        return f"Incident {n.incident_id}: access key {n.access_key_id} contained, playbook " \
+               "completed"
     return f"Incident {n.incident_id}: response to access key {n.access_key_id} HALTED at " \
            f"step {n.failing_step}"
 
 
-def _evidence_line(e: NoticeEvidence) -> str:
-    failed = len(e.regions_failed)
-    return (f"{e.events} CloudTrail events from {len(e.regions)} regions"
-            + (f" ({failed} failed)" if failed else "")
-            + f", sha256 {e.sha256}")
+def _told(n: Notice) -> Story:
+    """The story the message tells; a notice made by hand (tests) gets a bare one."""
+    return n.story if n.story is not None else story_of(IncidentDocument(
+        incident_id=n.incident_id, access_key_id=n.access_key_id, user_name=n.user_name,
+        account_id=n.account_id, contained_at=iso(n.contained_at), status=n.kind),
+        ReportExtras(todo=n.todo))
 
 
-def _event_line(e: Mapping[str, Any]) -> str:
-    return (f"{e.get('eventName')} at {e.get('eventTime')} in {e.get('region')} from "
-            f"{e.get('sourceIPAddress')} with {e.get('accessKeyId')}")
+def _sections(n: Notice, told: Story) -> list[tuple[str, list[str]]]:
+    """The story's sections as titled blocks of plain lines, in the story's order; the
+    steps and the next actions as the notice holds them (the same view made both)."""
+    evidence = list(told.evidence.lines) if told.evidence is not None else []
+    later = [name for name, status, _ in n.steps if status in PENDING]
+    steps = [f"{name}: {status}" + (f" ({error})" if error else "")
+             for name, status, error in n.steps if status not in PENDING]
+    steps += [f"still to run: {', '.join(later)}"] if later else []
+    todo = [line[2:] for line in report_terminal.todo(n.todo)] if n.todo else \
+        [f"{i}. {a}" for i, a in enumerate(n.next_actions, 1)]
+    return [("WHAT THE ATTACKER DID", [d.line for d in told.did]),
+            ("WHAT WAS SHUT", list(told.shut)),
+            ("CREDENTIALS THE ATTACKER READ — rotate each", list(told.read)),
+            ("ACCESS GRANTED OUTSIDE THE ACCOUNT", list(told.granted)),
+            (TODO, todo), ("EVIDENCE", evidence), ("STEPS", steps),
+            ("HARDENING", list(told.hardening))]
 
 
-def _leading(n: Notice) -> list[str]:
-    """What a message says first, under its headline: the credentials to rotate (each
-    with its command), the principals outside the account let in, what logs again."""
-    return report_leads.lines(report_leads.gathered([n.attacker]))
+TODO = "WHAT YOU MUST DO"
+PENDING = frozenset({"pending", "running", "planned"})
+"""Steps a message sent mid-run does not report on: they have not happened yet."""
+
+
+def _facts(n: Notice) -> list[str]:
+    return [f"Access key:  {n.access_key_id}",
+            f"Session:     {n.session}" if n.session else
+            f"User:        {n.user_name or 'unknown'}",
+            f"Account:     {n.account_id or 'unknown'}",
+            f"Started:     {iso(n.started_at)}",
+            f"Contained:   {iso(n.contained_at) or 'NOT contained'}",
+            f"Sessions:    issued before {n.sessions_cutoff} are denied" if n.sessions_cutoff
+            else "Sessions:    not cut off",
+            *([f"New key:     {n.replacement.access_key_id} (secret in "
+               f"{n.replacement.secret_ref})"] if n.replacement is not None else [])]
 
 
 def render_text(notice: Notice) -> tuple[str, str]:
-    """(subject, body) for SNS and email; the subject fits SNS's 100-character limit."""
-    n = notice
-    leading = _leading(n)
-    lines = [
-        _headline(n),
-        "",
-        *leading,
-        *([""] if leading else []),
-        f"Access key:  {n.access_key_id}",
-        f"Session:     {n.session}" if n.session else
-        f"User:        {n.user_name or 'unknown'}",
-        f"Account:     {n.account_id or 'unknown'}",
-        f"Started:     {iso(n.started_at)}",
-        f"Contained:   {iso(n.contained_at) or 'NOT contained'}",
-        f"Sessions:    issued before {n.sessions_cutoff} are denied" if n.sessions_cutoff
-        else "Sessions:    not cut off",
-        "",
-        "Steps:",
-        *[f"  {name}: {status}" + (f" ({error})" if error else "")
-          for name, status, error in n.steps],
-    ]
-    if n.evidence is not None:
-        e = n.evidence
-        risky = e.high_risk
-        total = e.high_risk_total or len(risky)
-        lines += ["", f"Evidence: {_evidence_line(e)}", f"  file: {e.path}",
-                  f"  high-risk actions: {total}"]
-        lines += [f"    {_event_line(ev)}" for ev in risky[:HIGH_RISK_LISTED]]
-        if total > min(len(risky), HIGH_RISK_LISTED):
-            lines.append(f"    ... {total - min(len(risky), HIGH_RISK_LISTED)} more in the file")
-        if e.temporary_keys:
-            lines.append(f"  temporary keys: {', '.join(e.temporary_keys)}")
-        if e.roles_assumed:
-            lines.append(f"  roles assumed: {', '.join(e.roles_assumed)}")
-    if n.attacker is not None:
-        a = n.attacker
-        lines += ["", f"Attacker: {a.keys_disabled} keys it created disabled, "
-                      f"{a.principals_quarantined} users/roles it created quarantined, "
-                      f"{a.sessions_revoked} role sessions it opened denied, "
-                      f"{len(a.needs_human)} changes for a human to undo"]
-    if n.replacement is not None:
-        lines += ["", f"New access key: {n.replacement.access_key_id} (secret in "
-                      f"{n.replacement.secret_ref})"]
-    if n.aws_quarantine:
-        lines += ["", f"AWS quarantine policy attached: {', '.join(n.aws_quarantine)}"]
-    lines += ["", "Next actions:",
-              *[f"  {i}. {a}" for i, a in enumerate(n.next_actions, 1)]]
+    """(subject, body) for SNS and email; the subject fits SNS's 100-character limit.
+    The body tells the story as the terminal and the reports do: headline, what the
+    attacker did, what was shut, what to do (each command alone on its line), evidence,
+    steps, hardening; then the facts."""
+    n, told = notice, _told(notice)
+    lines = [_headline(n), "", told.headline, *told.alerts, ""]
+    for title, items in _sections(n, told):
+        if items:
+            lines += [title, *(f"  {item}" for item in items), ""]
+    lines += _facts(n)
     return str(redact(_subject(n))), str(redact("\n".join(lines)))
 
 
@@ -154,13 +144,28 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _slack_todo(n: Notice) -> str:
+    """Numbered; each command in a code block of its own, to copy exactly."""
+    out: list[str] = []
+    for i, item in enumerate(n.todo, 1):
+        out.append(f"{i}. {_esc(item.what)}")
+        out += [f"```{_esc(c).replace('```', '` ` `')}```" for c in item.commands]
+        out += [f"_{MANUAL}: replace each &lt;placeholder&gt;_"] if item.manual else []
+        out += [_esc(item.note)] if item.note else []
+    return "\n".join(out)
+
+
+def _text_block(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SLACK_TEXT_MAX)}}
+
+
 def slack_payload(notice: Notice) -> dict[str, Any]:
-    """A Slack incoming-webhook body: fallback text plus header, fields, steps, next actions."""
-    n = notice
+    """A Slack incoming-webhook body: the same story as every medium (headline, what the
+    attacker did, what was shut, what to do), then the facts as fields and the steps."""
+    n, told = notice, _told(notice)
     subject, _ = render_text(n)
     fields = [
         f"*Incident*\n{_esc(n.incident_id)}",
-        f"*Status*\n{'contained' if n.kind == 'completed' else 'HALTED'}",
         f"*Access key*\n`{_esc(n.access_key_id)}`",
         f"*Session*\n{_esc(n.session)}" if n.session else
         f"*User*\n{_esc(n.user_name or 'unknown')}",
@@ -170,30 +175,20 @@ def slack_payload(notice: Notice) -> dict[str, Any]:
     if n.replacement is not None:
         fields.append(f"*New key*\n`{_esc(str(n.replacement.access_key_id))}`")
         fields.append(f"*Secret*\n{_esc(str(n.replacement.secret_ref))}")
-    if n.evidence is not None:
-        fields.append(f"*Evidence*\n{_esc(_evidence_line(n.evidence))}")
-    steps = "\n".join(f"• {_esc(name)}: *{_esc(status)}*" + (f" — {_esc(error)}" if error else "")
-                      for name, status, error in n.steps)
-    actions = "\n".join(f"{i}. {_esc(a)}" for i, a in enumerate(n.next_actions, 1))
-    leading = "\n".join(_esc(line) for line in _leading(n))
-    payload = {
-        "text": _esc(subject),
-        "blocks": [
-            {"type": "header",
-             "text": {"type": "plain_text", "text": _clip(subject, SLACK_HEADER_MAX)}},
-            *([{"type": "section", "text": {"type": "mrkdwn",
-                                            "text": _clip(leading, SLACK_TEXT_MAX)}}]
-              if leading else []),
-            {"type": "section",
-             "fields": [{"type": "mrkdwn", "text": _clip(f, 2000)} for f in fields[:10]]},
-            {"type": "section",
-             "text": {"type": "mrkdwn", "text": _clip(f"*Steps*\n{steps}", SLACK_TEXT_MAX)}},
-            {"type": "section",
-             "text": {"type": "mrkdwn",
-                      "text": _clip(f"*Next actions*\n{actions}", SLACK_TEXT_MAX)}},
-        ],
-    }
-    return dict(redact(payload))
+    head = "\n".join([f"*{_esc(told.headline)}*", *(f"• {_esc(a)}" for a in told.alerts)])
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _clip(subject,
+                                                                         SLACK_HEADER_MAX)}},
+        _text_block(head)]
+    for title, items in _sections(n, told):
+        if title == TODO and n.todo:
+            blocks.append(_text_block(f"*{title}*\n{_slack_todo(n)}"))
+        elif items:
+            blocks.append(_text_block(f"*{_esc(title)}*\n"
+                                      + "\n".join(f"• {_esc(i)}" for i in items)))
+    blocks.append({"type": "section",
+                   "fields": [{"type": "mrkdwn", "text": _clip(f, 2000)} for f in fields[:10]]})
+    return dict(redact({"text": _esc(subject), "blocks": blocks}))
 
 
 # --------------------------------------------------------------------------- delivery

@@ -9,33 +9,85 @@ granted outside the account, the defenses turned back on (responder.report.leads
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from responder.context import parse_iso
-from responder.report import hardening as report_hardening
 from responder.report import leads as report_leads
 from responder.report import rotation as report_rotation
-from responder.report.markdown import whose
-from responder.report.model import IncidentDocument, StepEntry, SweepDone, SweepsEntry
+from responder.report.incident_document import seconds_between
+from responder.report.model import (
+    MANUAL,
+    IncidentDocument,
+    ReportExtras,
+    StepEntry,
+    SweepDone,
+    SweepsEntry,
+    Todo,
+)
+from responder.report.story import story_of, whose
 
 STEP_MARK = {"done": "ok", "skipped": "--", "failed": "!!", "pending": "..", "running": ">>",
              "planned": "=>"}
 
 
-def seconds_between(start: str | None, end: str | None) -> float | None:
-    a, b = parse_iso(start), parse_iso(end)
-    return None if a is None or b is None else round((b - a).total_seconds(), 3)
+def summary(doc: IncidentDocument, extras: ReportExtras | None = None) -> str:
+    """The terminal's story of an incident document (or a plan): the headline, what the
+    attacker did, what was shut, what it read and let in, what a human must do (each
+    command on its own line, to paste as printed), then the steps, hardening last.
+    `extras` (the report's) brings the evidence summary and the next actions."""
+    told = story_of(doc, extras)
+    lines = [f"incident {doc.incident_id}  {_status_words(doc)}", f"  {told.headline}",
+             *_gap_headline(doc),
+             *(f"  {alert}" for alert in told.alerts if not alert.startswith(GAP)),
+             f"  key {doc.access_key_id}  {whose(doc)}  account {doc.account_id or '?'}",
+             *report_leads.headline(report_leads.leads_of(doc)),
+             *_rolled_back(doc)]
+    lines += _section("WHAT THE ATTACKER DID", [d.line for d in told.did])
+    lines += _section("WHAT WAS SHUT", told.shut)
+    lines += _section("WHAT YOU MUST DO", [], todo(told.todo))
+    lines.append("STEPS")
+    lines += _steps(doc)
+    contain = seconds_between(doc.started_at, doc.contained_at)
+    if contain is not None:
+        lines.append(f"  contained in {contain:.3f}s (at {doc.contained_at})")
+    if doc.error:
+        lines.append(f"  error: {doc.error}")
+    if doc.rotation:
+        lines += report_rotation.human(doc.rotation)
+    elif doc.status == "halted":
+        lines.append(f"  fix the cause, then: respond resume {doc.incident_id}")
+    lines += _kept(doc)
+    lines += _sweeps(doc)
+    lines += _section("HARDENING", told.hardening)
+    return "\n".join(lines)
 
 
-def summary(doc: IncidentDocument) -> str:
-    """A short terminal summary of an incident document (or a plan)."""
-    lines = [
-        f"incident {doc.incident_id}  {_status_words(doc)}",
-        f"  key {doc.access_key_id}  {whose(doc)}  account {doc.account_id or '?'}",
-        *_gap_headline(doc),
-        *report_leads.headline(report_leads.leads_of(doc)),
-        *_observed(doc),
-    ]
+GAP = "EVIDENCE GAP"
+"""The alert the terminal says in full itself (with each region's error)."""
+
+
+def _section(title: str, items: Sequence[str], raw: Sequence[str] = ()) -> list[str]:
+    """A titled block, or nothing when there is nothing to say."""
+    if not items and not raw:
+        return []
+    return [title, *(f"  {item}" for item in items), *raw]
+
+
+def todo(items: Sequence[Todo]) -> list[str]:
+    """What a human must do, numbered; each command alone on its line, so that what is
+    selected and pasted is exactly the command, then its mark and note under it."""
+    lines: list[str] = []
+    for i, item in enumerate(items, 1):
+        lines.append(f"  {i}. {item.what}")
+        lines += [f"       {command}" for command in item.commands]
+        if item.manual:
+            lines.append(f"       ({MANUAL}: replace each <placeholder>)")
+        if item.note:
+            lines.append(f"       {item.note}")
+    return lines
+
+
+def _steps(doc: IncidentDocument) -> list[str]:
+    lines: list[str] = []
     for step in doc.steps:
         took = seconds_between(step.started_at, step.ended_at)
         timing = f"{took:7.3f}s" if took is not None else " " * 8
@@ -48,23 +100,23 @@ def summary(doc: IncidentDocument) -> str:
             note = f"  ({call.note})" if call.note else ""
             lines.append(f"         {call.service}:{call.operation} "
                          f"{json.dumps(call.params, sort_keys=True, default=str)}{note}")
-    contain = seconds_between(doc.started_at, doc.contained_at)
-    if contain is not None:
-        lines.append(f"  contained in {contain:.3f}s (at {doc.contained_at})")
-    if doc.error:
-        lines.append(f"  error: {doc.error}")
-    lines += report_hardening.human_lines(doc.hardening)
-    if doc.rotation:
-        lines += report_rotation.human(doc.rotation)
-    elif doc.status == "halted":
-        lines.append(f"  fix the cause, then: respond resume {doc.incident_id}")
+    return lines
+
+
+def _kept(doc: IncidentDocument) -> list[str]:
     evidence = doc.evidence
+    lines: list[str] = []
     if evidence is not None and evidence.s3_uri:
         lines.append(f"  evidence kept in {evidence.s3_uri}")
     if evidence is not None and evidence.archive_error:
         lines.append(f"  evidence NOT copied to the bucket: {evidence.archive_error}")
+    return lines
+
+
+def _sweeps(doc: IncidentDocument) -> list[str]:
     sweeps = doc.sweeps or SweepsEntry()
     done = [s for s in sweeps.done if s.status == "done"]
+    lines: list[str] = []
     if done:
         lines.append(f"  sweeps done: {len(done)}, new events: "
                      f"{sum(s.new_events or 0 for s in done)}")
@@ -72,7 +124,7 @@ def summary(doc: IncidentDocument) -> str:
             lines += _sweep_lines(sweep)
     if sweeps.next:
         lines.append(f"  next sweep due {sweeps.next.at}: {sweeps.next.command}")
-    return "\n".join(lines)
+    return lines
 
 
 def _status_words(doc: IncidentDocument) -> str:
@@ -82,15 +134,12 @@ def _status_words(doc: IncidentDocument) -> str:
     return f"{status}, ROLLED BACK" if doc.rolled_back is not None else status
 
 
-def _observed(doc: IncidentDocument) -> list[str]:
-    """What AWS showed when last re-read (never the absence of an error), and why a
-    rollback was made."""
-    lines = [f"  {doc.verification.headline()}"] if doc.verification is not None else []
+def _rolled_back(doc: IncidentDocument) -> list[str]:
+    """Why a rollback was made, each time (the headline says what AWS showed)."""
     rolled = doc.rolled_back
-    if rolled is not None:
-        lines += [f"  rolled back ({r.at or 'time not recorded'}): {r.reason}"
-                  for r in rolled.history]
-    return lines
+    if rolled is None:
+        return []
+    return [f"  rolled back ({r.at or 'time not recorded'}): {r.reason}" for r in rolled.history]
 
 
 def _unread(doc: IncidentDocument) -> Mapping[str, str]:
@@ -153,10 +202,10 @@ def _sweep_lines(sweep: SweepDone) -> list[str]:
     lines += [f"      for a human: {h.what or h.event_name}"
               + (f" ({h.meaning})" if h.meaning else "")
               + (f": {h.undo}" if h.undo else "")
-              + (f" ({report_leads.MANUAL})" if h.manual and h.undo else "")
+              + (f" ({MANUAL})" if h.manual and h.undo else "")
               + (f": {h.note}" if h.note and not h.undo else "")
               for h in sweep.needs_human]
     return lines
 
 
-__all__ = ["STEP_MARK", "seconds_between", "summary"]
+__all__ = ["STEP_MARK", "seconds_between", "summary", "todo"]

@@ -1,0 +1,442 @@
+"""The incident as one story, told the same way in every medium (terminal, report.md,
+report.html, SNS, Slack): a headline (contained or not, verified when), what the
+attacker did, what was shut, what it read and let in, what a human must do, then the
+evidence, the timeline and, last, hardening.
+
+Built once from the typed report document; every renderer lays out these sections in
+this order and only escapes (or redacts) as its medium needs, so no medium can tell a
+different story or lead with something else. Every value is already words here: no
+renderer ever formats a None, a bool or a mapping itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from responder.redaction import redact
+
+from responder.catalog.registry import BY_EVENT
+from responder.incident.shapes import EvidenceSummary
+from responder.report import leads as report_leads
+from responder.report.model import (
+    AttackerEntry,
+    CallEntry,
+    EvidenceSummaryEntry,
+    HardeningEntry,
+    IncidentDocument,
+    ReportExtras,
+    SweepDone,
+    TimelineEntry,
+    Todo,
+)
+
+TIMES = "\N{MULTIPLICATION SIGN}"
+TOP = 8
+"""Source IPs and user agents named in the evidence section; the file has them all."""
+HIGH_RISK_SHOWN = 20
+"""High-risk events listed one per line; the rest are counted."""
+OTHER = "other high-risk"
+MEANING_OF = {name: entries[0].meaning.value for (_, name), entries in BY_EVENT.items()}
+"""What an event name means, from the catalog (the first entry holding the name)."""
+
+
+def words(value: object, empty: str = "not recorded") -> str:
+    """A value as text a person reads: never `None`, `True` or a Python repr."""
+    if value is None or value == "":
+        return empty
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {words(v)}" for k, v in value.items()) or empty
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(words(v) for v in value) or empty
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def counted(name: str, count: int) -> str:
+    """`CreateUser`, or `LookupEvents` times 48 (the multiplication sign) for a name
+    repeated: the issue's own notation, which reads at a glance."""
+    return name if count == 1 else f"{name} {TIMES}{count}"
+
+
+@dataclass(frozen=True)
+class Did:
+    """A group of the attacker's calls sharing one meaning (from the catalog)."""
+
+    meaning: str
+    events: tuple[tuple[str, int], ...]
+    refused: tuple[tuple[str, str], ...] = ()
+    """(event name, error code) of calls AWS refused: they changed nothing."""
+
+    @property
+    def line(self) -> str:
+        done = ", ".join(counted(n, c) for n, c in self.events)
+        no = ", ".join(f"{n} ({code})" for n, code in self.refused)
+        return f"{self.meaning}: {done}" + (f"; refused by AWS: {no}" if no else "")
+
+
+@dataclass(frozen=True)
+class Risky:
+    """One high-risk event as every medium lists it."""
+
+    name: str
+    time: str
+    region: str
+    source_ip: str
+    access_key_id: str
+    refused: str = ""
+    """AWS's error code when it refused the call (it changed nothing)."""
+
+    @property
+    def label(self) -> str:
+        return self.name + (f" (refused: {self.refused})" if self.refused else "")
+
+
+@dataclass(frozen=True)
+class EvidenceStory:
+    """Where the evidence is, what was read, and what an investigator checks first."""
+
+    events: int
+    path: str
+    sha256: str
+    regions_read: tuple[str, ...]
+    regions_unread: tuple[tuple[str, str], ...]
+    first_event: str
+    last_event: str
+    source_ips: tuple[tuple[str, int], ...]
+    user_agents: tuple[tuple[str, int], ...]
+    high_risk: tuple[Risky, ...]
+    high_risk_total: int
+    temporary_keys: tuple[str, ...] = ()
+    roles_assumed: tuple[str, ...] = ()
+    copy: str = ""
+    not_copied: str = ""
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """The section as plain lines (terminal and SNS lay it out this way)."""
+        out = [f"{self.events} CloudTrail events, {self.first_event} to {self.last_event}",
+               f"file {self.path} (sha256 {self.sha256})"]
+        out += [f"copy in {self.copy}"] if self.copy else []
+        out += [f"NOT copied to the evidence bucket: {self.not_copied}"] if self.not_copied \
+            else []
+        out.append(f"regions read: {len(self.regions_read)}"
+                   + (f"; NOT read: {', '.join(r for r, _ in self.regions_unread)}"
+                      if self.regions_unread else ""))
+        out.append("source IPs: " + (", ".join(counted(ip, n) for ip, n in self.source_ips)
+                                     or "none recorded"))
+        out.append("user agents: " + (", ".join(counted(ua, n) for ua, n in self.user_agents)
+                                      or "none recorded"))
+        if self.temporary_keys:
+            out.append(f"temporary keys minted: {', '.join(self.temporary_keys)}")
+        if self.roles_assumed:
+            out.append(f"roles assumed: {', '.join(self.roles_assumed)}")
+        out.append(f"high-risk actions: {self.high_risk_total}")
+        out += [f"  {r.label} at {r.time} in {r.region} from {r.source_ip} with "
+                f"{r.access_key_id}" for r in self.high_risk[:HIGH_RISK_SHOWN]]
+        if (more := self.high_risk_total - min(len(self.high_risk), HIGH_RISK_SHOWN)) > 0:
+            out.append(f"  and {more} more in the evidence file")
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class StepLine:
+    """A step of the timeline, its AWS calls grouped (`cloudtrail:LookupEvents`, times 48)."""
+
+    name: str
+    status: str
+    started_at: str
+    seconds: str
+    calls: tuple[str, ...]
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Story:
+    """The sections every medium tells, in the order it tells them."""
+
+    incident_id: str
+    title: str
+    state: str
+    """CONTAINED, NOT CONTAINED, PLANNED, REFUSED, CLOSED, ROLLED BACK, ROTATION."""
+    headline: str
+    alerts: tuple[str, ...]
+    """What must be seen with the headline: a region unread, a halt, a failed notice."""
+    facts: tuple[tuple[str, str], ...]
+    did: tuple[Did, ...]
+    shut: tuple[str, ...]
+    read: tuple[str, ...]
+    granted: tuple[str, ...]
+    todo: tuple[Todo, ...]
+    evidence: EvidenceStory | None
+    timeline: tuple[StepLine, ...]
+    hardening: tuple[str, ...]
+
+
+_T = TypeVar("_T")
+
+
+def scrubbed(value: _T) -> _T:
+    """`value` with every string in it through `redact`: a message leaves the responder
+    with no secret in it even if one reached the journal."""
+    out: Any = value
+    if isinstance(value, str):
+        out = str(redact(value))
+    elif isinstance(value, tuple):
+        out = tuple(scrubbed(v) for v in value)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = dataclasses.replace(value, **{f.name: scrubbed(getattr(value, f.name))
+                                            for f in dataclasses.fields(value) if f.init})
+    return out  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------- building
+
+
+def story_of(doc: IncidentDocument, extras: ReportExtras | None = None) -> Story:
+    """The story of `doc` (and, for a report or notice, what its extras add)."""
+    extras = extras or ReportExtras()
+    evidence = _evidence(doc, extras.evidence_summary)
+    leads = report_leads.leads_of(doc)
+    return Story(
+        incident_id=words(doc.incident_id),
+        title=_title(doc),
+        state=_state(doc),
+        headline=_headline(doc),
+        alerts=_alerts(doc, extras),
+        facts=_facts(doc, extras),
+        did=_did(extras.evidence_summary),
+        shut=_shut(doc),
+        read=tuple(report_leads.credential(c) for c in leads.credentials_read),
+        granted=tuple(report_leads.grant(g) for g in leads.granted_to),
+        todo=extras.todo,
+        evidence=evidence,
+        timeline=tuple(_step(t) for t in extras.timeline),
+        hardening=_hardening(doc.hardening),
+    )
+
+
+def whose(doc: IncidentDocument) -> str:
+    """`user alice`, or for a temporary key the session it is."""
+    session = doc.session
+    if not session:
+        return f"user {words(doc.user_name, '?')}"
+    if session.role_name:
+        instance = " (EC2 instance)" if session.instance_id else ""
+        return f"session {session.role_name}/{words(session.session_name, '?')}{instance}"
+    return f"session of user {words(session.user_name, '?')}"
+
+
+def _title(doc: IncidentDocument) -> str:
+    what = ("leaked temporary key" if doc.session else "rotation of access key"
+            if doc.rotation else "compromised access key")
+    return f"Incident {words(doc.incident_id)}: {what} {words(doc.access_key_id, '?')}"
+
+
+def _state(doc: IncidentDocument) -> str:
+    if doc.rolled_back is not None:
+        return "ROLLED BACK"
+    if doc.rotation is not None:
+        return "ROTATION"
+    if doc.status in {"planned", "refused", "closed"}:
+        return str(doc.status).upper()
+    return "CONTAINED" if doc.contained_at else "NOT CONTAINED"
+
+
+def _headline(doc: IncidentDocument) -> str:
+    """One line: contained or not, and what AWS showed when it was last re-read."""
+    state, key = _state(doc), words(doc.access_key_id, "?")
+    rolled, rotation, why = doc.rolled_back, doc.rotation, words(doc.error, "no reason recorded")
+    fixed = {
+        "ROLLED BACK": f"ROLLED BACK as a false positive ({rolled.why}): key {key} "
+                       f"{rolled.seen}" if rolled is not None else "",
+        "ROTATION": f"ROTATION of {key}: {words(rotation.stage, 'started')}"
+                    if rotation is not None else "",
+        "PLANNED": f"PLANNED (dry run): nothing was changed; the steps below say what a run "
+                   f"would do to {key} of {whose(doc)}",
+        "REFUSED": f"REFUSED: nothing was changed ({why})",
+        "CLOSED": f"CLOSED: a human took over ({why})",
+        "NOT CONTAINED": f"NOT CONTAINED: key {key} of {whose(doc)} may still work"
+                         + (f"; halted: {doc.error}" if doc.error else ""),
+    }
+    if state in fixed:
+        return fixed[state]
+    what = f"key {key} of {whose(doc)} disabled and its sessions denied"
+    verified = doc.verification
+    if verified is None:
+        return f"CONTAINED: {what} (not re-read since)"
+    if not verified.ok:
+        return f"CONTAINED, BUT NOT VERIFIED: {what}; {verified.headline()}"
+    return f"CONTAINED: {what}; {verified.headline()}"
+
+
+def _alerts(doc: IncidentDocument, extras: ReportExtras) -> tuple[str, ...]:
+    out: list[str] = []
+    unread = doc.evidence.regions_unread if doc.evidence is not None else {}
+    if unread:
+        again = f"respond sweep {doc.incident_id}" if doc.contained_at else \
+            f"respond resume {doc.incident_id}"
+        out.append(f"EVIDENCE GAP: CloudTrail could not be read in {', '.join(unread)}: "
+                   f"attacker containment may be incomplete there; `{again}` reads "
+                   f"{'it' if len(unread) == 1 else 'them'} again")
+    if doc.status == "halted" and doc.contained_at and doc.error:
+        out.append(f"HALTED after containment: {doc.error}; `respond resume "
+                   f"{doc.incident_id}` continues")
+    told = extras.notifications or {}
+    failed = told.get("failed")
+    if isinstance(failed, list) and failed:
+        out.append("NOTIFICATION FAILED: " + "; ".join(
+            f"{words(f.get('channel'), '?')}: {words(f.get('error'))}"
+            for f in failed if isinstance(f, Mapping)))
+    if doc.evidence is not None and doc.evidence.archive_error:
+        out.append(f"EVIDENCE NOT COPIED to the bucket: {doc.evidence.archive_error}")
+    out += [f"AWS QUARANTINE {p} is attached to the user: leave it until AWS support says "
+            "otherwise" for p in extras.aws_quarantine]
+    return tuple(out)
+
+
+def _facts(doc: IncidentDocument, extras: ReportExtras) -> tuple[tuple[str, str], ...]:
+    took = extras.time_to_contain_seconds
+    rows = [("Access key", words(doc.access_key_id)),
+            ("Session" if doc.session else "User", whose(doc).split(" ", 1)[-1]),
+            ("Account", words(doc.account_id)),
+            ("Playbook", words(doc.playbook)),
+            ("Started", words(doc.started_at)),
+            ("Contained", words(doc.contained_at, "not contained")),
+            ("Time to contain", f"{words(took)} s" if took is not None else "not contained")]
+    if doc.replacement is not None:
+        rows.append(("Replacement key", f"{words(doc.replacement.access_key_id)} (secret "
+                                        f"{words(doc.replacement.secret_ref)})"))
+    return tuple(rows)
+
+
+def _did(found: EvidenceSummaryEntry | None) -> tuple[Did, ...]:
+    """The attacker's high-risk calls grouped by what they mean; the rest counted."""
+    summary = (found.summary if found is not None else None) or EvidenceSummary()
+    refused: dict[str, Counter[str]] = {}
+    for e in summary.high_risk:
+        if e.get("refused") or e.get("errorCode"):
+            refused.setdefault(str(e.get("eventName")), Counter())[str(e.get("errorCode"))] += 1
+    groups: dict[str, list[tuple[str, int]]] = {}
+    no: dict[str, list[tuple[str, str]]] = {}
+    rest: list[tuple[str, int]] = []
+    for name, count in summary.by_event_name.items():
+        meaning = MEANING_OF.get(name, OTHER if name in _BESIDES else "")
+        if not meaning:
+            rest.append((name, count))
+            continue
+        said = refused.get(name, Counter())
+        if (done := count - sum(said.values())) > 0:
+            groups.setdefault(meaning, []).append((name, done))
+        no.setdefault(meaning, []).extend(
+            (counted(name, n), code) for code, n in said.items())
+    out = [Did(m, tuple(groups.get(m, ())), tuple(no.get(m, ())))
+           for m in dict.fromkeys([*groups, *no])]
+    if rest:
+        shown = rest[:TOP]
+        more = sum(c for _, c in rest[TOP:])
+        out.append(Did("other calls", tuple(shown) + ((("others", more),) if more else ())))
+    return tuple(out)
+
+
+_BESIDES = frozenset({"ConsoleLogin"})
+
+
+def _shut(doc: IncidentDocument) -> tuple[str, ...]:
+    out: list[str] = []
+    if doc.contained_at and doc.rolled_back is None:
+        out.append(f"key {words(doc.access_key_id)} of {whose(doc)}: disabled")
+    attacker = doc.attacker or AttackerEntry()
+    if attacker.cutoff and doc.rolled_back is None:
+        out.append(f"sessions minted before {attacker.cutoff}: denied (the user's own too)")
+    sweeps: Iterable[SweepDone] = doc.sweeps.done if doc.sweeps is not None else ()
+    carriers: list[AttackerEntry | SweepDone] = [attacker]
+    carriers += [s for s in sweeps if s.status == "done"]
+    for found in carriers:
+        out += [f"attacker's key {k.access_key_id} of {k.user_name}: "
+                + ("already Inactive" if k.already else "disabled") for k in found.keys_disabled]
+        out += [f"{p.type} {p.name} (the attacker's): quarantined (deny-all policy)"
+                + (f", keys {', '.join(p.keys_disabled)} disabled" if p.keys_disabled else "")
+                for p in found.principals_quarantined]
+        out += [f"role {r.role_name}: the attacker's sessions {', '.join(r.sessions)} denied"
+                for r in found.sessions_revoked]
+    out += [report_leads.defense(r) for r in report_leads.leads_of(doc).restored]
+    return tuple(dict.fromkeys(out))
+
+
+def _evidence(doc: IncidentDocument, found: EvidenceSummaryEntry | None
+              ) -> EvidenceStory | None:
+    kept = doc.evidence
+    if kept is None and found is None:
+        return None
+    summary = (found.summary if found is not None else None) or EvidenceSummary()
+    unread = dict(kept.regions_unread) if kept is not None else {}
+    return EvidenceStory(
+        events=kept.events if kept is not None else found.events if found else 0,
+        path=words(kept.path if kept is not None else found.path if found else None),
+        sha256=words(kept.sha256 if kept is not None else found.sha256 if found else None),
+        regions_read=tuple(r for r in (kept.regions if kept is not None else
+                                       found.regions if found else ()) if r not in unread),
+        regions_unread=tuple(unread.items()),
+        first_event=words(summary.first_event, "none"),
+        last_event=words(summary.last_event, "none"),
+        source_ips=tuple(list(summary.source_ips.items())[:TOP]),
+        user_agents=tuple(list(summary.user_agents.items())[:TOP]),
+        high_risk=tuple(_risky(e) for e in summary.high_risk),
+        high_risk_total=summary.high_risk_total or len(summary.high_risk),
+        temporary_keys=tuple(t.access_key_id for t in (found.temporary_keys if found else ())),
+        roles_assumed=tuple(found.roles_assumed if found else ()),
+        copy=words(kept.s3_uri if kept is not None else None, ""),
+        not_copied=words(kept.archive_error if kept is not None else None, ""),
+    )
+
+
+def _risky(e: Mapping[str, object]) -> Risky:
+    code = e.get("errorCode")
+    return Risky(name=words(e.get("eventName"), "?"), time=words(e.get("eventTime")),
+                 region=words(e.get("region"), "?"), source_ip=words(e.get("sourceIPAddress")),
+                 access_key_id=words(e.get("accessKeyId"), "?"),
+                 refused=words(code, "") if code or e.get("refused") else "")
+
+
+def grouped_calls(calls: Iterable[CallEntry]) -> tuple[str, ...]:
+    """Each API once, with how often it was called; retries and failures said."""
+    counts: Counter[str] = Counter()
+    for c in calls:
+        notes = [f"{c.attempts} attempts"] if c.attempts > 1 else []
+        notes += [] if c.outcome in {"ok", ""} else [c.outcome]
+        counts[c.api + (f" ({', '.join(notes)})" if notes else "")] += 1
+    return tuple(counted(api, n) for api, n in counts.items())
+
+
+def _step(t: TimelineEntry) -> StepLine:
+    return StepLine(name=t.step, status=t.status, started_at=words(t.started_at, ""),
+                    seconds=words(t.duration_seconds, ""), calls=grouped_calls(t.calls),
+                    error=words(t.error, ""))
+
+
+def _hardening(hard: HardeningEntry | None) -> tuple[str, ...]:
+    """Briefly: what was proposed and where it is; nothing is applied without a human."""
+    if hard is None:
+        return ()
+    mfa = hard.mfa.reason if hard.mfa is not None and hard.mfa.reason else ""
+    out = [f"least privilege for {hard.user_name}: {len(hard.used_actions)} actions used in "
+           f"{hard.lookback_days} days; proposal "
+           + (f"in {hard.proposed_policy_path}" if hard.proposed_policy_path
+              else "not written") + ("; applied" if hard.applied else "; not applied")]
+    out += [f"MFA: {mfa}"] if mfa else []
+    out += [f"CloudTrail NOT read in {r}: the proposal may miss actions"
+            for r in hard.regions_failed]
+    if hard.unused_permissions:
+        out.append(f"{len(hard.unused_permissions)} permissions granted but never used")
+    return tuple(out)
+
+
+__all__ = ["Did", "EvidenceStory", "Risky", "StepLine", "Story", "grouped_calls", "scrubbed",
+           "story_of", "whose", "words"]
