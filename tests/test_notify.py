@@ -344,7 +344,7 @@ def test_slack_payload_carries_the_facts(completed: Notice) -> None:
     assert list(titles) == ["*WHAT THE ATTACKER DID*", "*WHAT WAS SHUT*", "*WHAT YOU MUST DO*",
                             "*EVIDENCE*",
                             "*STEPS*"]
-    for name, status, _ in completed.steps:
+    for name, _, _ in completed.steps:
         assert name in titles["*STEPS*"]
     assert "no MFA device" in titles["*WHAT YOU MUST DO*"]
 

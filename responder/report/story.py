@@ -17,10 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from responder.redaction import redact
-
 from responder.catalog.registry import BY_EVENT
 from responder.incident.shapes import EvidenceSummary
+from responder.redaction import redact
 from responder.report import leads as report_leads
 from responder.report.model import (
     AttackerEntry,
