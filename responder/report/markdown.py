@@ -32,6 +32,7 @@ def markdown_of(report: ReportDocument) -> str:
     doc, more = report.document, report.extras
     told = story_of(doc, more)
     out = [f"# {md.text(told.title)}", "", f"**{md.text(told.headline)}**", ""]
+    out += [f"Observed in AWS: {md.text(told.verified)}", ""] if told.verified else []
     out += [f"- **{md.text(alert)}**" for alert in told.alerts]
     out += [""] if told.alerts else []
     out += ["| | |", "|---|---|", *(md.row(md.cell(k), md.cell(v)) for k, v in told.facts), ""]

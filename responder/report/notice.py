@@ -161,8 +161,6 @@ def _key_actions(n: Notice, view: IncidentView) -> list[Todo]:
     user's own sessions."""
     user = n.user_name or "the key's owner"
     actions: list[Todo] = []
-    if n.kind == "halted":
-        actions += _halted_actions(n, view)
     if n.replacement:
         actions.append(Todo(
             f"Update the applications that used {n.access_key_id} to the new key "
@@ -278,9 +276,11 @@ def _todo(n: Notice, view: IncidentView) -> tuple[Todo, ...]:
     session = view.session is not None
     if n.rolled_back is not None and not session:
         return _redacted(_rolled_back_actions(n, n.rolled_back))
-    actions = _leads(n.attacker)
-    actions += _session_actions(n, view) if session else _key_actions(n, view)
+    # Most urgent first: a halted run, what the attacker read and opened, its changes.
+    actions = _halted_actions(n, view) if n.kind == "halted" and not session else []
+    actions += _leads(n.attacker)
     actions += [_undo(item) for item in (n.attacker.needs_human if n.attacker else ())]
+    actions += _session_actions(n, view) if session else _key_actions(n, view)
     actions += _evidence_actions(n, view)
     if session:
         return _redacted(actions)

@@ -127,7 +127,8 @@ def render_text(notice: Notice) -> tuple[str, str]:
     attacker did, what was shut, what to do (each command alone on its line), evidence,
     steps, hardening; then the facts."""
     n, told = notice, _told(notice)
-    lines = [_headline(n), "", told.headline, *told.alerts, ""]
+    lines = [_headline(n), "", told.headline, *([told.verified] if told.verified else []),
+             *told.alerts, ""]
     for title, items in _sections(n, told):
         if items:
             lines += [title, *(f"  {item}" for item in items), ""]
@@ -175,7 +176,9 @@ def slack_payload(notice: Notice) -> dict[str, Any]:
     if n.replacement is not None:
         fields.append(f"*New key*\n`{_esc(str(n.replacement.access_key_id))}`")
         fields.append(f"*Secret*\n{_esc(str(n.replacement.secret_ref))}")
-    head = "\n".join([f"*{_esc(told.headline)}*", *(f"• {_esc(a)}" for a in told.alerts)])
+    head = "\n".join([f"*{_esc(told.headline)}*", *([_esc(told.verified)] if told.verified
+                                                      else []),
+                       *(f"• {_esc(a)}" for a in told.alerts)])
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _clip(subject,
                                                                          SLACK_HEADER_MAX)}},

@@ -165,6 +165,8 @@ class Story:
     state: str
     """CONTAINED, NOT CONTAINED, PLANNED, REFUSED, CLOSED, ROLLED BACK, ROTATION."""
     headline: str
+    verified: str
+    """What AWS showed when the incident's claims were last re-read, and when."""
     alerts: tuple[str, ...]
     """What must be seen with the headline: a region unread, a halt, a failed notice."""
     facts: tuple[tuple[str, str], ...]
@@ -208,6 +210,7 @@ def story_of(doc: IncidentDocument, extras: ReportExtras | None = None) -> Story
         title=_title(doc),
         state=_state(doc),
         headline=_headline(doc),
+        verified=doc.verification.headline() if doc.verification is not None else "",
         alerts=_alerts(doc, extras),
         facts=_facts(doc, extras),
         did=_did(extras.evidence_summary),
@@ -271,8 +274,8 @@ def _headline(doc: IncidentDocument) -> str:
     if verified is None:
         return f"CONTAINED: {what} (not re-read since)"
     if not verified.ok:
-        return f"CONTAINED, BUT NOT VERIFIED: {what}; {verified.headline()}"
-    return f"CONTAINED: {what}; {verified.headline()}"
+        return f"CONTAINED, BUT NOT VERIFIED: {what}; AWS showed otherwise when re-read"
+    return f"CONTAINED: {what}, as AWS showed when re-read at {words(verified.at)}"
 
 
 def _alerts(doc: IncidentDocument, extras: ReportExtras) -> tuple[str, ...]:

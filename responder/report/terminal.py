@@ -37,6 +37,7 @@ def summary(doc: IncidentDocument, extras: ReportExtras | None = None) -> str:
     told = story_of(doc, extras)
     lines = [f"incident {doc.incident_id}  {_status_words(doc)}", f"  {told.headline}",
              *_gap_headline(doc),
+             *([f"  {told.verified}"] if told.verified else []),
              *(f"  {alert}" for alert in told.alerts if not alert.startswith(GAP)),
              f"  key {doc.access_key_id}  {whose(doc)}  account {doc.account_id or '?'}",
              *report_leads.headline(report_leads.leads_of(doc)),
@@ -44,6 +45,8 @@ def summary(doc: IncidentDocument, extras: ReportExtras | None = None) -> str:
     lines += _section("WHAT THE ATTACKER DID", [d.line for d in told.did])
     lines += _section("WHAT WAS SHUT", told.shut)
     lines += _section("WHAT YOU MUST DO", [], todo(told.todo))
+    if told.evidence is not None:  # briefly: each high-risk event is in the reports
+        lines += _section("EVIDENCE", [x for x in told.evidence.lines if not x.startswith(" ")])
     lines.append("STEPS")
     lines += _steps(doc)
     contain = seconds_between(doc.started_at, doc.contained_at)
