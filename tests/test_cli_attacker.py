@@ -81,9 +81,13 @@ def test_report_and_notice_say_what_the_attacker_did(
     assert "aws iam detach-user-policy --user-name bob" in section
     assert "are denied" in section
     (notice,) = [m["Message"] for m in pager.messages()]
-    assert ("Attacker: 1 keys it created disabled, 1 users/roles it created quarantined, "
-            "0 role sessions it opened denied, 1 changes for a human to undo") in notice
-    assert "Undo what the attacker did (AttachUserPolicy" in notice
+    shut = notice.split("WHAT WAS SHUT\n", 1)[1].split("\n\n", 1)[0]
+    assert "  user backdoor (the attacker's): quarantined (deny-all policy)" in shut
+    assert any(line.startswith("  attacker's key ") and line.endswith(": disabled")
+               for line in shut.splitlines())
+    todo = notice.split("WHAT YOU MUST DO\n", 1)[1]
+    assert "Undo what the attacker did (AttachUserPolicy" in todo
+    assert "\n       aws iam detach-user-policy --user-name bob " in todo
 
 
 def test_dry_run_names_the_step_and_changes_nothing(

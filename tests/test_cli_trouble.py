@@ -314,7 +314,7 @@ def test_an_interrupt_after_the_first_word_on_stderr(server_account: Account,
     """Ctrl-C as soon as the run says anything (the installed `respond`, no launcher):
     wherever it lands, one line and at most one JSON object."""
     env = {**os.environ, "AWS_ENDPOINT_URL": moto_server}
-    with subprocess.Popen([*respond_command(env), "compromised", server_account.leaked_key,
+    with subprocess.Popen([*respond_command(env), "-v", "compromised", server_account.leaked_key,
                            "--yes", "--no-replace", "--output", "json"], env=env,
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True) as proc:

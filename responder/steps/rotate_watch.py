@@ -52,8 +52,8 @@ class WatchOldKey(Action):
     def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
         return (ApiCall("iam", "GetAccessKeyLastUsed",
                         {"AccessKeyId": inp.incident.access_key_id},
-                        note=f"until the grace period ({self._grace(inp).total_seconds() / 3600:g} h) "
-                        "ends"),)
+                        note=f"until the grace period "
+                             f"({self._grace(inp).total_seconds() / 3600:g} h) ends"),)
 
     def _grace(self, inp: StepInput) -> timedelta:
         hours = inp.ctx.options.grace_hours
