@@ -21,6 +21,23 @@ EXIT_NOT_NOTIFIED: Final = 5
 upload, or evidence from a region that could not be read."""
 EXIT_INCOMPLETE: Final = EXIT_NOT_NOTIFIED
 
+INPUT_CHARS: Final = 60
+"""How much of one piece of user input (a field name, a value, a path) a message quotes:
+enough to recognise it, never enough to make the message the size of the input."""
+MESSAGE_CHARS: Final = 400
+"""The longest error message the CLI prints (responder.cli.output.err), a last guard: a
+finding file of 200,000 malformed entries once made a 19.7 MB line. A few hundred
+characters, not fewer: a refusal and its advice (what to run instead) take up to ~380."""
+
+
+def clipped(text: object, limit: int = INPUT_CHARS) -> str:
+    """`text` as a message may quote it: at most `limit` characters, then an ellipsis and
+    how many more there were, so the reader knows it was cut and by how much."""
+    said = str(text)
+    if len(said) <= limit:
+        return said
+    return f"{said[:limit]}… ({len(said) - limit} more characters)"
+
 
 def exit_code_for(status: str, *, notification_failed: bool = False,
                   evidence_gap: bool = False) -> int:

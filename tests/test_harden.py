@@ -215,7 +215,7 @@ def test_apply_refuses_a_proposal_of_nothing(
     """bob did nothing CloudTrail shows: a deny-everything proposal is never attached."""
     before = iam_state(server_account.iam)
     run = cli("harden", "bob", "--apply", "--yes")
-    assert run.code == 1, run.stderr
+    assert run.code == 3, run.stderr  # refused by a guardrail, nothing applied (DESIGN §2)
     assert "lock the user out" in run.stderr
     assert iam_state(server_account.iam) == before
 

@@ -2,10 +2,12 @@
 happens in the service and the runner. Imported only once a command runs (responder.cli
 parses first), so `respond --help` and `--version` load none of the AWS stack.
 
-Exit codes (DESIGN §2, responder.errors): 0 completed or planned, 1 halted (resumable),
-2 bad input, 3 refused by a guardrail, 4 another runner holds the incident's lease, and
-5: completed (contained, replaced) but a notification could not be delivered. An
-interrupt is answered by `interrupted` (see responder.cli.main for its exit codes).
+Exit codes (DESIGN §2, responder.errors), one table for every command: 0 completed or
+planned (a dry run, and every preview: rollback or --reactivate without --yes), 1 halted
+(resumable), 2 bad input (and a `Proceed?` answered no), nothing changed, 3 refused by a
+guardrail, nothing changed, 4 another runner holds the incident's lease, and 5 completed
+and contained but something is missing (a notification, the evidence upload, a region's
+evidence). An interrupt is answered by `interrupted` (see responder.cli.main).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from responder.cli import interrupts
 from responder.cli.lifecycle import cmd_audit, cmd_harden, cmd_rollback, cmd_rotate
 from responder.cli.output import (
     begin,
+    checked_state,
     confirmed_plan,
     context,
     countdown,
@@ -166,13 +169,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     journal = journal_of(args)
     view = IncidentView.load(journal, args.incident_id, calls=True)
-    if args.format == "html":
+    if args.output == "html":
         from responder.report import html as report_html  # noqa: PLC0415 - html only
 
         out(report_html.page(view), escape=html.escape)  # a pasted --state, as HTML
         return 0
     typed = report.report_of(view)
-    if args.format == "json":
+    if args.output == "json":
         out_json(typed.to_json())
     else:
         out(markdown_of(typed))
@@ -227,6 +230,11 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+FINDING_LINES = 20
+"""How many findings' refusals `respond finding` says one line each; the rest are counted
+(a file of thousands of bad findings must not print thousands of lines)."""
+
+
 def cmd_finding(args: argparse.Namespace) -> int:
     from responder import findings  # noqa: PLC0415 - for findings only
     from responder.report import document as report  # noqa: PLC0415
@@ -235,9 +243,12 @@ def cmd_finding(args: argparse.Namespace) -> int:
     parsed = findings.load_each(args.file)
     journal = journal_to_act(args)
     outcomes = trigger.respond_all(context(args), journal, parsed)
-    for outcome in outcomes:
-        if outcome.error is not None:
-            err(outcome.error)
+    said = [o.error for o in outcomes if o.error is not None]
+    for error in said[:FINDING_LINES]:
+        err(error)
+    if len(said) > FINDING_LINES:
+        err(f"and {len(said) - FINDING_LINES} more findings not answered"
+            + ("" if args.output == "json" else " (--output json lists every one)"))
     if args.output == "json":
         out_json(trigger.result_document(outcomes))
     else:
@@ -288,9 +299,12 @@ def run(args: argparse.Namespace) -> int:
     """Run the parsed command; its exit code (DESIGN §2). An interrupt is not caught
     here: responder.cli.main answers it, through `interrupted`, wherever it lands."""
     args.started_at = utcnow()
+    refused = checked_state(args)
     begin(args.state)
-    configure(verbose=args.verbose, console_text=pasteable)
+    configure(verbose=args.verbose, console_text=pasteable, quiet=not args.verbose)
     os.umask(0o077)  # journal, evidence, reports and logs are for their owner only
+    if refused is not None:
+        return _failed(args, refused)
     try:
         return COMMANDS[args.command](args)
     except ResponderError as exc:

@@ -137,11 +137,15 @@ def _continue_rotation(args: argparse.Namespace) -> int:
 def _reactivate(args: argparse.Namespace) -> int:
     from responder.rotation import lifecycle as rotation  # noqa: PLC0415 - rotation only
 
-    if not args.yes:
-        out(f"would re-activate the old key of rotation {args.reactivate_id}; nothing was "
-            "changed: pass --yes to do it")
-        return EXIT_BAD_INPUT
     journal = journal_of(args)
+    if not args.yes:  # a preview, as rollback's: exit 0 (DESIGN §2)
+        record = journal.get(args.reactivate_id)  # an unknown id is bad input (exit 2)
+        if args.output == "json":
+            out_json({"incident_id": record.id, "would_reactivate": record.access_key_id})
+        else:
+            out(f"would re-activate {record.access_key_id}, the old key of rotation "
+                f"{record.id}; nothing was changed: pass --yes to do it")
+        return EXIT_COMPLETED
     return swept(journal, rotation.reactivate(context(args), journal, args.reactivate_id),
                  args.output)
 

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 from responder.aws import RetryPolicy, env_number, session_factory
 from responder.cli import interrupts
 from responder.context import Options, RunContext, SessionHint, responder_home, utcnow
-from responder.errors import EXIT_HALTED, BadInput
+from responder.errors import EXIT_HALTED, MESSAGE_CHARS, BadInput, clipped
 from responder.guardrails import check_bucket, check_role_arn, check_topic_arn
 from responder.incident.view import IncidentView
-from responder.journal import Journal, open_journal, open_journal_to_act
+from responder.journal import Journal, check_state, open_journal, open_journal_to_act
 from responder.journal.sqlite import SqliteJournal
+from responder.logging import get_logger
 
 if TYPE_CHECKING:
     from responder.aws import AnySession
@@ -33,6 +34,11 @@ if TYPE_CHECKING:
     from responder.run.followup import Swept
     from responder.run.service import Plan
 
+
+log = get_logger("responder.cli")
+
+FULL_CHARS = 100_000
+"""How much of a cut error line -v still shows (a line of megabytes helps no one)."""
 
 JOURNAL_COMMANDS = ("compromised", "finding", "resume", "sweep", "status", "report",
                     "rollback", "close", "rotate", "harden")
@@ -134,7 +140,14 @@ def printed() -> bool:
 
 
 def err(text: str) -> None:
-    _write(sys.stderr, pasteable(f"respond: {text}\n"))
+    """One line on stderr, `respond: ` first. At most MESSAGE_CHARS of `text`: whatever
+    embedded user input a message (a 200,000-entry finding file once made 19.7 MB), the
+    line stays readable and the terminal usable; the cut says how much more there was,
+    and -v logs the whole of it (up to FULL_CHARS)."""
+    shown = clipped(text, MESSAGE_CHARS)
+    if shown != text:
+        log.debug("error.untruncated", message=clipped(text, FULL_CHARS))
+    _write(sys.stderr, pasteable(f"respond: {shown}\n"))
 
 
 def terminal_progress(step: str, info: Mapping[str, Any]) -> None:
@@ -168,6 +181,19 @@ def context(args: argparse.Namespace) -> RunContext:
                                          "RESPONDER_ROLE_ARN_TEMPLATE"),
         progress=terminal_progress if sys.stderr.isatty() else None,
     )
+
+
+def checked_state(args: argparse.Namespace) -> BadInput | None:
+    """`--state` checked once, before any command opens (or creates) anything: a path or
+    `dynamodb://TABLE`, never another URL (`s3://b/x` would otherwise become the SQLite
+    file ./s3:/b/x). A refused location is dropped from args, so nothing opens it and no
+    printed command names it; run() says the refusal like any other."""
+    try:
+        check_state(args.state)
+    except BadInput as exc:
+        args.state = None
+        return exc
+    return None
 
 
 def journal_session(args: argparse.Namespace) -> AnySession | None:

@@ -11,7 +11,7 @@ session; without one it is refused with advice on revoking the session.
 
 from __future__ import annotations
 
-from responder.errors import BadInput
+from responder.errors import BadInput, clipped
 from responder.findings.mapping import Rule, TriggerMapping
 from responder.findings.model import Candidate, FindingRefused, Trigger
 from responder.guardrails import ROOT_NAMES, check_access_key_id, is_temporary
@@ -28,9 +28,10 @@ _PRINCIPAL_KINDS = {"assumedrole": "role", "iamuser": "IAM user", "federateduser
 def _principal(c: Candidate) -> str:
     """Who the finding is about, in words an engineer can search the console for."""
     kind = _PRINCIPAL_KINDS.get((c.user_type or "").lower(), c.user_type)
-    name = " ".join(p for p in (kind, c.user_name) if p)
+    name = " ".join(clipped(p) for p in (kind, c.user_name) if p)
     if c.principal_id:
-        name = f"{name} ({c.principal_id})" if name else c.principal_id
+        principal = clipped(c.principal_id)
+        name = f"{name} ({principal})" if name else principal
     return name
 
 
@@ -42,7 +43,9 @@ def decide(c: Candidate, mapping: TriggerMapping) -> Trigger:
     only then does the mapping decide whether to act, with the rules for the key's kind.
     """
     key = c.access_key_id
-    by_hand = f"`respond compromised {key}`" if key else "`respond compromised ACCESS_KEY_ID`"
+    shown_key = clipped(key, 40) if key else None  # as found in the finding: not yet checked
+    by_hand = (f"`respond compromised {shown_key}`" if shown_key
+               else "`respond compromised ACCESS_KEY_ID`")
     if c.sample:
         raise FindingRefused(
             f"{c.label} is a {c.product} sample finding, not a real incident: nothing to "
@@ -56,19 +59,19 @@ def decide(c: Candidate, mapping: TriggerMapping) -> Trigger:
     is_root = ((c.user_type or "").lower() == "root"
                or (c.user_name or "").lower() in _ROOT)
     if is_root:
-        what = f"the root user's access key {key}" if key else "the account's root user"
+        what = f"the root user's access key {shown_key}" if key else "the account's root user"
         raise FindingRefused(
             f"{c.label} concerns {what}"
-            f"{f' in account {c.account_id}' if c.account_id else ''}. Root credentials "
+            f"{f' in account {clipped(c.account_id)}' if c.account_id else ''}. Root credentials "
             "cannot be contained safely through IAM APIs: sign in to the console as the "
             "root user, delete the root access key under Security credentials, rotate the "
             "root password and MFA, and review CloudTrail for what the credentials did",
             reason="root", finding_id=c.finding_id, access_key_id=key)
     if key is None:
-        named = f" ({', '.join(c.resources)})" if c.resources else ""
+        named = f" ({', '.join(clipped(r) for r in c.resources)})" if c.resources else ""
         who = _principal(c)
         raise FindingRefused(
-            f"{c.label} ({c.finding_type}) names no access key{named}; investigate the "
+            f"{c.label} ({clipped(c.finding_type)}) names no access key{named}; investigate the "
             f"principal{f' {who}' if who else ''} or resource it names in "
             f"{_CONSOLE[c.source]}. `respond` contains access keys only: if you find "
             "one, run `respond compromised ACCESS_KEY_ID`",
@@ -83,7 +86,7 @@ def decide(c: Candidate, mapping: TriggerMapping) -> Trigger:
         raise _temporary_refusal(c, key, mapping)
     if chosen is None:
         raise FindingRefused(
-            f"{c.label}: type {c.finding_type!r} is not configured to trigger a playbook: "
+            f"{c.label}: type {clipped(c.finding_type)!r} is not configured to trigger a playbook: "
             f"add a rule for it to the trigger mapping ({mapping.origin}), or run {by_hand} "
             "to respond by hand",
             reason="not-configured", finding_id=c.finding_id, access_key_id=key)
@@ -93,7 +96,7 @@ def decide(c: Candidate, mapping: TriggerMapping) -> Trigger:
     floor = mapping.threshold(rule)
     if c.severity is not None and c.severity < floor:
         raise FindingRefused(
-            f"{c.label}: severity {c.severity:g} of {reported!r} is below min_severity "
+            f"{c.label}: severity {c.severity:g} of {clipped(reported)!r} is below min_severity "
             f"{floor:g} (rule {rule.match!r} in {mapping.origin}), so it is not configured "
             f"to trigger a playbook: lower min_severity there to act on such findings, or "
             f"run {by_hand} to respond by hand",
@@ -115,12 +118,12 @@ def _quiet_refusal(c: Candidate, key: str, mapping: TriggerMapping, rule: Rule, 
     where = f"rule {rule.match!r} in {mapping.origin}"
     if rule.action == "notify":
         return FindingRefused(
-            f"{c.label}: type {reported!r} is notify-only ({where}): no playbook runs and "
+            f"{c.label}: type {clipped(reported)!r} is notify-only ({where}): no playbook runs and "
             f"nothing was changed. Review it in {_CONSOLE[c.source]}; if the key is in an "
             f"attacker's hands, run {by_hand}",
             reason="notify-only", finding_id=c.finding_id, access_key_id=key)
     return FindingRefused(
-        f"{c.label}: type {reported!r} is ignored ({where}): no playbook runs and nothing "
+        f"{c.label}: type {clipped(reported)!r} is ignored ({where}): no playbook runs and nothing "
         f"was changed. If the key is still a concern, run {by_hand}",
         reason="ignored", finding_id=c.finding_id, access_key_id=key)
 
@@ -134,7 +137,7 @@ def _temporary_refusal(c: Candidate, key: str, mapping: TriggerMapping) -> Findi
     return FindingRefused(
         f"{c.label}: {key} is a temporary (STS) key of {who}; it cannot be disabled, and "
         f"no rule of the trigger mapping ({mapping.origin}) with `\"keys\": \"temporary\"` "
-        f"selects type {c.finding_type!r}, so "
+        f"selects type {clipped(c.finding_type)!r}, so "
         f"nothing was changed. Run `respond compromised {key}` by hand: it denies exactly "
         "that session (not every session of the role); or add such a rule to answer these "
         "findings automatically",

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from responder.errors import BadInput, Refused, ResponderError
+from responder.errors import BadInput, Refused, ResponderError, clipped
 from responder.findings import guardduty, health, securityhub
 from responder.findings.decide import decide
 from responder.findings.lookup import as_list, text_at, value_at
@@ -40,9 +40,16 @@ class _Unit:
 
 
 _HELP = ("`respond finding` takes an EventBridge event from aws.guardduty, aws.health or "
-         "aws.securityhub, GuardDuty or Security Hub GetFindings output, or one finding "
-         "(or a JSON list of these); for a key you already know, run "
-         "`respond compromised ACCESS_KEY_ID`")
+         "aws.securityhub, GetFindings output or one finding (or a JSON list of these); "
+         "for a key you already know, run `respond compromised ACCESS_KEY_ID`")
+
+SHOWN_FIELDS = 6
+"""How many of an unrecognised object's field names a message lists."""
+SHOWN_ENTRIES = 2
+"""How many of a list's entries a message that none of them is a finding quotes."""
+SHOWN_PROBLEMS = 3
+"""How many rejected findings a message that sums several up quotes (the rest counted):
+a list of 200,000 malformed entries must make one short line, not megabytes."""
 
 _EXTRACT: dict[Source, Callable[[Any, Any], list[Candidate]]] = {
     "guardduty": guardduty.candidates,
@@ -51,9 +58,11 @@ _EXTRACT: dict[Source, Callable[[Any, Any], list[Candidate]]] = {
 }
 
 
+_NOT_A_FINDING = "; not a GuardDuty, AWS Health or Security Hub finding"
+
+
 def _unrecognised(origin: str, what: str) -> BadInput:
-    return BadInput(f"{origin}: {what}; not a GuardDuty, AWS Health or Security Hub "
-                    f"finding. {_HELP}")
+    return BadInput(f"{origin}: {what}{_NOT_A_FINDING}. {_HELP}")
 
 
 def _bare(obj: Any, origin: str) -> _Unit:
@@ -67,8 +76,10 @@ def _bare(obj: Any, origin: str) -> _Unit:
             return _Unit("guardduty", obj, None, origin)
         if text_at(obj, "eventTypeCode") and text_at(obj, "eventArn"):
             return _Unit("health", obj, None, origin)
-        shown = ", ".join(sorted(map(str, obj))[:6])
-        raise _unrecognised(origin, f"an object with fields {shown or '(none)'}")
+        names = sorted(map(str, obj))
+        shown = ", ".join(clipped(n, 40) for n in names[:SHOWN_FIELDS])
+        more = f" and {len(names) - SHOWN_FIELDS} more" if len(names) > SHOWN_FIELDS else ""
+        raise _unrecognised(origin, f"an object with fields {shown or '(none)'}{more}")
     raise _unrecognised(origin, f"a JSON {type(obj).__name__}")
 
 
@@ -100,9 +111,12 @@ def _each(items: Sequence[Any], origin: str, label: str,
         return units
     if len(problems) == 1:
         raise problems[0]
-    each = "; ".join(str(p).removesuffix(f". {_HELP}") for p in problems)
+    each = "; ".join(clipped(str(p).removesuffix(f". {_HELP}").removesuffix(_NOT_A_FINDING),
+                             100) for p in problems[:SHOWN_ENTRIES])
+    more = f"; and {len(problems) - SHOWN_ENTRIES} more" if len(problems) > SHOWN_ENTRIES \
+        else ""
     raise BadInput(f"{origin}: none of the {len(problems)} entries of {label or 'the list'} "
-                   f"is a finding: {each}. {_HELP}")
+                   f"is a finding: {each}{more}. {_HELP}")
 
 
 def _event(document: Any, source: str, origin: str) -> list[_Unit | Rejected]:
@@ -110,7 +124,8 @@ def _event(document: Any, source: str, origin: str) -> list[_Unit | Rejected]:
     detail = value_at(document, "detail")
     if source in {"aws.guardduty", "aws.health", "aws.securityhub"} and not isinstance(
             detail, dict):
-        raise BadInput(f"{origin}: an event from {source!r} without a `detail` object")
+        raise BadInput(f"{origin}: an event from {clipped(source)!r} without a `detail` "
+                       "object")
     if source == "aws.guardduty":
         return [_Unit("guardduty", detail, document, origin)]
     if source == "aws.health":
@@ -121,8 +136,8 @@ def _event(document: Any, source: str, origin: str) -> list[_Unit | Rejected]:
                      lambda f, where: [_asff(f, where, document)],
                      "Security Hub event with no findings in detail.findings")
     detail_type = text_at(document, "detail-type")
-    raise _unrecognised(origin, f"an event from {source!r}"
-                        f"{f' ({detail_type})' if detail_type else ''}")
+    raise _unrecognised(origin, f"an event from {clipped(source)!r}"
+                        f"{f' ({clipped(detail_type)})' if detail_type else ''}")
 
 
 def _document(document: Any, origin: str) -> list[_Unit | Rejected]:
@@ -197,7 +212,9 @@ def actionable(parsed: Sequence[Parsed], origin: str = "finding") -> list[Trigge
     problems: list[ResponderError] = [p.error for p in parsed if isinstance(p, Rejected)]
     if len(problems) == 1:
         raise problems[0]
-    summary = "; ".join(str(p) for p in problems)
+    summary = "; ".join(str(p) for p in problems[:SHOWN_PROBLEMS])  # each bounded already
+    if len(problems) > SHOWN_PROBLEMS:
+        summary += f"; and {len(problems) - SHOWN_PROBLEMS} more"
     message = f"{origin}: none of the {len(problems)} findings may start a playbook: {summary}"
     if any(isinstance(p, Refused) for p in problems):
         raise FindingRefused(message, reason="none-actionable", problems=problems)
@@ -225,7 +242,7 @@ def _read(path_or_dash: str, stdin: TextIO | None) -> tuple[Any, str]:
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInput(f"cannot read the finding from standard input: {exc}") from exc
     else:
-        name = path_or_dash
+        name = clipped(path_or_dash, 120)  # every message about the file starts with it
         text = read_text(path_or_dash, "finding file")
     text = text.removeprefix("\ufeff")
     if not text.strip():

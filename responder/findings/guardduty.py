@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from responder.context import SessionHint
+from responder.errors import clipped
 from responder.findings.lookup import (
     as_list,
     number,
@@ -42,7 +43,7 @@ def candidates(finding: Any, event: Any) -> list[Candidate]:
     return [Candidate(
         finding_id=f"guardduty:{raw_id}",
         source="guardduty",
-        label=f"GuardDuty finding {raw_id}",
+        label=f"GuardDuty finding {clipped(raw_id)}",
         finding_type=finding_type,
         types=((finding_type, finding_type),),
         severity=number(value_at(finding, "severity")),

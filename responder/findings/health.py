@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from responder.errors import clipped
 from responder.findings.lookup import as_list, key_tokens, required_texts, text_at, value_at
 from responder.findings.model import Candidate
 
@@ -26,7 +27,7 @@ def candidates(detail: Any, event: Any) -> list[Candidate]:
     base = Candidate(
         finding_id=f"health:{arn}",
         source="health",
-        label=f"AWS Health event {arn}",
+        label=f"AWS Health event {clipped(arn, 160)}",
         finding_type=code,
         types=((code, code),),
         severity=None,

@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, get_args
 
-from responder.errors import BadInput
+from responder.errors import BadInput, clipped
 from responder.playbook import load_yaml
 
 SHIPPED_PACKAGE = "responder.playbooks"
@@ -115,19 +115,20 @@ def _reject_unknown(data: dict[Any, Any], known: Set[str], where: str) -> None:
     """A misspelt field would otherwise be ignored and the rule silently mean less."""
     unknown = sorted(set(map(str, data)) - known)
     if unknown:
-        raise BadInput(f"{where}: unknown field {', '.join(map(repr, unknown))}; "
+        raise BadInput(f"{where}: unknown field {clipped(', '.join(map(repr, unknown)))}; "
                        f"known: {', '.join(sorted(known))}")
 
 
 def _severity_setting(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 10:
-        raise BadInput(f"{where}: min_severity must be a number from 0 to 10, got {value!r}")
+        raise BadInput(f"{where}: min_severity must be a number from 0 to 10, "
+                       f"got {clipped(repr(value))}")
     return float(value)
 
 
 def _text_setting(value: Any, where: str, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise BadInput(f"{where}: {name} must be a non-empty string, got {value!r}")
+        raise BadInput(f"{where}: {name} must be a non-empty string, got {clipped(repr(value))}")
     return value.strip()
 
 
@@ -169,7 +170,7 @@ def _action_setting(value: Any, at: str) -> Action:
         if value == action:
             return action
     allowed = ", ".join(repr(a) for a in ACTIONS)
-    raise BadInput(f"{at}: action must be one of {allowed}, got {value!r}")
+    raise BadInput(f"{at}: action must be one of {allowed}, got {clipped(repr(value))}")
 
 
 def _keys_setting(value: Any, at: str) -> KeyKind:
@@ -180,7 +181,7 @@ def _keys_setting(value: Any, at: str) -> KeyKind:
     allowed = " or ".join(repr(k) for k in KEY_KINDS)
     raise BadInput(f"{at}: keys must be {allowed} (which kind of access key the rule's "
                    f"playbook responds to; a notify or ignore rule may also say 'any'), "
-                   f"got {value!r}")
+                   f"got {clipped(repr(value))}")
 
 
 def _mapping_from(data: Any, origin: str) -> TriggerMapping:
@@ -225,6 +226,7 @@ def read_text(path: str, what: str) -> str:
     try:
         return Path(path).read_text("utf-8-sig")
     except OSError as exc:
-        raise BadInput(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+        raise BadInput(f"cannot read {what} {clipped(path, 120)}: "
+                       f"{clipped(exc.strerror or exc)}") from exc
     except UnicodeDecodeError as exc:
-        raise BadInput(f"{what} {path}: not UTF-8 text") from exc
+        raise BadInput(f"{what} {clipped(path, 120)}: not UTF-8 text") from exc

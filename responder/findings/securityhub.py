@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from responder.errors import clipped
 from responder.findings.lookup import (
     as_list,
     key_tokens,
@@ -54,7 +55,7 @@ def candidates(finding: Any, event: Any) -> list[Candidate]:
     base = Candidate(
         finding_id=f"securityhub:{raw_id}",
         source="securityhub",
-        label=f"{product} finding {raw_id}",
+        label=f"{clipped(product)} finding {clipped(raw_id, 160)}",
         finding_type=types[0] if types else "(no Types)",
         types=_asff_types(types),
         severity=_asff_severity(finding),

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from responder.aws import Api, ApiCall
 from responder.context import iso, parse_iso
-from responder.errors import StepFailed
+from responder.errors import Refused, StepFailed
 from responder.hardening import apply as applying
 from responder.hardening import reads
 from responder.hardening.policy import propose, require_mfa_policy, unused_permissions
@@ -56,6 +56,12 @@ def compromised_at(inp: StepInput, now: datetime) -> tuple[datetime, str]:
             f"the first-seen time of finding {view.record.finding_id}"
     return view.started_at - timedelta(hours=hours), \
         f"{hours:g} h before incident {view.id} started"
+
+
+def in_playbook(inp: StepInput) -> bool:
+    """Whether the step runs as one of its incident's playbook steps (not appended to the
+    incident by `respond harden --incident`, nor on its own without an incident)."""
+    return inp.view is not None and any(s.name == inp.step_name for s in inp.view.steps)
 
 
 @register("harden")
@@ -135,7 +141,7 @@ class Harden(Action):
         path = None if dry else self._write(inp, proposal.document)
         applied = None
         if inp.settings.get("apply") and not dry:
-            self._check_applicable(user, usages, found)
+            self._check_applicable(inp, user, usages, found)
             applied = applying.apply(
                 api, user, target.account_id, proposal.document,
                 mfa_document=require_mfa_policy() if wants_mfa else None)
@@ -154,19 +160,28 @@ class Harden(Action):
             truncated=found.truncated, applied=applied,
             finish_commands=applying.finish_commands(user, held)))
 
-    def _check_applicable(self, user: str, usages: tuple[Usage, ...],
+    def _check_applicable(self, inp: StepInput, user: str, usages: tuple[Usage, ...],
                           found: reads.History) -> None:
         """A proposal drawn from a partial or empty history would take away what the user
-        needs (an empty one is a deny of everything): say so instead of applying it."""
+        needs: say so instead of applying it. A history that could not be read fails the
+        step (read it again: exit 1). An empty one is a deny of everything, which is never
+        applied whatever is run again: for `respond harden --apply` (on its own or
+        appended to an incident) that is a guardrail's refusal, exit 3 with nothing
+        changed; inside a playbook run, whose earlier steps did change AWS, it stays the
+        step's failure, never the incident's refusal."""
         if found.failed:
             where = "; ".join(f"{r}: {why}" for r, why in sorted(found.failed.items()))
             raise StepFailed(self.name, f"not applying: CloudTrail could not be read ({where}), "
                              "so the proposal may miss what the user needs. Fix that and run "
                              "again, or pass --regions")
         if not usages:
-            raise StepFailed(self.name, f"not applying: CloudTrail shows no use by {user} before "
-                             "the compromise time, and a policy of nothing would lock the user "
-                             "out. Check --compromised-at and --lookback-days")
+            said = (f"not applying: CloudTrail shows no use by {user} before the compromise "
+                    "time, and a policy of nothing would lock the user out (a deny of "
+                    "everything); nothing was applied. Check --compromised-at and "
+                    "--lookback-days")
+            if in_playbook(inp):
+                raise StepFailed(self.name, said)
+            raise Refused(f"{self.name}: {said}")
 
     def _write(self, inp: StepInput, document: Mapping[str, Any]) -> str | None:
         """proposed-policy.json in the incident's directory; a local failure is logged,

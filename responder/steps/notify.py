@@ -19,6 +19,10 @@ from responder.incident.shapes import Delivery
 from responder.report.notice import Notice, build_notice
 from responder.report.notify import NotificationError, post_slack, publish_sns
 
+SLACK_SERVICE = "slack"
+"""The planned Slack post's `service`: not an AWS service, so never an IAM permission."""
+SLACK_HIDDEN = "Slack webhook (URL not shown)"
+"""How a plan names the Slack channel: the webhook URL is a credential."""
 NO_TARGET = "no --notify-topic, --slack-webhook, RESPONDER_SLACK_WEBHOOK or sns_topic_arn"
 
 
@@ -83,12 +87,23 @@ class Notify(Action):
     }
 
     def plan(self, inp: StepInput) -> tuple[ApiCall, ...]:
-        topic, _ = targets(inp.settings, inp.ctx.options)
-        if not topic:
-            return ()
-        return (ApiCall("sns", "Publish", {"TopicArn": topic, "Subject": "<incident summary>",
-                                           "Message": "<what happened, what to do next>"},
-                        mutating=True),)
+        """One planned delivery per channel that will be told, each named in its note, so
+        the dry run and the `Proceed?` plan say who hears of the incident. The Slack
+        webhook is an HTTPS POST, not an AWS call (it needs no permission); its URL is a
+        credential (whoever holds it can post to the channel), so it is never shown."""
+        topic, webhook = targets(inp.settings, inp.ctx.options)
+        calls: list[ApiCall] = []
+        if topic:
+            calls.append(ApiCall(
+                "sns", "Publish", {"TopicArn": topic, "Subject": "<incident summary>",
+                                   "Message": "<what happened, what to do next>"},
+                mutating=True, note=f"tells SNS topic {topic}"))
+        if webhook:
+            calls.append(ApiCall(
+                SLACK_SERVICE, "PostMessage", {"text": "<what happened, what to do next>"},
+                mutating=True, note=f"tells the {SLACK_HIDDEN}; an HTTPS POST, not an AWS "
+                "call"))
+        return tuple(calls)
 
     def observe(self, inp: StepInput, api: Api) -> StepResult | None:
         published = already_published(inp)
