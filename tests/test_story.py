@@ -31,12 +31,12 @@ from responder.report.model import (
     ReportDocument,
     ReportExtras,
     SessionEntry,
-    Todo,
 )
 from responder.report.notice import build_notice
 from responder.report.notify import render_text, slack_payload
 from responder.report.story import Story, story_of
 from responder.report.terminal import summary
+from responder.report.todo import Todo
 
 SCENARIOS = ("persistence", "exfiltration", "session-pivot")
 PYTHON = re.compile(r"\bNone\b|\bTrue\b|\bFalse\b|NoneType|\{'|\['|\d+ days?, \d+:\d\d:\d\d"

@@ -35,6 +35,7 @@ from responder.cli.output import (
     out_json,
     pasteable,
     print_doc,
+    print_view,
     printed,
     swept,
 )
@@ -117,8 +118,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     journal = journal_of(args)
     now = utcnow()
     if args.incident_id:
-        print_doc(report.document_of(IncidentView.load(journal, args.incident_id), now),
-                  args.output)
+        print_view(IncidentView.load(journal, args.incident_id), args.output, now)
         return 0
     everything = journal.recent(-1)  # every open incident is listed, however old
     opened = [r for r in everything if r.is_open]
@@ -253,8 +253,9 @@ def cmd_finding(args: argparse.Namespace) -> int:
         out_json(trigger.result_document(outcomes))
     else:
         for outcome in outcomes:
-            if outcome.ran:
-                out(report.summary(outcome.document.document))
+            incident = outcome.document.document.incident_id
+            if outcome.ran and incident is not None:
+                out(report.told(IncidentView.load(journal, incident)))
     return trigger.worst(outcomes)
 
 
@@ -285,11 +286,11 @@ def _failed(args: argparse.Namespace, exc: ResponderError) -> int:
         return exc.exit_code  # the one object is out already (an interrupt after it)
     if exc.incident_id is not None:
         journal = getattr(args, "opened_journal", None) or journal_of(args)
-        doc = report.document_of(IncidentView.load(journal, exc.incident_id))
+        view = IncidentView.load(journal, exc.incident_id)
         if output == "json":
-            out_json(doc.to_json())
+            out_json(report.document_of(view).to_json())
         elif exc.exit_code == EXIT_HALTED:
-            out(report.summary(doc))
+            out(report.told(view))
     elif output == "json":
         out_json(report.refusal_of(exc, getattr(args, "access_key_id", None)).to_json())
     return exc.exit_code

@@ -235,11 +235,20 @@ def print_doc(doc: IncidentDocument, output: str) -> None:
         out(report.summary(doc))
 
 
-def show(view: IncidentView, output: str) -> int:
-    """Print the incident (the §2 object, or its summary); its exit code."""
+def print_view(view: IncidentView, output: str, now: datetime | None = None) -> None:
+    """An incident as journaled: the §2 object (`--output json`), or its story on the
+    terminal (with what the report adds: the evidence and what a human must do)."""
     from responder.report import document as report  # noqa: PLC0415 - after containment
 
-    print_doc(report.document_of(view), output)
+    if output == "json":
+        out_json(report.document_of(view, now).to_json())
+    else:
+        out(report.told(view, now))
+
+
+def show(view: IncidentView, output: str) -> int:
+    """Print the incident (the §2 object, or its story); its exit code."""
+    print_view(view, output)
     return view.exit_code
 
 
@@ -261,12 +270,10 @@ def countdown(step: str, due: datetime) -> None:
 
 
 def swept(journal: Journal, done: Swept, output: str) -> int:
-    from responder.report import document as report  # noqa: PLC0415 - after containment
-
     if done.status == "failed":
         err(f"{done.step} failed: {done.error}; {done.again} runs it again")
     view = IncidentView.load(journal, done.record.id)
-    print_doc(report.document_of(view), output)
+    print_view(view, output)
     return EXIT_HALTED if done.status == "failed" else view.exit_code
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 from responder.errors import ResponderError
@@ -23,14 +24,10 @@ from responder.report.incident_document import (
     sweeps_of,
 )
 from responder.report.markdown import markdown_of
-from responder.report.model import (
-    IncidentDocument,
-    RefusalDocument,
-    ReportDocument,
-    Todo,
-)
+from responder.report.model import IncidentDocument, RefusalDocument, ReportDocument
 from responder.report.notice import build_notice
 from responder.report.terminal import summary
+from responder.report.todo import Todo
 
 
 def refusal_of(exc: ResponderError, access_key_id: str | None,
@@ -55,6 +52,14 @@ def report_of(view: IncidentView) -> ReportDocument:
     return ReportDocument(doc, extras_of(view, todo))
 
 
+def told(view: IncidentView, now: datetime | None = None) -> str:
+    """The terminal's story of an incident: its document (as of `now`, see document_of)
+    with what the report adds: the evidence summary and what a human must do."""
+    typed = report_of(view)
+    doc = document_of(view, now) if now is not None else typed.document
+    return summary(doc, typed.extras)
+
+
 def write(view: IncidentView, directory: Path) -> Path:
     """Write report.json and report.md into the incident directory; returns report.md."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -68,4 +73,5 @@ def write(view: IncidentView, directory: Path) -> Path:
 
 
 __all__ = ["attacker_of", "document_of", "evidence_of", "refusal_of", "report_of",
-           "seconds_between", "session_of", "shut_by_sweeps", "summary", "sweeps_of", "write"]
+           "seconds_between", "session_of", "shut_by_sweeps", "summary", "sweeps_of", "told",
+           "write"]

@@ -37,8 +37,8 @@ from responder.report.model import (
     SweepDone,
     SweepsEntry,
     TimelineEntry,
-    Todo,
 )
+from responder.report.todo import Todo
 
 
 def seconds_between(start: str | None, end: str | None) -> float | None:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from responder.incident.shapes import CredentialRead, OutsideGrant, RestoredDefense
-from responder.report.model import MANUAL, IncidentDocument, Todo
+from responder.report.model import IncidentDocument
+from responder.report.todo import MANUAL, Todo
 
 EVERYONE = "*"
 AGAIN = {"trail": "logs", "detector": "detects", "recorder": "records"}

@@ -14,14 +14,9 @@ from responder.report import hardening as report_hardening
 from responder.report import leads as report_leads
 from responder.report import md
 from responder.report import rotation as report_rotation
-from responder.report.model import (
-    MANUAL,
-    AttackerEntry,
-    IncidentDocument,
-    ReportDocument,
-    Todo,
-)
+from responder.report.model import AttackerEntry, IncidentDocument, ReportDocument
 from responder.report.story import EvidenceStory, StepLine, story_of, whose
+from responder.report.todo import MANUAL, Todo
 
 __all__ = ["attacker_facts", "markdown_of", "todo_markdown", "whose"]
 

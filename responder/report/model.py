@@ -20,6 +20,7 @@ from responder.incident.detail import Detail
 from responder.incident.facts import FactKind
 from responder.incident.facts_rollback import RolledBack
 from responder.incident.verification import Verification
+from responder.report.todo import Todo
 
 
 def _json(value: Any) -> Any:
@@ -353,31 +354,6 @@ class EvidenceSummaryEntry(Entry):
     temporary_keys: tuple[shapes.TemporaryKey, ...] = ()
     roles_assumed: tuple[str, ...] = ()
     summary: shapes.EvidenceSummary | None = None
-
-
-MANUAL = "edit before running"
-"""How a command holding a <placeholder> is marked, wherever it is shown."""
-
-
-@dataclass(frozen=True)
-class Todo(Entry):
-    """One thing a human must do: in words, then the commands that do it, each pasting
-    as printed (shlex-quoted; alternatives as separate commands). `manual`: a command
-    holds a <placeholder> only a human can fill in, and is marked so wherever shown."""
-
-    what: str = ""
-    commands: tuple[str, ...] = ()
-    manual: bool = False
-    note: str = ""
-
-    @property
-    def text(self) -> str:
-        """One line, as report.json's `next_actions` and older readers have it."""
-        said = " or ".join(f"`{c}`" for c in self.commands)
-        marked = f" ({MANUAL}: replace each <placeholder>)" if self.manual and said else ""
-        tail = f" — {self.note}" if self.note else ""
-        return f"{self.what}: {said}{marked}{tail}" if said else f"{self.what}{tail}"
-
 
 
 @dataclass(frozen=True)

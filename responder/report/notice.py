@@ -21,9 +21,9 @@ from responder.incident.shapes import HumanAction, marked, refusal
 from responder.redaction import redact
 from responder.report import leads as report_leads
 from responder.report.incident_document import document_of, extras_of
-from responder.report.model import Todo
 from responder.report.notice_model import Notice, NoticeAttacker, NoticeEvidence, NoticeSweep
 from responder.report.story import scrubbed, story_of
+from responder.report.todo import Todo
 
 if TYPE_CHECKING:
     from responder.incident.facts import SweepFound

@@ -19,8 +19,9 @@ from responder.incident.shapes import (
     RefusedCall,
     RestoredDefense,
 )
-from responder.report.model import Entry, Todo
+from responder.report.model import Entry
 from responder.report.story import Story
+from responder.report.todo import Todo
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,10 @@ from responder.aws import Api, ApiCall, RetryPolicy
 from responder.context import iso
 from responder.redaction import redact
 from responder.report import terminal as report_terminal
-from responder.report.model import MANUAL, IncidentDocument, ReportExtras
+from responder.report.model import IncidentDocument, ReportExtras
 from responder.report.notice_model import Notice
 from responder.report.story import Story, story_of
+from responder.report.todo import MANUAL
 
 SUBJECT_MAX = 99
 """SNS: subjects must be under 100 characters, ASCII, one line."""

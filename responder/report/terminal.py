@@ -14,16 +14,9 @@ from collections.abc import Mapping, Sequence
 from responder.report import leads as report_leads
 from responder.report import rotation as report_rotation
 from responder.report.incident_document import seconds_between
-from responder.report.model import (
-    MANUAL,
-    IncidentDocument,
-    ReportExtras,
-    StepEntry,
-    SweepDone,
-    SweepsEntry,
-    Todo,
-)
+from responder.report.model import IncidentDocument, ReportExtras, StepEntry, SweepDone, SweepsEntry
 from responder.report.story import story_of, whose
+from responder.report.todo import MANUAL, Todo
 
 STEP_MARK = {"done": "ok", "skipped": "--", "failed": "!!", "pending": "..", "running": ">>",
              "planned": "=>"}
