@@ -169,11 +169,12 @@ def test_a_document_with_no_finding_at_all_fails_as_a_whole(document: Any) -> No
 def test_a_list_of_non_findings_names_each_entry_once() -> None:
     """The whole-document error lists each entry and gives the usage help once."""
     with pytest.raises(BadInput) as caught:
-        findings.parse_each([{}, 3], origin="x.json")
+        findings.parse_each([{}, 3, None], origin="x.json")
     message = str(caught.value)
-    assert message.startswith("x.json: none of the 2 entries of the list is a finding")
+    assert message.startswith("x.json: none of the 3 entries of the list is a finding")
     assert "x.json[0]" in message
-    assert "x.json[1]: a JSON int" in message
+    assert "x.json[1]: a JSON number" in message  # JSON's words, never Python's
+    assert "NoneType" not in message
     assert message.count("`respond finding` takes") == 1
 
 

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from responder.errors import BadInput, Refused, ResponderError, clipped
 from responder.findings import guardduty, health, securityhub
 from responder.findings.decide import decide
-from responder.findings.lookup import as_list, text_at, value_at
+from responder.findings.lookup import as_list, json_kind, text_at, value_at
 from responder.findings.mapping import TriggerMapping, load_mapping, read_text
 from responder.findings.model import Candidate, FindingRefused, Parsed, Rejected, Source, Trigger
 
@@ -80,7 +80,7 @@ def _bare(obj: Any, origin: str) -> _Unit:
         shown = ", ".join(clipped(n, 40) for n in names[:SHOWN_FIELDS])
         more = f" and {len(names) - SHOWN_FIELDS} more" if len(names) > SHOWN_FIELDS else ""
         raise _unrecognised(origin, f"an object with fields {shown or '(none)'}{more}")
-    raise _unrecognised(origin, f"a JSON {type(obj).__name__}")
+    raise _unrecognised(origin, f"a JSON {json_kind(obj)}")
 
 
 def _asff(obj: Any, origin: str, event: Any) -> _Unit:

@@ -94,3 +94,19 @@ def key_tokens(texts: Iterable[str]) -> list[str]:
             if token not in found:
                 found.append(token)
     return found
+
+
+def json_kind(value: Any) -> str:
+    """What a value is, in JSON's words (`null`, not Python's `NoneType`): the words a
+    person who wrote the file knows."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    return "object" if isinstance(value, dict) else type(value).__name__

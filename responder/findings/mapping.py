@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeAlias, get_args
 
 from responder.errors import BadInput, clipped
+from responder.findings.lookup import json_kind
 from responder.playbook import load_yaml
 
 SHIPPED_PACKAGE = "responder.playbooks"
@@ -188,7 +189,7 @@ def _mapping_from(data: Any, origin: str) -> TriggerMapping:
     where = f"trigger mapping {origin}"
     if not isinstance(data, dict):
         raise BadInput(f"{where}: must be a mapping with `rules` (and optionally "
-                       f"`min_severity`), got {type(data).__name__}")
+                       f"`min_severity`), got {json_kind(data)}")
     _reject_unknown(data, _MAPPING_FIELDS, where)
     if "rules" not in data or not isinstance(data["rules"], list):
         raise BadInput(f"{where}: `rules` is required and must be a list of {_RULE_SHAPE}")
