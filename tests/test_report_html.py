@@ -4,6 +4,7 @@ value escaped and every secret-shaped one redacted, whatever the times look like
 from __future__ import annotations
 
 import copy
+import html
 import json
 import math
 import re
@@ -144,7 +145,21 @@ def real(incident: tuple[dict[str, Any], list[dict[str, Any]]]
     return copy.deepcopy(incident)
 
 
-def test_a_real_incident_page_shows_both_lanes_on_one_axis(
+def sections(text: str) -> list[str]:
+    """The ids of the page's sections, in document order."""
+    return re.findall(r'<section id="([a-z]+)">', text)
+
+
+def of_class(svg: ET.Element, cls: str) -> list[ET.Element]:
+    return [e for e in svg.iter() if e.attrib.get("class") == cls]
+
+
+def label_texts(svg: ET.Element) -> list[str]:
+    """What the attacker lane's labels say."""
+    return ["".join(t.itertext()) for g in of_class(svg, "label") for t in g.iter("text")]
+
+
+def test_a_real_incident_page_tells_the_story_then_draws_both_lanes(
         real: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
     doc, events = real
     assert doc["status"] == "completed"
@@ -154,38 +169,49 @@ def test_a_real_incident_page_shows_both_lanes_on_one_axis(
     page = parse(text)
     assert_self_contained(text)
     assert doc["incident_id"] in page.title
-    assert f"<h1>Incident {doc['incident_id']}</h1>" in text
+    assert f"<h1>Incident {doc['incident_id']}: compromised access key " in text
     for value in (doc["access_key_id"], "alice", doc["account_id"], "completed",
                   doc["evidence"]["sha256"], "backdoor", "iam:UpdateAccessKey"):
         assert value in text, value
-    for section in ("timeline", "evidence", "shut", "next"):
-        assert f'<section id="{section}">' in text
-    assert page.tags.count("li") == len(doc["next_actions"])
+    found = sections(text)
+    assert found[0] == "headline"
+    story = [s for s in ("headline", "did", "shut", "read", "granted", "todo", "evidence",
+                         "timeline", "hardening", "details") if s in found]
+    assert found == story, found
+    assert {"headline", "did", "shut", "evidence", "timeline", "details"} <= set(found)
+    headline = text.split('<section id="headline">', 1)[1].split("</section>", 1)[0]
+    assert "CONTAINED" in headline
+    for item in doc["todo"]:  # each command in its own block, exactly as it pastes
+        for command in item["commands"]:
+            assert f"<pre><code>{html.escape(command)}</code></pre>" in text
     svg = svg_of(text)
     assert_on_canvas(svg)
-    labels = texts(svg)
-    assert "contained" in labels
-    assert {e["eventName"] for e in events} <= set(labels)
+    assert "contained" in texts(svg)
+    said = " ".join(label_texts(svg))
+    assert all(e["eventName"] in said for e in events), said
     assert any(t.startswith("CreateUser | ") for t in texts(svg, "title"))
-    bars = list(svg.iter("rect"))
+    bars = [r for g in of_class(svg, "step") for r in g.iter("rect")]
     assert len(bars) == len([t for t in doc["timeline"] if t["started_at"]])
-    marks = list(svg.iter("circle"))
-    assert len(marks) == len(events)
+    marks = [c for g in of_class(svg, "dot") for c in g.iter("circle")]
+    assert 1 <= len(marks) <= len(events)
     # The attacker's lane is above the responder's, and both share the axis: the attacker
     # acted minutes before the response, so every mark is left of every bar.
     assert max(float(c.attrib["cy"]) for c in marks) < min(float(r.attrib["y"]) for r in bars)
     assert max(float(c.attrib["cx"]) for c in marks) < min(float(r.attrib["x"]) for r in bars)
     # Three minutes of nothing between them is drawn short and said so.
-    assert any(t.startswith("≈ ") for t in labels)
+    assert any(t.startswith("≈ ") for t in texts(svg))
     # 24 regions' LookupEvents pages are counted, not listed one by one.
-    assert re.search(r"cloudtrail:LookupEvents x\d+", text)
+    assert re.search(r"cloudtrail:LookupEvents \N{MULTIPLICATION SIGN}\d+", text)
+    # The whole span below, the focus shaded on it.
+    assert of_class(svg, "overview")
+    assert of_class(svg, "focus")
 
 
 def test_attacker_text_is_escaped_and_secrets_redacted(
         real: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
     doc, events = real
     doc["user_name"] = SCRIPT
-    doc["next_actions"].append(f"rotate {SECRET} <b>now</b>")
+    doc["todo"].append({"what": f"rotate {SECRET} <b>now</b>", "commands": [SCRIPT]})
     events[0]["eventName"] = SCRIPT
     events[1]["sourceIPAddress"] = '"><img src=x onerror=alert(1)>'
     events[2]["eventName"] = "Create\x00User\x0b\ud800"  # not even valid XML escaped
@@ -197,10 +223,21 @@ def test_attacker_text_is_escaped_and_secrets_redacted(
     assert {"script", "img", "b"}.isdisjoint(page.tags)
     assert SECRET not in text
     assert "&lt;redacted&gt;" in text
-    labels = texts(svg_of(text))
-    assert SCRIPT in labels  # drawn, as text
-    assert "CreateUser" in labels
+    svg = svg_of(text)
+    said = " ".join(label_texts(svg)) + " ".join(texts(svg, "title"))
+    assert SCRIPT in said  # drawn, as text
+    assert "CreateUser" in said
     text.encode("utf-8")  # no lone surrogate left to break writing the file
+
+
+def test_no_python_value_reaches_the_page(
+        real: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
+    """What was shut, the attacker's keys (`already`), the notices: words, never a repr."""
+    doc, events = real
+    text = render_html(doc, events)
+    visible = re.sub(r"<[^>]+>", " ", text.split("</style>", 1)[1])
+    for needle in ("None", "True", "False", "already=", "effective_at=", "{'", "=False"):
+        assert needle not in visible, needle
 
 
 def test_no_events_and_no_containment() -> None:
@@ -222,25 +259,27 @@ def test_no_events_and_no_containment() -> None:
     page = parse(text)
     assert_self_contained(text)
     assert "inc-halted-1" in page.title
-    assert "not contained" in text
+    headline = text.split('<section id="headline">', 1)[1].split("</section>", 1)[0]
+    assert "NOT CONTAINED" in headline
     assert "iam:UpdateAccessKey (3 attempts, error)" in text
     svg = svg_of(text)
     assert_on_canvas(svg)
     assert "contained" not in texts(svg)
     assert list(svg.iter("circle")) == []
-    bars = list(svg.iter("rect"))
+    bars = [r for g in of_class(svg, "step") for r in g.iter("rect")]
     assert len(bars) == 2
     assert float(bars[1].attrib["width"]) > 0  # no end: still a visible mark
-    assert "no evidence collected" in text
+    assert "evidence" not in sections(text)  # none collected: the section is left out
 
 
 def test_a_bare_document_still_renders() -> None:
-    """Nothing but an id: no times to draw at all."""
+    """Nothing but an id: no times to draw at all, no story section but the headline."""
     text = render_html({"incident_id": "inc-bare"})
     page = parse(text)
     assert_self_contained(text)
     assert "inc-bare" in page.title
-    assert "no times recorded" in texts(svg_of(text))
+    assert "<svg" not in text
+    assert sections(text) == ["headline", "details"]
 
 
 def test_all_times_equal_draws_without_dividing_by_zero() -> None:
@@ -255,12 +294,31 @@ def test_all_times_equal_draws_without_dividing_by_zero() -> None:
     assert_self_contained(text)
     svg = svg_of(text)
     assert_on_canvas(svg)
-    assert {"contained", "CreateUser", "CreateAccessKey"} <= set(texts(svg))
+    assert "contained" in texts(svg)
+    said = " ".join(label_texts(svg))
+    assert "CreateUser" in said
+    assert "CreateAccessKey" in said
+
+
+@pytest.mark.parametrize("times", [
+    ["0001-01-01T00:00:00Z"], ["9999-12-31T23:59:59.999999Z"],
+    ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"],
+    ["2026-01-02T03:04:05+14:00", "2026-01-02T03:04:05", 7, None]])
+def test_times_at_the_edges_of_iso_still_render(times: list[Any]) -> None:
+    """Year 1, year 9999, an offset, no zone, not a string: the page renders, on canvas."""
+    doc = {"incident_id": "inc-edge", "status": "completed",
+           "started_at": "2026-01-02T03:04:05Z", "timeline": [
+               {"step": "disable-key", "status": "done", "started_at": "2026-01-02T03:04:05Z",
+                "ended_at": "2026-01-02T03:04:06Z"}]}
+    text = render_html(doc, [{"eventName": "CreateUser", "eventTime": t} for t in times])
+    parse(text)
+    assert_on_canvas(svg_of(text))
 
 
 def test_events_days_before_keep_the_response_readable() -> None:
-    """An attacker active three days before the key was reported does not squeeze a
-    three-second response into a pixel; malformed event times are skipped and counted."""
+    """An attacker active days before the key was reported does not squeeze a
+    three-second response into a pixel: the focus is its high-risk call and the response,
+    the call two days earlier is in the whole span below; malformed times are counted."""
     start = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
     def at(seconds: float) -> str:
@@ -282,16 +340,20 @@ def test_events_days_before_keep_the_response_readable() -> None:
     svg = svg_of(text)
     assert_on_canvas(svg)
     labels = texts(svg)
-    assert {"GetCallerIdentity", "CreateUser"} <= set(labels)
-    assert sum(t.startswith("≈ ") for t in labels) == 2
-    assert any("2 events not drawn" in t for t in labels)
-    widths = [float(r.attrib["width"]) for r in svg.iter("rect")]
+    assert label_texts(svg) == ["CreateUser"]
+    assert sum(t.startswith("≈ ") for t in labels) == 1
+    assert any("2 events without a time" in t for t in labels)
+    assert any("1 event outside the focus" in t for t in labels)
+    widths = [float(r.attrib["width"]) for g in of_class(svg, "step") for r in g.iter("rect")]
     assert max(widths) > 100
+    overview = " ".join(texts(of_class(svg, "overview")[0]))
+    assert "2 events over 3d" in overview
 
 
-def test_a_busy_attacker_is_capped_and_the_response_keeps_its_share() -> None:
-    """A thousand events over ninety days: the high-risk ones are drawn first, the rest are
-    counted, and the response is not squeezed into a sliver."""
+def test_a_busy_attacker_is_drawn_in_bounded_ink_and_the_response_keeps_its_share() -> None:
+    """A thousand events over ninety days: the focus is the high-risk calls and the
+    response; the dots are bounded, the labels name the high-risk calls, and the
+    response is not squeezed into a sliver."""
     start = datetime(2026, 3, 1, tzinfo=UTC)
     events = [{"eventName": "CreateAccessKey" if i % 200 == 0 else "GetObject",
                "eventTime": (start - timedelta(minutes=130 * i + 1)).isoformat()}
@@ -305,11 +367,42 @@ def test_a_busy_attacker_is_capped_and_the_response_keeps_its_share() -> None:
     assert_self_contained(text)
     svg = svg_of(text)
     assert_on_canvas(svg)
-    assert len(list(svg.iter("circle"))) == 400
+    dots = of_class(svg, "dot")
+    assert 5 <= len(dots) <= 110
     assert sum(t.startswith("CreateAccessKey") for t in texts(svg, "title")) == 5
-    assert any("600 events not drawn" in t for t in texts(svg))
-    (bar,) = svg.iter("rect")
-    assert float(bar.attrib["width"]) > (WIDTH - 200) / 5
+    assert "CreateAccessKey" in " ".join(label_texts(svg))
+    assert any("outside the focus" in t for t in texts(svg))
+    (bar,) = [r for g in of_class(svg, "step") for r in g.iter("rect")]
+    assert float(bar.attrib["width"]) > WIDTH / 10
+
+
+def test_what_you_must_do_shows_each_command_alone_and_marks_placeholders() -> None:
+    """Each command in its own block (alternatives too), the placeholder warning beside
+    it, the note after it; the section comes before the evidence and the timeline."""
+    doc = {"incident_id": "inc-todo", "status": "completed", "access_key_id": "AKIAEXAMPLE",
+           "user_name": "alice", "started_at": "2026-01-02T03:04:05Z",
+           "contained_at": "2026-01-02T03:04:06Z",
+           "evidence": {"events": 1, "path": "/x/cloudtrail.jsonl", "sha256": "ab"},
+           "timeline": [{"step": "disable-key", "status": "done",
+                         "started_at": "2026-01-02T03:04:05Z",
+                         "ended_at": "2026-01-02T03:04:06Z"}],
+           "todo": [{"what": "Rotate secret prod/db", "commands": [
+                         "aws secretsmanager rotate-secret --secret-id prod/db",
+                         "aws secretsmanager put-secret-value --secret-id prod/db "
+                         "--secret-string '<new value>'"],
+                     "manual": True, "note": "tell the database team"},
+                    {"what": "Enable MFA for alice"}]}
+    text = render_html(doc, [{"eventName": "CreateUser", "eventTime": "2026-01-02T03:01:00Z"}])
+    parse(text)
+    todo = text.split('<section id="todo">', 1)[1].split("</section>", 1)[0]
+    assert todo.count("<pre><code>") == 2
+    assert ("<pre><code>aws secretsmanager put-secret-value --secret-id prod/db "
+            "--secret-string &#x27;&lt;new value&gt;&#x27;</code></pre>") in todo
+    assert "edit before running: replace each &lt;placeholder&gt;" in todo
+    assert todo.index("</pre>") < todo.index("tell the database team")
+    assert todo.count("<li>") == 2
+    order = sections(text)
+    assert order.index("todo") < order.index("evidence") < order.index("timeline")
 
 
 def test_report_command_writes_the_page(server_account: Any, cli: Any) -> None:

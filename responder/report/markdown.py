@@ -30,7 +30,6 @@ def markdown_of(report: ReportDocument) -> str:
     out += [f"Observed in AWS: {md.text(told.verified)}", ""] if told.verified else []
     out += [f"- **{md.text(alert)}**" for alert in told.alerts]
     out += [""] if told.alerts else []
-    out += ["| | |", "|---|---|", *(md.row(md.cell(k), md.cell(v)) for k, v in told.facts), ""]
     out += _list("What the attacker did", [d.line for d in told.did])
     out += _list("What was shut", told.shut)
     out += _leads(report_leads.leads_of(doc))
@@ -44,7 +43,7 @@ def markdown_of(report: ReportDocument) -> str:
                          story_of(doc, type(more)(timeline=more.followups)).timeline)
     out += _list("Hardening", told.hardening)
     out += report_rotation.markdown(doc.rotation)
-    out += _details(report)
+    out += _details(report, told.facts)
     return "\n".join(out) + "\n"
 
 
@@ -127,11 +126,13 @@ def _timeline(title: str, rows: tuple[StepLine, ...]) -> list[str]:
     return [*out, ""]
 
 
-def _details(report: ReportDocument) -> list[str]:
-    """What an investigator looks up after the story: the attacker's items in full, the
-    rollback, AWS's own quarantine, the replacement, the notices, the IAM snapshots."""
+def _details(report: ReportDocument, facts: tuple[tuple[str, str], ...]) -> list[str]:
+    """What an investigator looks up after the story: the facts, the attacker's items in
+    full, the rollback, AWS's own quarantine, the notices, the IAM snapshots (as the page
+    has them, in the same place)."""
     doc, more = report.document, report.extras
-    out = ["## Details", ""]
+    out = ["## Details", "", "| | |", "|---|---|",
+           *(md.row(md.cell(k), md.cell(v)) for k, v in facts), ""]
     out += _attacker(doc.attacker, attacker_facts(doc))
     if more.rollback:
         out += _rollback(RolledBack.from_detail(more.rollback))

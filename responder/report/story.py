@@ -161,7 +161,8 @@ def _facts(doc: IncidentDocument, extras: ReportExtras) -> tuple[tuple[str, str]
             ("Playbook", words(doc.playbook)),
             ("Started", words(doc.started_at)),
             ("Contained", words(doc.contained_at, "not contained")),
-            ("Time to contain", f"{words(took)} s" if took is not None else "not contained")]
+            ("Time to contain", f"{words(took)} s" if took is not None else
+             "not recorded" if doc.contained_at else "not contained")]
     if doc.replacement is not None:
         rows.append(("Replacement key", f"{words(doc.replacement.access_key_id)} (secret "
                                         f"{words(doc.replacement.secret_ref)})"))
