@@ -4,6 +4,7 @@ opened with the key and its sessions is shut, exactly that, and nothing is delet
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -252,6 +253,9 @@ def test_cross_account_and_service_linked_roles_are_listed_not_touched(
     assert "another account" in what[0]
     assert "service-linked" in what[1]
     assert "put-role-policy --role-name partner" in facts.needs_human[0].undo
+    for item in facts.needs_human:  # the command pastes as printed; the prose is beside it
+        assert shlex.join(shlex.split(item.undo)) == item.undo
+        assert item.note
 
 
 def test_refused_calls_change_nothing(

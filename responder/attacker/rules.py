@@ -141,10 +141,11 @@ def analyse(events: Iterable[Mapping[str, Any]], *, leaked_key: str, victim: str
     return found
 
 
-def _human(event: Mapping[str, Any], what: str, undo: str) -> dict[str, Any]:
+def _human(event: Mapping[str, Any], what: str, undo: str, note: str = "") -> dict[str, Any]:
+    """A needs-human item: `undo` pastes as printed; the prose around it is `note`."""
     return {"event_id": event.get("eventID"), "event_name": event.get("eventName"),
             "time": event.get("eventTime"), "access_key_id": _caller(event),
-            "what": what, "undo": undo}
+            "what": what, "undo": undo, **({"note": note} if note else {})}
 
 
 def _listed(event: Mapping[str, Any], reading: Reading) -> dict[str, Any]:
@@ -250,15 +251,17 @@ def _assumed(found: Findings, event: Mapping[str, Any], account_id: str) -> None
         entry["sessions"].add(session)
         entry["human"].append(_human(
             event, f"assumed role {arn} in another account (session {session})",
-            f"aws iam put-role-policy --role-name {name} --policy-name "
-            f"{REVOKE_POLICY} --policy-document '{policy}' "
-            f"(with credentials of account {other})"))
+            shlex.join(["aws", "iam", "put-role-policy", "--role-name", name, "--policy-name",
+                        REVOKE_POLICY, "--policy-document", policy]),
+            f"run it with credentials of account {other}"))
         return
     if service_linked(arn):
         found.needs_human.append(_human(
             event, f"assumed service-linked role {arn} (session {session}); its policies "
-            "cannot be changed", f"aws iam delete-service-linked-role --role-name {name} "
-            "(if the service no longer needs it), or wait for the session to expire"))
+            "cannot be changed",
+            shlex.join(["aws", "iam", "delete-service-linked-role", "--role-name", name]),
+            "only if the service no longer needs it; otherwise wait for the session to "
+            "expire"))
         return
     entry = found.sessions.setdefault(name, {"role_arn": arn, "sessions": set()})
     entry["sessions"].add(session)
