@@ -12,6 +12,7 @@ new policy version, an attached policy is not attached twice.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -102,12 +103,13 @@ def finish_commands(user: str, held: Sequence[Held]) -> tuple[str, ...]:
     commands: list[str] = []
     for h in held:
         if h.group is not None:
-            line = f"aws iam remove-user-from-group --user-name {user} --group-name {h.group}"
+            words = ["remove-user-from-group", "--user-name", user, "--group-name", h.group]
         elif h.arn is not None:
-            line = f"aws iam detach-user-policy --user-name {user} --policy-arn {h.arn}"
+            words = ["detach-user-policy", "--user-name", user, "--policy-arn", h.arn]
         else:
-            line = (f"aws iam delete-user-policy --user-name {user} --policy-name "
-                    f"{h.grant.policy}")
+            words = ["delete-user-policy", "--user-name", user, "--policy-name",
+                     h.grant.policy]
+        line = shlex.join(["aws", "iam", *words])  # pastes as printed, whatever the names
         if line not in commands:
             commands.append(line)
     return tuple(commands)
