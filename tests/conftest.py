@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,11 +20,14 @@ from cloudtrail_faults import FaultyCloudTrail
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
+from responder import playbook
 from responder.aws import RetryPolicy
 from responder.aws.ratelimit import VirtualClock
 from responder.context import RunContext
 from responder.drill.cloudtrail import CloudTrailFake
+from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
+from responder.run import service
 
 REGION = "us-east-1"
 RESPONDER_KEY = "AKIARESPONDERTEST001"
@@ -256,6 +260,32 @@ def record_backdoor(account: Account, trail: CloudTrailFake, session_key: str) -
                  request_parameters={"userName": "backdoor"},
                  response_elements={"accessKey": {"accessKeyId": key}})
     return key
+
+
+@contextmanager
+def responded_to_a_backdoor(home: Path) -> Iterator[IncidentView]:
+    """A real compromised-key response (moto, the CloudTrail fake) to a key whose
+    session made a backdoor user: the incident's view, loaded with its calls, while the
+    fake account (and the journal under `home`) still exist."""
+    trail = CloudTrailFake()
+    with pytest.MonkeyPatch.context() as env, mock_aws(), trail.installed():
+        for name in DROPPED_ENV:
+            env.delenv(name, raising=False)
+        for name, value in {**ISOLATED_ENV, "RESPONDER_HOME": str(home / "home")}.items():
+            env.setenv(name, value)
+        account = make_account(boto3.Session(region_name=REGION))
+        record_backdoor(account, trail, "ASIAATTACKERSESSION1")
+        clock = VirtualClock()
+        ctx = RunContext(session_factory=lambda: boto3.Session(region_name=REGION),
+                         home=home / "home", retry=FAST_RETRY, monotonic=clock.monotonic,
+                         sleep=clock.sleep)
+        journal = SqliteJournal(home / "journal.db")
+        try:
+            record = service.respond(ctx, journal, playbook.load("compromised-key"),
+                                     account.leaked_key)
+            yield IncidentView.load(journal, record.id, calls=True)
+        finally:
+            journal.close()
 
 
 class Crash(BaseException):

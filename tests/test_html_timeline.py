@@ -14,24 +14,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
-from conftest import DROPPED_ENV, FAST_RETRY, ISOLATED_ENV, REGION, make_account, record_backdoor
-from moto import mock_aws
+from conftest import responded_to_a_backdoor
 
-from responder import playbook
-from responder.aws.ratelimit import VirtualClock
-from responder.context import RunContext
-from responder.drill.cloudtrail import CloudTrailFake
 from responder.evidence.summary import HIGH_RISK
 from responder.incident.view import IncidentView
-from responder.journal.sqlite import SqliteJournal
 from responder.report.document import report_of
 from responder.report.html import html_of, page, render_html
 from responder.report.html_events import EvidenceFile, Survey
 from responder.report.html_timeline import GAP, WIDTH, Scale, focus
 from responder.report.model import ReportDocument
-from responder.run import service
 
 TIMES = "\N{MULTIPLICATION SIGN}"
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -220,32 +212,13 @@ def real(tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[tuple[IncidentView, Path, datetime]]:
     """A real compromised-key response (moto, the CloudTrail fake), its view, its
     evidence file (which the test rewrites) and when the response started."""
-    home = tmp_path_factory.mktemp("html-memory")
-    trail = CloudTrailFake()
-    with pytest.MonkeyPatch.context() as env, mock_aws(), trail.installed():
-        for name in DROPPED_ENV:
-            env.delenv(name, raising=False)
-        for name, value in {**ISOLATED_ENV, "RESPONDER_HOME": str(home / "home")}.items():
-            env.setenv(name, value)
-        account = make_account(boto3.Session(region_name=REGION))
-        record_backdoor(account, trail, "ASIAATTACKERSESSION1")
-        clock = VirtualClock()
-        ctx = RunContext(session_factory=lambda: boto3.Session(region_name=REGION),
-                         home=home / "home", retry=FAST_RETRY, monotonic=clock.monotonic,
-                         sleep=clock.sleep)
-        journal = SqliteJournal(home / "journal.db")
-        try:
-            record = service.respond(ctx, journal, playbook.load("compromised-key"),
-                                     account.leaked_key)
-            view = IncidentView.load(journal, record.id, calls=True)
-            doc = report_of(view).document
-            assert doc.evidence is not None
-            assert doc.evidence.path
-            assert doc.started_at
-            yield view, Path(doc.evidence.path), datetime.fromisoformat(
-                doc.started_at.replace("Z", "+00:00"))
-        finally:
-            journal.close()
+    with responded_to_a_backdoor(tmp_path_factory.mktemp("html-memory")) as view:
+        doc = report_of(view).document
+        assert doc.evidence is not None
+        assert doc.evidence.path
+        assert doc.started_at
+        yield view, Path(doc.evidence.path), datetime.fromisoformat(
+            doc.started_at.replace("Z", "+00:00"))
 
 
 def _peak(view: IncidentView) -> int:

@@ -14,27 +14,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from conftest import (
-    DROPPED_ENV,
-    FAST_RETRY,
-    ISOLATED_ENV,
-    REGION,
-    make_account,
-    record_backdoor,
-)
-from moto import mock_aws
+from conftest import responded_to_a_backdoor
 
-from responder import playbook
-from responder.aws.ratelimit import VirtualClock
-from responder.context import RunContext
-from responder.drill.cloudtrail import CloudTrailFake
-from responder.incident.view import IncidentView
-from responder.journal.sqlite import SqliteJournal
 from responder.report import document as report
 from responder.report.html import WIDTH, render_html
-from responder.run import service
 
 SCRIPT = "<script>alert(1)</script>"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # 40 characters: secret-shaped
@@ -113,27 +97,8 @@ def incident(tmp_path_factory: pytest.TempPathFactory
              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One real compromised-key response (moto, the CloudTrail fake) to a key that made a
     backdoor user: its report document and the lines of its cloudtrail.jsonl."""
-    home = tmp_path_factory.mktemp("report-html")
-    trail = CloudTrailFake()
-    with pytest.MonkeyPatch.context() as env, mock_aws(), trail.installed():
-        for name in DROPPED_ENV:
-            env.delenv(name, raising=False)
-        for name, value in {**ISOLATED_ENV, "RESPONDER_HOME": str(home / "home")}.items():
-            env.setenv(name, value)
-        account = make_account(boto3.Session(region_name=REGION))
-        record_backdoor(account, trail, "ASIAATTACKERSESSION1")
-        clock = VirtualClock()
-        ctx = RunContext(session_factory=lambda: boto3.Session(region_name=REGION),
-                         home=home / "home", retry=FAST_RETRY, monotonic=clock.monotonic,
-                         sleep=clock.sleep)
-        journal = SqliteJournal(home / "journal.db")
-        try:
-            record = service.respond(ctx, journal, playbook.load("compromised-key"),
-                                     account.leaked_key)
-            view = IncidentView.load(journal, record.id, calls=True)
-            doc = report.report_of(view).to_json()
-        finally:
-            journal.close()
+    with responded_to_a_backdoor(tmp_path_factory.mktemp("report-html")) as view:
+        doc = report.report_of(view).to_json()
     lines = Path(doc["evidence"]["path"]).read_text().splitlines()
     return doc, [json.loads(line) for line in lines if line.strip()]
 
