@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import faulty_respond
 import pytest
+import structlog
 from cloudtrail_faults import FaultyCloudTrail
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
@@ -260,6 +261,17 @@ def record_backdoor(account: Account, trail: CloudTrailFake, session_key: str) -
                  request_parameters={"userName": "backdoor"},
                  response_elements={"accessKey": {"accessKeyId": key}})
     return key
+
+
+@pytest.fixture
+def fresh_structlog() -> Iterator[None]:
+    """The test starts and ends with structlog unconfigured and nothing bound (modules
+    that test logging itself use it for every test)."""
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+    yield
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
 
 
 @contextmanager

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,14 +50,7 @@ def test_access_key_ids_are_not_mistaken_for_secrets() -> None:
     assert redact(text) == text
 
 
-@pytest.fixture(autouse=True)
-def _fresh_structlog() -> Iterator[None]:
-    """Each test starts and ends with structlog unconfigured and nothing bound."""
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
-    yield
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
+pytestmark = pytest.mark.usefixtures("fresh_structlog")
 
 
 def test_incident_log_binds_fields_with_structlog_contextvars(tmp_path: Path) -> None:

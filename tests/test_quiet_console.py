@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,7 @@ class FakeTty(io.StringIO):
         return True
 
 
-@pytest.fixture(autouse=True)
-def _fresh_structlog() -> Iterator[None]:
-    """Each test starts and ends with structlog unconfigured and nothing bound."""
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
-    yield
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
+pytestmark = pytest.mark.usefixtures("fresh_structlog")
 
 
 def _step_end(**fields: object) -> None:
