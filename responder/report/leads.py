@@ -99,14 +99,6 @@ def credential(c: CredentialRead) -> str:
     return f"{c.kind or 'credential'} {c.name or '?'}" + (f" ({c.region})" if c.region else "")
 
 
-def rotate(c: CredentialRead) -> str:
-    """The command that rotates it, marked when it must be edited first."""
-    if not c.rotate:
-        return c.note or "no command known: rotate it by hand"
-    return f"`{c.rotate}`" + (f" ({MANUAL}: replace each <placeholder>)" if c.manual else "") \
-        + after(c.rotate, c.note)
-
-
 def grant(g: OutsideGrant) -> str:
     """`everyone (*) on snap-1: snapshot snap-1 shared with all accounts`."""
     return f"{principal(g.principal)} on {g.resource or '?'}" + (f": {g.what}" if g.what else "")
@@ -155,22 +147,6 @@ def actions(leads: Leads) -> list[Todo]:
                  "listed below)") for g in leads.granted_to]
     out += [Todo(f"Turned back on: {defense(r)}; the attacker had turned it off, so review "
                  "what it did not record while off") for r in leads.restored]
-    return out
-
-
-def lines(leads: Leads) -> list[str]:
-    """The block a message opens with (SNS, Slack): what to rotate and with what, who
-    outside the account got in, what logs again."""
-    out: list[str] = []
-    if leads.credentials_read:
-        out.append(f"ROTATE: the attacker read {len(leads.credentials_read)} credentials:")
-        out += [f"  {credential(c)}: {rotate(c)}" for c in leads.credentials_read]
-    if leads.granted_to:
-        out.append("ACCESS GRANTED OUTSIDE THE ACCOUNT: " + ", ".join(leads.principals))
-        out += [f"  {grant(g)}" for g in leads.granted_to]
-    if leads.restored:
-        out.append("RESTORED (the attacker had turned these off):")
-        out += [f"  {defense(r)}" for r in leads.restored]
     return out
 
 
