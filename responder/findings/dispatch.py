@@ -39,9 +39,9 @@ class _Unit:
     """How messages name where it came from: the file, and its index in a list."""
 
 
-_HELP = ("`respond finding` takes an EventBridge event from aws.guardduty, aws.health or "
-         "aws.securityhub, GetFindings output or one finding (or a JSON list of these); "
-         "for a key you already know, run `respond compromised ACCESS_KEY_ID`")
+_HELP = ("`respond finding` takes a GuardDuty, Health or Security Hub finding (its "
+         "EventBridge event, GetFindings output, or a list); for a known key: `respond "
+         "compromised ACCESS_KEY_ID`")
 
 SHOWN_FIELDS = 6
 """How many of an unrecognised object's field names a message lists."""
