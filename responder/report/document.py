@@ -25,7 +25,7 @@ from responder.report.incident_document import (
 )
 from responder.report.markdown import markdown_of
 from responder.report.model import IncidentDocument, RefusalDocument, ReportDocument
-from responder.report.notice import build_notice
+from responder.report.notice import todo_of
 from responder.report.terminal import summary
 from responder.report.todo import Todo
 
@@ -47,8 +47,8 @@ def report_of(view: IncidentView) -> ReportDocument:
         todo: tuple[Todo, ...] = (Todo("Move the rotation on", (doc.rotation.next,)),) \
             if doc.rotation.next else ()
     else:
-        todo = build_notice("completed" if view.status == "completed" else "halted", view,
-                            failing_step=view.failing_step).todo
+        todo = todo_of("completed" if view.status == "completed" else "halted", view,
+                       failing_step=view.failing_step)
     return ReportDocument(doc, extras_of(view, todo))
 
 

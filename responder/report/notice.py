@@ -317,8 +317,23 @@ def build_notice(
     kind: Literal["completed", "halted"], view: IncidentView, *, failing_step: str | None = None
 ) -> Notice:
     """The notice for an incident as the view shows it now."""
+    draft = _draft(kind, view, failing_step)
+    return with_todo(draft, _todo(draft, view), view)
+
+
+def todo_of(
+    kind: Literal["completed", "halted"], view: IncidentView, *, failing_step: str | None = None
+) -> tuple[Todo, ...]:
+    """What a human must do, without the message (and its story) around it: the
+    report's next actions, whose document the report builds itself."""
+    return _todo(_draft(kind, view, failing_step), view)
+
+
+def _draft(kind: Literal["completed", "halted"], view: IncidentView,
+           failing_step: str | None) -> Notice:
+    """The notice's facts, before its next actions and story are added."""
     target = view.target
-    draft = Notice(
+    return Notice(
         kind=kind,
         incident_id=view.id,
         access_key_id=view.access_key_id,
@@ -342,7 +357,6 @@ def build_notice(
         session=view.session.label if view.session is not None else None,
         rolled_back=view.rolled_back,
     )
-    return with_todo(draft, _todo(draft, view), view)
 
 
 def build_sweep_notice(view: IncidentView, found: SweepFound) -> Notice:
@@ -370,4 +384,4 @@ def build_sweep_notice(view: IncidentView, found: SweepFound) -> Notice:
 
 
 __all__ = ["HIGH_RISK_NAMED", "Notice", "NoticeAttacker", "NoticeEvidence", "NoticeSweep",
-           "build_notice", "build_sweep_notice"]
+           "build_notice", "build_sweep_notice", "todo_of"]
