@@ -128,15 +128,27 @@ def _headline(doc: IncidentDocument) -> str:
     return f"CONTAINED: {what}, as AWS showed when re-read at {words(verified.at)}"
 
 
-def _alerts(doc: IncidentDocument, extras: ReportExtras) -> tuple[str, ...]:
-    out: list[str] = []
+def _gap(doc: IncidentDocument) -> list[str]:
+    """First thing said when CloudTrail is unread somewhere: which regions, what it
+    means for containment, the command that reads them again, and each region's error."""
     unread = doc.evidence.regions_unread if doc.evidence is not None else {}
-    if unread:
-        again = f"respond sweep {doc.incident_id}" if doc.contained_at else \
-            f"respond resume {doc.incident_id}"
-        out.append(f"EVIDENCE GAP: CloudTrail could not be read in {', '.join(unread)}: "
-                   f"attacker containment may be incomplete there; `{again}` reads "
-                   f"{'it' if len(unread) == 1 else 'them'} again")
+    if not unread:
+        return []
+    again = f"respond sweep {doc.incident_id}"
+    if doc.contained_at is None:
+        again = f"respond resume {doc.incident_id}"
+    elif doc.status == "halted":
+        again += f"` or `respond resume {doc.incident_id}"
+    home = "; IAM and STS calls are recorded in us-east-1" if "us-east-1" in unread else ""
+    return [f"EVIDENCE GAP: CloudTrail could not be read in {', '.join(unread)}: attacker "
+            f"containment may be incomplete there (what the key did there is unseen{home})",
+            f"`{again}` reads {'it' if len(unread) == 1 else 'them'} again over the whole "
+            "lookback",
+            *(f"{region} unread: {error}" for region, error in unread.items())]
+
+
+def _alerts(doc: IncidentDocument, extras: ReportExtras) -> tuple[str, ...]:
+    out = _gap(doc)
     if doc.status == "halted" and doc.contained_at and doc.error:
         out.append(f"HALTED after containment: {doc.error}; `respond resume "
                    f"{doc.incident_id}` continues")

@@ -29,9 +29,8 @@ def summary(doc: IncidentDocument, extras: ReportExtras | None = None) -> str:
     `extras` (the report's) brings the evidence summary and the next actions."""
     told = story_of(doc, extras)
     lines = [f"incident {doc.incident_id}  {_status_words(doc)}", f"  {told.headline}",
-             *_gap_headline(doc),
+             *(f"  {alert}" for alert in told.alerts),
              *([f"  {told.verified}"] if told.verified else []),
-             *(f"  {alert}" for alert in told.alerts if not alert.startswith(GAP)),
              f"  key {doc.access_key_id}  {whose(doc)}  account {doc.account_id or '?'}",
              *report_leads.headline(report_leads.leads_of(doc)),
              *_rolled_back(doc)]
@@ -55,10 +54,6 @@ def summary(doc: IncidentDocument, extras: ReportExtras | None = None) -> str:
     lines += _sweeps(doc)
     lines += _section("HARDENING", told.hardening)
     return "\n".join(lines)
-
-
-GAP = "EVIDENCE GAP"
-"""The alert the terminal says in full itself (with each region's error)."""
 
 
 def _section(title: str, items: Sequence[str], raw: Sequence[str] = ()) -> list[str]:
@@ -144,25 +139,6 @@ def _unread(doc: IncidentDocument) -> Mapping[str, str]:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _gap_headline(doc: IncidentDocument) -> list[str]:
-    """First thing said when CloudTrail is unread somewhere: which regions, what it
-    means for containment, and the command that reads them again."""
-    unread = _unread(doc)
-    if not unread:
-        return []
-    again = f"respond sweep {doc.incident_id}"
-    if doc.contained_at is None:
-        again = f"respond resume {doc.incident_id}"
-    elif doc.status == "halted":
-        again += f"` or `respond resume {doc.incident_id}"
-    home = "; IAM and STS calls are recorded in us-east-1" if "us-east-1" in unread else ""
-    return [f"  EVIDENCE GAP: CloudTrail could not be read in {', '.join(unread)}: attacker "
-            f"containment may be incomplete there (what the key did there is unseen{home})",
-            f"    `{again}` reads {'it' if len(unread) == 1 else 'them'} again over the "
-            "whole lookback",
-            *(f"    {region}: {error}" for region, error in unread.items())]
 
 
 def _evidence_note(doc: IncidentDocument, step: StepEntry) -> str | None:
