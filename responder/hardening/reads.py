@@ -1,5 +1,6 @@
 """What a hardening proposal is built from, read from AWS: the user's console and MFA
-state, every policy that grants the user something, and the user's CloudTrail history.
+state, and every policy that grants the user something (its CloudTrail history is
+history.py's).
 
 Per-user list and get calls rather than GetAccountAuthorizationDetails: that one call
 returns every user, role and policy of the account, megabytes on a big account, to learn
@@ -8,15 +9,13 @@ about one user. Read only; nothing here changes AWS.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from responder.aws import Api, ApiCall
 from responder.errors import AwsCallFailed
-from responder.evidence.collect import lookup_call
+from responder.hardening.history import History
 from responder.hardening.policy import Grant
 
 READ_PERMISSIONS = (
@@ -25,6 +24,8 @@ READ_PERMISSIONS = (
     "iam:ListGroupsForUser", "iam:ListGroupPolicies", "iam:GetGroupPolicy",
     "iam:ListAttachedGroupPolicies", "cloudtrail:LookupEvents",
 )
+__all__ = ["READ_PERMISSIONS", "Held", "History", "MfaState", "grants", "managed_document",
+           "mfa_state"]
 OURS = "responder-"
 """Policies this tool writes (the session deny, the proposal, the MFA policy): not the
 user's grants to judge."""
@@ -104,47 +105,3 @@ def grants(api: Api, user: str) -> tuple[Held, ...]:
             found.append(Held(Grant(attached["PolicyName"], f"group:{gname} attached",
                                     managed_document(api, arn)[1]), arn, gname))
     return tuple(found)
-
-
-@dataclass(frozen=True)
-class History:
-    """The user's CloudTrail records over the window, region by region."""
-
-    records: tuple[dict[str, Any], ...]
-    regions: tuple[str, ...]
-    failed: dict[str, str]
-    """Region -> why it could not be read (the proposal may then miss actions)."""
-    truncated: bool
-    """More than max_events: the oldest were not read."""
-
-
-def history(api: Api, user: str, regions: tuple[str, ...], window: tuple[datetime, datetime],
-            max_events: int) -> History:
-    """LookupEvents by Username in each region, newest first, at most `max_events` in all.
-    Only what LookupEvents returns: management events (data events such as S3 GetObject
-    are in trails, not here, unless the account's lookup returns them)."""
-    start, end = window
-    records: list[dict[str, Any]] = []
-    failed: dict[str, str] = {}
-    truncated = False
-    for region in regions:
-        token: str | None = None
-        try:
-            while True:
-                page = api.call(lookup_call(user, start, end, token=token,
-                                            attribute="Username"), region=region)
-                for event in page.get("Events", []):
-                    raw = event.get("CloudTrailEvent")
-                    if isinstance(raw, str):
-                        records.append(json.loads(raw))
-                token = page.get("NextToken")
-                if len(records) >= max_events:
-                    truncated = bool(token)
-                    break
-                if not token:
-                    break
-        except AwsCallFailed as exc:
-            failed[region] = f"{exc.code}: {exc.aws_message}"
-        if truncated:
-            break
-    return History(tuple(records), regions, failed, truncated)

@@ -10,6 +10,7 @@ resource, say "any" (an empty tuple) rather than guess an ARN.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -262,36 +263,89 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+class Tally:
+    """Usage and source addresses gathered one record at a time, each eventID once.
+
+    The history of a busy user is 100,000 events or more: holding every record to
+    summarise it afterwards cost hundreds of MB, and the same events come twice inside an
+    incident (the leaked key's, from the evidence file and from the lookup by user
+    name). Memory grows with the distinct actions, resources, addresses and event ids,
+    never with whole records. Records at or after `before` are the attacker's time: they
+    count as events and for source addresses, never as usage. Thread-safe: the regions
+    are read in parallel.
+    """
+
+    def __init__(self, before: datetime | None = None) -> None:
+        self._before = _as_utc(before) if before is not None else None
+        self._seen: set[str] = set()
+        self._usage: dict[str, tuple[set[str] | None, int, datetime, datetime]] = {}
+        self._first_ip: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+        self.events = 0
+        """Distinct records added."""
+
+    def add(self, record: Mapping[str, Any], *, once: bool = True) -> bool:
+        """Count `record` unless `once` and its eventID was added already; True when
+        counted. Plain records handed in whole (tests) pass once=False."""
+        event_id = record.get("eventID")
+        action = iam_action(record)
+        address = record.get("sourceIPAddress")
+        located = isinstance(address, str) and bool(address) \
+            and address not in AWS_SOURCE_IPS and not address.endswith(AWS_DOMAIN)
+        moment = event_time(record) if action is not None or located else None
+        arns = resources(record) if action is not None else ()
+        with self._lock:
+            if once and isinstance(event_id, str) and event_id:
+                if event_id in self._seen:
+                    return False
+                self._seen.add(event_id)
+            self.events += 1
+            if moment is None:
+                return True
+            if located:
+                known = self._first_ip.get(str(address))
+                if known is None or moment < known:
+                    self._first_ip[str(address)] = moment
+            if action is None or (self._before is not None and moment >= self._before):
+                return True
+            if action not in self._usage:
+                self._usage[action] = (set(arns) if arns else None, 1, moment, moment)
+                return True
+            union, count, first, last = self._usage[action]
+            if union is not None:
+                union = union | set(arns) if arns else None
+            self._usage[action] = (union, count + 1, min(first, moment), max(last, moment))
+        return True
+
+    def usages(self) -> tuple[Usage, ...]:
+        """One Usage per action, sorted by action.
+
+        Resources are unioned over the action's events, but a single event with no
+        narrowable resource makes the action "any": narrowing it would deny that very call.
+        """
+        with self._lock:
+            return tuple(
+                Usage(action=action, resources=tuple(sorted(union)) if union else (),
+                      count=count, first_seen=first, last_seen=last)
+                for action, (union, count, first, last) in sorted(self._usage.items()))
+
+    def new_source_ips(self, since: datetime) -> tuple[str, ...]:
+        """Addresses first seen at or after `since` (see `new_source_ips`)."""
+        cutoff = _as_utc(since)
+        with self._lock:
+            return tuple(sorted(a for a, moment in self._first_ip.items() if moment >= cutoff))
+
+
 def summarize(records: Iterable[Mapping[str, Any]]) -> tuple[Usage, ...]:
-    """One Usage per action, sorted by action.
+    """One Usage per action, sorted by action (Tally.usages, over every record given).
 
     Resources are unioned over the action's events, but a single event with no narrowable
     resource makes the action "any": narrowing it would deny that very call.
     """
-    seen: dict[str, tuple[set[str] | None, int, datetime, datetime]] = {}
+    tally = Tally()
     for record in records:
-        action = iam_action(record)
-        if action is None:
-            continue
-        moment = event_time(record)
-        arns = resources(record)
-        if action not in seen:
-            seen[action] = (set(arns) if arns else None, 1, moment, moment)
-            continue
-        union, count, first, last = seen[action]
-        if union is not None:
-            union = union | set(arns) if arns else None
-        seen[action] = (union, count + 1, min(first, moment), max(last, moment))
-    return tuple(
-        Usage(
-            action=action,
-            resources=tuple(sorted(union)) if union else (),
-            count=count,
-            first_seen=first,
-            last_seen=last,
-        )
-        for action, (union, count, first, last) in sorted(seen.items())
-    )
+        tally.add(record, once=False)
+    return tally.usages()
 
 
 def new_source_ips(records: Iterable[Mapping[str, Any]], *, since: datetime) -> tuple[str, ...]:
@@ -301,15 +355,7 @@ def new_source_ips(records: Iterable[Mapping[str, Any]], *, since: datetime) -> 
     AWS service hosts (calls a service made on the user's behalf) are left out: they are
     not anyone's location.
     """
-    cutoff = _as_utc(since)
-    first: dict[str, datetime] = {}
+    tally = Tally()
     for record in records:
-        address = record.get("sourceIPAddress")
-        if not isinstance(address, str) or not address:
-            continue
-        if address in AWS_SOURCE_IPS or address.endswith(AWS_DOMAIN):
-            continue
-        moment = event_time(record)
-        if address not in first or moment < first[address]:
-            first[address] = moment
-    return tuple(sorted(address for address, moment in first.items() if moment >= cutoff))
+        tally.add(record, once=False)
+    return tally.new_source_ips(since)

@@ -10,8 +10,47 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from responder.incident.detail import Detail
 from responder.incident.facts import Facts
 from responder.incident.shapes import AppliedPolicy, MfaFinding, UnusedPermission
+
+
+@dataclass(frozen=True)
+class HistoryWindow(Detail):
+    """What a proposal was drawn from: "read N events of the user's history from T1 to
+    T2, of about M", and what came from the incident's evidence instead. A reader trusts
+    a proposal only as far as this: one read from yesterday on knows nothing of the job
+    that runs once a month."""
+
+    regions: tuple[str, ...] = ()
+    """Where the history was read by user name (the regions it failed in are the facts'
+    regions_failed)."""
+    read_from: str | None = None
+    """From when the user's history was read by user name, in every region read: the
+    lookback's start when every page was read, else the oldest event the limit reached;
+    None when no region could be read."""
+    read_to: str | None = None
+    """Up to when: the compromise time when the incident's evidence holds the rest,
+    else the moment the step ran."""
+    events_read: int = 0
+    """Events the lookups by user name returned."""
+    events_estimated: int | None = None
+    """About how many events the whole lookback holds in the regions read: events_read
+    when every page was read, else scaled from the span read."""
+    lookups: int = 0
+    """LookupEvents calls (pages) made by user name."""
+    read_limit: str | None = None
+    """Why a region stopped before the lookback's start (None: every page was read)."""
+    read_all: str | None = None
+    """The command that reads every page, when this read did not."""
+    evidence_events: int = 0
+    """The user's own events (the leaked key's, and sessions it minted with
+    GetSessionToken) taken from the incident's evidence instead of read again."""
+    evidence_from: str | None = None
+    """With evidence_to, the evidence's window (every enabled region, every page, by the
+    key's id)."""
+    evidence_to: str | None = None
+    """None, both, when no evidence was taken (no incident, or its file is not here)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +77,10 @@ class Hardened(Facts):
     regions_failed: Mapping[str, str] = field(default_factory=dict)
     """Region: why CloudTrail could not be read there."""
     truncated: bool = False
+    """The history was not read to the lookback's start (a limit stopped a region): kept
+    for older readers; `window` says from when it was read."""
+    window: HistoryWindow | None = None
+    """The window the history was read over; None (journaled as {}) before issue 32."""
     applied: AppliedPolicy | None = None
     """None (journaled as {}) unless applied."""
     finish_commands: tuple[str, ...] = ()

@@ -4,6 +4,7 @@ section and the terminal summary; null (or nothing) before any harden step finis
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from responder.incident.facts_hardening import Hardened
 from responder.incident.shapes import MfaFinding, UnusedPermission
@@ -41,7 +42,51 @@ def hardening_of(facts: Hardened | None) -> HardeningEntry | None:
         truncated=facts.truncated,
         applied=facts.applied,
         finish_commands=tuple(facts.finish_commands),
+        window=facts.window,
     )
+
+
+def _plain(value: str) -> str:
+    return value
+
+
+def _lookups(count: int) -> str:
+    return f"{count:,} lookup" + ("" if count == 1 else "s")
+
+
+def window_lines(hard: HardeningEntry, text: Callable[[str], str] = _plain,
+                 code: Callable[[str], str] = _plain) -> list[str]:
+    """What the proposal was drawn from: the window the user's history was read over
+    (from when to when, how many events, of about how many) and what came from the
+    incident's evidence. A reader trusts a proposal only as far as its window: one read
+    from yesterday on knows nothing of the job that runs monthly. `text` and `code`
+    escape for the medium."""
+    w = hard.window
+    if w is None:  # journaled before issue 32
+        return [text("only the newest events were read; the window was not recorded")
+                ] if hard.truncated else []
+    lines: list[str] = []
+    if w.read_from is not None and w.read_to is not None:  # else no region could be read
+        where = ", ".join(w.regions)
+        head = f"history read by user name in {where} from {w.read_from} to {w.read_to}: "
+        if hard.truncated:
+            about = w.events_estimated
+            of = f" of about {about:,}" if about is not None and about > w.events_read else ""
+            line = text(f"{head}{w.events_read:,} events{of} ({_lookups(w.lookups)}), "
+                        f"stopped at {w.read_limit or 'a limit'}; actions used only before "
+                        f"{w.read_from} may be missing")
+            if w.read_all:
+                line += text(": ") + code(w.read_all) + text(" reads every page")
+            lines.append(line)
+        else:
+            lines.append(text(f"{head}every page, {w.events_read:,} events "
+                              f"({_lookups(w.lookups)})"))
+    if w.evidence_from or w.evidence_events:
+        lines.append(text(
+            f"the leaked key's {w.evidence_events:,} events in the lookback came from the "
+            f"incident's evidence (every region, {w.evidence_from or 'start not recorded'} "
+            f"to {w.evidence_to or 'end not recorded'}), not read again"))
+    return lines
 
 
 def _unused_line(u: UnusedPermission) -> str:
@@ -59,6 +104,7 @@ def markdown(hard: HardeningEntry | None) -> list[str]:
            f"- Usage counted before {md.text(hard.compromised_at)} "
            f"({md.text(hard.compromised_at_source)}), over {hard.lookback_days} days: "
            f"{hard.events} events, {len(hard.used_actions)} actions used",
+           *(f"- {line}" for line in window_lines(hard, md.text, md.code)),
            f"- MFA: console {'yes' if mfa.console else 'no'}, MFA device "
            f"{'yes' if mfa.mfa_device else 'no'}: {md.text(mfa.reason)}"]
     if hard.new_source_ips:
@@ -96,8 +142,7 @@ def human_lines(hard: HardeningEntry | None) -> list[str]:
              f"({hard.proposed_policy_path or 'not written'})"]
     lines += [f"    CloudTrail NOT read in {region}: {why} (the proposal may miss actions)"
               for region, why in hard.regions_failed.items()]
-    if hard.truncated:
-        lines.append("    only the newest events were read (more than max_events)")
+    lines += [f"    {line}" for line in window_lines(hard)]
     lines += [f"    unused: {_unused_line(u)}" for u in hard.unused_permissions]
     if hard.new_source_ips:
         lines.append(f"    source IPs first seen lately: {', '.join(hard.new_source_ips)}")

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Self
 from responder.incident import kinds, shapes
 from responder.incident.detail import Detail
 from responder.incident.facts import FactKind
+from responder.incident.facts_hardening import HistoryWindow
 from responder.incident.facts_rollback import RolledBack
 from responder.incident.verification import Verification
 from responder.report.todo import Todo
@@ -265,6 +266,7 @@ class HardeningEntry(Entry):
     truncated: bool = False
     applied: shapes.AppliedPolicy | None = None
     finish_commands: tuple[str, ...] = ()
+    window: HistoryWindow | None = None
 
 
 @dataclass(frozen=True)

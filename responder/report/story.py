@@ -292,6 +292,22 @@ def _hardening(hard: HardeningEntry | None) -> tuple[str, ...]:
            f"{hard.lookback_days} days; proposal "
            + (f"in {hard.proposed_policy_path}" if hard.proposed_policy_path
               else "not written") + ("; applied" if hard.applied else "; not applied")]
+    w = hard.window
+    if w is not None and w.read_from and w.read_to:  # the window, so nobody trusts it further
+        if hard.truncated:
+            about = w.events_estimated
+            of = f" of about {about:,}" if about is not None and about > w.events_read else ""
+            out.append(f"history read only from {w.read_from} to {w.read_to} "
+                       f"({w.events_read:,} events{of}): actions used before may be missing"
+                       + (f"; {w.read_all} reads every page" if w.read_all else ""))
+        else:
+            out.append(f"history read from {w.read_from} to {w.read_to} "
+                       f"(every page, {w.events_read:,} events)")
+    elif w is None and hard.truncated:
+        out.append("only the newest events were read (window not recorded)")
+    if w is not None and w.evidence_events:
+        out.append(f"the leaked key's {w.evidence_events:,} events in the lookback came from "
+                   "the evidence (not read again)")
     out += [f"MFA: {mfa}"] if mfa else []
     out += [f"CloudTrail NOT read in {r}: the proposal may miss actions"
             for r in hard.regions_failed]

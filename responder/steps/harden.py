@@ -2,16 +2,25 @@
 matter less: MFA for a console user, and a least-privilege policy drawn from what the
 user really did in CloudTrail before the compromise.
 
-In a playbook it runs last, in proposal mode (`with: {apply: false}`), so every incident
-report carries the proposal; `respond harden USER --apply --yes` puts it in place
-(hardening/apply.py: additions only). What the attacker did must not become the user's
-"usage", so everything at or after the compromise time is left out, and the step says
-which time it chose and why.
+In a playbook it runs last, after the notice, in proposal mode (`with: {apply: false}`),
+so every incident report carries the proposal; `respond harden USER --apply --yes` puts
+it in place (hardening/apply.py: additions only). What the attacker did must not become
+the user's "usage", so everything at or after the compromise time is left out, and the
+step says which time it chose and why.
+
+The history is read as collect-evidence reads (hardening/history.py): regions in
+parallel at LookupEvents' 2 requests/s each, and the window read is always said. Inside
+an incident the leaked key's events come from the evidence file, and the lookup by user
+name (for the user's other credentials) stops at the compromise time and, in the
+playbook, after IN_INCIDENT_EVENTS per region: a busy user's 100,000 events take 1,000 s
+to page through, which must not hold the incident open (docs/decisions.md 42).
+`respond harden USER --incident ID` reads every page.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,21 +30,25 @@ from responder.aws import Api, ApiCall
 from responder.context import iso, parse_iso
 from responder.errors import Refused, StepFailed
 from responder.hardening import apply as applying
-from responder.hardening import reads
+from responder.hardening import history, reads
 from responder.hardening.policy import propose, require_mfa_policy, unused_permissions
-from responder.hardening.usage import Usage, event_time, new_source_ips, summarize
+from responder.hardening.usage import Tally, Usage
 from responder.incident.action import Action, StepInput, StepResult, register
-from responder.incident.facts_hardening import Hardened
+from responder.incident.facts import EvidenceCollected
+from responder.incident.facts_hardening import Hardened, HistoryWindow
 from responder.incident.shapes import MfaFinding, UnusedPermission
 from responder.logging import get_logger
-from responder.steps.evidence import HOME_REGION, enabled_regions
+from responder.steps.evidence import HOME_REGION, REQUESTS_PER_SECOND, enabled_regions
 
 log = get_logger("responder.harden")
 
 PROPOSAL_FILE = "proposed-policy.json"
 DEFAULT_BEFORE_HOURS = 24.0
 HINT_DAYS = 7
-MAX_EVENTS = 50_000
+IN_INCIDENT_EVENTS = 500
+"""Per region, inside the playbook: ten pages, about 5 s at 2 requests/s (the bucket
+starts empty: collect-evidence may have just spent the region's quota). The rest is
+`respond harden USER --incident ID`'s to read."""
 PROGRAMMATIC_ONLY = ("no console password: the user signs in only with access keys, and an "
                      "MFA condition would deny every call of its applications (they carry no "
                      "MFA); not proposed")
@@ -64,6 +77,76 @@ def in_playbook(inp: StepInput) -> bool:
     return inp.view is not None and any(s.name == inp.step_name for s in inp.view.steps)
 
 
+def reused_evidence(inp: StepInput) -> EvidenceCollected | None:
+    """The incident's evidence, when its file is here to read: the leaked key's every
+    event in every enabled region, which the proposal takes instead of reading again."""
+    evidence = inp.view.evidence if inp.view is not None else None
+    if evidence is None or not evidence.path or not Path(evidence.path).is_file():
+        return None
+    return evidence
+
+
+def read_limit(inp: StepInput) -> tuple[int | None, str | None]:
+    """Events per region after which the lookup by user name stops (None: every page),
+    and how the report says it."""
+    given = inp.settings.get("max_events")
+    if given == "all":
+        return None, None
+    if given is not None:
+        return int(given), f"max_events {int(given)} per region"
+    if in_playbook(inp):
+        return IN_INCIDENT_EVENTS, (f"{IN_INCIDENT_EVENTS} events per region, the most read "
+                                    "inside the incident so it completes in seconds")
+    return None, None
+
+
+def read_all_command(inp: StepInput, user: str) -> str:
+    """The command that reads the whole lookback with this step's other settings (and
+    journals it with the incident)."""
+    words = ["respond", "harden", user]
+    if inp.view is not None:
+        words += ["--incident", inp.view.id]
+    settings = inp.settings
+    if settings.get("compromised_at"):
+        words += ["--compromised-at", str(settings["compromised_at"])]
+    if int(settings.get("lookback_days", 90)) != 90:
+        words += ["--lookback-days", str(settings["lookback_days"])]
+    regions = settings.get("regions")
+    if regions:
+        words += ["--regions", "all" if regions == "all" else ",".join(map(str, regions))]
+    return shlex.join(words)
+
+
+def window_facts(inp: StepInput, user: str, found: history.History, *,
+                 evidence: EvidenceCollected | None, taken: int,
+                 limit_why: str | None) -> HistoryWindow:
+    """The window read, as journaled and reported (see HistoryWindow)."""
+    asked = found.window
+    span = evidence.window if evidence is not None else None
+    return HistoryWindow(
+        regions=found.read,
+        read_from=iso(found.read_from) if found.read_from else None,
+        read_to=iso(asked[1]) if asked is not None else None,
+        events_read=found.events, events_estimated=found.estimated, lookups=found.pages,
+        read_limit=limit_why if found.truncated else None,
+        read_all=read_all_command(inp, user) if found.truncated else None,
+        evidence_events=taken,
+        evidence_from=span.start if span is not None else None,
+        evidence_to=span.end if span is not None else None)
+
+
+def _progress(inp: StepInput) -> history.Progress | None:
+    """Lookups and events so far, drawn by the CLI on a terminal like collect-evidence's."""
+    report = inp.ctx.progress
+    if report is None:
+        return None
+
+    def told(done: int, regions: int, events: int) -> None:
+        report("harden", {"lookups_done": done, "lookups": regions, "events": events})
+
+    return told
+
+
 @register("harden")
 class Harden(Action):
     permissions = (*reads.READ_PERMISSIONS, "ec2:DescribeRegions")
@@ -81,7 +164,7 @@ class Harden(Action):
             "compromised_at": {"type": "string", "minLength": 1},
             "before_hours": {"type": "number", "exclusiveMinimum": 0},
             "lookback_days": {"type": "integer", "minimum": 1, "maximum": 90},
-            "max_events": {"type": "integer", "minimum": 1},
+            "max_events": {"oneOf": [{"type": "integer", "minimum": 1}, {"const": "all"}]},
             "regions": {"oneOf": [{"const": "all"}, {"type": "array", "minItems": 1,
                                                      "items": {"type": "string"}}]},
         },
@@ -91,7 +174,9 @@ class Harden(Action):
         user = inp.target.user_name if inp.target else None
         calls = [ApiCall("cloudtrail", "LookupEvents", {"LookupAttributes": [
             {"AttributeKey": "Username", "AttributeValue": user}]},
-            note="each region, over the lookback, before the compromise time"),
+            note="each region at once, 2 requests/s each, over the lookback; inside an "
+                 "incident up to the compromise time (the key's own events come from the "
+                 "evidence)"),
             ApiCall("iam", "GetLoginProfile", {"UserName": user}),
             ApiCall("iam", "ListMFADevices", {"UserName": user}),
             ApiCall("iam", "ListUserPolicies", {"UserName": user},
@@ -122,13 +207,33 @@ class Harden(Action):
         now = inp.ctx.clock()
         cutoff, why = compromised_at(inp, now)
         days = int(inp.settings.get("lookback_days", 90))
-        log.info("harden.window", user=user, compromised_at=iso(cutoff), source=why)
-        found = reads.history(api, user, self._regions(inp, api),
-                              (cutoff - timedelta(days=days), now),
-                              int(inp.settings.get("max_events", MAX_EVENTS)))
+        start = cutoff - timedelta(days=days)
+        evidence = reused_evidence(inp)
+        # After the compromise time nothing is usage, and what the leaked key did then is
+        # in the evidence: with it, the lookup by user name stops at the compromise time.
+        window = (start, cutoff if evidence is not None else now)
+        limit, limit_why = read_limit(inp)
+        log.info("harden.window", user=user, compromised_at=iso(cutoff), source=why,
+                 read_to=iso(window[1]), limit=limit)
         # CloudTrail keeps whole seconds: an event in the cutoff's own second is "at" it.
-        whole = cutoff.replace(microsecond=0)
-        usages = summarize(r for r in found.records if event_time(r) < whole)
+        tally = Tally(before=cutoff.replace(microsecond=0))
+        taken = 0
+
+        def meanwhile() -> None:
+            nonlocal taken
+            if evidence is not None and evidence.path:
+                taken = history.from_evidence(Path(evidence.path), user, start, tally)
+
+        regions = self._regions(inp, api)
+        found = history.read(
+            api, user, regions, window, tally=tally, limit=limit, meanwhile=meanwhile,
+            buckets={r: history.empty_bucket(REQUESTS_PER_SECOND, monotonic=inp.ctx.monotonic,
+                                              sleep=inp.ctx.sleep) for r in regions},
+            progress=_progress(inp))
+        log.info("harden.read", events_read=found.events, lookups=found.pages,
+                 read_from=iso(found.read_from) if found.read_from else None,
+                 events_estimated=found.estimated, evidence_events=taken)
+        usages = tally.usages()
         proposal = propose(usages)
         mfa = reads.mfa_state(api, user)
         wants_mfa = mfa.console and not mfa.mfa_device
@@ -155,10 +260,12 @@ class Harden(Action):
             unused_permissions=tuple(UnusedPermission(u.policy, u.source, u.action, u.resource,
                                                       u.covers_used, u.reason)
                                      for u in unused),
-            new_source_ips=new_source_ips(found.records, since=now - timedelta(days=HINT_DAYS)),
-            events=len(found.records), regions=found.regions, regions_failed=found.failed,
-            truncated=found.truncated, applied=applied,
-            finish_commands=applying.finish_commands(user, held)))
+            new_source_ips=tally.new_source_ips(now - timedelta(days=HINT_DAYS)),
+            events=tally.events, regions=found.regions, regions_failed=dict(found.failed),
+            truncated=found.truncated,
+            window=window_facts(inp, user, found, evidence=evidence, taken=taken,
+                                limit_why=limit_why),
+            applied=applied, finish_commands=applying.finish_commands(user, held)))
 
     def _check_applicable(self, inp: StepInput, user: str, usages: tuple[Usage, ...],
                           found: reads.History) -> None:
@@ -174,6 +281,12 @@ class Harden(Action):
             raise StepFailed(self.name, f"not applying: CloudTrail could not be read ({where}), "
                              "so the proposal may miss what the user needs. Fix that and run "
                              "again, or pass --regions")
+        if found.truncated:
+            raise StepFailed(self.name, "not applying: the history was read only from "
+                             f"{iso(found.read_from) if found.read_from else 'its newest pages'}"
+                             " (a limit stopped it), so the proposal may miss what the user "
+                             "did before that. Run it without max_events: `respond harden "
+                             f"{user} --apply` reads every page")
         if not usages:
             said = (f"not applying: CloudTrail shows no use by {user} before the compromise "
                     "time, and a policy of nothing would lock the user out (a deny of "
