@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import html
+import itertools
 import os
 import traceback
-from datetime import timedelta
 
 from responder import playbook
 from responder.cli import interrupts
@@ -33,6 +33,8 @@ from responder.cli.output import (
     journal_to_act,
     out,
     out_json,
+    out_json_items,
+    out_json_text,
     pasteable,
     print_doc,
     print_view,
@@ -113,72 +115,47 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from responder.report import document as report  # noqa: PLC0415 - after containment
+    """One incident as its §2 document, or the listing: one summary per incident, each
+    read and printed before the next is read (responder.report.listing)."""
+    from responder.report import listing  # noqa: PLC0415 - after containment
 
     journal = journal_of(args)
     now = utcnow()
     if args.incident_id:
         print_view(IncidentView.load(journal, args.incident_id), args.output, now)
         return 0
-    everything = journal.recent(-1)  # every open incident is listed, however old
-    opened = [r for r in everything if r.is_open]
-    closed = [r for r in everything if not r.is_open]
-    records = opened + (closed if args.all else closed[: args.limit])
-    views = [IncidentView.of(r, journal.steps(r.id)) for r in records]
-    docs = [report.document_of(v, now) for v in views]
+    shown = listing.Shown(journal.listing(), None if args.all else args.limit)
+    summaries = listing.summaries(journal, shown, now)
     if args.output == "json":
-        out_json({"incidents": [d.to_json() for d in docs]})
+        out_json_items("incidents", (s.to_json() for s in summaries))
         return 0
-    if not views:
+    first = next(summaries, None)
+    if first is None:
         out("no incidents in the journal")
         return 0
-    out(f"{'INCIDENT':<28} {'STATUS':<11} {'ACCESS KEY':<20}  {'USER':<16} {'STEP':<17} "
-         f"{'SWEEPS':<20} AGE")
-    for v, doc in zip(views, docs, strict=True):
-        r = v.record
-        who = r.user_name or (f"role/{v.session.role_name}" if v.session else None) or "?"
-        status = "rolled-back" if v.rolled_back is not None else str(doc.status)
-        out(f"{r.id:<28} {status:<11} {r.access_key_id:<20}  {who:<16} "
-             f"{v.current_step or '-':<17} {_sweeps(v):<20} {_age(now - r.started_at)}")
-    hidden = len(closed) - (len(closed) if args.all else min(len(closed), args.limit))
-    if hidden:
-        out(f"({hidden} older finished incidents not shown: --limit N or --all)")
+    out(listing.HEADER)
+    for summary in itertools.chain((first,), summaries):
+        out(listing.row(summary))
+    if shown.hidden:
+        out(f"({shown.hidden} older finished incidents not shown: --limit N or --all)")
     return 0
-
-
-def _sweeps(view: IncidentView) -> str:
-    """`1 done, next 09:45Z`: what status says of an incident's sweeps."""
-    done = len(view.sweeps_found)
-    due = view.sweeps_due
-    if not done and not due:
-        return "-"
-    return f"{done} done" + (f", next {due[0]:%H:%M}Z" if due else "")
-
-
-def _age(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from responder.report import document as report  # noqa: PLC0415 - after containment
-    from responder.report.markdown import markdown_of  # noqa: PLC0415
 
     journal = journal_of(args)
-    view = IncidentView.load(journal, args.incident_id, calls=True)
     if args.output == "html":
         from responder.report import html as report_html  # noqa: PLC0415 - html only
 
+        view = IncidentView.load(journal, args.incident_id, calls=True)
         out(report_html.page(view), escape=html.escape)  # a pasted --state, as HTML
         return 0
-    typed = report.report_of(view)
+    view = IncidentView.load(journal, args.incident_id)  # its calls: read as written
     if args.output == "json":
-        out_json(typed.to_json())
+        out_json_text(report.json_text(view, journal, text=pasteable))
     else:
-        out(markdown_of(typed))
+        out(report.markdown_text(view, journal))
     return 0
 
 

@@ -12,7 +12,7 @@ import shlex
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -132,6 +132,38 @@ def out(text: str, escape: Callable[[str], str] = str) -> None:
 def out_json(value: Any) -> None:
     """The one JSON object of `--output json` (DESIGN §2), on stdout."""
     out(json.dumps(_pasteable_json(value), indent=2, default=str))
+
+
+def out_json_items(key: str, items: Iterable[Mapping[str, Any]]) -> None:
+    """The one JSON object `{key: [...]}`, laid out as out_json lays it out, written one
+    item at a time: a listing of any length is never held whole (`respond status`). An
+    item that cannot be made once some are out still leaves one JSON object on stdout,
+    closed after those (the error is said on stderr and the exit code says it); before
+    any is out, nothing is written and the command's failure prints its own object."""
+    from responder.report.json_text import pieces  # noqa: PLC0415 - listings only
+
+    written = False
+    try:
+        for item in items:
+            text = "".join(pieces(item, "    ", pasteable))
+            _write(sys.stdout, (",\n    " if written else f"{{\n  {json.dumps(key)}: [\n    ")
+                   + text)
+            written = True
+    except BaseException:
+        if written:
+            _write(sys.stdout, "\n  ]\n}\n")
+        raise
+    _write(sys.stdout, "\n  ]\n}\n" if written else json.dumps({key: []}, indent=2) + "\n")
+
+
+def out_json_text(parts: Iterable[str]) -> None:
+    """The one JSON object, from its text in pieces (report.json_text), written a chunk
+    at a time: a report whose journal holds thousands of calls is never held whole."""
+    from responder.report.json_text import chunks  # noqa: PLC0415 - reports only
+
+    for chunk in chunks(parts):
+        _write(sys.stdout, chunk)
+    _write(sys.stdout, "\n")
 
 
 def printed() -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, NoReturn
@@ -184,6 +184,12 @@ class Journal(ABC):
     def recent(self, limit: int = 20) -> list[IncidentRecord]:
         """The newest incidents first."""
 
+    def listing(self) -> Iterator[tuple[str, bool]]:
+        """(id, is_open) of every incident, the open ones first, each group newest first,
+        read as it is consumed: `respond status` then reads the incidents it shows one at
+        a time, so its memory stays flat however large the journal. Backends read less."""
+        return ((r.id, r.is_open) for r in sorted(self.recent(-1), key=lambda r: not r.is_open))
+
     @abstractmethod
     def acquire_lease(self, incident_id: str, owner: str, now: datetime, seconds: float) -> None:
         """Take the lease if free, expired or already ours; else raise LeaseHeld."""
@@ -219,6 +225,12 @@ class Journal(ABC):
     @abstractmethod
     def calls(self, incident_id: str, step: str | None = None) -> list[CallRecord]:
         """In intent order."""
+
+    def each_call(self, incident_id: str, step: str | None = None) -> Iterator[CallRecord]:
+        """calls(), read as they are consumed (a backend reads a page at a time): the
+        report of an incident whose evidence took thousands of LookupEvents pages is
+        written holding one page of its calls, not all of them."""
+        return iter(self.calls(incident_id, step))
 
     @abstractmethod
     def _get_or_none(self, incident_id: str) -> IncidentRecord | None: ...
@@ -304,10 +316,9 @@ class Journal(ABC):
         return self.get(incident_id)
 
     def update_incident(self, incident_id: str, now: datetime, **fields: Any) -> None:
-        """Set status, user_name, account_id, contained_at, error, report and/or
-        verification (a mapping, stored as JSON text) (None
-        clears one; an unknown field is a ValueError). Raises IncidentExists when a new
-        open status would give the key a second open incident."""
+        """Set status, user_name, account_id, contained_at, error, report and/or verification
+        (a mapping, stored as JSON text); None clears one, an unknown field is a ValueError.
+        Raises IncidentExists when a new open status would give the key a second one."""
         values = incident_changes(fields, now)
         opening = values.get("status") in OPEN_STATUSES
         for attempt in range(COLLISION_ATTEMPTS):
@@ -362,31 +373,15 @@ class Journal(ABC):
         record = self.get(incident_id)
         raise LeaseHeld(incident_id, record.lease_owner or "?", iso(record.lease_expires) or "?")
 
-    def step_finished(
-        self,
-        incident_id: str,
-        name: str,
-        *,
-        status: StepStatus,
-        now: datetime,
-        detail: Mapping[str, Any],
-        error: str | None,
-    ) -> None:
+    def step_finished(self, incident_id: str, name: str, *, status: StepStatus, now: datetime,
+                      detail: Mapping[str, Any], error: str | None) -> None:
         self._set_step(incident_id, name, {
             "status": status, "ended_at": iso(now), "detail": self._encode(detail),
             "error": error,
         }, now)
 
-    def result(
-        self,
-        handle: CallHandle,
-        *,
-        ok: bool,
-        attempts: int,
-        now: datetime,
-        result: Any = None,
-        error: str | None = None,
-    ) -> None:
+    def result(self, handle: CallHandle, *, ok: bool, attempts: int, now: datetime,
+               result: Any = None, error: str | None = None) -> None:
         self._set_call(handle, {
             "outcome": "ok" if ok else "error", "attempts": attempts,
             "result": None if result is None else self._encode(result), "error": error,

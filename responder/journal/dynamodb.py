@@ -12,7 +12,7 @@ GSIs) plus `TimeToLiveSpecification: {AttributeName: expires_at, Enabled: true}`
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -70,14 +70,8 @@ MAX_TRANSACT_ITEMS: Final = 100
 class DynamoDbJournal(base.Journal):
     """The Journal backend for Lambda and shared use: one DynamoDB table."""
 
-    def __init__(
-        self,
-        table_name: str,
-        *,
-        client: DynamoDBClient | None = None,
-        session: AnySession | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> None:
+    def __init__(self, table_name: str, *, client: DynamoDBClient | None = None,
+                 session: AnySession | None = None, retry: RetryPolicy | None = None) -> None:
         """`client` wins over `session` (else boto3's default); `retry` spaces the
         retries of writes that collided with a transaction."""
         self.table_name = table_name
@@ -222,6 +216,13 @@ class DynamoDbJournal(base.Journal):
         most = limit if limit > 0 else None  # as SQL: a negative LIMIT means no limit
         ids = self._listed(BY_TIME, "gsi_all", ALL_INCIDENTS, newest_first=True, limit=most)
         return self._records(ids, newest_first=True)[:most]
+
+    def listing(self) -> Iterator[tuple[str, bool]]:
+        """As recent(-1) read, a batch (100) at a time, keeping each id and whether open."""
+        ids = self._listed(BY_TIME, "gsi_all", ALL_INCIDENTS, newest_first=True)
+        found = sorted(((r.started_at, r.id, r.is_open) for at in range(0, len(ids), 100)
+                        for r in self._records(ids[at:at + 100], newest_first=True)), reverse=True)
+        return iter(sorted(((i, is_open) for _, i, is_open in found), key=lambda f: not f[1]))
 
     def _set_incident(self, incident_id: str, values: Mapping[str, Any]) -> None:
         e = Expr()

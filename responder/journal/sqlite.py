@@ -23,6 +23,10 @@ from responder.journal import base
 from responder.journal.records import CallHandle, CallRecord, IncidentRecord, StepRecord
 
 SCHEMA_VERSION = 1
+LISTING_PAGE = 100
+"""Rows listing() reads at once (an id and a flag each)."""
+CALL_PAGE = 16
+"""Rows each_call() reads at once (a call's params and result: a kilobyte or two each)."""
 ADDED_COLUMNS = ("verification",)
 """incidents' columns added after the first release, in the order they were added."""
 SCHEMA = """
@@ -197,6 +201,21 @@ class SqliteJournal(base.Journal):
     def recent(self, limit: int = 20) -> list[IncidentRecord]:
         return self._incidents("ORDER BY started_at DESC LIMIT ?", limit)
 
+    def listing(self) -> Iterator[tuple[str, bool]]:
+        """Two columns, LISTING_PAGE rows at a time: no incident's playbook, options or
+        verification is decoded, and a journal of any size is never held whole."""
+        rows = self._db.cursor()
+        rows.row_factory = None  # plain tuples: two columns need no dict each
+        with self._lock:
+            rows.execute("SELECT id, status IN ('running', 'halted', 'waiting') AS open"
+                         " FROM incidents ORDER BY open DESC, started_at DESC")
+        while True:
+            with self._lock:
+                page = rows.fetchmany(LISTING_PAGE)
+            if not page:
+                return
+            yield from ((incident_id, bool(is_open)) for incident_id, is_open in page)
+
     def acquire_lease(self, incident_id: str, owner: str, now: datetime, seconds: float) -> None:
         self._lease_write(
             incident_id,
@@ -325,12 +344,26 @@ class SqliteJournal(base.Journal):
                 (*values.values(), int(handle.call_id), handle.incident_id),
             )
 
-    def calls(self, incident_id: str, step: str | None = None) -> list[CallRecord]:
+    def _calls_query(self, incident_id: str, step: str | None) -> sqlite3.Cursor:
+        rows = self._db.cursor()
         query = "SELECT * FROM calls WHERE incident_id = ?"
-        args: tuple[Any, ...] = (incident_id,)
-        if step is not None:
-            query += " AND step = ?"
-            args = (incident_id, step)
+        if step is None:
+            return rows.execute(query + " ORDER BY id", (incident_id,))
+        return rows.execute(query + " AND step = ? ORDER BY id", (incident_id, step))
+
+    def each_call(self, incident_id: str, step: str | None = None) -> Iterator[CallRecord]:
+        """A page at a time. calls() reads them at once instead: a run reads the calls
+        while its workers journal more, and must see one moment of the journal."""
         with self._lock:
-            rows = self._db.execute(query + " ORDER BY id", args).fetchall()
+            rows = self._calls_query(incident_id, step)
+        while True:
+            with self._lock:
+                page = rows.fetchmany(CALL_PAGE)
+            if not page:
+                return
+            yield from (base.call_record({**r, "id": _call_id(r["id"])}) for r in page)
+
+    def calls(self, incident_id: str, step: str | None = None) -> list[CallRecord]:
+        with self._lock:
+            rows = self._calls_query(incident_id, step).fetchall()
         return [base.call_record({**r, "id": _call_id(r["id"])}) for r in rows]

@@ -91,8 +91,8 @@ def archive(ctx: RunContext, journal: Journal, lease: Lease, incident_id: str) -
 def write_report(ctx: RunContext, journal: Journal, incident_id: str) -> None:
     """The incident's report.md and report.json as the journal holds it now."""
     try:
-        path = report.write(IncidentView.load(journal, incident_id, calls=True),
-                            ctx.incident_dir(incident_id))
+        path = report.write(IncidentView.load(journal, incident_id),  # calls: as written
+                            ctx.incident_dir(incident_id), journal)
         journal.update_incident(incident_id, ctx.clock(), report=str(path))
     except OSError as exc:  # local files: said, never in the way of the outcome
         log.warning("report.unwritable", error=f"{type(exc).__name__}: {exc}")
