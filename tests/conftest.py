@@ -49,6 +49,28 @@ ISOLATED_ENV = {
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
 }
 
+# `pytest` runs the in-process tests; the e2e and slow ones run with
+# `pytest -m 'e2e or slow'`, as CI does (docs/decisions.md 41). A test is e2e when it asks
+# for the moto server (a ThreadedMotoServer: `moto_server`, so `cli`, `server_account`,
+# `pager`..., and `cli` runs `respond` as a subprocess), or when its file is one of these.
+# tests/test_markers.py fails when a test file starts a process and is none of them.
+E2E_FILES = {
+    "test_cli_contract.py": "runs `respond` as a subprocess (no server), one per command",
+    "test_cli_trouble.py": "`respond` subprocesses interrupted by signals: timing-bound",
+    "test_faults_cli.py": "two `respond` subprocesses at once (Popen), throttling storms",
+    "test_replace_across_journals.py": "two `respond` subprocesses at once, one paused",
+    "test_drill.py": "whole drills (8-14 s a scenario), in process and as `respond drill`",
+    "test_story.py": "a whole drill of three scenarios, for its module fixture",
+    "test_html_browser.py": "headless Chromium, a browser process per page opened",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in E2E_FILES or "moto_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -406,8 +406,10 @@ def test_killed_runner_shows_as_halted_interrupted(
         proc.communicate(timeout=60)
     listed = _one_json(cli("status", "--output", "json"))["incidents"]
     assert listed[0]["status"] == "halted"
-    assert "interrupted" in listed[0]["error"]
-    assert "respond resume" in listed[0]["error"]
+    shown = _one_json(cli("status", listed[0]["incident_id"], "--output", "json"))
+    assert shown["status"] == "halted"
+    assert "interrupted" in shown["error"]
+    assert "respond resume" in shown["error"]
 
 
 def test_status_lists_every_open_incident_and_takes_a_limit(
