@@ -38,3 +38,17 @@ def test_invalid_rate_is_rejected() -> None:
     """A zero rate would block forever; refuse it."""
     with pytest.raises(ValueError, match="rate"):
         TokenBucket(0)
+
+
+def test_the_virtual_clock_always_moves_forward() -> None:
+    """A wait below the float's precision at the clock's magnitude still advances it, so
+    a rate limiter waiting on it cannot spin forever."""
+    clock = VirtualClock()
+    clock.now = 1e9
+    before = clock.now
+    clock.sleep(1e-12)
+    assert clock.now > before
+    bucket = TokenBucket(2.0, capacity=2.0, monotonic=clock.monotonic, sleep=clock.sleep)
+    for _ in range(10):
+        bucket.acquire()
+    assert clock.now - 1e9 >= 4.0  # 8 tokens beyond the first 2, at 2 per second

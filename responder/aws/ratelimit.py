@@ -3,6 +3,7 @@ throttled request still counts: going faster only buys ThrottlingExceptions."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -57,6 +58,11 @@ class VirtualClock:
             return self.now
 
     def sleep(self, seconds: float) -> None:
+        """Advance time, by at least one step of the float: a wait smaller than the
+        clock's precision at its magnitude would otherwise leave it where it was, and a
+        rate limiter waiting on it would spin forever (seen under load in harden)."""
         with self._lock:
-            self.now += seconds
+            later = self.now + seconds
+            self.now = later if seconds <= 0 or later > self.now else \
+                math.nextafter(self.now, math.inf)
             self.slept += seconds
