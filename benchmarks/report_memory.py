@@ -1,4 +1,4 @@
-"""report.md and report.json's memory against the size of the evidence: 1,000 vs 100,000
+"""report.md, report.json and the page's memory against the size of the evidence: 1,000 vs 100,000
 events.
 
     python benchmarks/report_memory.py [--small 1000] [--large 100000] [--quick]
@@ -12,9 +12,11 @@ for `large` events added as a run journals them (lookup_call's params, NextToken
 included, the counted result). Then, each in a fresh process after one warm-up of every
 form on the template alone (imports and first-call caches not counted) and CPython's
 tuple free lists filled (status.fill_free_lists): the peak traced memory of
-`respond report ID --output json`, of `respond report ID` (Markdown) and of
-document.write (both files, as a run writes them). Goal (issue 32): each at most 1.5x
-at the large size what it is at the small one.
+`respond report ID --output json`, of `respond report ID` (Markdown), of `respond
+report ID --output html` (the drill's incident has no evidence file: the page's own
+events are html_memory.py's) and of document.write (both files, as a run writes
+them). Goal (issue 32): each at most 1.5x at the large size what it is at the small
+one.
 
 `--before` measures each form as it was before issue 32 (the view loaded with every
 call, the whole document built), to compare. Results: benchmarks/results/
@@ -40,7 +42,7 @@ from typing import Any
 from status import Sink, Template, build, fill_free_lists, template
 
 RESULTS = Path(__file__).resolve().parent / "results"
-FORMS = ("json", "md", "write")
+FORMS = ("json", "md", "html", "write")
 
 
 def add_pages(state: Path, events: int) -> None:
@@ -73,12 +75,16 @@ def _before(form: str, state: str, incident: str, directory: Path) -> None:
     from responder.incident.view import IncidentView  # noqa: PLC0415
     from responder.journal.sqlite import SqliteJournal  # noqa: PLC0415
     from responder.report import document  # noqa: PLC0415
+    from responder.report.html import page  # noqa: PLC0415
     from responder.report.markdown import markdown_of  # noqa: PLC0415
 
     journal = SqliteJournal(Path(state))
     view = IncidentView.load(journal, incident, calls=True)
     if form == "write":
         document.write(view, directory)
+    elif form == "html":
+        with contextlib.redirect_stdout(Sink()):
+            out(page(view))
     else:
         typed = document.report_of(view)
         with contextlib.redirect_stdout(Sink()):
@@ -104,7 +110,7 @@ def _run(form: str, state: str, incident: str, directory: Path) -> None:
         journal.close()
         return
     with contextlib.redirect_stdout(Sink()):
-        main(["report", incident, *(["--output", "json"] if form == "json" else []),
+        main(["report", incident, *(["--output", form] if form != "md" else []),
               "--state", state])
 
 

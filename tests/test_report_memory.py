@@ -1,10 +1,10 @@
-"""report.json and report.md read an incident's calls from the journal as they are
-written (issue 32).
+"""report.json, report.md and the page read an incident's calls from the journal as
+they are written (issue 32).
 
 collect-evidence journals one LookupEvents call per page of 50 events and report.json's
 timeline lists every call, so an incident of 100,000 events has 2,000 calls: the report
 used to hold all of them, several times over (9 MB traced against 0.8 MB at 1,000
-events). Now both files are written with one page of calls in memory, and say exactly
+events). Now the files and the page are written with one page of calls in memory, and say exactly
 what they said when the whole document was built.
 """
 
@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +28,7 @@ from responder.evidence.collect import PAGE_SIZE, lookup_call
 from responder.incident.facts import EvidenceCollected, OwnerFound, SweepFound
 from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
-from responder.report import document
+from responder.report import document, html
 from responder.report.json_text import Lazy, pieces
 from responder.report.markdown import markdown_of
 from responder.report.story_model import TIMES
@@ -94,6 +95,15 @@ def test_the_files_say_what_the_whole_document_said(tmp_path: Path) -> None:
         == 20
 
 
+def test_the_page_says_what_it_said_with_every_call(tmp_path: Path) -> None:
+    """The page counts each step's calls from the journal: the same page as from the view
+    loaded with its calls."""
+    journal = _journal(tmp_path / "j.db", 1_000)
+    whole = html.page(IncidentView.load(journal, INCIDENT, calls=True))
+    assert html.page(IncidentView.load(journal, INCIDENT), journal) == whole
+    assert f"cloudtrail:LookupEvents {TIMES}20" in whole
+
+
 @pytest.mark.usefixtures("fresh_structlog")
 def test_respond_report_prints_the_same_json(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,22 +141,37 @@ def test_pieces_lay_json_out_as_json_dumps(value: object) -> None:
                                                indent=2)
 
 
-def _peak(journal: SqliteJournal, directory: Path) -> int:
+def _write(journal: SqliteJournal, directory: Path) -> None:
+    document.write(IncidentView.load(journal, INCIDENT), directory, journal)
+
+
+def _page(journal: SqliteJournal, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "report.html").write_text(html.page(IncidentView.load(journal, INCIDENT),
+                                                     journal))
+
+
+def _peak(write: Callable[[SqliteJournal, Path], None], journal: SqliteJournal,
+          directory: Path) -> int:
     kept = [tuple(range(size)) for size in range(1, 20) for _ in range(2000)]
     del kept  # CPython's tuple free lists full first (benchmarks/status.py)
     tracemalloc.start()
     try:
-        document.write(IncidentView.load(journal, INCIDENT), directory, journal)
+        write(journal, directory)
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
 
 
-def test_memory_is_flat_with_the_evidence(tmp_path: Path) -> None:
+@pytest.mark.parametrize("write", [_write, _page], ids=["files", "page"])
+def test_memory_is_flat_with_the_evidence(
+        tmp_path: Path, write: Callable[[SqliteJournal, Path], None]) -> None:
     """30,000 events (600 journaled pages) peak within 1.5x of 1,000 (20 pages): it was
-    9x at 100,000. A warm-up write first (imports, first-call caches)."""
+    9x at 100,000 for the files, 15x for the page. A warm-up write first (imports,
+    first-call caches)."""
     small = _journal(tmp_path / "small.db", 1_000)
     large = _journal(tmp_path / "large.db", 30_000)
-    document.write(IncidentView.load(small, INCIDENT), tmp_path / "warm", small)
-    low, high = _peak(small, tmp_path / "small"), _peak(large, tmp_path / "large")
+    write(small, tmp_path / "warm")
+    low, high = (_peak(write, small, tmp_path / "small"),
+                 _peak(write, large, tmp_path / "large"))
     assert high <= 1.5 * low, (low, high)

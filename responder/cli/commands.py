@@ -145,13 +145,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from responder.report import document as report  # noqa: PLC0415 - after containment
 
     journal = journal_of(args)
+    view = IncidentView.load(journal, args.incident_id)  # its calls: read as written
     if args.output == "html":
         from responder.report import html as report_html  # noqa: PLC0415 - html only
 
-        view = IncidentView.load(journal, args.incident_id, calls=True)
-        out(report_html.page(view), escape=html.escape)  # a pasted --state, as HTML
+        out(report_html.page(view, journal), escape=html.escape)  # a pasted --state
         return 0
-    view = IncidentView.load(journal, args.incident_id)  # its calls: read as written
     if args.output == "json":
         out_json_text(report.json_text(view, journal, text=pasteable))
     else:

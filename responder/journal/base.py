@@ -222,15 +222,15 @@ class Journal(ABC):
     def sending(self, handle: CallHandle) -> None:
         """pending → sending, never over a result; a handle naming no call changes nothing."""
 
-    @abstractmethod
     def calls(self, incident_id: str, step: str | None = None) -> list[CallRecord]:
         """In intent order."""
+        return list(self.each_call(incident_id, step))
 
+    @abstractmethod
     def each_call(self, incident_id: str, step: str | None = None) -> Iterator[CallRecord]:
         """calls(), read as they are consumed (a backend reads a page at a time): the
         report of an incident whose evidence took thousands of LookupEvents pages is
         written holding one page of its calls, not all of them."""
-        return iter(self.calls(incident_id, step))
 
     @abstractmethod
     def _get_or_none(self, incident_id: str) -> IncidentRecord | None: ...

@@ -392,8 +392,9 @@ class DynamoDbJournal(base.Journal):
         self._table.update(call_key(handle.incident_id, handle.call_id), e, e.assign(values),
                            "attribute_exists(pk)")
 
-    def calls(self, incident_id: str, step: str | None = None) -> list[CallRecord]:
+    def each_call(self, incident_id: str, step: str | None = None) -> Iterator[CallRecord]:
+        """One Query page (up to 1 MB) at a time, as the report reads them."""
         e = Expr()
         filter_ = "" if step is None else f"{e.n('step')} = {e.v(step)}"
-        found = self._table.collection(incident_id, "CALL#", e, filter_)
-        return [base.call_record(i) for i in found]
+        return (base.call_record(i)
+                for i in self._table.collection(incident_id, "CALL#", e, filter_))

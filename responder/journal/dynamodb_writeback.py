@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -379,8 +379,9 @@ class WriteBackJournal(DynamoDbJournal):
         held.update(f"CALL#{handle.call_id}", values)
         self._soon(held)
 
-    def calls(self, incident_id: str, step: str | None = None) -> list[CallRecord]:
+    def each_call(self, incident_id: str, step: str | None = None) -> Iterator[CallRecord]:
+        """From memory while the incident is held (calls() reads through this too)."""
         held = self._holding(incident_id)
         if held is None:
-            return super().calls(incident_id, step)
-        return [base.call_record(c) for c in held.calls(step)]
+            return super().each_call(incident_id, step)
+        return (base.call_record(c) for c in held.calls(step))

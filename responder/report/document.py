@@ -124,16 +124,21 @@ def _calls_json(journal: Journal, incident_id: str, step: str) -> Iterator[dict[
     return (call_entry(c).to_json() for c in journal.each_call(incident_id, step))
 
 
-def markdown_text(view: IncidentView, journal: Journal) -> str:
-    """report.md (markdown_of(report_of(view)) of the view loaded with its calls,
-    exactly), from `view` loaded without them: the Markdown only counts each step's
-    calls by API and outcome, and those counts are read from the journal a page at a
-    time."""
+def counted_report(view: IncidentView, journal: Journal) -> ReportDocument:
+    """report_of(view) as loaded with its calls, for a medium that only counts them by
+    API and outcome (the Markdown and the page: story.grouped_calls), from `view` loaded
+    without them: the counts are read from the journal a page at a time."""
     typed = report_of(view)
     extras = typed.extras
-    return markdown_of(replace(typed, extras=replace(
+    return replace(typed, extras=replace(
         extras, timeline=tuple(_counted(journal, view.id, t) for t in extras.timeline),
-        followups=tuple(_counted(journal, view.id, t) for t in extras.followups))))
+        followups=tuple(_counted(journal, view.id, t) for t in extras.followups)))
+
+
+def markdown_text(view: IncidentView, journal: Journal) -> str:
+    """report.md (markdown_of(report_of(view)) of the view loaded with its calls,
+    exactly), from `view` loaded without them (counted_report)."""
+    return markdown_of(counted_report(view, journal))
 
 
 def _counted(journal: Journal, incident_id: str, entry: TimelineEntry) -> TimelineEntry:
@@ -151,6 +156,6 @@ def _counted(journal: Journal, incident_id: str, entry: TimelineEntry) -> Timeli
         itertools.repeat(made, times[key]) for key, made in first.items())))
 
 
-__all__ = ["attacker_of", "call_entry", "document_of", "evidence_of", "json_text",
+__all__ = ["attacker_of", "call_entry", "counted_report", "document_of", "evidence_of", "json_text",
            "markdown_text", "refusal_of", "report_of", "seconds_between", "session_of",
            "shut_by_sweeps", "summary", "sweeps_of", "told", "write"]

@@ -32,6 +32,7 @@ from responder.report.todo import MANUAL, Todo
 
 if TYPE_CHECKING:
     from responder.incident.view import IncidentView
+    from responder.journal import Journal
 
 __all__ = ["WIDTH", "html_of", "page", "render_html"]
 
@@ -251,9 +252,11 @@ def html_of(typed: ReportDocument, events: Events = ()) -> str:
         _details(typed, told), "</body></html>", ""])
 
 
-def page(view: IncidentView) -> str:
+def page(view: IncidentView, journal: Journal | None = None) -> str:
     """The page for an incident as journaled, with its evidence file's events (streamed:
-    memory does not grow with the file)."""
-    typed = report.report_of(view)
+    memory does not grow with the file). With `journal` (and `view` loaded without its
+    calls), the calls are counted from the journal a page at a time, so the thousands of
+    LookupEvents pages of a large incident are never held either."""
+    typed = report.report_of(view) if journal is None else report.counted_report(view, journal)
     evidence = typed.document.evidence
     return html_of(typed, EvidenceFile(evidence.path if evidence else None))
