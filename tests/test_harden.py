@@ -142,8 +142,11 @@ def test_apply_adds_and_removes_nothing_and_twice_changes_nothing(
     assert [p["PolicyArn"] for p in attached] == [arn]
     assert {"admin", "responder-require-mfa"} <= set(
         iam.list_user_policies(UserName="alice")["PolicyNames"])  # the old one stays
-    commands = json.loads(first.stdout)["hardening"]["finish_commands"]
-    assert "aws iam delete-user-policy --user-name alice --policy-name admin" in commands
+    # Nothing is offered for taking away until the proposal has been in place a while.
+    hardening = json.loads(first.stdout)["hardening"]
+    assert hardening["finish_commands"] == []
+    assert hardening["grace"]["ready"] is False
+    assert "offered from" in hardening["grace"]["reason"]
 
     second = cli("harden", "alice", "--apply", "--yes", "--output", "json")
     assert second.code == 0, second.stderr
@@ -153,6 +156,17 @@ def test_apply_adds_and_removes_nothing_and_twice_changes_nothing(
     assert again["mfa_policy"] == "unchanged"
     assert [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]] == ["v1"]
     assert len(iam.list_attached_user_policies(UserName="alice")["AttachedPolicies"]) == 1
+    assert json.loads(second.stdout)["hardening"]["finish_commands"] == []
+
+    # Past the grace period (none, here) with nothing denied and nothing outside it:
+    # the commands that take the rest away are offered, and still never run.
+    third = cli("harden", "alice", "--grace-days", "0", "--output", "json")
+    assert third.code == 0, third.stderr
+    hardening = json.loads(third.stdout)["hardening"]
+    assert hardening["grace"]["ready"] is True, hardening["grace"]
+    assert "aws iam delete-user-policy --user-name alice --policy-name admin" in \
+        hardening["finish_commands"]
+    assert "admin" in iam.list_user_policies(UserName="alice")["PolicyNames"]
 
 
 def test_apply_without_yes_and_no_terminal_is_bad_input(

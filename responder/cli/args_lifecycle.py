@@ -12,6 +12,7 @@ from responder.cli.grammar import (
     INCIDENT,
     aws_options,
     command,
+    days,
     non_negative,
     output_option,
     positive_int,
@@ -106,12 +107,15 @@ def harden_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "exactly the actions the user's CloudTrail history shows before the compromise "
         "time, with what its current policies grant but it never used. Changes nothing "
         "unless --apply --yes: then the managed policy responder-proposed-USER is created "
-        "and attached (and the MFA policy put); nothing the user has is ever removed, the "
-        "commands that would are printed. A proposal of nothing (no usage found: a deny "
+        "and attached (and the MFA policy put); nothing the user has is ever removed. The "
+        "commands that would are printed once the proposal has been in place --grace-days "
+        "with nothing denied. Every used call is checked against the proposal first, and "
+        "what could not be is listed. A proposal of nothing (no usage found: a deny "
         "of everything) is never applied: refused, exit 3.",
         example=(f"respond harden alice --incident {INCIDENT}",
                  "respond harden alice --compromised-at 2026-11-25T09:00:00Z --output json",
-                 f"respond harden alice --incident {INCIDENT} --apply --yes"))
+                 f"respond harden alice --incident {INCIDENT} --apply --yes",
+                 "respond harden alice --data-events s3://org-trail-logs/cloudtrail"))
     hard.add_argument("user", metavar="USER", help="the IAM user whose key leaked")
     hard.add_argument("--incident", metavar="ID",
                       help="the incident of the leak: journaled there, in its report")
@@ -122,6 +126,14 @@ def harden_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                       help="CloudTrail history to learn usage from (default 90, at most 90)")
     hard.add_argument("--regions", metavar="all|R1,R2",
                       help="regions to read (default us-east-1 and the session's region)")
+    hard.add_argument("--data-events", metavar="s3://BUCKET[/PREFIX]",
+                      help="also read the user's data events (S3 objects, DynamoDB items, "
+                      "Lambda invocations: never in the event history) from the log files "
+                      "of a trail that logs them, over the lookback")
+    hard.add_argument("--grace-days", type=days, default=14, metavar="N",
+                      help="days the applied proposal must be in place, with no call of "
+                      "the user's denied or outside it, before the commands that take the "
+                      "rest away are offered (default 14)")
     hard.add_argument("--dry-run", action="store_true",
                       help="print the proposal; write and change nothing")
     hard.add_argument("--apply", action="store_true",

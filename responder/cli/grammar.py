@@ -94,6 +94,13 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+def days(text: str) -> int:
+    """argparse type: a whole number of days, 0 to 365."""
+    if not text.isdigit() or int(text) > 365:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days 0-365, got {text!r}")
+    return int(text)
+
+
 def non_negative(text: str) -> float:
     """argparse type: a number of hours, 0 or more."""
     try:

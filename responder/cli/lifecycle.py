@@ -184,6 +184,12 @@ def _harden_settings(args: argparse.Namespace, now: datetime) -> dict[str, Any]:
     if args.regions:
         settings["regions"] = "all" if args.regions.strip() == "all" else [
             r.strip() for r in args.regions.split(",") if r.strip()]
+    if args.data_events:
+        from responder.hardening.trail import parse_location  # noqa: PLC0415 - harden only
+
+        parse_location(args.data_events)  # BadInput, naming it, before anything is read
+        settings["data_events"] = args.data_events.strip()
+    settings["grace_days"] = args.grace_days
     return settings
 
 

@@ -1,90 +1,23 @@
 """What a user really did, read from CloudTrail records (the parsed `CloudTrailEvent` JSON).
 
-A least-privilege proposal is only as good as the mapping from an event to the IAM action
-and resources it was authorised as: an action name IAM does not know, or a resource ARN a
-little narrower than what IAM checks, would make the proposed policy deny the user's own
-work the day it is attached. So the mapping is conservative: when in doubt about the
-resource, say "any" (an empty tuple) rather than guess an ARN.
+Each record's actions and ARNs come from needs.py (iam-dataset's map, IAM's catalog);
+this module adds them up over a history that can be 100,000 events, and keeps what a
+reviewer must be told besides: the calls no IAM action is known for, the calls refused,
+and how much of the history came from console sessions.
 """
 
 from __future__ import annotations
 
-import re
 import threading
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-AWS_DOMAIN = ".amazonaws.com"
-
-PREFIX_OF: Mapping[str, str] = {
-    # CloudWatch's API host is "monitoring", its IAM prefix is "cloudwatch".
-    "monitoring": "cloudwatch",
-    # SES's classic API host is "email", its IAM prefix is "ses".
-    "email": "ses",
-    # Hosts that look unusual but are their own IAM prefix, listed so nobody "fixes" them.
-    "elasticfilesystem": "elasticfilesystem",
-    "elasticmapreduce": "elasticmapreduce",
-    "execute-api": "execute-api",
-    "tagging": "tagging",
-    "sso": "sso",
-}
-"""eventSource host (the text before ".amazonaws.com") -> IAM service prefix, only where
-they differ or look as if they might; any host not listed is its own prefix."""
-
-NOT_IAM_SOURCES: frozenset[str] = frozenset({"signin", "console"})
-"""Hosts whose events (ConsoleLogin, CheckMfa, ...) are sign-in steps, not IAM actions: no
-policy grants them, so they must not appear in a proposed policy."""
-
-RENAMED: Mapping[str, str] = {
-    # S3's CloudTrail event names are REST operations; IAM authorises some under another name.
-    "s3:ListBuckets": "s3:ListAllMyBuckets",
-    "s3:ListObjects": "s3:ListBucket",
-    "s3:ListObjectsV2": "s3:ListBucket",
-    "s3:HeadBucket": "s3:ListBucket",
-    "s3:ListObjectVersions": "s3:ListBucketVersions",
-    "s3:ListMultipartUploads": "s3:ListBucketMultipartUploads",
-    "s3:ListParts": "s3:ListMultipartUploadParts",
-    "s3:HeadObject": "s3:GetObject",
-    "s3:CopyObject": "s3:PutObject",
-    "s3:CreateMultipartUpload": "s3:PutObject",
-    "s3:UploadPart": "s3:PutObject",
-    "s3:UploadPartCopy": "s3:PutObject",
-    "s3:CompleteMultipartUpload": "s3:PutObject",
-    "s3:DeleteObjects": "s3:DeleteObject",
-    "s3:GetBucketLifecycle": "s3:GetLifecycleConfiguration",
-    "s3:PutBucketLifecycle": "s3:PutLifecycleConfiguration",
-    "s3:GetBucketEncryption": "s3:GetEncryptionConfiguration",
-    "s3:PutBucketEncryption": "s3:PutEncryptionConfiguration",
-    "s3:GetBucketReplication": "s3:GetReplicationConfiguration",
-    "s3:PutBucketReplication": "s3:PutReplicationConfiguration",
-    # Lambda's data event is "Invoke"; the permission is lambda:InvokeFunction.
-    "lambda:Invoke": "lambda:InvokeFunction",
-}
-"""prefix:eventName -> the IAM action that authorised it, where the two differ. Without it
-a proposed policy would name actions IAM does not have (s3:ListObjectsV2) and deny the
-calls it meant to keep working."""
-
-DENIED_CODES: frozenset[str] = frozenset(
-    {"AccessDenied", "UnauthorizedOperation", "Client.UnauthorizedOperation"}
-)
-"""A call refused by IAM was never granted, so it is not usage (an attacker's probing
-would otherwise widen the proposal). Any other error (NoSuchKey, ...) means the call got
-past authorisation, which is what a policy must keep allowing."""
+from responder.hardening.needs import DENIED_CODES, Need, event_key, needed
 
 AWS_SOURCE_IPS: frozenset[str] = frozenset({"AWS Internal"})
-
-_LAMBDA_VERSION = re.compile(r"\d{8}(v\d+)?$")
-_S3_OBJECT_ACTIONS: frozenset[str] = frozenset(
-    {"RestoreObject", "AbortMultipartUpload", "ListMultipartUploadParts"}
-)
-_IAM_NAMED: Mapping[str, str] = {
-    "roleName": "role",
-    "userName": "user",
-    "groupName": "group",
-    "instanceProfileName": "instance-profile",
-}
 
 
 @dataclass(frozen=True)
@@ -98,150 +31,11 @@ class Usage:
     count: int
     first_seen: datetime
     last_seen: datetime
-
-
-def iam_action(record: Mapping[str, Any]) -> str | None:
-    """The IAM action `record` was authorised as, or None when it grants nothing to keep
-    (missing fields, a sign-in step, a refused call, a non-AWS source)."""
-    source = record.get("eventSource")
-    name = record.get("eventName")
-    if not isinstance(source, str) or not isinstance(name, str) or not source or not name:
-        return None
-    if record.get("errorCode") in DENIED_CODES or not source.endswith(AWS_DOMAIN):
-        return None
-    host = source.removesuffix(AWS_DOMAIN)
-    if host in NOT_IAM_SOURCES:
-        return None
-    prefix = PREFIX_OF.get(host, host)
-    if prefix == "lambda":
-        # Lambda logs the API version it was called through (ListFunctions20150331).
-        name = _LAMBDA_VERSION.sub("", name) or name
-    action = f"{prefix}:{name}"
-    return RENAMED.get(action, action)
-
-
-def resources(record: Mapping[str, Any]) -> tuple[str, ...]:
-    """The ARNs the event acted on, to narrow its statement; () means "*".
-
-    Only shapes known to match what IAM checks are narrowed: a wrong ARN would deny the
-    user's own call, while "*" merely keeps today's breadth for that one action.
-    """
-    action = iam_action(record)
-    if action is None:
-        return ()
-    prefix, name = action.split(":", 1)
-    params = record.get("requestParameters")
-    params = params if isinstance(params, Mapping) else {}
-    partition = _partition(record)
-    if prefix == "s3":
-        return _s3(partition, name, params)
-    if prefix == "dynamodb":
-        found = _dynamodb(partition, record, params)
-        if found is not None:
-            return found
-    elif prefix == "sts" and name == "AssumeRole":
-        role = params.get("roleArn")
-        return (role,) if isinstance(role, str) and role else ()
-    elif prefix == "iam":
-        found = _iam(partition, record, params)
-        if found is not None:
-            return found
-    return _listed(record)
-
-
-def _s3(partition: str, name: str, params: Mapping[str, Any]) -> tuple[str, ...]:
-    """Object actions get the bucket too: IAM checks the object ARN, but listing both is
-    harmless and keeps bucket-level look-alikes (GetBucketObjectLock...) working."""
-    bucket = params.get("bucketName")
-    if not isinstance(bucket, str) or not bucket or name == "ListAllMyBuckets":
-        return ()
-    arn = f"arn:{partition}:s3:::{bucket}"
-    object_level = (
-        name.startswith(("GetObject", "PutObject", "DeleteObject"))
-        or name in _S3_OBJECT_ACTIONS
-        or "Object" in name
-    )
-    return (arn, f"{arn}/*") if object_level else (arn,)
-
-
-def _dynamodb(
-    partition: str, record: Mapping[str, Any], params: Mapping[str, Any]
-) -> tuple[str, ...] | None:
-    """The table (or, for a Query/Scan on an index, the index: IAM checks that ARN, not
-    the table's). None lets the caller fall back to the record's resource list."""
-    table = params.get("tableName")
-    if not isinstance(table, str) or not table:
-        return None
-    if table.startswith("arn:"):
-        arn = table
-    else:
-        region = record.get("awsRegion")
-        account = _account(record)
-        if not isinstance(region, str) or not region or account is None:
-            return ()
-        arn = f"arn:{partition}:dynamodb:{region}:{account}:table/{table}"
-    index = params.get("indexName")
-    return (f"{arn}/index/{index}",) if isinstance(index, str) and index else (arn,)
-
-
-def _iam(
-    partition: str, record: Mapping[str, Any], params: Mapping[str, Any]
-) -> tuple[str, ...] | None:
-    """Narrow only when the request names exactly one IAM entity: with two (a user and a
-    group for AddUserToGroup, a role and a profile for AddRoleToInstanceProfile) which one
-    IAM checks depends on the action, and guessing wrong would deny it.
-
-    The ARN has no path (requestParameters do not carry it): a role or user created
-    under a path will not match, which the reviewer sees as a denied call, not a leak.
-    """
-    named = [
-        (kind, value)
-        for key, kind in _IAM_NAMED.items()
-        if isinstance(value := params.get(key), str) and value
-    ]
-    if len(named) != 1:
-        return None if not named else ()
-    account = _account(record)
-    if account is None:
-        return ()
-    kind, value = named[0]
-    return (f"arn:{partition}:iam::{account}:{kind}/{value}",)
-
-
-def _listed(record: Mapping[str, Any]) -> tuple[str, ...]:
-    listed = record.get("resources")
-    if not isinstance(listed, list):
-        return ()
-    return tuple(
-        arn
-        for item in listed
-        if isinstance(item, Mapping) and isinstance(arn := item.get("ARN"), str) and arn
-    )
-
-
-def _account(record: Mapping[str, Any]) -> str | None:
-    """The account that owns the resource: the recipient, else the caller's own."""
-    account = record.get("recipientAccountId")
-    if isinstance(account, str) and account:
-        return account
-    identity = record.get("userIdentity")
-    if isinstance(identity, Mapping):
-        account = identity.get("accountId")
-        if isinstance(account, str) and account:
-            return account
-    return None
-
-
-def _partition(record: Mapping[str, Any]) -> str:
-    """aws, aws-cn or aws-us-gov, from the caller's ARN: an ARN in the wrong partition
-    matches nothing."""
-    identity = record.get("userIdentity")
-    arn = identity.get("arn") if isinstance(identity, Mapping) else None
-    if isinstance(arn, str) and arn.startswith("arn:"):
-        parts = arn.split(":")
-        if len(parts) > 2 and parts[1]:
-            return parts[1]
-    return "aws"
+    why_any: str | None = None
+    """Why any resource, when resources is empty: IAM takes no ARN for the action, or a
+    call did not name its resource."""
+    guessed: bool = False
+    """The map does not know the call: `<namespace>:<eventName>`, which IAM has."""
 
 
 def event_time(record: Mapping[str, Any]) -> datetime:
@@ -263,6 +57,10 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+_Row = tuple[set[str] | None, int, datetime, datetime, str | None, bool]
+"""An action's tally: ARNs (None: any), count, first and last seen, why any, guessed."""
+
+
 class Tally:
     """Usage and source addresses gathered one record at a time, each eventID once.
 
@@ -275,25 +73,36 @@ class Tally:
     are read in parallel.
     """
 
-    def __init__(self, before: datetime | None = None) -> None:
+    def __init__(self, before: datetime | None = None, since: datetime | None = None
+                 ) -> None:
         self._before = _as_utc(before) if before is not None else None
+        self._since = _as_utc(since) if since is not None else None
         self._seen: set[str] = set()
-        self._usage: dict[str, tuple[set[str] | None, int, datetime, datetime]] = {}
+        self._usage: dict[str, _Row] = {}
+        self._recent: dict[str, _Row] = {}
         self._first_ip: dict[str, datetime] = {}
         self._lock = threading.Lock()
         self.events = 0
         """Distinct records added."""
+        self.unknown: Counter[str] = Counter()
+        """Calls before `before` that no IAM action is known for, by `ns:eventName`."""
+        self.denied: dict[str, tuple[int, datetime]] = {}
+        """Calls IAM refused (at or after `since`, when given), by `host:eventName`: how
+        many, and the latest."""
+        self.console = 0
+        """Usage events made in a console session (sessionCredentialFromConsole)."""
 
     def add(self, record: Mapping[str, Any], *, once: bool = True) -> bool:
         """Count `record` unless `once` and its eventID was added already; True when
         counted. Plain records handed in whole (tests) pass once=False."""
         event_id = record.get("eventID")
-        action = iam_action(record)
+        found = needed(record)
         address = record.get("sourceIPAddress")
         located = isinstance(address, str) and bool(address) \
-            and address not in AWS_SOURCE_IPS and not address.endswith(AWS_DOMAIN)
-        moment = event_time(record) if action is not None or located else None
-        arns = resources(record) if action is not None else ()
+            and address not in AWS_SOURCE_IPS and not address.endswith(".amazonaws.com")
+        refused = record.get("errorCode") in DENIED_CODES
+        timed = found.needs or found.unknown or located or refused
+        moment = event_time(record) if timed else None
         with self._lock:
             if once and isinstance(event_id, str) and event_id:
                 if event_id in self._seen:
@@ -306,16 +115,26 @@ class Tally:
                 known = self._first_ip.get(str(address))
                 if known is None or moment < known:
                     self._first_ip[str(address)] = moment
-            if action is None or (self._before is not None and moment >= self._before):
+            if refused and (self._since is None or moment >= self._since):
+                self._refused(record, moment)
+            if self._before is not None and moment >= self._before:
                 return True
-            if action not in self._usage:
-                self._usage[action] = (set(arns) if arns else None, 1, moment, moment)
-                return True
-            union, count, first, last = self._usage[action]
-            if union is not None:
-                union = union | set(arns) if arns else None
-            self._usage[action] = (union, count + 1, min(first, moment), max(last, moment))
+            if found.unknown:
+                self.unknown[found.unknown] += 1
+            if found.needs and _from_console(record):
+                self.console += 1
+            for need in found.needs:
+                _use(self._usage, need, moment)
+                if self._since is not None and moment >= self._since:
+                    _use(self._recent, need, moment)
         return True
+
+    def _refused(self, record: Mapping[str, Any], moment: datetime) -> None:
+        key = event_key({**record, "errorCode": None})
+        if key is not None:
+            name = f"{key[0]}:{key[1]}"
+            count, last = self.denied.get(name, (0, moment))
+            self.denied[name] = (count + 1, max(last, moment))
 
     def usages(self) -> tuple[Usage, ...]:
         """One Usage per action, sorted by action.
@@ -324,16 +143,44 @@ class Tally:
         narrowable resource makes the action "any": narrowing it would deny that very call.
         """
         with self._lock:
-            return tuple(
-                Usage(action=action, resources=tuple(sorted(union)) if union else (),
-                      count=count, first_seen=first, last_seen=last)
-                for action, (union, count, first, last) in sorted(self._usage.items()))
+            return _usages(self._usage)
+
+    def since_usages(self) -> tuple[Usage, ...]:
+        """usages() of the events at or after `since` only (none without it)."""
+        with self._lock:
+            return _usages(self._recent)
 
     def new_source_ips(self, since: datetime) -> tuple[str, ...]:
         """Addresses first seen at or after `since` (see `new_source_ips`)."""
         cutoff = _as_utc(since)
         with self._lock:
             return tuple(sorted(a for a, moment in self._first_ip.items() if moment >= cutoff))
+
+
+def _use(rows: dict[str, _Row], need: Need, moment: datetime) -> None:
+    row = rows.get(need.action)
+    if row is None:
+        rows[need.action] = (set(need.resources) if need.resources else None, 1, moment,
+                             moment, need.why_any, need.guessed)
+        return
+    union, count, first, last, why, guessed = row
+    if union is not None:
+        union = union | set(need.resources) if need.resources else None
+    rows[need.action] = (union, count + 1, min(first, moment), max(last, moment),
+                         why or need.why_any, guessed and need.guessed)
+
+
+def _usages(rows: Mapping[str, _Row]) -> tuple[Usage, ...]:
+    return tuple(Usage(action=action, resources=tuple(sorted(union)) if union else (),
+                       count=count, first_seen=first, last_seen=last,
+                       why_any=None if union else why, guessed=guessed)
+                 for action, (union, count, first, last, why, guessed) in sorted(rows.items()))
+
+
+def _from_console(record: Mapping[str, Any]) -> bool:
+    """CloudTrail's top-level sessionCredentialFromConsole (record format 1.08 on) is
+    present, as "true", only for a call from a console session."""
+    return str(record.get("sessionCredentialFromConsole", "")).lower() == "true"
 
 
 def summarize(records: Iterable[Mapping[str, Any]]) -> tuple[Usage, ...]:

@@ -54,6 +54,39 @@ class HistoryWindow(Detail):
 
 
 @dataclass(frozen=True)
+class GracePeriod(Detail):
+    """Whether what the user holds besides the proposal may be taken away yet: only
+    after the proposal has been in place `grace_days` with nothing denied
+    (hardening/grace.py)."""
+
+    in_place_since: str | None = None
+    """When the proposal's current version was made; None: not applied or not attached."""
+    days_in_place: float | None = None
+    grace_days: int = 14
+    ends_at: str | None = None
+    denied: tuple[str, ...] = ()
+    """The user's calls IAM refused since then: "host:Event: n times, last T"."""
+    would_deny: tuple[str, ...] = ()
+    """The user's calls since then that the proposal in place does not allow."""
+    checked: int = 0
+    """(action, resource) pairs of the user's since then evaluated against it."""
+    ready: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Proved(Detail):
+    """The proposal evaluated against the history it was drawn from (hardening/prove.py):
+    every used action on every resource it was used on must be allowed."""
+
+    checked: int = 0
+    allowed: int = 0
+    unproven: tuple[str, ...] = ()
+    """"call: why" for each one not shown allowed (at most 50, the rest counted)."""
+    unproven_more: int = 0
+
+
+@dataclass(frozen=True)
 class Hardened(Facts):
     """harden: the MFA finding, the least-privilege proposal, the grants never used."""
 
@@ -84,4 +117,17 @@ class Hardened(Facts):
     applied: AppliedPolicy | None = None
     """None (journaled as {}) unless applied."""
     finish_commands: tuple[str, ...] = ()
-    """What a human runs to take away what the user holds besides the proposal."""
+    """What a human runs to take away what the user holds besides the proposal: only
+    once `grace` says it is ready (before issue 33: always)."""
+    proof: Proved | None = None
+    """None (journaled as {}) before issue 33."""
+    any_resource: Mapping[str, str] = field(default_factory=dict)
+    """Action -> why its statement says `"Resource": "*"` (IAM takes no ARN for it, or a
+    call did not name its resource)."""
+    cannot_show: tuple[str, ...] = ()
+    """What the history read cannot show (data events, older calls, console-only use),
+    each with what to do about it."""
+    grace: GracePeriod | None = None
+    """When the finishing commands may be offered; None (journaled as {}) before 33."""
+    mapping_source: str = ""
+    """Which map and catalog the actions came from (iam_data.sources)."""

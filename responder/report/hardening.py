@@ -11,6 +11,7 @@ from responder.incident.shapes import MfaFinding, UnusedPermission
 from responder.incident.view import IncidentView
 from responder.report import md
 from responder.report.model import HardeningEntry
+from responder.report.story import proof_line
 
 
 def latest(view: IncidentView) -> Hardened | None:
@@ -43,7 +44,16 @@ def hardening_of(facts: Hardened | None) -> HardeningEntry | None:
         applied=facts.applied,
         finish_commands=tuple(facts.finish_commands),
         window=facts.window,
+        proof=facts.proof,
+        any_resource=dict(facts.any_resource),
+        cannot_show=tuple(facts.cannot_show),
+        grace=facts.grace,
+        mapping_source=facts.mapping_source,
     )
+
+
+def grace_line(hard: HardeningEntry) -> str | None:
+    return hard.grace.reason if hard.grace is not None and hard.grace.reason else None
 
 
 def _plain(value: str) -> str:
@@ -111,6 +121,15 @@ def markdown(hard: HardeningEntry | None) -> list[str]:
         out.append(f"- Source IPs first seen in the last days: {md.text(hard.new_source_ips)}")
     if hard.proposal_note:
         out.append(f"- Note: {md.text(hard.proposal_note)}")
+    said = proof_line(hard)
+    out += [f"- {md.text(said)}"] if said else []
+    out += [f"  - not proved: {md.text(u)}" for u in (hard.proof.unproven if hard.proof
+                                                      else ())]
+    out += [f"- `*` for {md.code(action)}: {md.text(why)}"
+            for action, why in sorted(hard.any_resource.items())]
+    out += [f"- The history cannot show: {md.text(line)}" for line in hard.cannot_show]
+    if hard.mapping_source:
+        out.append(f"- Actions and ARN formats from: {md.text(hard.mapping_source)}")
     out += [f"- **CloudTrail not read in {md.text(region)}**: {md.text(why)}; the proposal "
             "may miss actions" for region, why in hard.regions_failed.items()]
     out += ["", f"Proposed policy ({hard.proposed_policy_chars} characters"
@@ -123,11 +142,14 @@ def markdown(hard: HardeningEntry | None) -> list[str]:
         out.append("")
     if hard.applied:
         applied = hard.applied
-        out.append(f"Applied: {md.code(applied.policy_arn)} ({md.text(applied.policy)}, "
-                   f"version {md.text(applied.version)}), MFA policy "
-                   f"{md.text(applied.mfa_policy)}. To finish the switch once the "
-                   "applications work under it:")
-        out += ["", *md.fenced(hard.finish_commands, "sh"), ""]
+        out += [f"Applied: {md.code(applied.policy_arn)} ({md.text(applied.policy)}, "
+                f"version {md.text(applied.version)}), MFA policy "
+                f"{md.text(applied.mfa_policy)}.", ""]
+    if grace_line(hard):
+        out += [f"Grace period: {md.text(grace_line(hard))}", ""]
+    if hard.finish_commands:
+        out += ["To finish the switch (take away what the user holds besides it):", "",
+                *md.fenced(hard.finish_commands, "sh"), ""]
     return out
 
 
@@ -146,8 +168,16 @@ def human_lines(hard: HardeningEntry | None) -> list[str]:
     lines += [f"    unused: {_unused_line(u)}" for u in hard.unused_permissions]
     if hard.new_source_ips:
         lines.append(f"    source IPs first seen lately: {', '.join(hard.new_source_ips)}")
+    said = proof_line(hard)
+    lines += [f"    {said}"] if said else []
+    lines += [f"      not proved: {u}" for u in (hard.proof.unproven if hard.proof else ())]
+    lines += [f"    * for {a}: {why}" for a, why in sorted(hard.any_resource.items())]
+    lines += [f"    cannot show: {line}" for line in hard.cannot_show]
     if hard.applied:
-        lines.append(f"    applied: {hard.applied.policy_arn} "
-                     f"({hard.applied.policy}); to finish the switch:")
+        lines.append(f"    applied: {hard.applied.policy_arn} ({hard.applied.policy})")
+    if grace_line(hard):
+        lines.append(f"    grace period: {grace_line(hard)}")
+    if hard.finish_commands:
+        lines.append("    to finish the switch:")
         lines += [f"      {c}" for c in hard.finish_commands]
     return lines

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Self
 from responder.incident import kinds, shapes
 from responder.incident.detail import Detail
 from responder.incident.facts import FactKind
-from responder.incident.facts_hardening import HistoryWindow
+from responder.incident.facts_hardening import GracePeriod, HistoryWindow, Proved
 from responder.incident.facts_rollback import RolledBack
 from responder.incident.verification import Verification
 from responder.report.todo import Todo
@@ -267,6 +267,11 @@ class HardeningEntry(Entry):
     applied: shapes.AppliedPolicy | None = None
     finish_commands: tuple[str, ...] = ()
     window: HistoryWindow | None = None
+    proof: Proved | None = None
+    any_resource: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    cannot_show: tuple[str, ...] = ()
+    grace: GracePeriod | None = None
+    mapping_source: str = ""
 
 
 @dataclass(frozen=True)

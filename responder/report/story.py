@@ -283,6 +283,19 @@ def _step(t: TimelineEntry) -> StepLine:
                     error=words(t.error, ""))
 
 
+def proof_line(hard: HardeningEntry) -> str | None:
+    """Whether every used call was shown allowed by the proposal, in one line."""
+    proof = hard.proof
+    if proof is None or (not proof.checked and not proof.unproven):
+        return None
+    left = len(proof.unproven) + proof.unproven_more
+    if not left:
+        return (f"proved: all {proof.checked:,} used action and resource pairs are allowed "
+                "by the proposal")
+    return (f"NOT proved for {left:,} calls ({proof.allowed:,} of {proof.checked:,} used "
+            "action and resource pairs allowed): the proposal may deny them")
+
+
 def _hardening(hard: HardeningEntry | None) -> tuple[str, ...]:
     """Briefly: what was proposed and where it is; nothing is applied without a human."""
     if hard is None:
@@ -308,6 +321,8 @@ def _hardening(hard: HardeningEntry | None) -> tuple[str, ...]:
     if w is not None and w.evidence_events:
         out.append(f"the leaked key's {w.evidence_events:,} events in the lookback came from "
                    "the evidence (not read again)")
+    said = proof_line(hard)
+    out += [said] if said else []
     out += [f"MFA: {mfa}"] if mfa else []
     out += [f"CloudTrail NOT read in {r}: the proposal may miss actions"
             for r in hard.regions_failed]
@@ -317,4 +332,5 @@ def _hardening(hard: HardeningEntry | None) -> tuple[str, ...]:
 
 
 __all__ = ["HIGH_RISK_SHOWN", "TIMES", "TOP", "Did", "EvidenceStory", "Risky", "StepLine",
-           "Story", "counted", "grouped_calls", "scrubbed", "story_of", "whose", "words"]
+           "Story", "counted", "grouped_calls", "proof_line", "scrubbed", "story_of", "whose",
+           "words"]

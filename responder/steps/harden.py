@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,8 +31,9 @@ from responder.aws import Api, ApiCall
 from responder.context import iso, parse_iso
 from responder.errors import Refused, StepFailed
 from responder.hardening import apply as applying
-from responder.hardening import history, reads
-from responder.hardening.policy import propose, require_mfa_policy, unused_permissions
+from responder.hardening import grace, history, reads, trail
+from responder.hardening.policy import require_mfa_policy, unused_permissions
+from responder.hardening.proposal import draw, source_line
 from responder.hardening.usage import Tally, Usage
 from responder.incident.action import Action, StepInput, StepResult, register
 from responder.incident.facts import EvidenceCollected
@@ -149,9 +151,9 @@ def _progress(inp: StepInput) -> history.Progress | None:
 
 @register("harden")
 class Harden(Action):
-    permissions = (*reads.READ_PERMISSIONS, "ec2:DescribeRegions")
+    permissions = (*reads.READ_PERMISSIONS, *grace.READ_PERMISSIONS, "ec2:DescribeRegions")
     permissions_when: ClassVar[Mapping[str, tuple[str, ...]]] = {
-        "apply": applying.APPLY_PERMISSIONS}
+        "apply": applying.APPLY_PERMISSIONS, "data_events": trail.READ_PERMISSIONS}
     kind = "hardening"
     result = Hardened
     critical = False  # advice after the fact: never what halts a response
@@ -167,6 +169,8 @@ class Harden(Action):
             "max_events": {"oneOf": [{"type": "integer", "minimum": 1}, {"const": "all"}]},
             "regions": {"oneOf": [{"const": "all"}, {"type": "array", "minItems": 1,
                                                      "items": {"type": "string"}}]},
+            "data_events": {"type": "string", "pattern": "^s3://[^/]+"},
+            "grace_days": {"type": "integer", "minimum": 0, "maximum": 365},
         },
     }
 
@@ -180,7 +184,13 @@ class Harden(Action):
             ApiCall("iam", "GetLoginProfile", {"UserName": user}),
             ApiCall("iam", "ListMFADevices", {"UserName": user}),
             ApiCall("iam", "ListUserPolicies", {"UserName": user},
-                    note="and the attached and group policies, each read")]
+                    note="and the attached and group policies, each read"),
+            ApiCall("iam", "GetPolicy", {"PolicyName": applying.proposed_name(str(user))},
+                    note="the proposal in place, if applied: its grace period")]
+        if inp.settings.get("data_events"):
+            calls.append(ApiCall("s3", "ListObjectsV2", {
+                "Location": inp.settings["data_events"]},
+                note="each day's log files in the lookback, and GetObject of each"))
         if inp.settings.get("apply"):
             calls += [ApiCall("iam", "CreatePolicy", {"PolicyName": applying.proposed_name(
                 str(user))}, mutating=True, note="or a new version if it differs"),
@@ -215,8 +225,11 @@ class Harden(Action):
         limit, limit_why = read_limit(inp)
         log.info("harden.window", user=user, compromised_at=iso(cutoff), source=why,
                  read_to=iso(window[1]), limit=limit)
+        placed = grace.in_place(api, user, target.account_id)
         # CloudTrail keeps whole seconds: an event in the cutoff's own second is "at" it.
-        tally = Tally(before=cutoff.replace(microsecond=0))
+        # Since the proposal was put in place, what the user did is checked against it.
+        tally = Tally(before=cutoff.replace(microsecond=0),
+                      since=placed.since if placed is not None else None)
         taken = 0
 
         def meanwhile() -> None:
@@ -233,8 +246,10 @@ class Harden(Action):
         log.info("harden.read", events_read=found.events, lookups=found.pages,
                  read_from=iso(found.read_from) if found.read_from else None,
                  events_estimated=found.estimated, evidence_events=taken)
-        usages = tally.usages()
-        proposal = propose(usages)
+        trail_read = self._data_events(inp, api, user, (start, window[1]), tally=tally,
+                                       account=target.account_id)
+        drawn = draw(tally, user, start=start, days=days, data_events=trail_read)
+        usages, proposal = drawn.usages, drawn.proposal
         mfa = reads.mfa_state(api, user)
         wants_mfa = mfa.console and not mfa.mfa_device
         reason = ("a console password and no MFA device: propose responder-require-mfa"
@@ -250,6 +265,13 @@ class Harden(Action):
             applied = applying.apply(
                 api, user, target.account_id, proposal.document,
                 mfa_document=require_mfa_policy() if wants_mfa else None)
+        if applied is not None and applied.policy != "unchanged":  # in place from now
+            placed = grace.InPlace(applied.policy_arn, now, proposal.document, True)
+        elif applied is not None and placed is not None:
+            placed = replace(placed, attached=True)
+        grace_days = int(inp.settings.get("grace_days", grace.GRACE_DAYS))
+        waited = grace.judge(user, placed, now, grace_days, denied=tally.denied,
+                             since_usages=tally.since_usages())
         return StepResult("done", Hardened(
             user_name=user, compromised_at=iso(cutoff), compromised_at_source=why,
             lookback_days=days,
@@ -265,7 +287,28 @@ class Harden(Action):
             truncated=found.truncated,
             window=window_facts(inp, user, found, evidence=evidence, taken=taken,
                                 limit_why=limit_why),
-            applied=applied, finish_commands=applying.finish_commands(user, held)))
+            applied=applied, grace=waited,
+            finish_commands=applying.finish_commands(user, held) if waited.ready else (),
+            proof=drawn.proof, any_resource=drawn.any_resource,
+            cannot_show=drawn.cannot_show, mapping_source=source_line()))
+
+    def _data_events(self, inp: StepInput, api: Api, user: str,
+                     window: tuple[datetime, datetime], *, tally: Tally, account: str
+                     ) -> str | None:
+        """The data events of a trail the user names (--data-events), into the tally;
+        what was read, in words, or None when no trail was named."""
+        location = inp.settings.get("data_events")
+        if not location:
+            return None
+        read = trail.read_trail(api, str(location), user, window, tally, account=account)
+        said = (f"data events read from {read.location}: {read.events} of {user}'s in "
+                f"{read.files} log files, {read.read_from or '?'} to {read.read_to or '?'}")
+        if read.truncated:
+            said += " (stopped at its file limit: older ones are not read)"
+        if read.errors:
+            said += "; NOT read: " + "; ".join(f"{k}: {v}" for k, v in
+                                               sorted(read.errors.items())[:5])
+        return said
 
     def _check_applicable(self, inp: StepInput, user: str, usages: tuple[Usage, ...],
                           found: reads.History) -> None:
