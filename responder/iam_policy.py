@@ -17,6 +17,7 @@ listed in UNSCOPED, so every action is a decision someone made.
 from __future__ import annotations
 
 import json
+import string
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ _PROPOSED = Scope("ProposedPolicies",
                   ("arn:{partition}:iam::{account}:policy/responder-proposed-*",))
 _SECRETS = Scope("Secrets", ("arn:{partition}:secretsmanager:*:{account}:secret:responder/*",))
 _EVIDENCE = Scope("Evidence", ("arn:{partition}:s3:::{bucket}/incidents/*",))
+_READ_OBJECTS = Scope("EvidenceAndTrailLogs", ("arn:{partition}:s3:::{bucket}/incidents/*",
+                                               "arn:{partition}:s3:::{trail_bucket}/*"))
 _ANYWHERE = Scope("Anywhere", ("*",))
 
 SCOPES: Mapping[str, Scope] = {
@@ -69,7 +72,9 @@ SCOPES: Mapping[str, Scope] = {
         "Trails", ("arn:{partition}:cloudtrail:*:{account}:trail/*",))),
     **dict.fromkeys(("guardduty:GetDetector", "guardduty:UpdateDetector"), Scope(
         "Detectors", ("arn:{partition}:guardduty:*:{account}:detector/*",))),
-    **dict.fromkeys(("s3:GetObject", "s3:PutObject"), _EVIDENCE),
+    "s3:PutObject": _EVIDENCE,
+    "s3:GetObject": _READ_OBJECTS,  # harden --data-events reads a trail's log files
+    "s3:ListBucket": Scope("TrailLogs", ("arn:{partition}:s3:::{trail_bucket}",)),
     "sns:Publish": Scope("Topic", ("{topic}",)),
     "scheduler:CreateSchedule": Scope(
         "Schedules", ("arn:{partition}:scheduler:*:{account}:schedule/{schedule_group}/*",)),
@@ -120,6 +125,9 @@ USES: tuple[Use, ...] = (
     Use("audit", "respond audit: the credential report", extra=AUDIT_PERMISSIONS),
     Use("harden-apply", "respond harden USER --apply --yes: the proposal put in place",
         ("harden",), settings={"apply": True}),
+    Use("harden-data-events", "respond harden USER --data-events s3://BUCKET/PREFIX: a "
+        "trail's log files read for the user's data events", ("harden",),
+        settings={"data_events": "s3://REPLACE_WITH_TRAIL_BUCKET"}),
     Use("rollback", "respond rollback ID --yes: a false positive's containment undone",
         ("rollback_containment",), VERIFY_PERMISSIONS),
     Use("rotate", "respond rotate: routine rotation", (
@@ -132,15 +140,16 @@ DOCS_PLACES = {"partition": "aws", "account": "*", "bucket": "REPLACE_WITH_EVIDE
                "topic": "arn:aws:sns:*:*:REPLACE_WITH_TOPIC_NAME",
                "scheduler_role": "arn:aws:iam::*:role/REPLACE_WITH_SCHEDULER_ROLE",
                "schedule_group": "default", "responder_role": "KeyResponder",
-               "own_role": "${aws:PrincipalArn}"}
+               "own_role": "${aws:PrincipalArn}", "trail_bucket": "REPLACE_WITH_TRAIL_BUCKET"}
 """What docs/ prints for each place. Each REPLACE_WITH_... is a valid ARN that matches
 nothing until replaced (README): a policy pasted unedited grants less, never more."""
 TEMPLATE_PLACES = {"partition": "${AWS::Partition}", "account": "${AWS::AccountId}",
                    "bucket": "${EvidenceBucket}", "topic": "${IncidentTopic}",
                    "scheduler_role": "${SchedulerRole.Arn}", "schedule_group": "default",
                    "responder_role": "${ResponderRoleName}",
-                   "own_role": "${!aws:PrincipalArn}"}
-"""What the SAM template's role says (each an !Sub string; `${!...}` is a literal)."""
+                   "own_role": "${!aws:PrincipalArn}", "trail_bucket": ""}
+"""What the SAM template's role says (each an !Sub string; `${!...}` is a literal). A place
+left empty drops the resources that name it: the function reads no trail's log files."""
 
 
 def actions_of(use: Use) -> list[str]:
@@ -166,7 +175,8 @@ def statements(actions: list[str], places: Mapping[str, str]) -> list[dict[str, 
     out: list[dict[str, Any]] = []
     for name, listed in sorted(groups.items(), key=lambda g: (g[0] != "Anywhere", g[0])):
         scope = scopes[name]
-        resources = [r.format(**places) for r in scope.resources]
+        resources = [r.format(**places) for r in scope.resources
+                     if all(places.get(f) for _, f, _, _ in string.Formatter().parse(r) if f)]
         statement: dict[str, Any] = {
             "Sid": f"Responder{name}", "Effect": "Allow", "Action": listed,
             "Resource": resources[0] if len(resources) == 1 else resources}

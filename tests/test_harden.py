@@ -9,6 +9,7 @@ the bucket and the table, and nothing of the attacker's.
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -246,3 +247,59 @@ def test_apply_refuses_a_proposal_from_an_unreadable_region(
     assert run.code == 1, run.stderr
     assert "could not be read" in run.stderr
     assert iam_state(server_account.iam) == before
+
+
+def _data_event(at: datetime, account_id: str) -> dict[str, Any]:
+    """alice's DynamoDB GetItem as a trail with data events writes it (CloudTrail user
+    guide, "DynamoDB data events": eventCategory Data, managementEvent false, the table
+    in resources)."""
+    table = f"arn:aws:dynamodb:{REGION}:{account_id}:table/{TABLE}"
+    return {
+        "eventVersion": "1.09",
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE",
+                         "arn": f"arn:aws:iam::{account_id}:user/alice",
+                         "accountId": account_id, "accessKeyId": "AKIAOTHER",
+                         "userName": "alice"},
+        "eventTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": "dynamodb.amazonaws.com", "eventName": "GetItem",
+        "awsRegion": REGION, "sourceIPAddress": "192.0.2.10", "userAgent": "app/1.0",
+        "requestParameters": {"tableName": TABLE, "key": {"id": "HIDDEN_DUE_TO_SECURITY"},
+                              "consistentRead": False},
+        "responseElements": None, "requestID": "R1", "eventID": "e-getitem-1",
+        "readOnly": True, "resources": [{"accountId": account_id,
+                                         "type": "AWS::DynamoDB::Table", "ARN": table}],
+        "eventType": "AwsApiCall", "apiVersion": "2012-08-10", "managementEvent": False,
+        "recipientAccountId": account_id, "eventCategory": "Data",
+    }
+
+
+def test_data_events_are_read_from_a_named_trail_and_the_proposal_is_proved(
+    server_account: Account, server_trail: FaultyCloudTrail, cli: Cli
+) -> None:
+    """GetItem is a data event: never in LookupEvents, so without the trail the proposal
+    says so; with it, the trail's log file for that day is read and GetItem proposed."""
+    _world(server_account, server_trail)
+    account_id = server_account.session.client("sts").get_caller_identity()["Account"]
+    at = datetime.now(UTC) - timedelta(days=5)
+    s3 = server_account.session.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="trail-logs")
+    key = (f"logs/AWSLogs/{account_id}/CloudTrail/{REGION}/{at:%Y/%m/%d}/"
+           f"{account_id}_CloudTrail_{REGION}_{at:%Y%m%dT%H%MZ}_Ab12Cd34Ef56Gh78.json.gz")
+    s3.put_object(Bucket="trail-logs", Key=key, Body=gzip.compress(json.dumps(
+        {"Records": [_data_event(at - timedelta(minutes=3), account_id)]}).encode()))
+
+    without = json.loads(cli("harden", "alice", "--output", "json").stdout)["hardening"]
+    assert "dynamodb:GetItem" not in _actions({"hardening": without})
+    assert "--data-events s3://BUCKET/PREFIX" in without["cannot_show"][0]
+    run = cli("harden", "alice", "--data-events", "s3://trail-logs/logs", "--output", "json")
+    assert run.code == 0, run.stderr
+    hard = json.loads(run.stdout)["hardening"]
+    assert _actions({"hardening": hard})["dynamodb:GetItem"] == [
+        f"arn:aws:dynamodb:{REGION}:{account_id}:table/{TABLE}"]
+    assert hard["cannot_show"][0].startswith(
+        "data events read from s3://trail-logs/logs: 1 of alice's in 1 log files")
+    assert hard["proof"]["unproven"] == []
+    assert hard["proof"]["checked"] == hard["proof"]["allowed"] > 0
+    bad = cli("harden", "alice", "--data-events", "trail-logs/logs")
+    assert bad.code == 2
+    assert "trail-logs/logs" in bad.stderr

@@ -185,6 +185,11 @@ def test_lambda_api_version_suffix_is_stripped(name: str, expected: str) -> None
          ["cloudformation:CreateStack", "iam:PassRole"]),
         ("dynamodb.amazonaws.com", "ExecuteStatement", {"statement": "SELECT * FROM t"},
          ["dynamodb:PartiQLSelect"]),
+        # S3's own event names for calls the map keys by another operation.
+        ("s3.amazonaws.com", "DeleteBucketPublicAccessBlock", {"bucketName": "b"},
+         ["s3:PutBucketPublicAccessBlock"]),
+        ("s3.amazonaws.com", "GetBucketObjectLockConfiguration", {"bucketName": "b"},
+         ["s3:GetBucketObjectLockConfiguration"]),
         ("signin.amazonaws.com", "ConsoleLogin", {}, []),
         ("sts.amazonaws.com", "GetCallerIdentity", {}, []),
     ],

@@ -48,6 +48,25 @@ NOT_NAMED = "the request does not name the resource"
 NO_PARAMETERS = "the record holds no request parameters"
 
 _LAMBDA_VERSION = re.compile(r"\d{8}(v\d+)?$")
+EVENT_OPERATIONS: Mapping[tuple[str, str], str] = {
+    # S3's CloudTrail event names for these say "Bucket" where the API operation (the
+    # map's key) does not, or the other way round; seen in captured trails
+    # (invictus-ir/aws_dataset) and the S3 user guide's CloudTrail examples.
+    ("s3", "GetBucketObjectLockConfiguration"): "GetObjectLockConfiguration",
+    ("s3", "PutBucketObjectLockConfiguration"): "PutObjectLockConfiguration",
+    ("s3", "GetAccelerateConfiguration"): "GetBucketAccelerateConfiguration",
+    ("s3", "PutAccelerateConfiguration"): "PutBucketAccelerateConfiguration",
+}
+"""(eventSource host, eventName) -> the API operation the map knows it by, where a
+service's CloudTrail name is not its operation's."""
+EVENT_ACTIONS: Mapping[tuple[str, str], str] = {
+    # The map keys these by an operation S3 and S3 Control share, and so asks for the
+    # account's public access block too; the bucket's events need the bucket's only.
+    ("s3", "GetBucketPublicAccessBlock"): "s3:GetBucketPublicAccessBlock",
+    ("s3", "PutBucketPublicAccessBlock"): "s3:PutBucketPublicAccessBlock",
+    ("s3", "DeleteBucketPublicAccessBlock"): "s3:PutBucketPublicAccessBlock",
+}
+"""(eventSource host, eventName) -> the one action it needs, where the map is wrong."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +104,7 @@ def event_key(record: Mapping[str, Any]) -> tuple[str, str] | None:
         return None
     if host == "lambda":  # Lambda logs the API version: ListFunctions20150331
         name = _LAMBDA_VERSION.sub("", name) or name
-    return host, name
+    return host, EVENT_OPERATIONS.get((host, name), name)
 
 
 def needed(record: Mapping[str, Any]) -> Needed:
@@ -93,7 +112,9 @@ def needed(record: Mapping[str, Any]) -> Needed:
     if key is None:
         return Needed()
     host, name = key
-    variants = iam_data.mapped(host, name)
+    direct = EVENT_ACTIONS.get((host, name))
+    variants = (iam_data.Mapped(direct, {}, {}, None, None),) if direct \
+        else iam_data.mapped(host, name)
     guessed = variants is None
     if variants is None:
         action = _guess(iam_data.namespace(host) or host, name)
@@ -142,7 +163,7 @@ def resources_of(variant: iam_data.Mapped, request: Request, *, first: bool
                 full, arns = substitute(text, request)
                 found += arns if first or full else ()
         if not found and not variant.resources:
-            return None
+            return () if first else None  # the call's own action is never dropped
     types = iam_data.resource_types(variant.action)
     if variant.resource_arns and not found:
         for kind in types:
@@ -161,7 +182,7 @@ def resources_of(variant: iam_data.Mapped, request: Request, *, first: bool
                 values = with_paths(name, values)
                 texts = [t.replace(f"${{{name}}}", v) for t in texts for v in values]
             found += _filled(texts, request, kind.required, None)
-    if not found and variant.resource_arns:
+    if not found and variant.resource_arns and not first:
         return None
     arns = tuple(dict.fromkeys(found))
     return () if not arns or "*" in arns else arns
@@ -183,7 +204,11 @@ def _filled(texts: list[str], request: Request, required: bool, arn_format: str 
 
 def holds(condition: Mapping[str, str], request: Request) -> bool:
     """The map's draft conditions (DynamoDB's PartiQL statements name the action by
-    their verb): an operator not known here holds, so the action is kept."""
+    their verb). A record without request parameters cannot be judged, and an operator
+    not known here holds: either way the action is kept, since a proposal missing it
+    would deny the call."""
+    if not request.params:
+        return True
     lhs = condition.get("lhs", "").lower()
     values = [v for k, vs in request.params.items() if k == lhs or k.startswith(lhs + ".")
               for v in vs]

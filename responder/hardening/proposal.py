@@ -92,6 +92,8 @@ def cannot_show(tally: Tally, usages: tuple[Usage, ...], user: str, *, start: da
 
 
 def source_line() -> str:
-    """Where the actions and ARN formats came from, for the proposal's reader."""
+    """Where the actions and ARN formats came from, in brief, for the proposal's reader
+    (the whole attribution: iam_data.sources(), data/NOTICE.md)."""
     found: Mapping[str, Any] = iam_data.sources()
-    return "; ".join(f"{k}: {v}" for k, v in found.items())
+    brief = [str(found[k]).split(" (")[0] for k in ("map", "catalog") if k in found]
+    return "; ".join(brief) + " (responder/hardening/data/NOTICE.md)"
