@@ -185,12 +185,15 @@ class Harden(Action):
             ApiCall("iam", "ListMFADevices", {"UserName": user}),
             ApiCall("iam", "ListUserPolicies", {"UserName": user},
                     note="and the attached and group policies, each read"),
-            ApiCall("iam", "GetPolicy", {"PolicyName": applying.proposed_name(str(user))},
-                    note="the proposal in place, if applied: its grace period")]
+            ApiCall("iam", "GetPolicy", {"PolicyArn": "arn:aws:iam::{}:policy/{}".format(
+                inp.target.account_id if inp.target else "ACCOUNT",
+                applying.proposed_name(str(user)))},
+                note="the proposal in place, if applied: its grace period")]
         if inp.settings.get("data_events"):
-            calls.append(ApiCall("s3", "ListObjectsV2", {
-                "Location": inp.settings["data_events"]},
-                note="each day's log files in the lookback, and GetObject of each"))
+            bucket, prefix = trail.parse_location(str(inp.settings["data_events"]))
+            calls.append(ApiCall("s3", "ListObjectsV2", {"Bucket": bucket, "Prefix": prefix},
+                                 note="each day's log files in the lookback, and GetObject "
+                                      "of each"))
         if inp.settings.get("apply"):
             calls += [ApiCall("iam", "CreatePolicy", {"PolicyName": applying.proposed_name(
                 str(user))}, mutating=True, note="or a new version if it differs"),
