@@ -303,3 +303,17 @@ def test_data_events_are_read_from_a_named_trail_and_the_proposal_is_proved(
     bad = cli("harden", "alice", "--data-events", "trail-logs/logs")
     assert bad.code == 2
     assert "trail-logs/logs" in bad.stderr
+
+
+def test_apply_is_refused_when_the_named_trail_could_not_be_read(
+    server_account: Account, server_trail: FaultyCloudTrail, cli: Cli
+) -> None:
+    """A trail bucket that is not there: the data events are unknown, so the proposal may
+    deny them; it is still shown, never applied."""
+    _world(server_account, server_trail)
+    before = iam_state(server_account.iam)
+    run = cli("harden", "alice", "--data-events", "s3://no-such-trail-bucket",
+              "--apply", "--yes")
+    assert run.code == 1, run.stderr
+    assert "not applying: data events read from s3://no-such-trail-bucket" in run.stderr
+    assert iam_state(server_account.iam) == before

@@ -137,6 +137,21 @@ def window_facts(inp: StepInput, user: str, found: history.History, *,
         evidence_to=span.end if span is not None else None)
 
 
+def trail_words(read: trail.TrailRead | None, user: str) -> str | None:
+    """What reading a trail's data events gave, in the words the proposal says it: None
+    when no trail was named (the proposal then says data events are not read)."""
+    if read is None:
+        return None
+    said = (f"data events read from {read.location}: {read.events} of {user}'s in "
+            f"{read.files} log files, {read.read_from or '?'} to {read.read_to or '?'}")
+    if read.truncated:
+        said += " (stopped at its file limit: older ones are not read)"
+    if read.errors:
+        said += "; NOT read: " + "; ".join(f"{k}: {v}" for k, v in
+                                           sorted(read.errors.items())[:5])
+    return said
+
+
 def _progress(inp: StepInput) -> history.Progress | None:
     """Lookups and events so far, drawn by the CLI on a terminal like collect-evidence's."""
     report = inp.ctx.progress
@@ -249,9 +264,11 @@ class Harden(Action):
         log.info("harden.read", events_read=found.events, lookups=found.pages,
                  read_from=iso(found.read_from) if found.read_from else None,
                  events_estimated=found.estimated, evidence_events=taken)
-        trail_read = self._data_events(inp, api, user, (start, window[1]), tally=tally,
-                                       account=target.account_id)
-        drawn = draw(tally, user, start=start, days=days, data_events=trail_read)
+        location = inp.settings.get("data_events")
+        trail_read = trail.read_trail(api, str(location), user, (start, window[1]), tally,
+                                      account=target.account_id) if location else None
+        drawn = draw(tally, user, start=start, days=days,
+                     data_events=trail_words(trail_read, user))
         usages, proposal = drawn.usages, drawn.proposal
         mfa = reads.mfa_state(api, user)
         wants_mfa = mfa.console and not mfa.mfa_device
@@ -264,6 +281,10 @@ class Harden(Action):
         path = None if dry else self._write(inp, proposal.document)
         applied = None
         if inp.settings.get("apply") and not dry:
+            if trail_read is not None and (trail_read.errors or trail_read.truncated):
+                raise StepFailed(self.name, f"not applying: {trail_words(trail_read, user)}; "
+                                 "the proposal may miss the data events the user's "
+                                 "applications need")
             self._check_applicable(inp, user, usages, found)
             applied = applying.apply(
                 api, user, target.account_id, proposal.document,
@@ -294,24 +315,6 @@ class Harden(Action):
             finish_commands=applying.finish_commands(user, held) if waited.ready else (),
             proof=drawn.proof, any_resource=drawn.any_resource,
             cannot_show=drawn.cannot_show, mapping_source=source_line()))
-
-    def _data_events(self, inp: StepInput, api: Api, user: str,
-                     window: tuple[datetime, datetime], *, tally: Tally, account: str
-                     ) -> str | None:
-        """The data events of a trail the user names (--data-events), into the tally;
-        what was read, in words, or None when no trail was named."""
-        location = inp.settings.get("data_events")
-        if not location:
-            return None
-        read = trail.read_trail(api, str(location), user, window, tally, account=account)
-        said = (f"data events read from {read.location}: {read.events} of {user}'s in "
-                f"{read.files} log files, {read.read_from or '?'} to {read.read_to or '?'}")
-        if read.truncated:
-            said += " (stopped at its file limit: older ones are not read)"
-        if read.errors:
-            said += "; NOT read: " + "; ".join(f"{k}: {v}" for k, v in
-                                               sorted(read.errors.items())[:5])
-        return said
 
     def _check_applicable(self, inp: StepInput, user: str, usages: tuple[Usage, ...],
                           found: reads.History) -> None:
