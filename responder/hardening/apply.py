@@ -34,6 +34,10 @@ def proposed_name(user: str) -> str:
     return f"responder-proposed-{user}"
 
 
+def proposed_arn(user: str, account: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:iam::{account}:policy/{proposed_name(user)}"
+
+
 def _same(a: Any, b: Any) -> bool:
     return json.dumps(parse_document(a), sort_keys=True) == json.dumps(parse_document(b),
                                                                        sort_keys=True)
@@ -72,8 +76,7 @@ def _managed(api: Api, arn: str, name: str, user: str, document: Mapping[str, An
 
 def apply(api: Api, user: str, account: str, document: Mapping[str, Any], *,
           mfa_document: Mapping[str, Any] | None, partition: str = "aws") -> AppliedPolicy:
-    name = proposed_name(user)
-    arn = f"arn:{partition}:iam::{account}:policy/{name}"
+    name, arn = proposed_name(user), proposed_arn(user, account, partition)
     done, version = _managed(api, arn, name, user, document)
     attached = api.call(ApiCall("iam", "ListAttachedUserPolicies", {"UserName": user}))
     already = any(p["PolicyArn"] == arn for p in attached.get("AttachedPolicies", []))

@@ -24,15 +24,15 @@ from typing import Any
 from responder.aws import Api, ApiCall
 from responder.context import iso
 from responder.errors import AwsCallFailed
-from responder.hardening.apply import proposed_name
+from responder.hardening.apply import proposed_arn
 from responder.hardening.policy import parse_document
 from responder.hardening.prove import prove
+from responder.hardening.reads import default_version
 from responder.hardening.usage import Usage
 from responder.incident.facts_hardening import GracePeriod
 
 GRACE_DAYS = 14
 """The default: two weeks of the applications' ordinary work under the proposal."""
-READ_PERMISSIONS = ("iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListAttachedUserPolicies")
 
 
 @dataclass(frozen=True)
@@ -48,15 +48,13 @@ class InPlace:
 def in_place(api: Api, user: str, account: str, partition: str = "aws") -> InPlace | None:
     """The user's `responder-proposed-USER` policy, its current version and whether it is
     attached; None when it does not exist (never applied)."""
-    arn = f"arn:{partition}:iam::{account}:policy/{proposed_name(user)}"
+    arn = proposed_arn(user, account, partition)
     try:
-        policy = api.call(ApiCall("iam", "GetPolicy", {"PolicyArn": arn}))["Policy"]
+        version = default_version(api, arn)
     except AwsCallFailed as exc:
         if exc.code != "NoSuchEntity":
             raise
         return None
-    version = api.call(ApiCall("iam", "GetPolicyVersion", {
-        "PolicyArn": arn, "VersionId": policy["DefaultVersionId"]}))["PolicyVersion"]
     attached = api.call(ApiCall("iam", "ListAttachedUserPolicies", {"UserName": user}))
     return InPlace(arn, version["CreateDate"], parse_document(version["Document"]),
                    any(p["PolicyArn"] == arn for p in attached.get("AttachedPolicies", [])))

@@ -9,7 +9,7 @@ about one user. Read only; nothing here changes AWS.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +24,8 @@ READ_PERMISSIONS = (
     "iam:ListGroupsForUser", "iam:ListGroupPolicies", "iam:GetGroupPolicy",
     "iam:ListAttachedGroupPolicies", "cloudtrail:LookupEvents",
 )
-__all__ = ["READ_PERMISSIONS", "Held", "History", "MfaState", "grants", "managed_document",
-           "mfa_state"]
+__all__ = ["READ_PERMISSIONS", "Held", "History", "MfaState", "default_version", "grants",
+           "managed_document", "mfa_state"]
 OURS = "responder-"
 """Policies this tool writes (the session deny, the proposal, the MFA policy): not the
 user's grants to judge."""
@@ -61,12 +61,19 @@ def _pages(api: Api, operation: str, params: dict[str, Any], key: str) -> Iterat
         marker = page.get("Marker")
 
 
+def default_version(api: Api, arn: str) -> Mapping[str, Any]:
+    """A managed policy's default version as IAM returns it (VersionId, Document,
+    CreateDate); AwsCallFailed NoSuchEntity when the policy does not exist."""
+    policy = api.call(ApiCall("iam", "GetPolicy", {"PolicyArn": arn}))["Policy"]
+    version: Mapping[str, Any] = api.call(ApiCall("iam", "GetPolicyVersion", {
+        "PolicyArn": arn, "VersionId": policy["DefaultVersionId"]}))["PolicyVersion"]
+    return version
+
+
 def managed_document(api: Api, arn: str) -> tuple[str, Any]:
     """A managed policy's default version: (version id, document)."""
-    policy = api.call(ApiCall("iam", "GetPolicy", {"PolicyArn": arn}))["Policy"]
-    version = api.call(ApiCall("iam", "GetPolicyVersion", {
-        "PolicyArn": arn, "VersionId": policy["DefaultVersionId"]}))["PolicyVersion"]
-    return str(policy["DefaultVersionId"]), version["Document"]
+    version = default_version(api, arn)
+    return str(version["VersionId"]), version["Document"]
 
 
 @dataclass(frozen=True)

@@ -166,7 +166,7 @@ def _progress(inp: StepInput) -> history.Progress | None:
 
 @register("harden")
 class Harden(Action):
-    permissions = (*reads.READ_PERMISSIONS, *grace.READ_PERMISSIONS, "ec2:DescribeRegions")
+    permissions = (*reads.READ_PERMISSIONS, "ec2:DescribeRegions")  # grace's too
     permissions_when: ClassVar[Mapping[str, tuple[str, ...]]] = {
         "apply": applying.APPLY_PERMISSIONS, "data_events": trail.READ_PERMISSIONS}
     kind = "hardening"
@@ -200,9 +200,8 @@ class Harden(Action):
             ApiCall("iam", "ListMFADevices", {"UserName": user}),
             ApiCall("iam", "ListUserPolicies", {"UserName": user},
                     note="and the attached and group policies, each read"),
-            ApiCall("iam", "GetPolicy", {"PolicyArn": "arn:aws:iam::{}:policy/{}".format(
-                inp.target.account_id if inp.target else "ACCOUNT",
-                applying.proposed_name(str(user)))},
+            ApiCall("iam", "GetPolicy", {"PolicyArn": applying.proposed_arn(
+                str(user), inp.target.account_id if inp.target else "ACCOUNT")},
                 note="the proposal in place, if applied: its grace period")]
         if inp.settings.get("data_events"):
             bucket, prefix = trail.parse_location(str(inp.settings["data_events"]))
