@@ -18,3 +18,16 @@ def interpreter_of(script: str) -> str:
         return sys.executable
     python = line[2:].strip() if line.startswith("#!") else ""
     return python if python and " " not in python and Path(python).is_file() else sys.executable
+
+
+def peak_rss_mib() -> float | None:
+    """The process's peak resident memory (VmHWM: reset by exec, unlike ru_maxrss, which
+    a child started from a big parent inherits), interpreter included."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None

@@ -35,6 +35,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from common import peak_rss_mib
+
 RESULTS = Path(__file__).resolve().parent / "results"
 ACCOUNT = "123456789012"
 KEY = "AKIAEXAMPLELEAKED001"
@@ -133,20 +135,7 @@ def _child(state: str, incident: str) -> dict[str, Any]:
     journal.close()
     return {"exit_code": code, "cli_peak_bytes": cli_peak, "page_peak_bytes": page_peak,
             "page_chars": chars,
-            "peak_rss_mib": _peak_rss_mib()}
-
-
-def _peak_rss_mib() -> float | None:
-    """The process's peak resident memory (VmHWM: reset by exec, unlike ru_maxrss, which
-    a child started from a big parent inherits), interpreter included."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
+            "peak_rss_mib": peak_rss_mib()}
 
 
 def _incident(home: Path) -> tuple[str, str, Path, datetime]:

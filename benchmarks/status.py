@@ -39,6 +39,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from common import peak_rss_mib
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -185,19 +187,7 @@ def _child(state: str, warm: str, before: bool) -> dict[str, Any]:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return {"exit_code": code, "seconds": round(seconds, 3), "peak_bytes": peak,
-            "stdout_bytes": sink.chars, "peak_rss_mib": _peak_rss_mib()}
-
-
-def _peak_rss_mib() -> float | None:
-    """The process's peak resident memory (VmHWM), interpreter included."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
+            "stdout_bytes": sink.chars, "peak_rss_mib": peak_rss_mib()}
 
 
 def measure(sizes: list[int], *, before: bool) -> list[dict[str, Any]]:
