@@ -20,6 +20,10 @@ EXIT_NOT_NOTIFIED: Final = 5
 """Completed and contained, but something is missing: a notification, the evidence
 upload, or evidence from a region that could not be read."""
 EXIT_INCOMPLETE: Final = EXIT_NOT_NOTIFIED
+EXIT_FINDINGS: Final = 6
+"""`respond audit --fail-on LEVEL`: a finding at or above LEVEL exists (a pipeline's
+gate). Distinct from 5, which says the audit itself is incomplete (an account it could
+not reach, a Security Hub import that failed)."""
 
 INPUT_CHARS: Final = 60
 """How much of one piece of user input (a field name, a value, a path) a message quotes:

@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from responder.audit.credential_report import PERMISSIONS as AUDIT_PERMISSIONS
+from responder.audit.run import ORG_PERMISSIONS
+from responder.audit.run import PERMISSIONS as AUDIT_RUN_PERMISSIONS
+from responder.audit.security_hub import PERMISSIONS as SECURITY_HUB_PERMISSIONS
 from responder.run.verify import PERMISSIONS as VERIFY_PERMISSIONS
 from responder.steps import REGISTRY, required_permissions
 
@@ -66,6 +69,12 @@ SCOPES: Mapping[str, Scope] = {
                     _POLICY),
     **dict.fromkeys(("iam:CreatePolicy", "iam:CreatePolicyVersion",
                      "iam:DeletePolicyVersion"), _PROPOSED),
+    "sts:AssumeRole": Scope("ResponderRoles",
+                            ("arn:{partition}:iam::*:role/{responder_role}",)),
+    "securityhub:BatchImportFindings": Scope("OwnProduct", (
+        "arn:{partition}:securityhub:*:{account}:product/{account}/default",)),
+    "securityhub:GetFindings": Scope(
+        "Hub", ("arn:{partition}:securityhub:*:{account}:hub/default",)),
     "iam:PassRole": Scope("SchedulerRole", ("{scheduler_role}",), {
         "StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}),
     **dict.fromkeys(("cloudtrail:GetTrailStatus", "cloudtrail:StartLogging"), Scope(
@@ -88,6 +97,8 @@ UNSCOPED = frozenset({
     "sts:GetCallerIdentity", "iam:GenerateCredentialReport", "iam:GetCredentialReport",
     # Config's recorder actions name no resource type IAM can scope
     "config:DescribeConfigurationRecorderStatus", "config:StartConfigurationRecorder",
+    # The organization's own calls: IAM takes no resource for them
+    "organizations:ListAccounts", "organizations:DescribeOrganization",
 })
 """Actions IAM authorizes on `*` only."""
 
@@ -122,7 +133,13 @@ USES: tuple[Use, ...] = (
     Use("lambda", "the GuardDuty / Health / Security Hub function: the same as on call "
         "(its template adds the journal table and the cross-account role)",
         _CONTAIN, VERIFY_PERMISSIONS),
-    Use("audit", "respond audit: the credential report", extra=AUDIT_PERMISSIONS),
+    Use("audit", "respond audit: the credential report",
+        extra=(*AUDIT_PERMISSIONS, *AUDIT_RUN_PERMISSIONS)),
+    Use("audit-org", "respond audit --org, from the management account or a delegated "
+        "administrator: the organization's accounts and the responder's role in each "
+        "(each account's role then needs the audit policy)", extra=ORG_PERMISSIONS),
+    Use("audit-security-hub", "respond audit --to-security-hub: in each account audited",
+        extra=SECURITY_HUB_PERMISSIONS),
     Use("harden-apply", "respond harden USER --apply --yes: the proposal put in place",
         ("harden",), settings={"apply": True}),
     Use("harden-data-events", "respond harden USER --data-events s3://BUCKET/PREFIX: a "

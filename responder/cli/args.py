@@ -36,7 +36,8 @@ Exit codes:
   3  refused by a guardrail; nothing changed
   4  another runner holds the incident's lease
   5  completed and contained, but something is missing (a notification, the evidence
-     upload, a region's evidence)
+     upload, a region's evidence; an account an audit could not reach)
+  6  respond audit --fail-on LEVEL: a finding at or above LEVEL
 """
 
 EXAMPLES = """\

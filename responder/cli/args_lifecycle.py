@@ -46,17 +46,37 @@ def audit_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         description="Read one IAM credential report and list, most urgent first with the "
         "fix for each: root access keys, console users without MFA, keys older than "
         "--max-age-days, keys unused for --unused-days, users with two active keys, keys "
-        "used from a service or region never seen before. Read-only; exit 0 whatever it "
-        "finds.",
+        "used from a service or region never seen before. With --org, every active "
+        "account of the organization (run from the management account or a delegated "
+        "administrator), each through RESPONDER_ROLE_ARN_TEMPLATE's role, in parallel; "
+        "an account it cannot reach is named and the exit is 5. Read-only (but "
+        "--to-security-hub imports the findings). Exit 0 whatever it finds, unless "
+        "--fail-on: then 6 when a finding at or above that rank exists.",
         example=("respond audit", "respond audit --max-age-days 60 --output csv",
-                 "respond audit --output md > audit.md"))
+                 "respond audit --output md > audit.md",
+                 "RESPONDER_ROLE_ARN_TEMPLATE=arn:aws:iam::{account_id}:role/KeyResponder "
+                 "respond audit --org --fail-on high",
+                 "respond audit --output sarif > audit.sarif",
+                 "respond audit --to-security-hub --output json"))
     aws_options(aud)
     aud.add_argument("--max-age-days", type=positive_int, default=90,
                      help="a key older than this needs rotating (default 90)")
     aud.add_argument("--unused-days", type=positive_int, default=90,
                      help="a key unused (or never used) this long should go (default 90)")
-    output_option(aud, ("human", "json", "csv", "md"),
-                   help="json prints exactly one JSON object on stdout; csv and md a table")
+    aud.add_argument("--org", action="store_true",
+                     help="every active account of the organization, each through "
+                     "RESPONDER_ROLE_ARN_TEMPLATE's role")
+    aud.add_argument("--workers", type=positive_int, default=32, metavar="N",
+                     help="with --org: accounts audited at once (default 32)")
+    aud.add_argument("--fail-on", choices=("critical", "high", "medium", "low"),
+                     help="exit 6 when a finding at or above this rank exists")
+    aud.add_argument("--to-security-hub", action="store_true",
+                     help="import the findings into each account's Security Hub "
+                     "(BatchImportFindings: the same credential updates its finding, a "
+                     "fixed one is archived)")
+    output_option(aud, ("human", "json", "csv", "md", "asff", "sarif"),
+                  help="json prints exactly one JSON object on stdout; csv and md a table; "
+                  "asff the findings in AWS Security Finding Format; sarif SARIF 2.1.0")
 
 
 

@@ -26,7 +26,13 @@ from responder.cli.output import (
     swept,
 )
 from responder.context import RunContext, iso, parse_iso, responder_home
-from responder.errors import EXIT_BAD_INPUT, EXIT_COMPLETED, BadInput
+from responder.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_COMPLETED,
+    EXIT_FINDINGS,
+    EXIT_INCOMPLETE,
+    BadInput,
+)
 from responder.incident.view import IncidentView
 
 
@@ -59,20 +65,39 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    """Read-only: findings are printed, never acted on; exit 0 either way."""
-    from responder.audit import credential_report as audit  # noqa: PLC0415 - audit only
+    """Findings are printed (and imported with --to-security-hub), never acted on."""
+    from responder.audit import run as auditing  # noqa: PLC0415 - audit only
+    from responder.audit import text as audit_text  # noqa: PLC0415
+    from responder.audit.credential_report import Settings  # noqa: PLC0415
     from responder.aws import Api  # noqa: PLC0415
 
+    def progress(done: int, total: int, last: Any) -> None:
+        sys.stderr.write(f"\r{audit_text.progress_line(done, total, last)}\x1b[K"
+                         + ("\n" if done == total else ""))
+        sys.stderr.flush()
+
     ctx = context(args)
-    settings = audit.Settings(max_age_days=args.max_age_days, unused_days=args.unused_days)
-    found = audit.audit(Api(ctx.session_factory(), ctx.retry), ctx.clock(), settings,
-                        responder_home() / "audit" / "seen.json")
-    if args.output == "json":
-        out_json({"findings": [f.as_dict() for f in found], "settings": {
-            "max_age_days": settings.max_age_days, "unused_days": settings.unused_days}})
-    else:
-        out(audit.render(found, args.output))
-    return 0
+    asked = auditing.Asked(
+        Settings(max_age_days=args.max_age_days, unused_days=args.unused_days),
+        organization=args.org, role_template=ctx.role_arn_template, workers=args.workers,
+        to_security_hub=args.to_security_hub)
+    done = auditing.run(Api(ctx.session_factory(), ctx.retry), ctx.clock(), asked,
+                        seen_dir=responder_home() / "audit" / "seen",
+                        progress=progress if sys.stderr.isatty() else None)
+    out(audit_text.text(done, args.output, ctx.clock()))
+    for missed in done.unreachable:
+        err(f"account {missed.account_id} {missed.name} NOT audited: {missed.error}")
+    for account, imported in done.imported.items():
+        err(f"Security Hub, account {account}: " + (imported if isinstance(imported, str)
+            else f"{imported.imported} imported, {imported.archived} archived, "
+                 f"{len(imported.failed)} failed"))
+    failing = done.failing(args.fail_on)
+    if failing:
+        err(f"{failing} finding(s) at or above {args.fail_on}: exit {EXIT_FINDINGS}")
+        return EXIT_FINDINGS
+    incomplete = done.unreachable or any(
+        isinstance(i, str) or i.failed for i in done.imported.values())
+    return EXIT_INCOMPLETE if incomplete else EXIT_COMPLETED
 
 
 def _rotation_context(args: argparse.Namespace) -> RunContext:

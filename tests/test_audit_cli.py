@@ -1,0 +1,125 @@
+"""`respond audit` for pipelines and organizations (issue 34): --org, --fail-on and its
+exit code, --output asff|sarif and --to-security-hub, in process against moto."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from conftest import REGION
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from responder.cli import interrupts, main
+from responder.errors import EXIT_BAD_INPUT, EXIT_COMPLETED, EXIT_FINDINGS
+
+TEMPLATE = "arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"
+
+
+def _respond(*argv: str) -> int:
+    """main() as `respond` runs it, with what it sets for the process put back."""
+    handlers = {s: signal.getsignal(s) for s in (*interrupts.SIGNALS, signal.SIGALRM)}
+    mask = os.umask(0o022)
+    os.umask(mask)
+    try:
+        return main(list(argv))
+    finally:
+        os.umask(mask)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def _two_keys(session: boto3.Session, user: str) -> str:
+    """A user with two active keys: two medium findings ("rotate to one"). Returns the
+    second key's id."""
+    iam = session.client("iam", region_name=REGION)
+    iam.create_user(UserName=user)
+    iam.create_access_key(UserName=user)
+    return str(iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"])
+
+
+def _in(account_id: str) -> boto3.Session:
+    creds = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=TEMPLATE.format(account_id=account_id), RoleSessionName="setup")["Credentials"]
+    return boto3.Session(aws_access_key_id=creds["AccessKeyId"],
+                         aws_secret_access_key=creds["SecretAccessKey"],
+                         aws_session_token=creds["SessionToken"], region_name=REGION)
+
+
+@pytest.fixture
+def moto() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.mark.usefixtures("fresh_structlog", "moto")
+def test_one_account_fail_on_asff_and_sarif(capsys: pytest.CaptureFixture[str]) -> None:
+    _two_keys(boto3.Session(region_name=REGION), "two")
+    assert _respond("audit", "--output", "json") == EXIT_COMPLETED
+    doc = json.loads(capsys.readouterr().out)
+    assert [(f["account_id"], f["severity"], f["user"]) for f in doc["findings"]] == [
+        (DEFAULT_ACCOUNT_ID, "medium", "two")] * 2
+    assert doc["accounts"] == [{"account_id": DEFAULT_ACCOUNT_ID, "name": "", "findings": 2,
+                                "error": None, "seconds": 0.0}]
+    # A pipeline's gate: exit 6 only at or above the rank asked.
+    assert _respond("audit", "--fail-on", "medium") == EXIT_FINDINGS
+    assert f"2 finding(s) at or above medium: exit {EXIT_FINDINGS}" in capsys.readouterr().err
+    assert _respond("audit", "--fail-on", "high") == EXIT_COMPLETED
+    capsys.readouterr()
+    assert _respond("audit", "--output", "asff") == EXIT_COMPLETED
+    asff = json.loads(capsys.readouterr().out)["Findings"]
+    assert [f["Severity"]["Label"] for f in asff] == ["MEDIUM", "MEDIUM"]
+    assert _respond("audit", "--output", "sarif") == EXIT_COMPLETED
+    sarif = json.loads(capsys.readouterr().out)
+    assert sarif["version"] == "2.1.0"
+    assert [r["level"] for r in sarif["runs"][0]["results"]] == ["warning", "warning"]
+
+
+@pytest.mark.usefixtures("fresh_structlog", "moto")
+def test_an_organization_is_audited_account_by_account_and_ranked(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    orgs = boto3.client("organizations", region_name=REGION)
+    orgs.create_organization(FeatureSet="ALL")
+    members = [orgs.create_account(Email=f"m{n}@example.test", AccountName=f"member{n}")[
+        "CreateAccountStatus"]["AccountId"] for n in range(2)]
+    for n, account in enumerate(members):
+        _two_keys(_in(account), f"two{n}")
+    monkeypatch.setenv("RESPONDER_ROLE_ARN_TEMPLATE", TEMPLATE)
+    assert _respond("audit", "--org", "--output", "json") == EXIT_COMPLETED
+    doc = json.loads(capsys.readouterr().out)
+    assert [a["account_id"] for a in doc["accounts"]] == sorted([DEFAULT_ACCOUNT_ID, *members])
+    assert all(a["error"] is None for a in doc["accounts"])
+    assert sorted((f["account_id"], f["user"]) for f in doc["findings"]) == sorted(
+        [(members[0], "two0")] * 2 + [(members[1], "two1")] * 2)
+    assert _respond("audit", "--org") == EXIT_COMPLETED
+    human = capsys.readouterr().out
+    assert human.startswith("audit of 3 accounts: 3 audited, 4 credential(s) to fix")
+
+
+@pytest.mark.usefixtures("fresh_structlog", "moto")
+def test_org_without_a_role_template_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _respond("audit", "--org") == EXIT_BAD_INPUT
+    assert "RESPONDER_ROLE_ARN_TEMPLATE" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("fresh_structlog", "moto")
+def test_security_hub_gets_each_finding_once_and_fixed_ones_archived(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    boto3.client("securityhub", region_name=REGION).enable_security_hub()
+    second = _two_keys(boto3.Session(region_name=REGION), "two")
+    for _ in range(2):
+        assert _respond("audit", "--to-security-hub", "--output", "json") == EXIT_COMPLETED
+        said = json.loads(capsys.readouterr().out)["security_hub"][DEFAULT_ACCOUNT_ID]
+        assert said == {"imported": 2, "archived": 0, "failed": []}
+    hub = boto3.client("securityhub", region_name=REGION)
+    assert len(hub.get_findings()["Findings"]) == 2  # updated, not duplicated
+    boto3.client("iam", region_name=REGION).delete_access_key(UserName="two",
+                                                            AccessKeyId=second)
+    assert _respond("audit", "--to-security-hub", "--output", "json") == EXIT_COMPLETED
+    said = json.loads(capsys.readouterr().out)["security_hub"][DEFAULT_ACCOUNT_ID]
+    assert said == {"imported": 0, "archived": 2, "failed": []}
+    assert {f["RecordState"] for f in hub.get_findings()["Findings"]} == {"ARCHIVED"}
