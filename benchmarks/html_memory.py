@@ -35,8 +35,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from common import peak_rss_mib
-
 RESULTS = Path(__file__).resolve().parent / "results"
 ACCOUNT = "123456789012"
 KEY = "AKIAEXAMPLELEAKED001"
@@ -112,6 +110,8 @@ def write(path: Path, count: int, end: datetime) -> None:
 
 def _child(state: str, incident: str) -> dict[str, Any]:
     """In a fresh process: the CLI's peak, then page(view)'s, both under tracemalloc."""
+    from common import peak_rss_mib  # noqa: PLC0415 - run as a script (tests import this)
+
     from responder.cli import main  # noqa: PLC0415 - the child only
     from responder.incident.view import IncidentView  # noqa: PLC0415
     from responder.journal.sqlite import SqliteJournal  # noqa: PLC0415
