@@ -21,8 +21,9 @@ about max(slowest, sum / W): the pool bounds it, not the number of accounts. mot
 in this process, so its work and botocore's share one GIL with the product's:
 `--latency-ms 0 --slow-ms 0` measures that floor, which AWS itself would not add.
 
-`--fresh-sessions` gives each account a plain Session, as before org._MemberSession
-shared botocore's data loader: what parsing botocore's files again per account costs.
+`--fresh-sessions` gives each account a Session of its own loader, as before accounts
+shared botocore's data loader (Session(shared_loader=True)): what parsing botocore's
+files again per account costs.
 
 Building the organization is not timed; members() (ListAccounts) is timed apart.
 Results: benchmarks/results/audit_org.json. `--quick` uses 1 and 5 accounts (CI: it
@@ -134,6 +135,13 @@ def measure(accounts: int, workers: int, latency: float, slow: float,
             "wall_over_slowest": round(wall / slowest, 2)}
 
 
+class _OwnLoader(Session):
+    """A member's session as before the loader was shared."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**{**options, "shared_loader": False})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--accounts", type=int, default=50)
@@ -151,7 +159,7 @@ def main() -> None:
     many = 5 if args.quick else args.accounts
     runs = 1 if args.quick else args.runs
     latency, slow = args.latency_ms / 1000, args.slow_ms / 1000
-    fresh = mock.patch.object(org, "_MemberSession", Session) if args.fresh_sessions \
+    fresh = mock.patch.object(org, "Session", _OwnLoader) if args.fresh_sessions \
         else nullcontext()
     with fresh:
         one = measure(1, args.workers, latency, slow, runs)

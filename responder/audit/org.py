@@ -20,7 +20,6 @@ never the end of the other accounts' audit.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -30,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from botocore.loaders import Loader, create_loader
 
 from responder.audit.credential_report import SEVERITY, Finding, Settings, audit
 from responder.aws import Api, ApiCall, Session, error_code
@@ -156,34 +154,13 @@ def through_role(api: Api, template: str, *, home: str | None = None,
         creds = api.call(ApiCall("sts", "AssumeRole", {
             "RoleArn": template.format(account_id=account_id),
             "RoleSessionName": SESSION_NAME}))["Credentials"]
-        return api.with_session(_MemberSession(
+        return api.with_session(Session(  # each account a session: see Session's note
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
-            region_name=api.session.region_name))
+            region_name=api.session.region_name, shared_loader=True))
 
     return api_for
-
-
-@functools.cache
-def _loader(data_path: str | None) -> Loader:
-    return create_loader(data_path)
-
-
-class _MemberSession(Session):
-    """A session per account (a botocore session must not build clients on two threads
-    at once), sharing one data loader with the other accounts' sessions.
-
-    Each new botocore session parses botocore's endpoint and service files again: about
-    0.1 s of CPU per account, which the GIL serialises across the workers: 50 accounts
-    took 10 s instead of 2-3 s, whatever the pool size (docs/benchmarks.md, issue 34).
-    The loader only reads and caches those files; sharing it is what one session does
-    for all its clients."""
-
-    def __init__(self, **credentials: str | None) -> None:
-        super().__init__(**credentials)
-        core = self._core
-        core.register_component("data_loader", _loader(core.get_config_variable("data_path")))
 
 
 def _one_line(text: str, limit: int = MESSAGE_CHARS) -> str:

@@ -6,6 +6,7 @@ this tool nothing: the AWS CLI is built on botocore the same way (docs/decisions
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ProfileNotFound
+from botocore.loaders import Loader, create_loader
 
 from responder.errors import BadInput
 
@@ -37,8 +39,14 @@ class Session:
 
     def __init__(self, *, profile_name: str | None = None, region_name: str | None = None,
                  aws_access_key_id: str | None = None, aws_secret_access_key: str | None = None,
-                 aws_session_token: str | None = None) -> None:
+                 aws_session_token: str | None = None, shared_loader: bool = False) -> None:
+        """`shared_loader`: read botocore's endpoint and service files once for every
+        session that asks (each new botocore session parses them again, about 0.1 s of
+        CPU: an audit of 50 accounts, a session each, took 10 s instead of 3)."""
         self._core = botocore.session.Session(profile=profile_name)
+        if shared_loader:
+            self._core.register_component("data_loader", _loader(
+                self._core.get_config_variable("data_path")))
         if profile_name is not None:
             self._core.get_scoped_config()  # ProfileNotFound now, as boto3 raises it
         if aws_access_key_id is not None and aws_secret_access_key is not None:
@@ -63,6 +71,12 @@ class Session:
     def events(self) -> Any:
         """The session's botocore event hooks (boto3's `Session.events`)."""
         return self._core.get_component("event_emitter")
+
+
+@functools.cache
+def _loader(data_path: str | None) -> Loader:
+    """One botocore data loader per data path: it only reads and caches files."""
+    return create_loader(data_path)
 
 
 AnySession: TypeAlias = "Session | boto3.Session"
