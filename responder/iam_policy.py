@@ -92,7 +92,8 @@ SCOPES: Mapping[str, Scope] = {
                     _SECRETS),
 }
 UNSCOPED = frozenset({
-    "cloudtrail:LookupEvents", "ec2:DescribeInstances", "ec2:DescribeNatGateways",
+    "cloudtrail:LookupEvents", "ec2:DescribeAddresses", "ec2:DescribeInstances",
+    "ec2:DescribeNatGateways",
     "ec2:DescribeRegions", "ec2:DescribeRouteTables", "sts:GetAccessKeyInfo",
     "sts:GetCallerIdentity", "iam:GenerateCredentialReport", "iam:GetCredentialReport",
     # Config's recorder actions name no resource type IAM can scope
@@ -140,6 +141,9 @@ USES: tuple[Use, ...] = (
         "(each account's role then needs the audit policy)", extra=ORG_PERMISSIONS),
     Use("audit-security-hub", "respond audit --to-security-hub: in each account audited",
         extra=SECURITY_HUB_PERMISSIONS),
+    Use("audit-deactivate", "respond audit --deactivate-unused DAYS --yes: each unused key "
+        "set Inactive in its own incident (in the key's account), re-read afterwards",
+        ("identify", "retire_unused_key"), VERIFY_PERMISSIONS),
     Use("harden-apply", "respond harden USER --apply --yes: the proposal put in place",
         ("harden",), settings={"apply": True}),
     Use("harden-data-events", "respond harden USER --data-events s3://BUCKET/PREFIX: a "

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -64,7 +65,7 @@ def test_one_account_fail_on_asff_and_sarif(capsys: pytest.CaptureFixture[str]) 
     assert [(f["account_id"], f["severity"], f["user"]) for f in doc["findings"]] == [
         (DEFAULT_ACCOUNT_ID, "medium", "two")] * 2
     assert doc["accounts"] == [{"account_id": DEFAULT_ACCOUNT_ID, "name": "", "findings": 2,
-                                "error": None, "seconds": 0.0}]
+                                "error": None, "seconds": 0.0, "role_check_gap": None}]
     # A pipeline's gate: exit 6 only at or above the rank asked.
     assert _respond("audit", "--fail-on", "medium") == EXIT_FINDINGS
     assert f"2 finding(s) at or above medium: exit {EXIT_FINDINGS}" in capsys.readouterr().err
@@ -123,3 +124,72 @@ def test_security_hub_gets_each_finding_once_and_fixed_ones_archived(
     said = json.loads(capsys.readouterr().out)["security_hub"][DEFAULT_ACCOUNT_ID]
     assert said == {"imported": 0, "archived": 2, "failed": []}
     assert {f["RecordState"] for f in hub.get_findings()["Findings"]} == {"ARCHIVED"}
+
+
+@pytest.mark.usefixtures("fresh_structlog")
+def test_a_key_used_only_from_inside_aws_says_use_a_role(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The audit end to end: moto records the key's use in its credential report, the
+    CloudTrail fake holds its calls (from a private address and a service), and the key
+    gets "use an IAM role instead" with what it was used for; a user with a path is named
+    by the report's ARN in ASFF; an unreadable page is said in the headline."""
+    from datetime import UTC, datetime, timedelta
+
+    from responder.drill.cloudtrail import CloudTrailFake, FakeError
+
+    trail = CloudTrailFake()
+    with mock_aws(), trail.installed():
+        iam = boto3.client("iam", region_name=REGION)
+        iam.create_user(UserName="etl", Path="/batch/")
+        made = iam.create_access_key(UserName="etl")["AccessKey"]
+        key = made["AccessKeyId"]
+        # a call signed with the key: moto records its last use (date, region, service)
+        boto3.client("sts", region_name=REGION, aws_access_key_id=key,
+                     aws_secret_access_key=made["SecretAccessKey"]).get_caller_identity()
+        now = datetime.now(UTC)
+        for n, (source, name, service) in enumerate([
+                ("10.0.4.17", "GetObject", "s3"), ("10.0.4.17", "GetObject", "s3"),
+                ("sqs.amazonaws.com", "SendMessage", "sqs")]):
+            trail.record(REGION, name, key, event_time=now - timedelta(minutes=n + 1),
+                         event_source=f"{service}.amazonaws.com", source_ip=source,
+                         user_name="etl")
+        assert _respond("audit", "--output", "json") == EXIT_COMPLETED
+        (found,) = json.loads(capsys.readouterr().out)["findings"]
+        assert found["user"] == "etl"
+        assert found["access_key_id"] == key
+        assert found["problems"] == [
+            "used only from inside AWS (10.0.4.17; sqs.amazonaws.com) for "
+            "s3:GetObject \N{MULTIPLICATION SIGN}2, sqs:SendMessage \N{MULTIPLICATION SIGN}1: "
+            "use an IAM role instead"]
+        assert found["fix"].startswith("give what runs it an IAM role")
+        assert found["details"]["arn"].endswith(":user/batch/etl")
+
+        # The same key also called from the internet: no longer a role's job.
+        trail.record(REGION, "GetObject", key, event_time=now, source_ip="198.51.100.20",
+                     event_source="s3.amazonaws.com", user_name="etl")
+        assert _respond("audit", "--output", "json") == EXIT_COMPLETED
+        assert json.loads(capsys.readouterr().out)["findings"] == []
+        assert _respond("audit", "--role-check-keys", "0") == EXIT_COMPLETED
+        assert capsys.readouterr().out.startswith("audit: nothing to fix")
+
+    class Refusing(CloudTrailFake):
+        def lookup(self, region: str, request: Any) -> dict[str, Any]:
+            raise FakeError("AccessDeniedException", 400, "not authorized to perform: "
+                            "cloudtrail:LookupEvents")
+
+    # LookupEvents refused: the role check's gap is said first.
+    with mock_aws(), Refusing().installed():
+        iam = boto3.client("iam", region_name=REGION)
+        iam.create_user(UserName="etl", Path="/batch/")
+        made = iam.create_access_key(UserName="etl")["AccessKey"]
+        iam.create_access_key(UserName="etl")
+        boto3.client("sts", region_name=REGION, aws_access_key_id=made["AccessKeyId"],
+                     aws_secret_access_key=made["SecretAccessKey"]).get_caller_identity()
+        assert _respond("audit") == EXIT_COMPLETED
+        said = capsys.readouterr().out
+        assert said.startswith("ROLE CHECK INCOMPLETE: role check: 0 of 1 recently used keys "
+                               f"read; 1 unreadable: {made['AccessKeyId']}")
+        assert _respond("audit", "--output", "asff") == EXIT_COMPLETED
+        asff = json.loads(capsys.readouterr().out)["Findings"]
+        assert {r["Id"] for f in asff for r in f["Resources"]} >= {
+            f"AWS::IAM::AccessKey:{made['AccessKeyId']}"}

@@ -47,7 +47,8 @@ def test_shipped_playbook_matches_design() -> None:
     assert evidence.on_failure == "continue"
     assert dict(evidence.settings) == {"lookback_days": 90, "regions": "all"}
     assert all(s.on_failure == "halt" for s in pb.steps if s is not evidence)
-    assert playbook.shipped_names() == ["compromised-key", "compromised-session", "rotate-key"]
+    assert playbook.shipped_names() == ["compromised-key", "compromised-session",
+                                       "retire-unused-key", "rotate-key"]
 
 
 def test_file_playbook_loads(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ problem it has: a key both old and unused is one thing to fix, not two.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import time
@@ -22,13 +23,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from responder.audit import inside_aws
 from responder.aws import Api, ApiCall
 from responder.context import iso, parse_iso
 from responder.errors import AGAIN, AwsCallFailed, BadInput
 
 ROOT = "<root_account>"
 PERMISSIONS = ("iam:GenerateCredentialReport", "iam:GetCredentialReport",
-               "iam:ListAccessKeys")
+               "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", *inside_aws.PERMISSIONS)
 SEVERITY = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 READY_ATTEMPTS = 30
 """GenerateCredentialReport polls (a report takes seconds, at most a few minutes)."""
@@ -40,6 +42,8 @@ class Settings:
 
     max_age_days: int = 90
     unused_days: int = 90
+    role_check_keys: int = inside_aws.LIMIT
+    """Keys the "use an IAM role instead" check reads (0: none)."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ def _key_problems(row: Mapping[str, str], slot: str, now: datetime, settings: Se
         known = before.get(kind + "s") or []
         if value and value not in {"N/A", "not_supported"} and known and value not in known:
             problems.append(f"last used from a {kind} never seen before: {value}")
-    return problems, {"last_rotated": iso(rotated) if rotated else None,
+    return problems, {"idle_days": idle, "last_rotated": iso(rotated) if rotated else None,
                       "last_used": iso(used) if used else None,
                       "last_used_service": service, "last_used_region": region}
 
@@ -121,12 +125,13 @@ def findings(rows: Iterable[Mapping[str, str]], now: datetime, settings: Setting
                     "delete the root user's access keys (signed in as root: Security "
                     "credentials > Access keys); use roles instead"))
             continue
+        arn = {"arn": row["arn"]} if row.get("arn") else {}
         if row.get("password_enabled", "").lower() == "true" \
                 and row.get("mfa_active", "").lower() != "true":
             found.append(Finding("high", user, "console", ("console access without MFA",),
                                  "enable MFA for the user (aws iam enable-mfa-device ...), "
                                  f"or remove the password: aws iam delete-login-profile "
-                                 f"--user-name {user}"))
+                                 f"--user-name {user}", details=arn))
         for slot in active:
             problems, details = _key_problems(row, slot, now, settings, seen or {})
             if len(active) == 2:
@@ -136,31 +141,41 @@ def findings(rows: Iterable[Mapping[str, str]], now: datetime, settings: Setting
                 # has had longer to leak. Unused or doubled keys are hygiene.
                 urgent = any("never seen" in p or "rotated" in p for p in problems)
                 found.append(Finding("high" if urgent else "medium", user, slot,
-                                     tuple(problems), "", details=details))
+                                     tuple(problems), "", details={**arn, **details}))
     return sorted(found, key=lambda f: (SEVERITY[f.severity], f.user, f.credential))
 
 
-def _with_key_ids(api: Api, found: list[Finding]) -> list[Finding]:
-    """Each key finding with its key id and the command that fixes it: ListAccessKeys
-    for the users that have one (the report names key slots, not ids)."""
-    ids: dict[str, list[str]] = {}
+class KeyIds:
+    """The key id in each report slot, listed once per user (ListAccessKeys) and only
+    for the users asked about: the report names slots, not ids."""
+
+    def __init__(self, api: Api) -> None:
+        self._api = api
+        self._ids: dict[str, list[str]] = {}
+
+    def of(self, user: str, slot: str) -> str | None:
+        if user not in self._ids:
+            try:
+                keys = self._api.call(ApiCall("iam", "ListAccessKeys", {"UserName": user}))
+                # The report numbers keys by creation: key 1 is the older one.
+                ordered = sorted(keys.get("AccessKeyMetadata", []), key=lambda k: k["CreateDate"])
+                self._ids[user] = [str(k["AccessKeyId"]) for k in ordered]
+            except AwsCallFailed:
+                self._ids[user] = []
+        index = int(slot[-1]) - 1
+        return self._ids[user][index] if index < len(self._ids[user]) else None
+
+
+def _with_key_ids(ids: KeyIds, found: list[Finding]) -> list[Finding]:
+    """Each key finding with its key id and the command that fixes it."""
     out: list[Finding] = []
     for f in found:
         if not f.credential.startswith("access_key_"):
             out.append(f)
             continue
-        if f.user not in ids:
-            try:
-                keys = api.call(ApiCall("iam", "ListAccessKeys", {"UserName": f.user}))
-                # The report numbers keys by creation: key 1 is the older one.
-                ordered = sorted(keys.get("AccessKeyMetadata", []), key=lambda k: k["CreateDate"])
-                ids[f.user] = [str(k["AccessKeyId"]) for k in ordered]
-            except AwsCallFailed:
-                ids[f.user] = []
-        index = int(f.credential[-1]) - 1
-        key = ids[f.user][index] if index < len(ids[f.user]) else None
+        key = ids.of(f.user, f.credential)
         named = key or f"<{f.credential} of {f.user}>"
-        fix = (f"respond rotate {named}" if any("rotated" in p for p in f.problems) else
+        fix = f.fix or (f"respond rotate {named}" if any("rotated" in p for p in f.problems) else
                f"aws iam update-access-key --user-name {f.user} --access-key-id {named} "
                "--status Inactive  (then delete-access-key once nothing broke)")
         out.append(Finding(f.severity, f.user, f.credential, f.problems, fix, key, f.details))
@@ -184,12 +199,76 @@ def credential_report(api: Api, sleep: Callable[[float], None] = time.sleep) -> 
 def audit(api: Api, now: datetime, settings: Settings, seen_file: Path | None = None,
           sleep: Callable[[float], None] = time.sleep) -> list[Finding]:
     """The audit, remembering what each key was used from for the next one."""
+    return audited(api, now, settings, seen_file, sleep=sleep).findings
+
+
+@dataclass(frozen=True)
+class Audited:
+    findings: list[Finding]
+    gap: str | None = None
+    """What the role check could not read (inside_aws.Checked.gap), said with the
+    findings."""
+
+
+def audited(api: Api, now: datetime, settings: Settings, seen_file: Path | None = None, *,
+            sleep: Callable[[float], None] = time.sleep,
+            monotonic: Callable[[], float] = time.monotonic) -> Audited:
+    """The audit with the role check: the keys used only from inside AWS (one
+    LookupEvents page each, the `settings.role_check_keys` most recently used) carry
+    "use an IAM role instead"."""
     rows = report_rows(credential_report(api, sleep))
     seen = _load(seen_file)
-    found = _with_key_ids(api, findings(rows, now, settings, seen))
+    ids = KeyIds(api)
+    found = findings(rows, now, settings, seen)
+    checked = None
+    if settings.role_check_keys:
+        recent = inside_aws.recent(rows, now)
+        top = recent[:settings.role_check_keys]
+        named = {(u, slot): ids.of(u, slot) for u, slot, _, _ in top}
+        keys = []
+        for u, slot, region, at in top:
+            key = named[(u, slot)]
+            where = region or (_last_region(api, key) if key else "")
+            if key and where:  # a key whose id or region IAM does not name: unread
+                keys.append(inside_aws.KeyUse(u, slot, key, where, at))
+        checked = dataclasses.replace(
+            inside_aws.check(api, keys, now, limit=settings.role_check_keys,
+                             monotonic=monotonic, sleep=sleep), candidates=len(recent))
+        found = _with_roles(found, checked.inside, rows)
     if seen_file is not None:
         _remember(seen_file, seen, rows)
-    return found
+    return Audited(_with_key_ids(ids, found), checked.gap() if checked else None)
+
+
+def _last_region(api: Api, key: str) -> str:
+    """Where the key was last used, when the report says not_supported: its events are
+    there. "" when IAM does not say either (the check then reads nothing for it)."""
+    try:
+        used = api.call(ApiCall("iam", "GetAccessKeyLastUsed", {"AccessKeyId": key}))
+    except AwsCallFailed:
+        return ""
+    region = str(used.get("AccessKeyLastUsed", {}).get("Region") or "")
+    return "" if region in {"N/A", "not_supported"} else region
+
+
+def _with_roles(found: list[Finding], inside: Sequence[inside_aws.Inside],
+                rows: Sequence[Mapping[str, str]]) -> list[Finding]:
+    """Each key used only from inside AWS: its problem added to the key's finding (one
+    finding per credential), or a finding of its own."""
+    arns = {r.get("user", ""): r.get("arn", "") for r in rows}
+    by_slot = {(f.user, f.credential): f for f in found}
+    for i in inside:
+        user, slot = i.key.user, i.key.slot
+        fix = ("give what runs it an IAM role (an instance profile, a Lambda or task role) "
+               "allowed what it was used for, then retire the key: aws iam update-access-key "
+               f"--user-name {user} --access-key-id {i.key.access_key_id} --status Inactive")
+        had = by_slot.get((user, slot))
+        by_slot[(user, slot)] = Finding(
+            had.severity if had else "medium", user, slot,
+            (*(had.problems if had else ()), i.problem()), fix,
+            details={**(had.details if had else {"arn": arns.get(user, "")}),
+                     "used_from": list(i.sources), "used_for": dict(i.used_for)})
+    return sorted(by_slot.values(), key=lambda f: (SEVERITY[f.severity], f.user, f.credential))
 
 
 def _load(path: Path | None) -> dict[str, Any]:

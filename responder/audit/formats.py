@@ -53,6 +53,9 @@ RULES: Final[tuple[tuple[str, str, str, str], ...]] = (
      "A key used from somewhere it never was before may be in someone else's hands."),
     ("two-active-keys", "two active keys", "User has two active access keys",
      "Two live keys double what can leak: finish the rotation and keep one."),
+    ("use-a-role", "use an IAM role instead", "Access key used only from inside AWS",
+     "Code running on AWS can take a role's short-lived credentials: give it a role (an "
+     "instance profile, a Lambda or task role) and retire the key."),
 )
 OTHER_RULE: Final = ("credential-hygiene", "", "Credential hygiene problem",
                      "See the finding's fix.")
@@ -128,7 +131,10 @@ def _resource(finding: Finding, account_id: str, region: str, partition: str
             details["CreatedAt"] = str(finding.details["last_rotated"])
         return {"Type": "AwsIamAccessKey", "Id": f"AWS::IAM::AccessKey:{finding.access_key_id}",
                 **where, "Details": {"AwsIamAccessKey": details}}
-    return {"Type": "AwsIamUser", "Id": f"arn:{partition}:iam::{account_id}:user/{finding.user}",
+    # The report's own ARN: a user with a path (/team/alice) is not user/alice.
+    arn = str(finding.details.get("arn") or
+              f"arn:{partition}:iam::{account_id}:user/{finding.user}")
+    return {"Type": "AwsIamUser", "Id": arn,
             **where, "Details": {"AwsIamUser": {"UserName": finding.user}}}
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from responder.audit.credential_report import SEVERITY, Finding, Settings, audit
+from responder.audit.credential_report import SEVERITY, Finding, Settings, audited
 from responder.aws import Api, ApiCall, Session, error_code
 from responder.errors import (
     AGAIN,
@@ -74,6 +74,8 @@ class AccountAudit:
     was refused, ...): one line, no secrets. None when it was audited."""
     seconds: float
     """Wall time of this account's audit, AssumeRole included."""
+    gap: str | None = None
+    """What the role check could not read there (said with the findings, never dropped)."""
 
 
 def _active(account: Mapping[str, Any]) -> bool:
@@ -214,12 +216,12 @@ def audit_org(members: Sequence[Member], api_for: Callable[[str], Api], now: dat
         started = time.perf_counter()
         seen = seen_dir / f"{member.account_id}.json" if seen_dir is not None else None
         try:
-            found = audit(api_for(member.account_id), now, settings, seen, sleep=sleep)
+            done = audited(api_for(member.account_id), now, settings, seen, sleep=sleep)
         except (ResponderError, ClientError, BotoCoreError) as exc:
             return AccountAudit(member.account_id, member.name, (), _why(exc),
                                 time.perf_counter() - started)
-        return AccountAudit(member.account_id, member.name, tuple(found), None,
-                            time.perf_counter() - started)
+        return AccountAudit(member.account_id, member.name, tuple(done.findings), None,
+                            time.perf_counter() - started, done.gap)
 
     results: dict[int, AccountAudit] = {}
     pool = ThreadPoolExecutor(max_workers=min(workers, len(members)),

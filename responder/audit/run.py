@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from responder.audit import formats, org, security_hub
-from responder.audit.credential_report import SEVERITY, Settings, audit
+from responder.audit.credential_report import SEVERITY, Settings, audited
 from responder.aws import Api, ApiCall
 from responder.errors import BadInput
 
@@ -84,8 +84,9 @@ def run(api: Api, now: datetime, asked: Asked, *, seen_dir: Path,
                                 workers=asked.workers, progress=progress, seen_dir=seen_dir)
     else:
         api_for = {caller.account_id: api}.__getitem__
-        found = tuple(audit(api, now, asked.settings, seen_dir.parent / "seen.json"))
-        results = (org.AccountAudit(caller.account_id, "", found, None, 0.0),)
+        done = audited(api, now, asked.settings, seen_dir.parent / "seen.json")
+        results = (org.AccountAudit(caller.account_id, "", tuple(done.findings), None, 0.0,
+                                    done.gap),)
     imported = _imported(results, api_for, caller, now) if asked.to_security_hub else {}
     return AuditRun(caller, asked.settings, results, imported)
 

@@ -10,13 +10,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from responder import package_version
 from responder.audit import formats, org
 from responder.audit.credential_report import render
 from responder.audit.run import AuditRun
+
+if TYPE_CHECKING:
+    from responder.audit.retire import Candidate, Outcome
+    from responder.report.story_model import Story
 
 
 def text(done: AuditRun, fmt: str, now: datetime) -> str:
@@ -32,8 +37,60 @@ def text(done: AuditRun, fmt: str, now: datetime) -> str:
         return json.dumps(formats.sarif({r.account_id: r.findings for r in done.results},
                                         tool_version=package_version()), indent=2)
     if single:
-        return render(done.results[0].findings, fmt)
+        gap = done.results[0].gap
+        said = render(done.results[0].findings, fmt)
+        return f"ROLE CHECK INCOMPLETE: {gap}\n{said}" if gap and fmt == "human" else said
     return _org(done, fmt)
+
+
+def as_json(done: AuditRun) -> dict[str, Any]:
+    """The `--output json` object (one per run: --deactivate-unused adds its key)."""
+    return _json(done)
+
+
+def retirement_plan(wanted: Sequence[Candidate], days: int, *, doing: bool = False
+                    ) -> list[str]:
+    """What --deactivate-unused would do without --yes; `doing`: the line before the
+    outcomes (with --yes), and the keys held back."""
+    going = [c for c in wanted if not c.held_back]
+    lines = [f"--deactivate-unused {days}: {len(going)} key(s) unused for more than {days} "
+             f"days {'are being' if doing else 'would be'} set Inactive (never deleted), "
+             "each after asking AWS again for its last use, one incident each:" if going
+             else f"--deactivate-unused {days}: no key unused for more than {days} days to "
+             "set Inactive"]
+    lines += [f"  {c.line()}" for c in wanted if not doing or c.held_back]
+    if going and not doing:
+        lines.append("nothing was changed: pass --yes to do it (each is undone by `respond "
+                     "rollback ID --yes --reason TEXT`)")
+    return lines
+
+
+def retirement_json(wanted: Sequence[Candidate], days: int,
+                    done: Sequence[tuple[Outcome, Story | None]] | None) -> dict[str, Any]:
+    def key(c: Candidate) -> dict[str, Any]:
+        return {"account_id": c.account_id, "user": c.user, "access_key_id": c.access_key_id,
+                "idle_days": c.idle_days, "last_used": c.last_used, "held_back": c.held_back}
+    out: dict[str, Any] = {"days": days, "candidates": [key(c) for c in wanted]}
+    if done is not None:
+        out["done"] = [{**key(o.candidate), "incident_id": o.record.id if o.record else None,
+                        "state": told.state if told else None,
+                        "headline": told.headline if told else None, "error": o.error}
+                       for o, told in done]
+    return out
+
+
+def retirement_lines(done: Sequence[tuple[Outcome, Story | None]]) -> list[str]:
+    """Each key's outcome in its incident's own headline, with where to read more."""
+    lines = []
+    for outcome, told in done:
+        c = outcome.candidate
+        head = told.headline if told is not None else f"NOT RETIRED: {c.access_key_id} of " \
+            f"{c.user}: {outcome.error}"
+        where = f" (incident {outcome.record.id})" if outcome.record is not None else ""
+        lines.append(f"  {head}{where}")
+        if told is not None and outcome.error and outcome.error not in head:
+            lines.append(f"    {outcome.error}")
+    return lines
 
 
 def _json(done: AuditRun) -> dict[str, Any]:
@@ -42,7 +99,8 @@ def _json(done: AuditRun) -> dict[str, Any]:
                      for account, f in org.ranked(done.results)],
         "accounts": [{"account_id": r.account_id, "name": r.name,
                       "findings": len(r.findings), "error": r.error,
-                      "seconds": round(r.seconds, 3)} for r in done.results],
+                      "seconds": round(r.seconds, 3), "role_check_gap": r.gap}
+                     for r in done.results],
         "settings": {"max_age_days": done.settings.max_age_days,
                      "unused_days": done.settings.unused_days},
         "security_hub": {account: (i if isinstance(i, str) else {
@@ -73,6 +131,8 @@ def _org(done: AuditRun, fmt: str) -> str:
              f"{len(ranked)} credential(s) to fix, most urgent first"
              + (f"; {len(done.results) - len(reached)} NOT audited (below)"
                 if len(reached) < len(done.results) else "")]
+    lines += [f"  ROLE CHECK INCOMPLETE in {r.account_id}: {r.gap}"
+              for r in done.results if r.gap]
     for account, f in ranked:
         lines.append(f"  [{f.severity:<8}] {account} {f.user} "
                      f"{f.access_key_id or f.credential}: {'; '.join(f.problems)}")

@@ -16,6 +16,7 @@ from responder.cli.grammar import (
     non_negative,
     output_option,
     positive_int,
+    whole,
 )
 
 
@@ -49,15 +50,20 @@ def audit_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "used from a service or region never seen before. With --org, every active "
         "account of the organization (run from the management account or a delegated "
         "administrator), each through RESPONDER_ROLE_ARN_TEMPLATE's role, in parallel; "
-        "an account it cannot reach is named and the exit is 5. Read-only (but "
-        "--to-security-hub imports the findings). Exit 0 whatever it finds, unless "
-        "--fail-on: then 6 when a finding at or above that rank exists.",
+        "an account it cannot reach is named and the exit is 5. Read-only, but "
+        "--to-security-hub imports the findings, and --deactivate-unused DAYS --yes sets "
+        "keys unused for more than DAYS days Inactive (never deleted; one incident per key, "
+        "each undone by `respond rollback ID --yes`; without --yes it prints the plan). Exit "
+        "0 whatever it finds, unless --fail-on: then 6 when a finding at or above that rank "
+        "exists; 1 when a key could not be retired.",
         example=("respond audit", "respond audit --max-age-days 60 --output csv",
                  "respond audit --output md > audit.md",
                  "RESPONDER_ROLE_ARN_TEMPLATE=arn:aws:iam::{account_id}:role/KeyResponder "
                  "respond audit --org --fail-on high",
                  "respond audit --output sarif > audit.sarif",
-                 "respond audit --to-security-hub --output json"))
+                 "respond audit --to-security-hub --output json",
+                 "respond audit --deactivate-unused 180",
+                 "respond audit --deactivate-unused 180 --yes"))
     aws_options(aud)
     aud.add_argument("--max-age-days", type=positive_int, default=90,
                      help="a key older than this needs rotating (default 90)")
@@ -74,6 +80,15 @@ def audit_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                      help="import the findings into each account's Security Hub "
                      "(BatchImportFindings: the same credential updates its finding, a "
                      "fixed one is archived)")
+    aud.add_argument("--role-check-keys", type=whole, default=100, metavar="N",
+                     help="read one CloudTrail page for each of the N most recently used "
+                     "keys: a key used only from inside AWS gets \"use an IAM role "
+                     "instead\" (default 100; 0 skips the check)")
+    aud.add_argument("--deactivate-unused", type=positive_int, metavar="DAYS",
+                     help="set keys unused for more than DAYS days Inactive (with --yes; "
+                     "without it, print the plan); also the audit's --unused-days")
+    aud.add_argument("--yes", action="store_true",
+                     help="with --deactivate-unused: do it (else: print what it would do)")
     output_option(aud, ("human", "json", "csv", "md", "asff", "sarif"),
                   help="json prints exactly one JSON object on stdout; csv and md a table; "
                   "asff the findings in AWS Security Finding Format; sarif SARIF 2.1.0")

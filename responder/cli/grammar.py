@@ -94,6 +94,13 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+def whole(text: str) -> int:
+    """argparse type: a whole number, 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number 0 or more, got {text!r}")
+    return int(text)
+
+
 def days(text: str) -> int:
     """argparse type: a whole number of days, 0 to 365."""
     if not text.isdigit() or int(text) > 365:

@@ -30,6 +30,7 @@ from responder.errors import (
     EXIT_BAD_INPUT,
     EXIT_COMPLETED,
     EXIT_FINDINGS,
+    EXIT_HALTED,
     EXIT_INCOMPLETE,
     BadInput,
 )
@@ -77,20 +78,35 @@ def cmd_audit(args: argparse.Namespace) -> int:
         sys.stderr.flush()
 
     ctx = context(args)
+    days = args.deactivate_unused
+    if args.yes and not days:
+        raise BadInput("--yes goes with --deactivate-unused DAYS: the audit alone changes "
+                       "nothing")
+    if days and args.output in {"csv", "md", "asff", "sarif"}:
+        raise BadInput(f"--deactivate-unused prints its plan and outcomes as human or json, "
+                       f"not {args.output}: run the audit for the {args.output} apart")
     asked = auditing.Asked(
-        Settings(max_age_days=args.max_age_days, unused_days=args.unused_days),
+        Settings(max_age_days=args.max_age_days, unused_days=days or args.unused_days,
+                 role_check_keys=args.role_check_keys),
         organization=args.org, role_template=ctx.role_arn_template, workers=args.workers,
         to_security_hub=args.to_security_hub)
     done = auditing.run(Api(ctx.session_factory(), ctx.retry), ctx.clock(), asked,
                         seen_dir=responder_home() / "audit" / "seen",
                         progress=progress if sys.stderr.isatty() else None)
-    out(audit_text.text(done, args.output, ctx.clock()))
+    if not (days and args.output == "json"):
+        out(audit_text.text(done, args.output, ctx.clock()))
+    retired = _retire(args, ctx, done, days) if days else None
+    if days and args.output == "json":  # one JSON object: the audit and what it did
+        out_json({**audit_text.as_json(done), "deactivate_unused": retired})
     for missed in done.unreachable:
         err(f"account {missed.account_id} {missed.name} NOT audited: {missed.error}")
     for account, imported in done.imported.items():
         err(f"Security Hub, account {account}: " + (imported if isinstance(imported, str)
             else f"{imported.imported} imported, {imported.archived} archived, "
                  f"{len(imported.failed)} failed"))
+    if retired is not None and any(d["state"] not in {"RETIRED", "KEPT"}
+                                   for d in retired.get("done", ())):
+        return EXIT_HALTED
     failing = done.failing(args.fail_on)
     if failing:
         err(f"{failing} finding(s) at or above {args.fail_on}: exit {EXIT_FINDINGS}")
@@ -98,6 +114,38 @@ def cmd_audit(args: argparse.Namespace) -> int:
     incomplete = done.unreachable or any(
         isinstance(i, str) or i.failed for i in done.imported.values())
     return EXIT_INCOMPLETE if incomplete else EXIT_COMPLETED
+
+
+def _retire(args: argparse.Namespace, ctx: RunContext, done: Any, days: int
+            ) -> dict[str, Any]:
+    """--deactivate-unused: the plan, or (--yes) each key retired in its own incident,
+    printed as it ends (human) or returned for the one JSON object."""
+    from responder.audit import retire  # noqa: PLC0415
+    from responder.audit import text as audit_text  # noqa: PLC0415 - audit only
+    from responder.report.incident_document import document_of  # noqa: PLC0415
+    from responder.report.story import story_of  # noqa: PLC0415
+
+    found = [(r.account_id, f) for r in done.results for f in r.findings]
+    journal = journal_to_act(args) if args.yes else journal_of(args)
+    wanted = retire.held_back(journal, retire.candidates(found, days, ctx.clock()))
+    if not args.yes:
+        if args.output != "json":
+            out("\n".join(audit_text.retirement_plan(wanted, days)))
+        return audit_text.retirement_json(wanted, days, None)
+
+    def told(outcome: Any) -> Any:
+        record = outcome.record
+        return None if record is None else story_of(document_of(
+            IncidentView.load(journal, record.id)))
+
+    def progress(outcome: Any) -> None:
+        if args.output != "json":
+            out("\n".join(audit_text.retirement_lines([(outcome, told(outcome))])))
+
+    if args.output != "json":
+        out("\n".join(audit_text.retirement_plan(wanted, days, doing=True)))
+    outcomes = retire.retire_all(ctx, journal, wanted, days, progress=progress)
+    return audit_text.retirement_json(wanted, days, [(o, told(o)) for o in outcomes])
 
 
 def _rotation_context(args: argparse.Namespace) -> RunContext:

@@ -37,7 +37,7 @@ from responder.incident.shapes import (
 
 FactKind = Literal["identification", "containment", "evidence", "attacker", "replacement",
                    "notification", "schedule", "sweep", "archive", "rollback", "rotation",
-                   "hardening"]
+                   "hardening", "retirement"]
 
 
 @dataclass(frozen=True)

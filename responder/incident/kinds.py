@@ -10,9 +10,10 @@ action registered at run time (a test's, a user's) describes itself when it regi
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from responder.incident.facts import FactKind, Facts
 
@@ -50,13 +51,14 @@ SHIPPED: Mapping[str, Shipped] = {
     "delete_old_key": Shipped("rotate", "rotation", "OldKeyDeleted"),
     "reactivate_old_key": Shipped("rotate_watch", "rotation", "OldKeyReactivated"),
     "harden": Shipped("harden", "hardening", "Hardened"),
+    "retire_unused_key": Shipped("retire", "retirement", "KeyRetired"),
 }
 """Every shipped action (a test checks this table against the classes themselves)."""
 
 
 _FACTS_HOMES = ("responder.incident.facts", "responder.incident.facts_rollback",
                 "responder.incident.facts_rotation",
-                "responder.incident.facts_hardening")
+                "responder.incident.facts_hardening", "responder.incident.facts_retirement")
 """Where facts types live, looked through in order. A rotation's and a harden step's
 facts are read after containment only: their modules load then (they are the table's
 lazy part, like the actions' modules in the registry)."""
@@ -101,6 +103,14 @@ def facts_type(name: str) -> type[Facts] | None:
     if name in _REGISTERED:
         return _REGISTERED[name].result
     return facts_named(SHIPPED[name].result) if name in SHIPPED else None
+
+
+def planned(playbook: Mapping[str, Any], wanted: Collection[str]) -> bool:
+    """Whether a journaled playbook has a step establishing a kind in `wanted`, run yet
+    or not (what kind of incident it is: a rotation, a retirement)."""
+    steps = playbook.get("steps")
+    return isinstance(steps, list) and any(
+        isinstance(s, Mapping) and kind_of(str(s.get("action"))) in wanted for s in steps)
 
 
 def may_wait(name: str) -> bool:

@@ -40,6 +40,7 @@ from responder.report.model import (
     TimelineEntry,
 )
 from responder.report.notice import todo_of
+from responder.report.retirement import retirement_todo
 from responder.report.terminal import summary
 from responder.report.todo import Todo
 
@@ -60,6 +61,8 @@ def report_of(view: IncidentView) -> ReportDocument:
     if doc.rotation is not None:  # a routine rotation: its own next move, not a leak's
         todo: tuple[Todo, ...] = (Todo("Move the rotation on", (doc.rotation.next,)),) \
             if doc.rotation.next else ()
+    elif doc.retirement is not None:  # hygiene too: undo it, or finish the job
+        todo = retirement_todo(doc)
     else:
         todo = todo_of("completed" if view.status == "completed" else "halted", view,
                        failing_step=view.failing_step)

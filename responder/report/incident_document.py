@@ -38,6 +38,7 @@ from responder.report.model import (
     SweepsEntry,
     TimelineEntry,
 )
+from responder.report.retirement import retirement_of
 from responder.report.todo import Todo
 
 
@@ -84,6 +85,7 @@ def document_of(view: IncidentView, now: datetime | None = None) -> IncidentDocu
         sweeps=sweeps_of(view),
         rolled_back=view.rolled_back,
         rotation=report_rotation.rotation_of(view),
+        retirement=retirement_of(view),
         hardening=report_hardening.hardening_of(report_hardening.latest(view)),
         report=record.report,
         error=ABANDONED.format(id=record.id) if abandoned else record.error,

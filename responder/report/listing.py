@@ -23,8 +23,8 @@ from responder.context import iso, parse_iso
 from responder.errors import UnknownIncident
 from responder.incident.view import IncidentView
 from responder.journal import Journal
+from responder.report.entry import Entry
 from responder.report.incident_document import evidence_of
-from responder.report.model import Entry
 
 UNITS: Final = (("day", 86400), ("hour", 3600), ("minute", 60))
 HEADER: Final = (f"{'INCIDENT':<28} {'STATUS':<11} {'ACCESS KEY':<20}  {'USER':<16} "

@@ -13,62 +13,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 from responder.incident import kinds, shapes
-from responder.incident.detail import Detail
 from responder.incident.facts import FactKind
 from responder.incident.facts_hardening import GracePeriod, HistoryWindow, Proved
 from responder.incident.facts_rollback import RolledBack
 from responder.incident.verification import Verification
+from responder.report.entry import Entry
 from responder.report.todo import Todo
-
-
-def _json(value: Any) -> Any:
-    """The JSON form: parts of the document as dicts (field order; a shape left None in
-    `empty_shapes` as `{}`), a shape of the facts as the journal hands it back (keys
-    sorted at every level: the document has always printed the journaled mapping), tuples
-    as lists."""
-    if isinstance(value, Entry):
-        return {f.name: {} if getattr(value, f.name) is None and f.name in value.empty_shapes
-                else _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Detail):
-        return _journaled(value.to_detail())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {k: _json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json(v) for v in value]
-    return value
-
-
-def _journaled(value: Any) -> Any:
-    """`value` as the journal stores it and reads it back (responder.journal.base.dumps
-    sorts the keys)."""
-    if isinstance(value, Mapping):
-        return {k: _journaled(value[k]) for k in sorted(value)}
-    if isinstance(value, (list, tuple)):
-        return [_journaled(v) for v in value]
-    return value
-
-
-@dataclass(frozen=True)
-class Entry(Detail):
-    """Base of every part of the document: JSON out, JSON back in as leniently as the
-    journal's facts are read (incident/detail.py: one reader for both)."""
-
-    empty_shapes: ClassVar[frozenset[str]] = frozenset()
-    """Fields holding a shape of the facts that print `{}` when None, as the facts'
-    journaled form does (others print null)."""
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = _json(self)
-        return out
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> Self:
-        return cls.from_detail(raw)
 
 
 @dataclass(frozen=True)
@@ -246,6 +199,25 @@ class RotationEntry(Entry):
 
 
 @dataclass(frozen=True)
+class RetirementEntry(Entry):
+    """An unused key's retirement (retire-unused-key): where it stands and how to undo it.
+    `status` is what the step established: Inactive (retired), Active (kept: used since
+    the audit), or "not retired" while its step has not finished done."""
+
+    access_key_id: str = ""
+    status: str = ""
+    unused_days: int = 0
+    idle_days: int | None = None
+    last_used: str | None = None
+    created: str | None = None
+    at: str | None = None
+    already: bool = False
+    kept_because: str | None = None
+    undo: str | None = None
+    """The command that makes the key Active again (while it is retired)."""
+
+
+@dataclass(frozen=True)
 class HardeningEntry(Entry):
     empty_shapes: ClassVar[frozenset[str]] = frozenset({"mfa"})
 
@@ -300,6 +272,7 @@ class IncidentDocument(Entry):
     """The last rollback (a false positive's containment undone): every reason, what the
     re-read showed; null when never rolled back."""
     rotation: RotationEntry | None = None
+    retirement: RetirementEntry | None = None
     hardening: HardeningEntry | None = None
     report: str | None = None
     error: str | None = None

@@ -19,7 +19,7 @@ from responder.incident.shapes import (
     RefusedCall,
     RestoredDefense,
 )
-from responder.report.model import Entry
+from responder.report.entry import Entry
 from responder.report.story import Story
 from responder.report.todo import Todo
 

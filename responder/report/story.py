@@ -25,6 +25,7 @@ from responder.report.model import (
     HardeningEntry,
     IncidentDocument,
     ReportExtras,
+    RetirementEntry,
     SweepDone,
     TimelineEntry,
 )
@@ -87,7 +88,8 @@ def whose(doc: IncidentDocument) -> str:
 
 def _title(doc: IncidentDocument) -> str:
     what = ("leaked temporary key" if doc.session else "rotation of access key"
-            if doc.rotation else "compromised access key")
+            if doc.rotation else "retirement of unused access key" if doc.retirement
+            else "compromised access key")
     return f"Incident {words(doc.incident_id)}: {what} {words(doc.access_key_id, '?')}"
 
 
@@ -96,6 +98,9 @@ def _state(doc: IncidentDocument) -> str:
         return "ROLLED BACK"
     if doc.rotation is not None:
         return "ROTATION"
+    if doc.retirement is not None and doc.status not in {"planned", "refused", "closed"}:
+        return {"Inactive": "RETIRED", "Active": "KEPT"}.get(doc.retirement.status,
+                                                             "NOT RETIRED")
     if doc.status in {"planned", "refused", "closed"}:
         return str(doc.status).upper()
     return "CONTAINED" if doc.contained_at else "NOT CONTAINED"
@@ -119,6 +124,8 @@ def _headline(doc: IncidentDocument) -> str:
     }
     if state in fixed:
         return fixed[state]
+    if doc.retirement is not None:
+        return _retired(doc, state, doc.retirement)
     what = f"key {key} of {whose(doc)} disabled and its sessions denied"
     verified = doc.verification
     if verified is None:
@@ -126,6 +133,25 @@ def _headline(doc: IncidentDocument) -> str:
     if not verified.ok:
         return f"CONTAINED, BUT NOT VERIFIED: {what}; AWS showed otherwise when re-read"
     return f"CONTAINED: {what}, as AWS showed when re-read at {words(verified.at)}"
+
+
+def _retired(doc: IncidentDocument, state: str, retired: RetirementEntry) -> str:
+    """An unused key's retirement: Inactive as re-read, kept (and why), or not yet."""
+    key = f"key {words(doc.access_key_id, '?')} of {whose(doc)}"
+    if state == "KEPT":
+        return f"KEPT: {key} left Active: {words(retired.kept_because)}"
+    if state == "NOT RETIRED":
+        return f"NOT RETIRED: {key} was not set Inactive" + (
+            f"; halted: {doc.error}; `respond resume {doc.incident_id}` goes on"
+            if doc.error else "")
+    used = (f"last used {retired.last_used}" if retired.last_used else "never used")
+    what = f"{key} set Inactive, unused for {words(retired.idle_days, '?')} days ({used})"
+    verified = doc.verification
+    if verified is None:
+        return f"RETIRED: {what} (not re-read since)"
+    if not verified.ok:
+        return f"RETIRED, BUT NOT VERIFIED: {what}; AWS showed otherwise when re-read"
+    return f"RETIRED: {what}, as AWS showed when re-read at {words(verified.at)}"
 
 
 def _gap(doc: IncidentDocument) -> list[str]:
@@ -171,10 +197,14 @@ def _facts(doc: IncidentDocument, extras: ReportExtras) -> tuple[tuple[str, str]
             ("Session" if doc.session else "User", whose(doc).split(" ", 1)[-1]),
             ("Account", words(doc.account_id)),
             ("Playbook", words(doc.playbook)),
-            ("Started", words(doc.started_at)),
-            ("Contained", words(doc.contained_at, "not contained")),
-            ("Time to contain", f"{words(took)} s" if took is not None else
-             "not recorded" if doc.contained_at else "not contained")]
+            ("Started", words(doc.started_at))]
+    if doc.retirement is not None:  # hygiene, not a leak: nothing was contained
+        rows.append(("Set Inactive", words(doc.retirement.at) if doc.retirement.status ==
+                     "Inactive" else "no"))
+    else:
+        rows += [("Contained", words(doc.contained_at, "not contained")),
+                 ("Time to contain", f"{words(took)} s" if took is not None else
+                  "not recorded" if doc.contained_at else "not contained")]
     if doc.replacement is not None:
         rows.append(("Replacement key", f"{words(doc.replacement.access_key_id)} (secret "
                                         f"{words(doc.replacement.secret_ref)})"))

@@ -138,7 +138,8 @@ class Story:
     incident_id: str
     title: str
     state: str
-    """CONTAINED, NOT CONTAINED, PLANNED, REFUSED, CLOSED, ROLLED BACK, ROTATION."""
+    """CONTAINED, NOT CONTAINED, PLANNED, REFUSED, CLOSED, ROLLED BACK, ROTATION,
+    RETIRED, KEPT, NOT RETIRED."""
     headline: str
     verified: str
     """What AWS showed when the incident's claims were last re-read, and when."""

@@ -23,18 +23,15 @@ from responder.guardrails import check_access_key_id, is_temporary
 from responder.iam.snapshot import access_keys
 from responder.incident.facts_rotation import OldKeyDeactivated
 from responder.incident.view import IncidentView
-from responder.journal import IncidentExists, IncidentRecord, Journal
-from responder.journal.owner import new_owner
+from responder.journal import IncidentRecord, Journal
 from responder.logging import get_logger
 from responder.run import followup
 from responder.run.service import (
     Identified,
     Plan,
-    checked_key,
-    identify_reaching,
     is_rotation,
+    open_routine,
     resume,
-    run_identified,
 )
 from responder.run.service import plan as plan_playbook
 from responder.steps.replace import IAM_KEY_LIMIT
@@ -87,27 +84,13 @@ def plan(ctx: RunContext, access_key_id: str) -> Plan:
 
 def start(ctx: RunContext, journal: Journal, access_key_id: str) -> IncidentRecord:
     """Open the key's rotation and run it until it waits for the applications."""
-    pb = playbook.load(PLAYBOOK)
-    key, session = checked_key(ctx, pb, _long_term(access_key_id))
-    existing = journal.find_open(key)
-    if existing is not None:
-        if is_rotation(existing):  # join it: a rotation cut short goes on from its step
-            log.info("rotation.join", incident_id=existing.id, status=existing.status)
-            return resume(ctx, journal, existing.id)
-        raise Refused(f"{key} has an open incident {existing.id} ({existing.status}): a "
-                      "leaked key is replaced by its response, not rotated. `respond resume "
-                      f"{existing.id}` finishes it")
-    ctx, found = identify_reaching(ctx, pb, key, session)
-    _check_room(ctx, found)
-    owner = new_owner()
-    try:
-        record = journal.create_incident(
-            incident_id=found.incident.id, access_key_id=key, playbook=pb.to_dict(),
-            started_at=found.incident.started_at, source=ctx.source,
-            options=ctx.options.as_dict(), owner=owner, lease_seconds=ctx.lease_seconds)
-    except IncidentExists as exists:  # another `respond rotate` opened it just now
-        return journal.get(exists.incident_id)
-    return run_identified(ctx, journal, record, owner, found, resumed=False)
+    return open_routine(
+        ctx, journal, playbook.load(PLAYBOOK), _long_term(access_key_id), joins=is_rotation,
+        busy=lambda existing: (
+            f"{existing.access_key_id} has an open incident {existing.id} ({existing.status}): "
+            "a leaked key is replaced by its response, not rotated. `respond resume "
+            f"{existing.id}` finishes it"),
+        check=_check_room)
 
 
 def _rotation(journal: Journal, incident_id: str) -> IncidentRecord:

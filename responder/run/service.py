@@ -29,6 +29,7 @@ from responder.errors import (
 )
 from responder.guardrails import check_access_key_id, check_not_own_key, is_temporary
 from responder.iam.snapshot import access_keys
+from responder.incident import kinds
 from responder.incident.action import REGISTRY, KeyKind, StepInput, StepResult
 from responder.incident.facts import Incident, Target
 from responder.incident.view import IncidentView, target_of
@@ -147,12 +148,19 @@ def plan(ctx: RunContext, playbook: Playbook, access_key_id: str,
 
 
 def is_rotation(record: IncidentRecord) -> bool:
-    """A routine rotation (rotate-key), not a response to a leak: any of its steps
-    establishes rotation facts."""
-    steps = record.playbook.get("steps")
-    return isinstance(steps, list) and any(
-        isinstance(s, dict) and REGISTRY.kind_of(str(s.get("action"))) == "rotation"
-        for s in steps)
+    """A routine rotation (rotate-key): any of its steps establishes rotation facts."""
+    return kinds.planned(record.playbook, ("rotation",))
+
+
+def is_retirement(record: IncidentRecord) -> bool:
+    """An unused key set Inactive by the audit (retire-unused-key)."""
+    return kinds.planned(record.playbook, ("retirement",))
+
+
+def is_routine(record: IncidentRecord) -> bool:
+    """Key hygiene (a rotation, a retirement), not a response to a leak: a compromise
+    supersedes it and never counts it as its own history."""
+    return kinds.planned(record.playbook, ("rotation", "retirement"))
 
 
 def _journal_identified(journal: Journal, found: Identified) -> None:
@@ -223,17 +231,19 @@ def respond(
     owner = owner or new_owner()
     key, session = checked_key(ctx, playbook, access_key_id)
     existing = journal.find_open(key)
-    if existing is not None and is_rotation(existing):
-        # A leak outranks a routine rotation: the rotation ends here, the response opens.
+    if existing is not None and is_routine(existing):
+        # A leak outranks key hygiene: the rotation (or retirement) ends here, the
+        # response opens.
         journal.update_incident(existing.id, ctx.clock(), status="refused", error=(
-            f"superseded: {key} was reported compromised; its response replaces this rotation"))
-        log.warning("rotation.superseded", incident_id=existing.id)
+            f"superseded: {key} was reported compromised; its response replaces this "
+            f"{'rotation' if is_rotation(existing) else 'retirement'}"))
+        log.warning("routine.superseded", incident_id=existing.id)
     elif existing is not None:
         check_principal_for(ctx, journal, existing)
         log.info("incident.join", incident_id=existing.id)
         return resume(ctx, journal, existing.id, owner)
     history = journal.history_for_key(key)
-    handled = _still_contained(ctx, session, [r for r in history if not is_rotation(r)])
+    handled = _still_contained(ctx, session, [r for r in history if not is_routine(r)])
     if handled is not None:
         log.info("incident.already_contained", incident_id=handled.id)
         return handled
@@ -291,6 +301,36 @@ def identify_reaching(ctx: RunContext, playbook: Playbook, key: str, session: An
         ctx = in_account(ctx, other.owner_account, other)
         return ctx, identify(ctx, playbook, key)
     return ctx, found
+
+
+def open_routine(ctx: RunContext, journal: Journal, playbook: Playbook, access_key_id: str,
+                 *, joins: Callable[[IncidentRecord], bool],
+                 busy: Callable[[IncidentRecord], str],
+                 check: Callable[[RunContext, Identified], None] | None = None
+                 ) -> IncidentRecord:
+    """Open a key-hygiene incident (a rotation, a retirement) and run it: the key's open
+    incident of the same kind (`joins`) goes on from its step; any other open incident
+    refuses (`busy` says why); `check` refuses, after identify and before the incident is
+    opened, what could not finish."""
+    key, session = checked_key(ctx, playbook, access_key_id)
+    existing = journal.find_open(key)
+    if existing is not None:
+        if joins(existing):  # cut short earlier: it goes on from its step
+            log.info("routine.join", incident_id=existing.id, status=existing.status)
+            return resume(ctx, journal, existing.id)
+        raise Refused(busy(existing))
+    ctx, found = identify_reaching(ctx, playbook, key, session)
+    if check is not None:
+        check(ctx, found)
+    owner = new_owner()
+    try:
+        record = journal.create_incident(
+            incident_id=found.incident.id, access_key_id=key, playbook=playbook.to_dict(),
+            started_at=found.incident.started_at, source=ctx.source,
+            options=ctx.options.as_dict(), owner=owner, lease_seconds=ctx.lease_seconds)
+    except IncidentExists as exists:  # another runner opened it just now
+        return journal.get(exists.incident_id)
+    return run_identified(ctx, journal, record, owner, found, resumed=False)
 
 
 def run_identified(ctx: RunContext, journal: Journal, record: IncidentRecord, owner: str,

@@ -27,6 +27,7 @@ from responder.errors import AwsCallFailed, NotVerified
 from responder.iam import inline_policy, role_policy
 from responder.iam.snapshot import UserKeys
 from responder.incident.facts import AttackerContained
+from responder.incident.facts_retirement import KeyRetired
 from responder.incident.facts_rollback import RolledBack
 from responder.incident.shapes import RestoredDefense
 from responder.incident.verification import Check, Verification
@@ -212,6 +213,9 @@ def claims_of(view: IncidentView) -> list[Claim]:
                 names=(denied.session,) if denied.session else (),
                 instance_id=away.instance_id if away is not None and away.instance_id
                 else None))
+    retired = view.done(KeyRetired)
+    if user and retired is not None and retired.retired:
+        claims.append(key_claim(user, view.access_key_id, "Inactive", deleted_ok=True))
     for found in (view.attacker, *(s.attacker for s in view.sweeps_found)):
         if found is not None:
             claims += _attacker_claims(found)
