@@ -7,6 +7,8 @@ import json
 import os
 import signal
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -82,7 +84,8 @@ def test_one_account_fail_on_asff_and_sarif(capsys: pytest.CaptureFixture[str]) 
 
 @pytest.mark.usefixtures("fresh_structlog", "moto")
 def test_an_organization_is_audited_account_by_account_and_ranked(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
     orgs = boto3.client("organizations", region_name=REGION)
     orgs.create_organization(FeatureSet="ALL")
     members = [orgs.create_account(Email=f"m{n}@example.test", AccountName=f"member{n}")[
@@ -99,6 +102,23 @@ def test_an_organization_is_audited_account_by_account_and_ranked(
     assert _respond("audit", "--org") == EXIT_COMPLETED
     human = capsys.readouterr().out
     assert human.startswith("audit of 3 accounts: 3 audited, 4 credential(s) to fix")
+
+    # --deactivate-unused across the organization: each key retired in its own account,
+    # through the role, as an incident reaches any key of another account.
+    from moto.iam.models import iam_backends
+
+    old = iam_backends[members[1]]["aws"].users["two1"].access_keys[0]
+    old.create_date -= timedelta(days=200)
+    monkeypatch.setenv("RESPONDER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RESPONDER_JOURNAL", str(tmp_path / "journal.db"))
+    assert _respond("audit", "--org", "--deactivate-unused", "90", "--yes", "--output",
+                    "json") == EXIT_COMPLETED
+    (done,) = json.loads(capsys.readouterr().out)["deactivate_unused"]["done"]
+    assert (done["account_id"], done["access_key_id"], done["state"]) == (
+        members[1], old.access_key_id, "RETIRED")
+    listed = _in(members[1]).client("iam").list_access_keys(UserName="two1")
+    assert {k["AccessKeyId"]: k["Status"] for k in listed["AccessKeyMetadata"]}[
+        old.access_key_id] == "Inactive"
 
 
 @pytest.mark.usefixtures("fresh_structlog", "moto")

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
 from conftest import FAST_RETRY, REGION
 from moto import mock_aws
+from test_audit import HEADER
 
 from responder.audit import credential_report as audit
 from responder.audit import formats, security_hub
@@ -34,14 +35,6 @@ from responder.redaction import SECRET_FIELDS, SECRET_SHAPED
 ACCOUNT = "123456789012"  # moto's default account
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 MODEL: Any = botocore.session.get_session().get_service_model("securityhub")
-HEADER = ("user,arn,user_creation_time,password_enabled,password_last_used,"
-          "password_last_changed,password_next_rotation,mfa_active,access_key_1_active,"
-          "access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,"
-          "access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,"
-          "access_key_2_last_used_date,access_key_2_last_used_region,"
-          "access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,"
-          "cert_2_last_rotated")
-"""The header of GetCredentialReport's CSV, column for column as AWS documents it."""
 Key = tuple[int, int | None, str, str]
 """(days since rotated, days since last used or None, region, service)"""
 

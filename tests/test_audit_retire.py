@@ -10,6 +10,7 @@ none)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,10 +20,13 @@ import boto3
 import pytest
 from conftest import REGION, Account, Crash, Faults
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.iam.models import iam_backends
+from test_audit_cli import _respond
 
 from responder import playbook
 from responder.audit import retire
-from responder.audit.credential_report import Settings, audit
+from responder.audit.credential_report import Finding, Settings, audit
 from responder.aws import Api
 from responder.context import RunContext
 from responder.drill.cloudtrail import CloudTrailFake
@@ -195,8 +199,6 @@ def test_a_compromise_supersedes_an_open_retirement(
 
 
 def test_candidates_follow_the_threshold() -> None:
-    from responder.audit.credential_report import Finding
-
     now = datetime(2026, 12, 1, tzinfo=UTC)
 
     def key(user: str, **details: Any) -> tuple[str, Finding]:
@@ -228,8 +230,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 @pytest.mark.usefixtures("fresh_structlog", "home")
 def test_cli_plan_changes_nothing_and_bad_combinations_are_refused(
         capsys: pytest.CaptureFixture[str]) -> None:
-    from test_audit_cli import _respond
-
     iam = boto3.client("iam", region_name=REGION)
     iam.create_user(UserName="idle")
     key = iam.create_access_key(UserName="idle")["AccessKey"]["AccessKeyId"]
@@ -255,12 +255,6 @@ def test_cli_plan_changes_nothing_and_bad_combinations_are_refused(
 @pytest.mark.usefixtures("fresh_structlog", "home")
 def test_cli_retires_rolls_back_and_then_holds_the_key_back(
         capsys: pytest.CaptureFixture[str]) -> None:
-    import re
-
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.iam.models import iam_backends
-    from test_audit_cli import _respond
-
     iam = boto3.client("iam", region_name=REGION)
     iam.create_user(UserName="idle")
     iam.create_user(UserName="busy")

@@ -126,13 +126,18 @@ def _headline(doc: IncidentDocument) -> str:
         return fixed[state]
     if doc.retirement is not None:
         return _retired(doc, state, doc.retirement)
-    what = f"key {key} of {whose(doc)} disabled and its sessions denied"
+    return _as_read(doc, "CONTAINED", f"key {key} of {whose(doc)} disabled and its sessions "
+                    "denied")
+
+
+def _as_read(doc: IncidentDocument, state: str, what: str) -> str:
+    """`state: what`, and whether AWS showed it when the incident last re-read it."""
     verified = doc.verification
     if verified is None:
-        return f"CONTAINED: {what} (not re-read since)"
+        return f"{state}: {what} (not re-read since)"
     if not verified.ok:
-        return f"CONTAINED, BUT NOT VERIFIED: {what}; AWS showed otherwise when re-read"
-    return f"CONTAINED: {what}, as AWS showed when re-read at {words(verified.at)}"
+        return f"{state}, BUT NOT VERIFIED: {what}; AWS showed otherwise when re-read"
+    return f"{state}: {what}, as AWS showed when re-read at {words(verified.at)}"
 
 
 def _retired(doc: IncidentDocument, state: str, retired: RetirementEntry) -> str:
@@ -145,13 +150,8 @@ def _retired(doc: IncidentDocument, state: str, retired: RetirementEntry) -> str
             f"; halted: {doc.error}; `respond resume {doc.incident_id}` goes on"
             if doc.error else "")
     used = (f"last used {retired.last_used}" if retired.last_used else "never used")
-    what = f"{key} set Inactive, unused for {words(retired.idle_days, '?')} days ({used})"
-    verified = doc.verification
-    if verified is None:
-        return f"RETIRED: {what} (not re-read since)"
-    if not verified.ok:
-        return f"RETIRED, BUT NOT VERIFIED: {what}; AWS showed otherwise when re-read"
-    return f"RETIRED: {what}, as AWS showed when re-read at {words(verified.at)}"
+    return _as_read(doc, "RETIRED", f"{key} set Inactive, unused for "
+                    f"{words(retired.idle_days, '?')} days ({used})")
 
 
 def _gap(doc: IncidentDocument) -> list[str]:
