@@ -98,7 +98,8 @@ def playbook_for(days: int) -> playbook.Playbook:
 def retire(ctx: RunContext, journal: Journal, access_key_id: str, days: int) -> IncidentRecord:
     """Open the key's retirement and run it to the end (or join the one cut short)."""
     return open_routine(
-        ctx, journal, playbook_for(days), access_key_id, joins=is_retirement,
+        ctx, journal, playbook_for(days), access_key_id, what="retirement",
+        joins=is_retirement,
         busy=lambda existing: (
             f"{existing.access_key_id} has an open incident {existing.id} ({existing.status}): "
             "not retired while it is open"))

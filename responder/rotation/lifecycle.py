@@ -24,7 +24,6 @@ from responder.iam.snapshot import access_keys
 from responder.incident.facts_rotation import OldKeyDeactivated
 from responder.incident.view import IncidentView
 from responder.journal import IncidentRecord, Journal
-from responder.logging import get_logger
 from responder.run import followup
 from responder.run.service import (
     Identified,
@@ -38,8 +37,6 @@ from responder.steps.replace import IAM_KEY_LIMIT
 
 if TYPE_CHECKING:
     from responder.run.followup import Swept
-
-log = get_logger("responder.rotation.lifecycle")
 
 PLAYBOOK = "rotate-key"
 
@@ -85,7 +82,8 @@ def plan(ctx: RunContext, access_key_id: str) -> Plan:
 def start(ctx: RunContext, journal: Journal, access_key_id: str) -> IncidentRecord:
     """Open the key's rotation and run it until it waits for the applications."""
     return open_routine(
-        ctx, journal, playbook.load(PLAYBOOK), _long_term(access_key_id), joins=is_rotation,
+        ctx, journal, playbook.load(PLAYBOOK), _long_term(access_key_id), what="rotation",
+        joins=is_rotation,
         busy=lambda existing: (
             f"{existing.access_key_id} has an open incident {existing.id} ({existing.status}): "
             "a leaked key is replaced by its response, not rotated. `respond resume "

@@ -234,10 +234,10 @@ def respond(
     if existing is not None and is_routine(existing):
         # A leak outranks key hygiene: the rotation (or retirement) ends here, the
         # response opens.
+        what = "rotation" if is_rotation(existing) else "retirement"
         journal.update_incident(existing.id, ctx.clock(), status="refused", error=(
-            f"superseded: {key} was reported compromised; its response replaces this "
-            f"{'rotation' if is_rotation(existing) else 'retirement'}"))
-        log.warning("routine.superseded", incident_id=existing.id)
+            f"superseded: {key} was reported compromised; its response replaces this {what}"))
+        log.warning(f"{what}.superseded", incident_id=existing.id)
     elif existing is not None:
         check_principal_for(ctx, journal, existing)
         log.info("incident.join", incident_id=existing.id)
@@ -304,19 +304,20 @@ def identify_reaching(ctx: RunContext, playbook: Playbook, key: str, session: An
 
 
 def open_routine(ctx: RunContext, journal: Journal, playbook: Playbook, access_key_id: str,
-                 *, joins: Callable[[IncidentRecord], bool],
+                 *, what: str, joins: Callable[[IncidentRecord], bool],
                  busy: Callable[[IncidentRecord], str],
                  check: Callable[[RunContext, Identified], None] | None = None
                  ) -> IncidentRecord:
-    """Open a key-hygiene incident (a rotation, a retirement) and run it: the key's open
-    incident of the same kind (`joins`) goes on from its step; any other open incident
+    """Open a key-hygiene incident (`what`: a rotation, a retirement) and run it: the
+    key's open incident of the same kind (`joins`) goes on from its step; any other open
+    incident
     refuses (`busy` says why); `check` refuses, after identify and before the incident is
     opened, what could not finish."""
     key, session = checked_key(ctx, playbook, access_key_id)
     existing = journal.find_open(key)
     if existing is not None:
         if joins(existing):  # cut short earlier: it goes on from its step
-            log.info("routine.join", incident_id=existing.id, status=existing.status)
+            log.info(f"{what}.join", incident_id=existing.id, status=existing.status)
             return resume(ctx, journal, existing.id)
         raise Refused(busy(existing))
     ctx, found = identify_reaching(ctx, playbook, key, session)
