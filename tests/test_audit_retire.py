@@ -34,6 +34,8 @@ from responder.errors import EXIT_BAD_INPUT, EXIT_COMPLETED
 from responder.incident.facts_retirement import KeyRetired
 from responder.incident.view import IncidentView
 from responder.journal.sqlite import SqliteJournal
+from responder.report.document import report_of
+from responder.report.html import html_of
 from responder.report.incident_document import document_of
 from responder.report.story import story_of
 from responder.run import followup, service
@@ -99,6 +101,8 @@ def test_unused_keys_are_set_inactive_one_incident_each_and_rolled_back(
     assert "contain" not in told.title
     assert view.record.verification is not None
     assert view.record.verification["ok"]
+    page = html_of(report_of(IncidentView.load(journal, done.record.id, calls=True)))
+    assert '<p class="state ok">RETIRED</p>' in page
 
     # The key turns out to be needed: rollback makes it Active again, and says so.
     followup.rollback(ctx, journal, done.record.id, "the nightly export uses it")

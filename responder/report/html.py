@@ -72,7 +72,9 @@ def _list(name: str, title: str, items: Sequence[str]) -> str:
 
 def _headline(told: Story) -> str:
     """What a person sees first: contained or not, and what must be seen with it."""
-    ok = told.state == "CONTAINED" and told.headline.startswith("CONTAINED:")
+    # "RETIRED, BUT NOT VERIFIED: ..." is not ok: only the state as AWS showed it is.
+    ok = told.state in {"CONTAINED", "RETIRED", "KEPT"} and \
+        told.headline.startswith(f"{told.state}:")
     alerts = "".join(f"<li>{_text(a)}</li>" for a in told.alerts)
     return (f'<section id="headline"><p class="state {"ok" if ok else "bad"}">'
             f'{_text(told.state)}</p><p class="headline">{_text(told.headline)}</p>'
