@@ -216,7 +216,11 @@ def test_candidates_follow_the_threshold() -> None:
              ("1", Finding("medium", "noid", "access_key_1", ("x",), "", None,
                            {"last_used": "2020-01-01T00:00:00Z"}))]
     got = retire.candidates(found, 30, now)
-    assert [(c.user, c.last_used is None) for c in got] == [("old", False), ("made", True)]
+    assert [(c.user, c.last_used is None, c.held_back) for c in got] == [
+        ("old", False, None), ("made", True, None),
+        ("noid", False, "its key id could not be listed (ListAccessKeys refused?): retire "
+                        "it by hand")]
+    assert got[-1].access_key_id == "<access_key_1 of noid>"
 
 
 # ------------------------------------------------------------------------ the CLI

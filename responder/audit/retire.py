@@ -60,16 +60,21 @@ class Outcome:
 def candidates(found: Sequence[tuple[str, Finding]], days: int, now: datetime
                ) -> list[Candidate]:
     """The key findings idle for more than `days` (by the report's last use, or its
-    last rotation when never used), with their key id known."""
+    last rotation when never used). One whose key id could not be listed is held back,
+    and says so: nothing can be retired by a slot name."""
     out: list[Candidate] = []
     for account, f in found:
         details = f.details
         since = details.get("last_used") or details.get("last_rotated")
         when = parse_iso(str(since)) if since else None
-        if f.access_key_id is None or when is None or (now - when).days <= days:
+        if not f.credential.startswith("access_key_") or when is None \
+                or (now - when).days <= days:
             continue
-        out.append(Candidate(account, f.user, f.access_key_id, (now - when).days,
-                             details.get("last_used")))
+        out.append(Candidate(
+            account, f.user, f.access_key_id or f"<{f.credential} of {f.user}>",
+            (now - when).days, details.get("last_used"),
+            None if f.access_key_id else "its key id could not be listed (ListAccessKeys "
+            "refused?): retire it by hand"))
     return out
 
 
@@ -77,6 +82,9 @@ def held_back(journal: Journal, wanted: Sequence[Candidate]) -> list[Candidate]:
     """Each candidate, marked when an earlier retirement of its key was rolled back."""
     out = []
     for c in wanted:
+        if c.held_back:
+            out.append(c)
+            continue
         rolled = [IncidentView.load(journal, r.id).rolled_back
                   for r in journal.history_for_key(c.access_key_id) if is_retirement(r)]
         back = next((r for r in reversed(rolled) if r is not None), None)
