@@ -23,6 +23,8 @@ from responder.errors import ResponderError
 from responder.incident.action import REGISTRY
 from responder.incident.view import IncidentView
 from responder.journal import IncidentRecord, Journal
+from responder.report.incident_document import document_of
+from responder.report.story import story_of
 from responder.run.service import is_retirement, open_routine
 
 PLAYBOOK = "retire-unused-key"
@@ -55,6 +57,14 @@ class Outcome:
     candidate: Candidate
     record: IncidentRecord | None
     error: str | None = None
+    state: str | None = None
+    """The incident's state as its report tells it: RETIRED, KEPT, NOT RETIRED, ...;
+    None when no incident was opened."""
+    headline: str | None = None
+
+    @property
+    def retired_or_kept(self) -> bool:
+        return self.state in {"RETIRED", "KEPT"}
 
 
 def candidates(found: Sequence[tuple[str, Finding]], days: int, now: datetime
@@ -129,6 +139,9 @@ def retire_all(ctx: RunContext, journal: Journal, wanted: Sequence[Candidate], d
             opened = [r for r in journal.history_for_key(c.access_key_id)
                       if is_retirement(r)]
             outcome = Outcome(c, opened[-1] if opened else None, str(exc))
+        if outcome.record is not None:  # what its report says, from the journal
+            told = story_of(document_of(IncidentView.load(journal, outcome.record.id)))
+            outcome = dataclasses.replace(outcome, state=told.state, headline=told.headline)
         done.append(outcome)
         if progress is not None:
             progress(outcome)

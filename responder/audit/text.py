@@ -21,7 +21,6 @@ from responder.audit.run import AuditRun
 
 if TYPE_CHECKING:
     from responder.audit.retire import Candidate, Outcome
-    from responder.report.story_model import Story
 
 
 def text(done: AuditRun, fmt: str, now: datetime) -> str:
@@ -66,29 +65,28 @@ def retirement_plan(wanted: Sequence[Candidate], days: int, *, doing: bool = Fal
 
 
 def retirement_json(wanted: Sequence[Candidate], days: int,
-                    done: Sequence[tuple[Outcome, Story | None]] | None) -> dict[str, Any]:
+                    done: Sequence[Outcome] | None) -> dict[str, Any]:
     def key(c: Candidate) -> dict[str, Any]:
         return {"account_id": c.account_id, "user": c.user, "access_key_id": c.access_key_id,
                 "idle_days": c.idle_days, "last_used": c.last_used, "held_back": c.held_back}
     out: dict[str, Any] = {"days": days, "candidates": [key(c) for c in wanted]}
     if done is not None:
         out["done"] = [{**key(o.candidate), "incident_id": o.record.id if o.record else None,
-                        "state": told.state if told else None,
-                        "headline": told.headline if told else None, "error": o.error}
-                       for o, told in done]
+                        "state": o.state, "headline": o.headline, "error": o.error}
+                       for o in done]
     return out
 
 
-def retirement_lines(done: Sequence[tuple[Outcome, Story | None]]) -> list[str]:
+def retirement_lines(done: Sequence[Outcome]) -> list[str]:
     """Each key's outcome in its incident's own headline, with where to read more."""
     lines = []
-    for outcome, told in done:
+    for outcome in done:
         c = outcome.candidate
-        head = told.headline if told is not None else f"NOT RETIRED: {c.access_key_id} of " \
-            f"{c.user}: {outcome.error}"
+        head = outcome.headline or f"NOT RETIRED: {c.access_key_id} of {c.user}: " \
+            f"{outcome.error}"
         where = f" (incident {outcome.record.id})" if outcome.record is not None else ""
         lines.append(f"  {head}{where}")
-        if told is not None and outcome.error and outcome.error not in head:
+        if outcome.headline and outcome.error and outcome.error not in head:
             lines.append(f"    {outcome.error}")
     return lines
 

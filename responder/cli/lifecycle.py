@@ -9,7 +9,7 @@ import dataclasses
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from responder.cli.output import (
     ask,
@@ -35,6 +35,10 @@ from responder.errors import (
     BadInput,
 )
 from responder.incident.view import IncidentView
+
+if TYPE_CHECKING:
+    from responder.audit.retire import Candidate, Outcome
+    from responder.audit.run import AuditRun
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -95,17 +99,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
                         progress=progress if sys.stderr.isatty() else None)
     if not (days and args.output == "json"):
         out(audit_text.text(done, args.output, ctx.clock()))
-    retired = _retire(args, ctx, done, days) if days else None
+    wanted, retired = _retire(args, ctx, done, days) if days else ([], None)
     if days and args.output == "json":  # one JSON object: the audit and what it did
-        out_json({**audit_text.as_json(done), "deactivate_unused": retired})
+        out_json({**audit_text.as_json(done),
+                  "deactivate_unused": audit_text.retirement_json(wanted, days, retired)})
     for missed in done.unreachable:
         err(f"account {missed.account_id} {missed.name} NOT audited: {missed.error}")
     for account, imported in done.imported.items():
         err(f"Security Hub, account {account}: " + (imported if isinstance(imported, str)
             else f"{imported.imported} imported, {imported.archived} archived, "
                  f"{len(imported.failed)} failed"))
-    if retired is not None and any(d["state"] not in {"RETIRED", "KEPT"}
-                                   for d in retired.get("done", ())):
+    if retired is not None and not all(o.retired_or_kept for o in retired):
         return EXIT_HALTED
     failing = done.failing(args.fail_on)
     if failing:
@@ -116,36 +120,27 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_INCOMPLETE if incomplete else EXIT_COMPLETED
 
 
-def _retire(args: argparse.Namespace, ctx: RunContext, done: Any, days: int
-            ) -> dict[str, Any]:
+def _retire(args: argparse.Namespace, ctx: RunContext, done: AuditRun, days: int
+            ) -> tuple[list[Candidate], list[Outcome] | None]:
     """--deactivate-unused: the plan, or (--yes) each key retired in its own incident,
-    printed as it ends (human) or returned for the one JSON object."""
-    from responder.audit import retire  # noqa: PLC0415
-    from responder.audit import text as audit_text  # noqa: PLC0415 - audit only
-    from responder.report.incident_document import document_of  # noqa: PLC0415
-    from responder.report.story import story_of  # noqa: PLC0415
+    printed as it ends (human output)."""
+    from responder.audit import retire  # noqa: PLC0415 - audit only
+    from responder.audit import text as audit_text  # noqa: PLC0415
 
     found = [(r.account_id, f) for r in done.results for f in r.findings]
     journal = journal_to_act(args) if args.yes else journal_of(args)
     wanted = retire.held_back(journal, retire.candidates(found, days, ctx.clock()))
+    human = args.output != "json"
+    if human:
+        out("\n".join(audit_text.retirement_plan(wanted, days, doing=args.yes)))
     if not args.yes:
-        if args.output != "json":
-            out("\n".join(audit_text.retirement_plan(wanted, days)))
-        return audit_text.retirement_json(wanted, days, None)
+        return wanted, None
 
-    def told(outcome: Any) -> Any:
-        record = outcome.record
-        return None if record is None else story_of(document_of(
-            IncidentView.load(journal, record.id)))
+    def progress(outcome: Outcome) -> None:
+        if human:
+            out("\n".join(audit_text.retirement_lines([outcome])))
 
-    def progress(outcome: Any) -> None:
-        if args.output != "json":
-            out("\n".join(audit_text.retirement_lines([(outcome, told(outcome))])))
-
-    if args.output != "json":
-        out("\n".join(audit_text.retirement_plan(wanted, days, doing=True)))
-    outcomes = retire.retire_all(ctx, journal, wanted, days, progress=progress)
-    return audit_text.retirement_json(wanted, days, [(o, told(o)) for o in outcomes])
+    return wanted, retire.retire_all(ctx, journal, wanted, days, progress=progress)
 
 
 def _rotation_context(args: argparse.Namespace) -> RunContext:
