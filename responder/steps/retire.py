@@ -49,7 +49,7 @@ class RetireUnusedKey(Action):
                         note=f"kept Active when used (or made) within {days} days"),
                 ApiCall("iam", "UpdateAccessKey", {"UserName": user, "AccessKeyId": key,
                                                    "Status": "Inactive"}, mutating=True,
-                        note=f"only when unused for {days} days"))
+                        note=f"only when unused for more than {days} days"))
 
     def run(self, inp: StepInput, api: Api) -> StepResult:
         user, key = inp.require_user(self.name), inp.incident.access_key_id
@@ -69,7 +69,7 @@ class RetireUnusedKey(Action):
         if status == "Inactive":  # by an earlier attempt of this step, or by someone else
             acted = inp.acted_at("UpdateAccessKey")
             return StepResult("done", replace(facts, at=iso(acted or now), already=acted is None))
-        if idle is None or idle < days:
+        if idle is None or idle <= days:  # "unused for more than DAYS days", as the audit
             why = (f"used {words_ago(idle)} ({iso(last)})" if last else
                    f"made {words_ago(idle)} and never used") + f", within {days} days"
             return StepResult("done", replace(facts, at=iso(now), kept_because=why))
