@@ -124,6 +124,9 @@ class _Listing:
         assert call.operation == "ListAccounts"
         return {"Accounts": self.accounts}
 
+    def pages(self, call: ApiCall, **_: Any) -> Iterator[dict[str, Any]]:
+        yield self.call(call)
+
 
 def test_members_go_by_state_when_there_is_one_else_by_status() -> None:
     listing = _Listing([

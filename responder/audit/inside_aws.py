@@ -372,11 +372,8 @@ def _owned(api: Api, region: str) -> tuple[dict[IpAddress, str], list[str]]:
             owned[address] = what
 
     try:
-        token: str | None = None
-        while True:
-            params: dict[str, Any] = {"MaxResults": 1000, **({"NextToken": token} if token else {})}
-            page = api.call(ApiCall("ec2", "DescribeInstances", params, counts_only=True),
-                            region=region)
+        for page in api.pages(ApiCall("ec2", "DescribeInstances", {"MaxResults": 1000},
+                                      counts_only=True), region=region):
             for reservation in page.get("Reservations", []):
                 for instance in reservation.get("Instances", []):
                     add(instance.get("PublicIpAddress"), INSTANCE)
@@ -384,9 +381,6 @@ def _owned(api: Api, region: str) -> tuple[dict[IpAddress, str], list[str]]:
                         add((nic.get("Association") or {}).get("PublicIp"), INSTANCE)
                         for v6 in nic.get("Ipv6Addresses", []):
                             add(v6.get("Ipv6Address"), INSTANCE)
-            token = page.get("NextToken")
-            if not token:
-                break
     except AwsCallFailed as exc:
         failures.append(_said(exc))
     try:  # after the instances: an instance's Elastic IP is named as one

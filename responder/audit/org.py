@@ -92,20 +92,12 @@ def members(api: Api, *, page_size: int = PAGE_SIZE) -> tuple[Member, ...]:
     Suspended, closing and closed accounts are left out: their credentials cannot be
     used, so there is nothing to audit or to fix there. BadInput when these credentials
     cannot list the organization, saying which account to run from."""
-    accounts: list[Mapping[str, Any]] = []
-    token: str | None = None
     try:
-        while True:
-            params: dict[str, Any] = {"MaxResults": page_size}
-            if token:
-                params["NextToken"] = token
-            # counts_only: a journal, if any, keeps no list of the members' emails.
-            page = api.call(ApiCall("organizations", "ListAccounts", params,
-                                    counts_only=True))
-            accounts.extend(page.get("Accounts") or [])
-            token = page.get("NextToken")
-            if not token:
-                break
+        # counts_only: a journal, if any, keeps no list of the members' emails.
+        accounts: list[Mapping[str, Any]] = [
+            account for page in api.pages(ApiCall("organizations", "ListAccounts",
+                                                  {"MaxResults": page_size}, counts_only=True))
+            for account in page.get("Accounts") or []]
     except AwsCallFailed as exc:
         raise _not_listed(api, exc) from exc
     found = {str(a["Id"]): Member(str(a["Id"]), str(a.get("Name") or ""))

@@ -131,20 +131,14 @@ def _active_findings(api: Api, account_id: str, product: str, region: str
         "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
     }
     found: dict[str, dict[str, Any]] = {}
-    token: str | None = None
-    while True:
-        params: dict[str, Any] = {"Filters": filters, "MaxResults": PAGE,
-                                  **({"NextToken": token} if token else {})}
-        page = api.call(ApiCall("securityhub", "GetFindings", params, counts_only=True),
-                        region=region)
+    for page in api.pages(ApiCall("securityhub", "GetFindings", {
+            "Filters": filters, "MaxResults": PAGE}, counts_only=True), region=region):
         for f in page.get("Findings", []):
             if (str(f.get("Id", "")).startswith(prefix) and f.get("ProductArn") == product
                     and f.get("AwsAccountId") == account_id
                     and f.get("RecordState", "ACTIVE") == "ACTIVE"):
                 found[str(f["Id"])] = f
-        token = page.get("NextToken") or None
-        if token is None:
-            return found
+    return found
 
 
 def _after(stored: Any, now: datetime) -> str:

@@ -10,10 +10,11 @@ exactly as they do for the AWS CLI.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -359,3 +360,15 @@ class Api:
             self._recorder.result(token, ok=True, attempts=attempts, result=recorded)
         response.pop("ResponseMetadata", None)
         return response
+
+    def pages(self, call: ApiCall, *, region: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every page of a call paged by NextToken (ListAccounts, GetFindings,
+        DescribeInstances...), each made and journaled as call() makes one."""
+        token: str | None = None
+        while True:
+            page = self.call(dataclasses.replace(call, params={
+                **call.params, **({"NextToken": token} if token else {})}), region=region)
+            yield page
+            token = page.get("NextToken") or None
+            if token is None:
+                return
