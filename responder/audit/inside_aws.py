@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from responder.aws import Api, ApiCall
-from responder.aws.ratelimit import TokenBucket
+from responder.aws.ratelimit import TokenBucket, empty_bucket
 from responder.context import parse_iso
 from responder.errors import AwsCallFailed, clipped
 
@@ -219,7 +219,8 @@ def check(api: Api, keys: Sequence[KeyUse], now: datetime, *, limit: int = LIMIT
         regions.setdefault(key.region, []).append(key)
     for region in regions:  # clients are created here, before the threads
         api.client("cloudtrail", region)
-    buckets = {region: _empty_bucket(monotonic, sleep) for region in regions}
+    buckets = {region: empty_bucket(RATE, monotonic=monotonic, sleep=sleep)
+               for region in regions}
     stop = threading.Event()
 
     def one(region: str) -> _RegionRead:
@@ -241,17 +242,6 @@ def check(api: Api, keys: Sequence[KeyUse], now: datetime, *, limit: int = LIMIT
     return Checked(inside=tuple(i for i in found if i.inside), read=len(found),
                    candidates=len(keys),
                    unread=(*keys_unread, *sorted(u for u in unread if u[0] not in order)))
-
-
-def _empty_bucket(monotonic: Callable[[], float],
-                  sleep: Callable[[float], None]) -> TokenBucket:
-    """RATE per second with a burst of RATE, emptied before the first page: the region's
-    quota may have been spent a moment ago (an incident's evidence, a harden, another
-    audit), and AWS counts per region, not per process. No burst lands on a spent quota."""
-    bucket = TokenBucket(RATE, capacity=RATE, monotonic=monotonic, sleep=sleep)
-    for _ in range(int(RATE)):
-        bucket.acquire()  # a full bucket hands these out without waiting
-    return bucket
 
 
 def _region(api: Api, region: str, keys: Sequence[KeyUse], *,

@@ -44,6 +44,18 @@ class TokenBucket:
             self._sleep(wait)
 
 
+def empty_bucket(rate: float, *, monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> TokenBucket:
+    """A LookupEvents bucket (`rate` per second, a burst of `rate`), emptied before the
+    first page: the region's quota may have been spent a moment ago (by the evidence in
+    the same run, a harden, an audit), and AWS counts per region, not per step or
+    process. The first page waits 1/rate s; no burst ever lands on a spent quota."""
+    made = TokenBucket(rate, capacity=rate, monotonic=monotonic, sleep=sleep)
+    for _ in range(int(rate)):
+        made.acquire()  # a full bucket hands these out without waiting
+    return made
+
+
 class VirtualClock:
     """A monotonic()/sleep() pair whose sleep advances time at once: tests and benchmarks
     run rate limiters at full speed and can still check the spacing they kept."""

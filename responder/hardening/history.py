@@ -108,18 +108,6 @@ class History:
         return round(total)
 
 
-def empty_bucket(rate: float, *, monotonic: Callable[[], float],
-                 sleep: Callable[[float], None]) -> TokenBucket:
-    """collect-evidence's bucket (`rate` per second, a burst of `rate`), emptied before
-    the first page: the region's quota may have been spent a moment ago, by the evidence
-    in the same run or by the harden before this one, and AWS counts per region, not per
-    step or process. The first page waits 1/rate s; no burst ever lands on a spent quota."""
-    made = TokenBucket(rate, capacity=rate, monotonic=monotonic, sleep=sleep)
-    for _ in range(int(rate)):
-        made.acquire()  # a full bucket hands these out without waiting
-    return made
-
-
 class _Abandoned(BaseException):
     """Raised in a worker whose read was abandoned (SIGINT/SIGTERM): not an Exception, so
     nothing on the way mistakes it for a failed lookup."""

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from responder.aws import Api, ApiCall
+from responder.aws.ratelimit import empty_bucket
 from responder.context import iso, parse_iso
 from responder.errors import Refused, StepFailed
 from responder.hardening import apply as applying
@@ -257,8 +258,8 @@ class Harden(Action):
         regions = self._regions(inp, api)
         found = history.read(
             api, user, regions, window, tally=tally, limit=limit, meanwhile=meanwhile,
-            buckets={r: history.empty_bucket(REQUESTS_PER_SECOND, monotonic=inp.ctx.monotonic,
-                                              sleep=inp.ctx.sleep) for r in regions},
+            buckets={r: empty_bucket(REQUESTS_PER_SECOND, monotonic=inp.ctx.monotonic,
+                                     sleep=inp.ctx.sleep) for r in regions},
             progress=_progress(inp))
         log.info("harden.read", events_read=found.events, lookups=found.pages,
                  read_from=iso(found.read_from) if found.read_from else None,
