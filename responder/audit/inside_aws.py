@@ -26,12 +26,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from responder.aws import Api, ApiCall
+from responder.aws.parallel import map_abandoning
 from responder.aws.ratelimit import TokenBucket, empty_bucket
 from responder.context import parse_iso
 from responder.errors import AwsCallFailed, clipped
@@ -227,14 +227,7 @@ def check(api: Api, keys: Sequence[KeyUse], now: datetime, *, limit: int = LIMIT
         return _region(api, region, regions[region], window=(start, now),
                        bucket=buckets[region], stop=stop)
 
-    pool = ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, len(regions))))
-    try:
-        reads = [f.result() for f in [pool.submit(one, r) for r in regions]]
-    except BaseException:
-        stop.set()  # each worker stops after the page in flight
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+    reads = map_abandoning(one, list(regions), workers=MAX_WORKERS, abandon=stop.set)
     order = {key.access_key_id: n for n, key in enumerate(chosen)}
     found = sorted((i for r in reads for i in r.found), key=lambda i: order[i.key.access_key_id])
     unread = [u for r in reads for u in r.unread]

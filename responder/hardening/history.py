@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from responder.aws import Api
+from responder.aws.parallel import map_abandoning
 from responder.aws.ratelimit import TokenBucket
 from responder.errors import AwsCallFailed
 from responder.evidence.collect import lookup_call
@@ -143,17 +143,8 @@ def read(api: Api, user: str, regions: tuple[str, ...], window: tuple[datetime, 
         tell(1, 0)
         return found
 
-    pool = ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, len(regions))))
-    try:
-        futures = [pool.submit(one, region) for region in regions]
-        if meanwhile is not None:
-            meanwhile()
-        reads = tuple(f.result() for f in futures)
-    except BaseException:
-        stop.set()  # each worker stops after the page in flight
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+    reads = tuple(map_abandoning(one, regions, workers=MAX_WORKERS, abandon=stop.set,
+                                 meanwhile=meanwhile))
     return History(regions=regions, window=window, reads=reads,
                    failed={r.region: r.error for r in reads if r.error},
                    truncated=any(r.reached is not None and not r.error for r in reads))

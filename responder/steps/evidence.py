@@ -17,12 +17,12 @@ import dataclasses
 import shutil
 import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
 from responder.aws import FATAL_CODES, Api, ApiCall
+from responder.aws.parallel import map_abandoning
 from responder.aws.ratelimit import TokenBucket
 from responder.context import iso, parse_iso
 from responder.errors import AwsCallFailed, StepFailed
@@ -319,14 +319,6 @@ def _lookups(inp: StepInput, api: Api, tasks: list[Task], buckets: dict[str, Tok
         progress.finished()
         return result
 
-    pool = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(tasks)))
-    try:
-        batch = list(pool.map(one, tasks))
-    except BaseException:
-        # Interrupted: each worker stops after the page in flight instead of
-        # paging on while the process waits to exit.
-        progress.abandon()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
-    return batch
+    # Interrupted: each worker stops after the page in flight instead of paging on
+    # while the process waits to exit.
+    return map_abandoning(one, tasks, workers=MAX_WORKERS, abandon=progress.abandon)
