@@ -117,8 +117,9 @@ def _resource(finding: Finding, account_id: str, region: str, partition: str
     A key with a known id is an AwsIamAccessKey with GuardDuty's resource Id spelling
     (`AWS::IAM::AccessKey:AKIA...`), which this tool's own Security Hub intake reads
     back. Root keys are the account's (Security Hub's root-key control names the
-    AwsAccount). Anything else is the user. The user ARN is built without an IAM path:
-    a Finding does not carry the report's ARN.
+    AwsAccount). Anything else is the user, by the credential report's own ARN (a user
+    with a path, /team/alice, is not user/alice); built from the name only when the
+    finding does not carry it.
     """
     where = {"Partition": partition, "Region": region}
     if finding.user == ROOT:
@@ -131,7 +132,6 @@ def _resource(finding: Finding, account_id: str, region: str, partition: str
             details["CreatedAt"] = str(finding.details["last_rotated"])
         return {"Type": "AwsIamAccessKey", "Id": f"AWS::IAM::AccessKey:{finding.access_key_id}",
                 **where, "Details": {"AwsIamAccessKey": details}}
-    # The report's own ARN: a user with a path (/team/alice) is not user/alice.
     arn = str(finding.details.get("arn") or
               f"arn:{partition}:iam::{account_id}:user/{finding.user}")
     return {"Type": "AwsIamUser", "Id": arn,
