@@ -306,3 +306,32 @@ def test_cli_retires_rolls_back_and_then_holds_the_key_back(
     (held,) = doc["candidates"]
     assert held["access_key_id"] == key
     assert "rolled back (cron needs it)" in held["held_back"]
+
+
+def test_a_key_gone_since_the_audit_is_not_retired_and_says_so(
+        account: Account, later: Callable[..., RunContext], journal: SqliteJournal,
+        faults: Faults) -> None:
+    ctx = later(session_factory=faults.session_factory())
+    bob = next(c for c in _unused(account, ctx) if c.user == "bob")
+    # Deleted between identify and retire-key: ListAccessKeys no longer lists it.
+    faults.rewrite("ListAccessKeys", lambda parsed: parsed["AccessKeyMetadata"].clear())
+    (done,) = retire.retire_all(ctx, journal, [bob], 90)
+    assert done.record is not None
+    assert done.record.status == "halted"
+    assert done.state == "NOT RETIRED"
+    assert done.headline is not None
+    assert done.headline.startswith(f"NOT RETIRED: key {bob.access_key_id} of user bob was "
+                                    "not set Inactive; halted:")
+    assert "no longer listed for bob" in done.headline
+    assert not done.retired_or_kept
+    assert faults.count("UpdateAccessKey") == 0
+    faults.clear()
+    # Deleted before the run: identify refuses, no incident is opened.
+    account.iam.delete_access_key(UserName="alice", AccessKeyId=account.other_key)
+    alice = retire.Candidate("123456789012", "alice", account.other_key, 200, None)
+    (gone,) = retire.retire_all(ctx, journal, [alice], 90)
+    assert gone.record is None
+    assert gone.state is None
+    assert gone.error is not None
+    assert "was not found" in gone.error
+    assert journal.history_for_key(account.other_key) == []
